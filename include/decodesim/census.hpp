@@ -1,0 +1,43 @@
+// Per-token census (report section 4.1): what decoding one token costs in FLOPs and bytes,
+// summed over all layers, without the embedding table or LM head.
+#pragma once
+#include "decodesim/model.hpp"
+
+namespace decodesim {
+
+struct Census {
+  double context_tokens = 0;
+  double kv_bytes = 0;          // KV cache + linear-attention state read per decoded token
+  double attention_flops = 0;   // score and value products only
+  double linear_flops = 0;      // attention projections
+  double ffn_flops = 0;         // activated FFN (dense + routed top-k + shared)
+  double arithmetic_intensity() const { return kv_bytes > 0 ? attention_flops / kv_bytes : 0; }
+};
+
+// Per-layer pieces, exposed for the budget, network and pipeline analyses.
+struct LayerCensus {
+  double kv_bytes = 0, attention_flops = 0, linear_params = 0, ffn_activated_params = 0,
+         ffn_total_params = 0, router_params = 0;
+};
+
+LayerCensus layer_census(const Model& m, int layer, double context_tokens);
+Census census(const Model& m, double context_tokens);
+
+// KV (or state) bytes one request holds per context token, all layers (global layers only;
+// windowed and state layers are bounded and reported by kv_bytes at a given context).
+double kv_bytes_per_token(const Model& m);
+
+struct ParamCount {
+  double total = 0;      // embeddings + LM head + all layers (all experts)
+  double activated = 0;  // embeddings + LM head + attention + activated FFN + routers
+  double embedding = 0;  // embedding + LM head (once if tied)
+  double attention = 0;  // all layers' attention projections
+  double ffn_total = 0;
+  double ffn_activated = 0;
+};
+ParamCount count_params(const Model& m);
+
+// Projection parameters of one attention design (the un-absorbed form for MLA).
+double attention_linear_params(const AttentionSpec& a, long hidden_size);
+
+}  // namespace decodesim

@@ -1,0 +1,88 @@
+// The one interface between the CPU core and the optional CUDA measurement backend.
+// Built without CUDA, available() says so and measure() throws; nothing else changes.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace decodesim::gpu {
+
+struct DeviceInfo {
+  std::string name;
+  int sm_count = 0;
+  int cc_major = 0, cc_minor = 0;
+  double l2_bytes = 0;
+  double mem_bytes = 0;
+};
+
+// False (with the reason) when built without CUDA or when no usable device is present.
+bool available(std::string* why_not = nullptr);
+DeviceInfo device_info();
+
+enum class KvLayout { contiguous, paged };
+
+// Decode attention for one layer of one design, shapes taken from the model file.
+// design: "mfa", "gqa" or "mla". For mla: kv_heads = 1, qk_dim = kv_lora_rank + rope dim (576),
+// v_dim = kv_lora_rank (512), the cache holding one latent row per token.
+struct AttentionShape {
+  std::string model;   // for labels
+  std::string design;
+  int q_heads = 0, kv_heads = 0, qk_dim = 0, v_dim = 0;
+  int batch = 0;       // requests
+  int context = 0;     // tokens per request
+  bool fp8_kv = false;
+  KvLayout layout = KvLayout::contiguous;
+};
+
+// out[m x n] = a[m x k] * w[k x n]; fp8 uses e4m3 operands with per-tensor scales.
+struct GemmShape {
+  std::string label;
+  int m = 0, n = 0, k = 0;
+  bool fp8 = false;
+};
+
+// One MoE FFN layer's routed experts at decode: `experts` groups, each a gated MLP
+// (gate+up: k -> 2n, down: n -> k) over tokens_per_expert tokens.
+struct GroupedGemmShape {
+  std::string label;
+  int experts = 0, tokens_per_expert = 0, hidden = 0, intermediate = 0;
+  bool fp8 = false;
+};
+
+// A whole attention layer: projections (GEMMs at m = batch) + decode attention.
+struct AttentionLayerShape {
+  AttentionShape attention;
+  std::vector<GemmShape> projections;
+};
+
+struct Measurement {
+  std::string op_class;  // "copy", "gemm", "attention_mfa", "attention_gqa", "attention_mla", "moe_ffn", "attention_layer"
+  std::string label;
+  std::string dtype;     // "bf16" or "fp8"
+  double m = 0, n = 0, k = 0;          // gemm shape; attention: batch, context, q_heads
+  double flops = 0;      // counted useful FLOPs
+  double bytes = 0;      // fewest bytes the op must move through device memory
+  double time_us = 0;    // median of the timed repeats
+  double rel_error = -1; // ||out - ref|| / ||ref|| against the CPU reference; -1 when unchecked
+};
+
+struct SweepPlan {
+  std::vector<AttentionShape> attention;
+  std::vector<GemmShape> gemms;
+  std::vector<GroupedGemmShape> moe;
+  std::vector<AttentionLayerShape> layers;
+  int warmup = 5;
+  int repeats = 30;
+  bool check = true;     // compare against the CPU reference (one check per shape)
+};
+
+using Progress = std::function<void(const std::string&)>;
+
+// Device copy bandwidth (bytes read + written per second) on buffers far larger than L2.
+Measurement measure_copy();
+// Large square GEMM rate (cuBLASLt), bf16 or fp8.
+Measurement measure_peak_gemm(bool fp8);
+// Runs every shape in the plan; progress gets one line per finished shape.
+std::vector<Measurement> measure(const SweepPlan& plan, const Progress& progress);
+
+}  // namespace decodesim::gpu

@@ -1,0 +1,39 @@
+// The one place JSON is read and validated. Everything else takes the structs.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "decodesim/errors.hpp"
+#include "decodesim/hardware.hpp"
+#include "decodesim/model.hpp"
+#include "decodesim/scenario.hpp"
+
+namespace decodesim {
+
+// Folders searched for models/<id>.json, hardware/<id>.json, scenarios/<id>.json:
+// $DECODESIM_DATA (if set), then the source tree the binary was built from.
+std::vector<std::filesystem::path> data_dirs();
+
+// `spec` is an id ("step3") or a path to a JSON file ("./my-model.json"). Throws InputError.
+Model load_model(const std::string& spec);
+Hardware load_hardware(const std::string& spec);
+Scenario load_scenario(const std::string& spec);
+// Ids of every file in the data folders' models/ (or hardware/) folder, sorted.
+std::vector<std::string> known_ids(const std::string& folder);
+
+// Comma-separated ids/paths, each loaded.
+std::vector<Model> load_models(const std::string& csv_specs);
+std::vector<Hardware> load_hardware_list(const std::string& csv_specs);
+
+// "8192,32k,1m" or ranges "8k:1m:x2" (geometric) and "8k:64k:+8k" (arithmetic).
+std::vector<double> parse_contexts(const std::string& text);
+
+}  // namespace decodesim
+
+#include "decodesim/calibration.hpp"
+
+namespace decodesim {
+// A calibrated hardware file written by `decodesim calibrate` (see docs/schema.md).
+Calibration load_calibration(const std::string& path);
+}  // namespace decodesim

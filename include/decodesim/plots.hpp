@@ -1,0 +1,25 @@
+// Figures as gnuplot data + script (+ PNG and SVG when gnuplot is installed).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "decodesim/hardware.hpp"
+#include "decodesim/model.hpp"
+#include "decodesim/writers.hpp"
+
+namespace decodesim {
+
+struct PlotSet {
+  std::vector<OutputFile> files;  // .dat and .gp, paths relative to the output folder
+  std::vector<std::string> scripts;  // the .gp files to render, same relative paths
+};
+
+// Report Fig. 1 (activated params vs cost, Pareto frontier), Fig. 2 (cost per chip and AFD),
+// Fig. 3 (KV size and cost vs context), Fig. 5 (attention compute vs memory, roofline slopes).
+PlotSet report_plots(const std::vector<Model>& models, const std::vector<Hardware>& chips,
+                     const std::vector<double>& contexts);
+
+// Runs gnuplot on each script inside `dir`; returns a note for the user (e.g. gnuplot missing).
+std::string render_plots(const std::string& dir, const PlotSet& plots);
+
+}  // namespace decodesim

@@ -1,0 +1,31 @@
+// An analysis to run: which models, chips and contexts, which analyses, where results go.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "decodesim/hardware.hpp"
+#include "decodesim/model.hpp"
+#include "decodesim/network.hpp"
+
+namespace decodesim {
+
+enum class Analysis { census, cost, afd, sparsity, budget, plots };
+const char* analysis_name(Analysis a);
+
+enum class Format { table, csv, json };
+
+struct Scenario {
+  std::string name;
+  std::string file;
+  std::vector<Model> models;
+  std::vector<Hardware> hardware;
+  std::vector<double> contexts;
+  std::vector<Analysis> analyses;
+  PipelineSla network;          // sparsity analysis
+  PipelineSla budget;           // latency-budget analysis
+  double ffn_batch_tokens = 0;  // 0: each chip's B_MoE
+  std::string out_dir;          // empty: print only
+  Format format = Format::table;
+};
+
+}  // namespace decodesim

@@ -1,0 +1,36 @@
+// Turning tables into text, and text into files without ever leaving half of them.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "decodesim/scenario.hpp"
+#include "decodesim/table.hpp"
+
+namespace decodesim {
+
+std::string render_table(const Table& t);  // aligned, units in the header
+std::string render_csv(const Table& t);
+std::string render_json(const Table& t);
+std::string render(const Table& t, Format f);
+const char* format_extension(Format f);
+
+struct OutputFile {
+  std::filesystem::path path;  // relative to the output folder
+  std::string content;
+};
+
+// Writes every file to a temporary name first and renames only once all were written, so a
+// failure leaves no partial result behind. Throws InputError naming the file on failure.
+void write_files(const std::filesystem::path& dir, const std::vector<OutputFile>& files);
+
+}  // namespace decodesim
+
+#include "decodesim/calibration.hpp"
+
+namespace decodesim {
+std::string calibration_json(const Calibration& c);
+// Measurements with the fitted prediction beside each, one row per sample.
+Table calibration_samples_table(const Calibration& c);
+Table calibration_fits_table(const Calibration& c);
+}  // namespace decodesim

@@ -1,0 +1,179 @@
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "decodesim/calibration.hpp"
+#include "decodesim/gpu.hpp"
+#include "decodesim/loader.hpp"
+#include "decodesim/writers.hpp"
+
+namespace decodesim::cli {
+
+namespace {
+
+// The first softmax-attention design of a model, as the kernel sees it.
+bool attention_shape_of(const Model& m, gpu::AttentionShape& s) {
+  for (const AttentionSpec& a : m.attention_types) {
+    if (a.kind == AttentionKind::linear) continue;
+    s.model = m.id;
+    s.q_heads = a.q_heads;
+    if (a.kind == AttentionKind::mla) {
+      s.design = "mla";
+      s.kv_heads = 1;
+      s.qk_dim = a.kv_lora_rank + a.qk_rope_head_dim;
+      s.v_dim = a.kv_lora_rank;
+    } else {
+      s.design = a.kind == AttentionKind::mfa ? "mfa" : "gqa";
+      s.kv_heads = a.kv_heads;
+      s.qk_dim = s.v_dim = a.head_dim;
+    }
+    return true;
+  }
+  return false;
+}
+
+// The projections of one attention layer at decode batch m (GEMM k -> n each).
+std::vector<gpu::GemmShape> projections_of(const Model& m, int batch, bool fp8) {
+  std::vector<gpu::GemmShape> g;
+  const AttentionSpec* a = nullptr;
+  for (const AttentionSpec& t : m.attention_types)
+    if (t.kind != AttentionKind::linear) a = a ? a : &t;
+  if (!a) return g;
+  const int H = static_cast<int>(m.hidden_size);
+  auto add = [&](const std::string& what, int k, int n) {
+    g.push_back({fmt::format("{} {} m={} {}x{}", m.id, what, batch, k, n), batch, n, k, fp8});
+  };
+  if (a->kind == AttentionKind::mla) {
+    const int qk = a->qk_nope_head_dim + a->qk_rope_head_dim;
+    if (a->q_lora_rank > 0) add("q_a", H, a->q_lora_rank), add("q_b", a->q_lora_rank, a->q_heads * qk);
+    else add("q", H, a->q_heads * qk);
+    add("kv_a", H, a->kv_lora_rank + a->qk_rope_head_dim);
+    add("o", a->q_heads * a->v_head_dim, H);
+  } else {
+    const int qw = a->q_heads * a->head_dim;
+    if (a->q_lora_rank > 0) add("q_a", H, a->q_lora_rank), add("q_b", a->q_lora_rank, qw);
+    else add("q", H, qw);
+    add("kv", H, 2 * a->kv_heads * a->head_dim);
+    add("o", qw, H);
+  }
+  return g;
+}
+
+const FfnSpec* moe_of(const Model& m) {
+  for (const FfnSpec& f : m.ffn_types)
+    if (f.kind == FfnKind::moe) return &f;
+  return nullptr;
+}
+
+gpu::SweepPlan build_plan(const std::vector<Model>& models, bool quick) {
+  gpu::SweepPlan plan;
+  const std::vector<int> batches = quick ? std::vector<int>{16, 64} : std::vector<int>{8, 32, 64, 128};
+  const std::vector<int> contexts = quick ? std::vector<int>{2048, 8192} : std::vector<int>{1024, 4096, 8192, 16384, 32768};
+  const std::vector<int> ms = quick ? std::vector<int>{16, 256} : std::vector<int>{1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+  const std::vector<int> tpe = quick ? std::vector<int>{4, 128} : std::vector<int>{1, 4, 16, 32, 64, 128, 256, 512, 1024, 2048};
+  for (const Model& m : models) {
+    gpu::AttentionShape base;
+    if (attention_shape_of(m, base)) {
+      for (bool fp8 : {false, true})
+        for (int b : batches)
+          for (int c : contexts) {
+            gpu::AttentionShape s = base;
+            s.batch = b, s.context = c, s.fp8_kv = fp8;
+            plan.attention.push_back(s);
+          }
+      gpu::AttentionShape paged = base;
+      paged.batch = 64, paged.context = 8192, paged.layout = gpu::KvLayout::paged;
+      plan.attention.push_back(paged);
+    }
+    for (bool fp8 : {false, true})
+      for (int b : ms)
+        for (const gpu::GemmShape& g : projections_of(m, b, fp8)) plan.gemms.push_back(g);
+    if (const FfnSpec* f = moe_of(m)) {
+      const int experts = std::min(f->routed_experts, 8);
+      for (bool fp8 : {false, true})
+        for (int t : tpe)
+          plan.moe.push_back({fmt::format("{} {} experts x {} tokens {}x{}", m.id, experts, t, m.hidden_size, f->expert_intermediate),
+                              experts, t, static_cast<int>(m.hidden_size), static_cast<int>(f->expert_intermediate), fp8});
+    }
+    // The report's measured point: one attention layer at 8K context, 64 requests per GPU,
+    // BF16 attention core, FP8 projections.
+    if (!base.design.empty()) {
+      gpu::AttentionLayerShape layer;
+      layer.attention = base;
+      layer.attention.batch = 64, layer.attention.context = 8192, layer.attention.fp8_kv = false;
+      layer.projections = projections_of(m, 64, true);
+      plan.layers.push_back(layer);
+    }
+  }
+  if (quick) plan.repeats = 10;
+  return plan;
+}
+
+Sample to_sample(const gpu::Measurement& x) {
+  return {x.op_class, x.dtype, x.label, x.m, x.n, x.k, x.flops, x.bytes, x.time_us, x.rel_error};
+}
+
+}  // namespace
+
+int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream& err) {
+  const Hardware hw = load_hardware(o.hardware);
+  const std::vector<Model> models = load_models(o.models);
+  std::string why;
+  if (!gpu::available(&why)) {
+    err << "decodesim: calibrate needs a GPU: " << why << "\n";
+    return 1;
+  }
+  const gpu::DeviceInfo dev = gpu::device_info();
+  out << fmt::format("calibrating {} on {} ({} SMs, {:.0f} MB L2, {:.1f} GB)\n", hw.id, dev.name, dev.sm_count,
+                     dev.l2_bytes / 1e6, dev.mem_bytes / 1e9)
+      << std::flush;
+
+  Calibration c;
+  c.hardware_id = hw.id;
+  c.device = dev.name;
+  const gpu::Measurement copy = gpu::measure_copy();
+  c.copy_bytes_per_s = copy.bytes / (copy.time_us * 1e-6);
+  c.samples.push_back(to_sample(copy));
+  out << fmt::format("copy bandwidth: {:.0f} GB/s (datasheet {:.0f})\n", c.copy_bytes_per_s / 1e9, hw.mem_bytes_per_s / 1e9)
+      << std::flush;
+  const gpu::Measurement bf16 = gpu::measure_peak_gemm(false);
+  c.gemm_bf16_flops_per_s = bf16.flops / (bf16.time_us * 1e-6);
+  c.samples.push_back(to_sample(bf16));
+  out << fmt::format("bf16 GEMM: {:.0f} TFLOP/s (datasheet {:.0f})\n", c.gemm_bf16_flops_per_s / 1e12,
+                     hw.bf16_flops_per_s.value_or(0) / 1e12)
+      << std::flush;
+  if (dev.cc_major * 10 + dev.cc_minor >= 89) {
+    const gpu::Measurement fp8 = gpu::measure_peak_gemm(true);
+    c.gemm_fp8_flops_per_s = fp8.flops / (fp8.time_us * 1e-6);
+    c.samples.push_back(to_sample(fp8));
+    out << fmt::format("fp8 GEMM: {:.0f} TFLOP/s (datasheet {:.0f})\n", c.gemm_fp8_flops_per_s / 1e12,
+                       hw.fp8_flops_per_s.value_or(0) / 1e12)
+        << std::flush;
+  }
+
+  const gpu::SweepPlan plan = build_plan(models, o.quick);
+  size_t done = 0;
+  const size_t total = plan.attention.size() + plan.gemms.size() + plan.moe.size() + plan.layers.size();
+  const auto measured = gpu::measure(plan, [&](const std::string& line) {
+    out << fmt::format("[{}/{}] {}\n", ++done, total, line) << std::flush;
+  });
+  for (const gpu::Measurement& m : measured) c.samples.push_back(to_sample(m));
+  for (const Sample& s : c.samples)
+    if (s.rel_error > 0.1)
+      throw std::runtime_error(fmt::format("kernel check failed: {} relative error {:.3g}", s.label, s.rel_error));
+
+  c.fits = fit_all(c.samples, c.copy_bytes_per_s, c.gemm_bf16_flops_per_s, c.gemm_fp8_flops_per_s, 4);
+  const Table fits = calibration_fits_table(c);
+  out << "\n" << render_table(fits);
+
+  std::vector<OutputFile> files{{std::filesystem::path(o.out_file).filename(), calibration_json(c)}};
+  write_files(std::filesystem::path(o.out_file).parent_path(), files);
+  if (!o.csv_dir.empty())
+    write_files(o.csv_dir, {{"calibration_fits.csv", render_csv(fits)},
+                            {"calibration_samples.csv", render_csv(calibration_samples_table(c))}});
+  out << "wrote " << o.out_file << "\n";
+  return 0;
+}
+
+}  // namespace decodesim::cli

@@ -1,0 +1,201 @@
+#include "cli/cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "cli/commands.hpp"
+#include "decodesim/errors.hpp"
+#include "decodesim/loader.hpp"
+#include "decodesim/writers.hpp"
+
+namespace decodesim::cli {
+
+namespace {
+
+const char* kDefaultModels = "step3,deepseek-v3,qwen3-235b-a22b";
+const char* kDefaultChips = "h800,h20,a800,ascend-910b";
+const char* kDefaultContexts = "8192,32768";
+
+struct Common {
+  std::string format = "table";
+  std::string out_dir;
+  Format fmt() const { return format == "csv" ? Format::csv : format == "json" ? Format::json : Format::table; }
+  void add_to(CLI::App* app) {
+    app->add_option("--format", format, "table (aligned, with units), csv or json")
+        ->check(CLI::IsMember({"table", "csv", "json"}))
+        ->capture_default_str();
+    app->add_option("--out", out_dir, "also write each result to DIR/<analysis>.<txt|csv|json>");
+  }
+};
+
+}  // namespace
+
+void emit(const std::vector<Table>& tables, Format f, const std::string& out_dir, std::ostream& out,
+          std::vector<OutputFile> extra_files) {
+  // Everything is rendered before anything is written: a failure leaves no partial output.
+  std::vector<OutputFile> files;
+  std::string text;
+  for (const Table& t : tables) {
+    const std::string body = render(t, f);
+    if (!text.empty()) text += "\n";
+    if (f == Format::csv && tables.size() > 1) text += "# " + t.name + "\n";
+    text += body;
+    files.push_back({t.name + "." + format_extension(f), body});
+  }
+  if (!out_dir.empty()) {
+    for (OutputFile& e : extra_files) files.push_back(std::move(e));
+    write_files(out_dir, files);
+  }
+  out << text;
+}
+
+int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  CLI::App app{"decodesim: analytical cost and performance simulator for LLM decoding (Step-3 report methods)"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+
+  Common common;
+  std::string models = kDefaultModels, chips = kDefaultChips, contexts = kDefaultContexts;
+  PipelineSla sla;
+  double ffn_batch = 0, sparsity = 0;
+  long hidden = 0;
+  int layers = 0;
+  bool afd = false, units = false;
+  std::string scenario, calibration_out;
+
+  auto add_models = [&](CLI::App* c) {
+    c->add_option("--model", models, "model ids or JSON paths, comma-separated")->capture_default_str();
+  };
+  auto add_chips = [&](CLI::App* c) {
+    c->add_option("--hardware", chips, "chip ids or JSON paths, comma-separated")->capture_default_str();
+  };
+  auto add_contexts = [&](CLI::App* c) {
+    c->add_option("--context", contexts, "context lengths: 8192,32k,1m or ranges 8k:1m:x2, 8k:64k:+8k")
+        ->capture_default_str();
+  };
+  std::vector<std::string> calibrations;
+  auto add_calibration = [&](CLI::App* c) {
+    c->add_option("--calibration", calibrations, "calibrated hardware file(s) from `decodesim calibrate`: achieved rates replace peaks")
+        ->check(CLI::ExistingFile);
+  };
+  // Chips named in a calibration file run at their measured rates.
+  auto chips_loaded = [&]() {
+    std::vector<Hardware> hs = load_hardware_list(chips);
+    for (const std::string& f : calibrations) {
+      const Calibration c = load_calibration(f);
+      bool used = false;
+      for (Hardware& h : hs)
+        if (h.id == c.hardware_id) h = apply_calibration(h, c), used = true;
+      if (!used) throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among --hardware", f, c.hardware_id));
+    }
+    return hs;
+  };
+  auto add_sla = [&](CLI::App* c) {
+    c->add_option("--tpot-ms", sla.tpot_ms, "time-per-output-token SLA")->check(CLI::PositiveNumber)->capture_default_str();
+    c->add_option("--stages", sla.stages, "pipeline stages sharing the TPOT")->check(CLI::PositiveNumber)->capture_default_str();
+  };
+
+  CLI::App* census_cmd = app.add_subcommand("census", "per-token KV bytes, FLOPs and arithmetic intensity");
+  add_models(census_cmd), add_contexts(census_cmd), common.add_to(census_cmd);
+
+  CLI::App* cost_cmd = app.add_subcommand("cost", "theoretical USD per 1M decoded tokens per chip, and AFD");
+  add_models(cost_cmd), add_chips(cost_cmd), add_contexts(cost_cmd), common.add_to(cost_cmd), add_calibration(cost_cmd);
+  cost_cmd->add_flag("--afd", afd, "best AFD pairing vs best single chip instead of the per-chip table");
+  cost_cmd->add_flag("--units", units, "also print the unit costs per FLOP and per byte");
+
+  CLI::App* sparsity_cmd = app.add_subcommand("sparsity", "MoE batch needs and the minimum sparsity each chip sustains");
+  add_chips(sparsity_cmd), add_sla(sparsity_cmd), common.add_to(sparsity_cmd), add_calibration(sparsity_cmd);
+  sparsity_cmd->add_option("--model", models, "take H, L and sparsity from these models")->capture_default_str();
+  sparsity_cmd->add_option("--hidden", hidden, "hidden size H (instead of --model)")->check(CLI::PositiveNumber);
+  sparsity_cmd->add_option("--layers", layers, "layers L (instead of --model)")->check(CLI::PositiveNumber);
+  sparsity_cmd->add_option("--sparsity", sparsity, "MoE sparsity to compare with --hidden/--layers")
+      ->check(CLI::Range(1e-9, 1.0));
+  sparsity_cmd->add_option("--nic-efficiency", sla.nic_efficiency, "achieved / line rate of the NICs (0.8 in practice)")
+      ->check(CLI::Range(1e-6, 1.0))
+      ->capture_default_str();
+
+  CLI::App* budget_cmd = app.add_subcommand("budget", "per-layer latency budget for attention and FFN chips");
+  add_models(budget_cmd), add_chips(budget_cmd), add_contexts(budget_cmd), add_sla(budget_cmd), common.add_to(budget_cmd),
+      add_calibration(budget_cmd);
+  budget_cmd->add_option("--ffn-batch", ffn_batch, "tokens per FFN micro-batch (default: the chip's B_MoE)")
+      ->check(CLI::PositiveNumber);
+
+  CLI::App* run_cmd = app.add_subcommand("run", "run a scenario file (default: the report's comparison)");
+  run_cmd->add_option("scenario", scenario, "scenario id or JSON path");
+  run_cmd->add_option("--format", common.format, "override the scenario's output format")
+      ->check(CLI::IsMember({"table", "csv", "json"}));
+  run_cmd->add_option("--out", common.out_dir, "override the scenario's output folder");
+
+  CLI::App* list_cmd = app.add_subcommand("list", "known model, hardware and scenario ids");
+
+  CalibrateOptions calib;
+  CLI::App* calibrate_cmd = app.add_subcommand("calibrate", "measure decode kernels on this GPU and fit the efficiency model");
+  calibrate_cmd->add_option("--hardware", calib.hardware, "chip id or JSON path the calibration belongs to")->required();
+  calibrate_cmd->add_option("--out", calib.out_file, "calibrated hardware file to write")->required();
+  calibrate_cmd->add_option("--model", calib.models, "models whose shapes are swept")->capture_default_str();
+  calibrate_cmd->add_option("--csv", calib.csv_dir, "also write measurements and predictions as CSV (and plots) here");
+  calibrate_cmd->add_flag("--quick", calib.quick, "a small sweep (for tests)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream o, ee;
+    const int code = app.exit(e, o, ee);
+    out << o.str();
+    std::string msg = ee.str();
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    if (code != 0) err << "decodesim: " << msg << "\n";
+    return code == 0 ? 0 : 2;
+  }
+
+  try {
+    if (*census_cmd) {
+      emit({census_table(load_models(models), parse_contexts(contexts))}, common.fmt(), common.out_dir, out);
+    } else if (*cost_cmd) {
+      const auto ms = load_models(models);
+      const auto hs = chips_loaded();
+      const auto cs = parse_contexts(contexts);
+      std::vector<Table> tables;
+      if (units) tables.push_back(unit_cost_table(hs, ms.front().quant.compute));
+      tables.push_back(afd ? afd_table(ms, hs, cs) : cost_table(ms, hs, cs));
+      emit(tables, common.fmt(), common.out_dir, out);
+    } else if (*sparsity_cmd) {
+      SparsityQuery q;
+      q.sla = sla;
+      const bool by_shape = sparsity_cmd->count("--hidden") || sparsity_cmd->count("--layers");
+      if (by_shape) {
+        if (!hidden || !layers) throw InputError("sparsity: --hidden and --layers go together");
+        if (sparsity_cmd->count("--model")) throw InputError("sparsity: give --model or --hidden/--layers, not both");
+        q.hidden = hidden, q.layers = layers, q.sparsity = sparsity;
+      } else {
+        q.models = load_models(models);
+      }
+      emit({sparsity_table(q, chips_loaded())}, common.fmt(), common.out_dir, out);
+    } else if (*budget_cmd) {
+      emit({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch)},
+           common.fmt(), common.out_dir, out);
+    } else if (*run_cmd) {
+      return run_scenario_command(scenario, common.format, common.out_dir, out, err);
+    } else if (*list_cmd) {
+      for (const char* folder : {"models", "hardware", "scenarios"}) {
+        out << folder << ":";
+        for (const std::string& id : known_ids(folder)) out << " " << id;
+        out << "\n";
+      }
+    } else if (*calibrate_cmd) {
+      return calibrate_command(calib, out, err);
+    }
+  } catch (const InputError& e) {
+    err << "decodesim: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    err << "decodesim: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace decodesim::cli

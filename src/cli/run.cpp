@@ -1,0 +1,40 @@
+#include <algorithm>
+
+#include "cli/commands.hpp"
+#include "decodesim/loader.hpp"
+#include "decodesim/plots.hpp"
+
+namespace decodesim::cli {
+
+int run_scenario_command(const std::string& scenario, const std::string& format_override,
+                         const std::string& out_override, std::ostream& out, std::ostream& err) {
+  Scenario s = load_scenario(scenario.empty() ? "report-comparison" : scenario);
+  if (!format_override.empty())
+    s.format = format_override == "csv" ? Format::csv : format_override == "json" ? Format::json : Format::table;
+  if (!out_override.empty()) s.out_dir = out_override;
+
+  const std::vector<Table> tables = scenario_tables(s);
+  const bool plots = std::find(s.analyses.begin(), s.analyses.end(), Analysis::plots) != s.analyses.end();
+  if (plots && s.out_dir.empty()) throw InputError(s.file + ": $.output.dir: plots need an output folder");
+
+  std::vector<OutputFile> extra;
+  PlotSet plot_set;
+  if (plots) {
+    plot_set = report_plots(s.models, s.hardware, s.contexts);
+    for (const OutputFile& f : plot_set.files) extra.push_back({f.path, f.content});
+  }
+  // CSV files always accompany a written table, whatever the printed format.
+  if (!s.out_dir.empty() && s.format != Format::csv)
+    for (const Table& t : tables) extra.push_back({t.name + ".csv", render_csv(t)});
+
+  if (s.format == Format::table) out << "== " << s.name << " ==\n\n";
+  emit(tables, s.format, s.out_dir, out, std::move(extra));
+  if (plots) {
+    const std::string note = render_plots(s.out_dir, plot_set);
+    if (!note.empty()) err << "decodesim: " << note << "\n";
+  }
+  if (!s.out_dir.empty() && s.format == Format::table) out << "\nwrote results to " << s.out_dir << "/\n";
+  return 0;
+}
+
+}  // namespace decodesim::cli

@@ -1,0 +1,62 @@
+#include "decodesim/budget.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "decodesim/census.hpp"
+
+namespace decodesim {
+
+namespace {
+double stage_seconds(const PipelineSla& sla) { return sla.stage_ms() * 1e-3; }
+int cards_for(double need, double per_card) { return std::max(1, static_cast<int>(std::ceil(need / per_card - 1e-9))); }
+}  // namespace
+
+AttentionBudget attention_budget(const Hardware& hw, const Model& m, double context_tokens, const PipelineSla& sla) {
+  AttentionBudget b;
+  const int L = m.num_layers();
+  const double stage_s = stage_seconds(sla);
+  b.layer_budget_us = 1e6 * stage_s / L;
+  double linear_params = 0;
+  for (int l = 0; l < L; ++l) linear_params += layer_census(m, l, 0).linear_params;
+  const double linear_bytes = linear_params * dtype_bytes(m.quant.weights);
+  // Every card of a data-parallel attention instance reads all projection weights each step.
+  b.linear_bytes_per_layer = linear_bytes / L;
+  const double readable = std::max(0.0, hw.mem_bytes_per_s * stage_s - linear_bytes);
+  b.kv_bytes_in_budget = readable / L;
+  const Census c = census(m, context_tokens);
+  b.max_batch = c.kv_bytes > 0 ? readable / c.kv_bytes : 0;
+  b.max_tokens = b.max_batch * context_tokens;
+  b.kv_capacity_batch = c.kv_bytes > 0 ? std::max(0.0, hw.mem_capacity_bytes - linear_bytes) / c.kv_bytes : 0;
+  return b;
+}
+
+FfnBudget ffn_budget(const Hardware& hw, const Model& m, double batch_tokens, const PipelineSla& sla) {
+  FfnBudget b;
+  const int L = m.num_layers();
+  const double stage_s = stage_seconds(sla);
+  const double layer_s = stage_s / L;
+  b.layer_budget_us = 1e6 * layer_s;
+  if (batch_tokens <= 0) {
+    const SparsityRow s = sparsity_limits(hw, m.quant, m.hidden_size, L, model_sparsity(m), sla);
+    batch_tokens = s.b_moe_tokens;
+  }
+  b.batch_tokens = batch_tokens;
+  double total_weight_params = 0, max_layer_params = 0, max_layer_active = 0;
+  for (int l = 0; l < L; ++l) {
+    const LayerCensus lc = layer_census(m, l, 0);
+    const double params = lc.ffn_total_params + lc.router_params;
+    total_weight_params += params;
+    if (params > max_layer_params) max_layer_params = params, max_layer_active = lc.ffn_activated_params;
+  }
+  const double wb = dtype_bytes(m.quant.weights);
+  b.weight_bytes_per_layer = max_layer_params * wb;
+  b.flops_per_layer = 2.0 * max_layer_active * batch_tokens;
+  b.cards_for_bandwidth = cards_for(b.weight_bytes_per_layer, hw.mem_bytes_per_s * layer_s);
+  b.cards_for_compute = cards_for(b.flops_per_layer, hw.peak_flops_per_s(m.quant.compute) * layer_s);
+  b.cards_for_capacity = cards_for(total_weight_params * wb, hw.mem_capacity_bytes);
+  b.cards = std::max({b.cards_for_bandwidth, b.cards_for_compute, b.cards_for_capacity});
+  return b;
+}
+
+}  // namespace decodesim

@@ -1,0 +1,152 @@
+#include "decodesim/calibration.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <Eigen/Dense>
+
+namespace decodesim {
+
+double EfficiencyFit::predict_us(double flops, double bytes) const {
+  const double tb = bytes / bytes_per_s, tf = flops / flops_per_s;
+  const double hi = std::max(tb, tf);
+  if (hi <= 0) return launch_us;
+  // Scaled to avoid overflow in the powers.
+  const double body = hi * std::pow(std::pow(tb / hi, p) + std::pow(tf / hi, p), 1.0 / p);
+  return launch_us + body * 1e6;
+}
+
+const EfficiencyFit* Calibration::find(const std::string& op_class, const std::string& dtype) const {
+  for (const EfficiencyFit& f : fits)
+    if (f.op_class == op_class && f.dtype == dtype) return &f;
+  return nullptr;
+}
+
+namespace {
+
+double median(std::vector<double> v) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Parameters live in log space so every rate stays positive: theta = (log launch_us,
+// log bytes_per_s, log flops_per_s, log(p - 1)).
+EfficiencyFit from_theta(const Eigen::Vector4d& t, const EfficiencyFit& base) {
+  EfficiencyFit f = base;
+  f.launch_us = std::exp(t[0]);
+  f.bytes_per_s = std::exp(t[1]);
+  f.flops_per_s = std::exp(t[2]);
+  f.p = 1.0 + std::exp(t[3]);
+  return f;
+}
+
+Eigen::VectorXd residuals(const Eigen::Vector4d& t, const EfficiencyFit& base, const std::vector<Sample>& s) {
+  const EfficiencyFit f = from_theta(t, base);
+  Eigen::VectorXd r(s.size());
+  for (size_t i = 0; i < s.size(); ++i) r[i] = std::log(f.predict_us(s[i].flops, s[i].bytes) / s[i].time_us);
+  return r;
+}
+
+double median_error(const EfficiencyFit& f, const std::vector<Sample>& s) {
+  std::vector<double> e;
+  for (const Sample& x : s) e.push_back(std::abs(f.predict_us(x.flops, x.bytes) - x.time_us) / x.time_us);
+  return median(e);
+}
+
+}  // namespace
+
+EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyFit& initial) {
+  EfficiencyFit best = initial;
+  best.train_samples = static_cast<int>(train.size());
+  if (train.empty()) return best;
+  double best_cost = INFINITY;
+  // A few starting corners: the fit is not convex in p and the launch term.
+  double min_t = INFINITY;
+  for (const Sample& s : train) min_t = std::min(min_t, s.time_us);
+  for (double p0 : {1.5, 4.0, 12.0})
+    for (double l0 : {0.3 * min_t, 0.05 * min_t}) {
+      Eigen::Vector4d t(std::log(std::max(l0, 1e-3)), std::log(initial.bytes_per_s), std::log(initial.flops_per_s),
+                        std::log(p0 - 1.0));
+      double lambda = 1e-3;
+      Eigen::VectorXd r = residuals(t, initial, train);
+      double cost = r.squaredNorm();
+      for (int it = 0; it < 200; ++it) {
+        Eigen::MatrixXd J(train.size(), 4);
+        for (int k = 0; k < 4; ++k) {
+          Eigen::Vector4d tk = t;
+          const double h = 1e-6 * std::max(1.0, std::abs(t[k]));
+          tk[k] += h;
+          J.col(k) = (residuals(tk, initial, train) - r) / h;
+        }
+        const Eigen::Matrix4d JtJ = J.transpose() * J;
+        const Eigen::Vector4d g = J.transpose() * r;
+        Eigen::Matrix4d A = JtJ;
+        A.diagonal() += lambda * (JtJ.diagonal().array() + 1e-9).matrix();
+        const Eigen::Vector4d step = A.ldlt().solve(-g);
+        const Eigen::Vector4d cand = t + step;
+        const Eigen::VectorXd rc = residuals(cand, initial, train);
+        const double cc = rc.squaredNorm();
+        if (std::isfinite(cc) && cc < cost) {
+          const double gain = cost - cc;
+          t = cand, r = rc, cost = cc, lambda = std::max(lambda * 0.3, 1e-12);
+          if (gain < 1e-14 * (1 + cost)) break;
+        } else {
+          lambda *= 10;
+          if (lambda > 1e12) break;
+        }
+      }
+      if (cost < best_cost) {
+        best_cost = cost;
+        best = from_theta(t, initial);
+        best.train_samples = static_cast<int>(train.size());
+      }
+    }
+  best.train_median_error = median_error(best, train);
+  best.holdout_median_error = -1;
+  return best;
+}
+
+std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double copy_bytes_per_s, double bf16_flops_per_s,
+                                   double fp8_flops_per_s, int holdout_every) {
+  std::map<std::pair<std::string, std::string>, std::vector<Sample>> groups;
+  for (const Sample& s : samples)
+    if (s.op_class != "copy" && s.time_us > 0 && (s.bytes > 0 || s.flops > 0)) groups[{s.op_class, s.dtype}].push_back(s);
+  std::vector<EfficiencyFit> fits;
+  for (auto& [key, group] : groups) {
+    // Ordered by size so the held-out samples spread over the whole range.
+    std::sort(group.begin(), group.end(), [](const Sample& a, const Sample& b) { return a.bytes + a.flops < b.bytes + b.flops; });
+    std::vector<Sample> train, held;
+    for (size_t i = 0; i < group.size(); ++i)
+      (holdout_every > 1 && group.size() >= 4 && i % holdout_every == 1 ? held : train).push_back(group[i]);
+    EfficiencyFit init;
+    init.op_class = key.first;
+    init.dtype = key.second;
+    init.bytes_per_s = copy_bytes_per_s;
+    init.flops_per_s = key.second == "fp8" && fp8_flops_per_s > 0 ? fp8_flops_per_s : bf16_flops_per_s;
+    EfficiencyFit f = fit_efficiency(train, init);
+    f.holdout_samples = static_cast<int>(held.size());
+    f.holdout_median_error = held.empty() ? -1 : median_error(f, held);
+    fits.push_back(f);
+  }
+  return fits;
+}
+
+Hardware apply_calibration(const Hardware& hw, const Calibration& c) {
+  Hardware out = hw;
+  std::vector<double> bw;
+  for (const EfficiencyFit& f : c.fits)
+    if (f.op_class.rfind("attention_", 0) == 0 && f.op_class != "attention_layer") bw.push_back(f.bytes_per_s);
+  if (!bw.empty()) out.mem_bytes_per_s = std::min(median(bw), hw.mem_bytes_per_s);
+  else if (c.copy_bytes_per_s > 0) out.mem_bytes_per_s = std::min(c.copy_bytes_per_s, hw.mem_bytes_per_s);
+  if (const EfficiencyFit* g = c.find("gemm", "bf16"); g && out.bf16_flops_per_s)
+    out.bf16_flops_per_s = std::min(g->flops_per_s, *out.bf16_flops_per_s);
+  if (const EfficiencyFit* g = c.find("gemm", "fp8"); g && out.fp8_flops_per_s)
+    out.fp8_flops_per_s = std::min(g->flops_per_s, *out.fp8_flops_per_s);
+  out.name += " (calibrated)";
+  return out;
+}
+
+}  // namespace decodesim

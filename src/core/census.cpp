@@ -1,0 +1,123 @@
+#include "decodesim/census.hpp"
+
+#include <algorithm>
+
+namespace decodesim {
+
+namespace {
+
+// Context a softmax layer attends to when decoding at context C.
+double effective_context(const AttentionSpec& a, double context_tokens) {
+  if (a.scope == AttentionScope::global) return context_tokens;
+  // Chunked layers attend to a growing part of the current chunk; costed at the full chunk,
+  // which is what a request must be able to hold (and the report's worst case).
+  return std::min(context_tokens, static_cast<double>(a.window_tokens));
+}
+
+// Bytes of cache per context token per layer, in elements (times the KV dtype later).
+double kv_elements_per_token(const AttentionSpec& a) {
+  switch (a.kind) {
+    case AttentionKind::gqa:
+    case AttentionKind::mfa: return 2.0 * a.kv_heads * a.head_dim;
+    case AttentionKind::mla: return static_cast<double>(a.kv_lora_rank + a.qk_rope_head_dim);
+    case AttentionKind::linear: return 0;
+  }
+  return 0;
+}
+
+double ffn_activated(const FfnSpec& f, long h) {
+  if (f.kind == FfnKind::dense) return 3.0 * h * f.intermediate;
+  return 3.0 * h * (static_cast<double>(f.top_k) * f.expert_intermediate +
+                    static_cast<double>(f.shared_experts) * f.shared_intermediate);
+}
+
+double ffn_total(const FfnSpec& f, long h) {
+  if (f.kind == FfnKind::dense) return 3.0 * h * f.intermediate;
+  return 3.0 * h * (static_cast<double>(f.routed_experts) * f.expert_intermediate +
+                    static_cast<double>(f.shared_experts) * f.shared_intermediate);
+}
+
+}  // namespace
+
+double attention_linear_params(const AttentionSpec& a, long h) {
+  const double H = static_cast<double>(h);
+  if (a.kind == AttentionKind::mla) {
+    const double qk_head = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    const double q = a.q_lora_rank > 0 ? H * a.q_lora_rank + double(a.q_lora_rank) * a.q_heads * qk_head
+                                       : H * a.q_heads * qk_head;
+    const double kv_a = H * (a.kv_lora_rank + a.qk_rope_head_dim);
+    const double kv_b = double(a.kv_lora_rank) * a.q_heads * (a.qk_nope_head_dim + a.v_head_dim);
+    const double o = double(a.q_heads) * a.v_head_dim * H;
+    return q + kv_a + kv_b + o;
+  }
+  const double q_width = double(a.q_heads) * a.head_dim;
+  const double q = a.q_lora_rank > 0 ? H * a.q_lora_rank + double(a.q_lora_rank) * q_width : H * q_width;
+  const double kv = 2.0 * H * a.kv_heads * a.head_dim;
+  const double o = q_width * H;
+  const double gate = a.output_gate ? H * q_width : 0.0;
+  return q + kv + o + gate;
+}
+
+LayerCensus layer_census(const Model& m, int layer, double context_tokens) {
+  const AttentionSpec& a = m.attention(layer);
+  const FfnSpec& f = m.ffn(layer);
+  LayerCensus lc;
+  if (a.kind == AttentionKind::linear) {
+    const double state_elems = double(a.q_heads) * a.head_dim * a.head_dim;
+    lc.kv_bytes = state_elems * dtype_bytes(m.quant.state);
+    lc.attention_flops = 2.0 * 2.0 * state_elems;  // state update (k^T v) and read-out (q S)
+  } else {
+    const double ctx = effective_context(a, context_tokens);
+    lc.kv_bytes = kv_elements_per_token(a) * ctx * dtype_bytes(m.quant.kv);
+    // One multiply-add (2 FLOPs) per element of the score product and of the value product.
+    const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
+    // The report counts the full 576-wide latent for the absorbed value product too.
+    const double v = a.kind == AttentionKind::mla ? qk : a.head_dim;
+    lc.attention_flops = 2.0 * (qk + v) * a.q_heads * ctx;
+  }
+  lc.linear_params = attention_linear_params(a, m.hidden_size);
+  lc.ffn_activated_params = ffn_activated(f, m.hidden_size);
+  lc.ffn_total_params = ffn_total(f, m.hidden_size);
+  lc.router_params = f.kind == FfnKind::moe ? double(m.hidden_size) * f.routed_experts : 0.0;
+  return lc;
+}
+
+Census census(const Model& m, double context_tokens) {
+  Census c;
+  c.context_tokens = context_tokens;
+  for (int l = 0; l < m.num_layers(); ++l) {
+    const LayerCensus lc = layer_census(m, l, context_tokens);
+    c.kv_bytes += lc.kv_bytes;
+    c.attention_flops += lc.attention_flops;
+    c.linear_flops += 2.0 * lc.linear_params;
+    c.ffn_flops += 2.0 * lc.ffn_activated_params;
+  }
+  return c;
+}
+
+double kv_bytes_per_token(const Model& m) {
+  double elems = 0;
+  for (int l = 0; l < m.num_layers(); ++l) {
+    const AttentionSpec& a = m.attention(l);
+    if (a.scope == AttentionScope::global) elems += kv_elements_per_token(a);
+  }
+  return elems * dtype_bytes(m.quant.kv);
+}
+
+ParamCount count_params(const Model& m) {
+  ParamCount p;
+  p.embedding = double(m.vocab_size) * m.hidden_size * (m.tie_embeddings ? 1 : 2);
+  double routers = 0;
+  for (int l = 0; l < m.num_layers(); ++l) {
+    const LayerCensus lc = layer_census(m, l, 0);
+    p.attention += lc.linear_params;
+    p.ffn_total += lc.ffn_total_params;
+    p.ffn_activated += lc.ffn_activated_params;
+    routers += lc.router_params;
+  }
+  p.total = p.embedding + p.attention + p.ffn_total + routers;
+  p.activated = p.embedding + p.attention + p.ffn_activated + routers;
+  return p;
+}
+
+}  // namespace decodesim

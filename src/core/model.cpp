@@ -1,0 +1,56 @@
+#include "decodesim/hardware.hpp"
+#include "decodesim/model.hpp"
+
+namespace decodesim {
+
+double dtype_bytes(Dtype d) {
+  switch (d) {
+    case Dtype::fp32: return 4;
+    case Dtype::bf16:
+    case Dtype::fp16: return 2;
+    case Dtype::fp8:
+    case Dtype::int8: return 1;
+    case Dtype::int4: return 0.5;
+  }
+  return 0;
+}
+
+const char* dtype_name(Dtype d) {
+  switch (d) {
+    case Dtype::fp32: return "fp32";
+    case Dtype::bf16: return "bf16";
+    case Dtype::fp16: return "fp16";
+    case Dtype::fp8: return "fp8";
+    case Dtype::int8: return "int8";
+    case Dtype::int4: return "int4";
+  }
+  return "?";
+}
+
+const char* attention_kind_name(AttentionKind k) {
+  switch (k) {
+    case AttentionKind::gqa: return "gqa";
+    case AttentionKind::mfa: return "mfa";
+    case AttentionKind::mla: return "mla";
+    case AttentionKind::linear: return "linear";
+  }
+  return "?";
+}
+
+double Hardware::peak_flops_per_s(Dtype compute) const {
+  switch (compute) {
+    case Dtype::fp8:
+      if (fp8_flops_per_s) return *fp8_flops_per_s;
+      break;
+    case Dtype::int8:
+    case Dtype::int4:
+      if (int8_flops_per_s) return *int8_flops_per_s;
+      break;
+    default:
+      break;
+  }
+  // bf16 is the fallback every chip has (validated by the loader); fp16 runs at the bf16 rate.
+  return bf16_flops_per_s.value_or(0.0);
+}
+
+}  // namespace decodesim

@@ -1,0 +1,152 @@
+#include "decodesim/report.hpp"
+
+#include <fmt/format.h>
+
+#include "decodesim/census.hpp"
+#include "decodesim/cost.hpp"
+
+namespace decodesim {
+
+Table census_table(const std::vector<Model>& models, const std::vector<double>& contexts) {
+  Table t{"census", "Per decoded token, all layers, no embedding or LM head", {}, {}, {}};
+  t.columns = {{"model", ""},          {"context", "tokens"},        {"kv_bytes", "B"},
+               {"attention_flops", "FLOP"}, {"linear_flops", "FLOP"}, {"ffn_flops", "FLOP"},
+               {"arithmetic_intensity", "FLOP/B"}, {"kv_bytes_per_token", "B", false}};
+  for (const Model& m : models) {
+    const double per_token = kv_bytes_per_token(m);
+    for (double c : contexts) {
+      const Census k = census(m, c);
+      t.add({m.id, c, k.kv_bytes, k.attention_flops, k.linear_flops, k.ffn_flops, k.arithmetic_intensity(), per_token});
+    }
+  }
+  return t;
+}
+
+Table cost_table(const std::vector<Model>& models, const std::vector<Hardware>& chips, const std::vector<double>& contexts) {
+  Table t{"cost", "Theoretical decoding cost, chips at peak for every rented second", {}, {}, {}};
+  t.columns = {{"model", ""}, {"hardware", ""}, {"context", "tokens"}, {"attention_usd_per_mtok", "USD/1M tok"},
+               {"ffn_usd_per_mtok", "USD/1M tok"}, {"total_usd_per_mtok", "USD/1M tok"}, {"attention_bound", "", false}};
+  for (const Model& m : models)
+    for (double c : contexts) {
+      const Census k = census(m, c);
+      for (const Hardware& h : chips) {
+        const TokenCost tc = token_cost(k, unit_cost(h, m.quant.compute));
+        t.add({m.id, h.id, c, per_million(tc.attention_usd), per_million(tc.ffn_usd), per_million(tc.total_usd()),
+               std::string(tc.attention_memory_bound ? "memory" : "compute")});
+      }
+    }
+  return t;
+}
+
+Table unit_cost_table(const std::vector<Hardware>& chips, Dtype compute) {
+  Table t{"unit_cost", fmt::format("Unit costs at {} compute (BF16 peak where the chip has no FP8)", dtype_name(compute)), {}, {}, {}};
+  t.columns = {{"hardware", ""},       {"usd_per_hour", "USD"},         {"peak_flops_per_s", "FLOP/s"},
+               {"mem_bytes_per_s", "B/s"}, {"roofline", "FLOP/B"}, {"usd_per_flop", "USD"}, {"usd_per_byte", "USD"}};
+  for (const Hardware& h : chips) {
+    const UnitCost u = unit_cost(h, compute);
+    t.add({h.id, h.usd_per_hour, h.peak_flops_per_s(compute), h.mem_bytes_per_s, h.roofline_flops_per_byte(compute),
+           u.usd_per_flop, u.usd_per_byte});
+  }
+  return t;
+}
+
+Table afd_table(const std::vector<Model>& models, const std::vector<Hardware>& chips, const std::vector<double>& contexts) {
+  Table t{"afd", "Best AFD pairing (cheapest attention chip + cheapest FFN chip) vs best single chip", {}, {}, {}};
+  t.columns = {{"model", ""},         {"context", "tokens"}, {"attention_hardware", ""},
+               {"ffn_hardware", ""},  {"afd_usd_per_mtok", "USD/1M tok"}, {"best_single_hardware", ""},
+               {"single_usd_per_mtok", "USD/1M tok"}};
+  std::vector<const Hardware*> ptrs;
+  for (const Hardware& h : chips) ptrs.push_back(&h);
+  for (const Model& m : models)
+    for (double c : contexts) {
+      const AfdRow r = best_afd(m, c, ptrs);
+      t.add({m.id, c, r.attention_hw->id, r.ffn_hw->id, r.afd_usd_per_mtok, r.single_hw->id, r.single_usd_per_mtok});
+    }
+  return t;
+}
+
+Table sparsity_table(const SparsityQuery& q, const std::vector<Hardware>& chips) {
+  Table t{"sparsity",
+          fmt::format("MoE sparsity vs network: TPOT {} ms, {} stages, NIC efficiency {}", q.sla.tpot_ms, q.sla.stages,
+                      q.sla.nic_efficiency),
+          {}, {}, {}};
+  t.columns = {{"model", ""},          {"hidden", ""},        {"layers", ""},          {"hardware", ""},
+               {"b_dense", "tokens"},  {"b_moe", "tokens"},   {"model_sparsity", ""},  {"min_sparsity", ""},
+               {"comm_ms", "ms"},      {"sustains", ""}};
+  auto rows = [&](const std::string& label, long hidden, int layers, double s, const Quantization& quant) {
+    for (const Hardware& h : chips) {
+      const SparsityRow r = sparsity_limits(h, quant, hidden, layers, s > 0 ? s : 1.0, q.sla);
+      t.add({label, double(hidden), double(layers), h.id, r.b_dense_tokens, r.b_moe_tokens, s, r.min_sparsity,
+             r.comm_ms_all_layers, std::string(s > 0 ? (r.sustains_model ? "yes" : "no") : "-")});
+    }
+  };
+  for (const Model& m : q.models) rows(m.id, m.hidden_size, m.num_layers(), model_sparsity(m), m.quant);
+  if (q.models.empty()) rows("-", q.hidden, q.layers, q.sparsity, q.quant);
+  t.notes.push_back("b_moe and comm_ms are at the row's sparsity (1 when none is given); S_min does not depend on it.");
+  return t;
+}
+
+Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>& chips,
+                   const std::vector<double>& contexts, const PipelineSla& sla, double ffn_batch_tokens) {
+  Table t{"budget",
+          fmt::format("Latency budget per layer: TPOT {} ms over {} stages; attention DP per card, FFN cards per instance",
+                      sla.tpot_ms, sla.stages),
+          {}, {}, {}};
+  t.columns = {{"model", ""},
+               {"hardware", ""},
+               {"context", "tokens"},
+               {"layer_budget_us", "us"},
+               {"linear_bytes_per_layer", "B"},
+               {"kv_bytes_in_budget", "B/layer"},
+               {"max_tokens", "tokens"},
+               {"max_batch", "requests"},
+               {"kv_capacity_batch", "requests"},
+               {"ffn_batch_tokens", "tokens"},
+               {"ffn_cards", "cards"},
+               {"ffn_cards_bandwidth", "cards"},
+               {"ffn_cards_compute", "cards"},
+               {"ffn_cards_capacity", "cards"}};
+  for (const Model& m : models)
+    for (const Hardware& h : chips) {
+      const FfnBudget f = ffn_budget(h, m, ffn_batch_tokens, sla);
+      for (double c : contexts) {
+        const AttentionBudget a = attention_budget(h, m, c, sla);
+        t.add({m.id, h.id, c, a.layer_budget_us, a.linear_bytes_per_layer, a.kv_bytes_in_budget, a.max_tokens,
+               a.max_batch, a.kv_capacity_batch, f.batch_tokens, double(f.cards), double(f.cards_for_bandwidth),
+               double(f.cards_for_compute), double(f.cards_for_capacity)});
+      }
+    }
+  return t;
+}
+
+}  // namespace decodesim
+
+namespace decodesim {
+
+std::vector<Table> scenario_tables(const Scenario& s) {
+  std::vector<Table> out;
+  for (Analysis a : s.analyses) {
+    switch (a) {
+      case Analysis::census: out.push_back(census_table(s.models, s.contexts)); break;
+      case Analysis::cost:
+        out.push_back(unit_cost_table(s.hardware, Dtype::fp8));
+        out.push_back(cost_table(s.models, s.hardware, s.contexts));
+        break;
+      case Analysis::afd: out.push_back(afd_table(s.models, s.hardware, s.contexts)); break;
+      case Analysis::sparsity: {
+        SparsityQuery q;
+        q.models = s.models;
+        q.sla = s.network;
+        out.push_back(sparsity_table(q, s.hardware));
+        break;
+      }
+      case Analysis::budget:
+        out.push_back(budget_table(s.models, s.hardware, s.contexts, s.budget, s.ffn_batch_tokens));
+        break;
+      case Analysis::plots: break;
+    }
+  }
+  return out;
+}
+
+}  // namespace decodesim

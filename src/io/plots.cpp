@@ -1,0 +1,165 @@
+#include "decodesim/plots.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "decodesim/census.hpp"
+#include "decodesim/cost.hpp"
+
+namespace decodesim {
+
+namespace {
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+// One figure: its data file and a script that renders it to PNG and SVG.
+void add_figure(PlotSet& set, const std::string& stem, const std::string& data, const std::string& setup,
+                const std::string& plot) {
+  set.files.push_back({stem + ".dat", data});
+  std::string gp = fmt::format("# {0}: rendered by `gnuplot {0}.gp` from {0}.dat\nset datafile separator whitespace\n", stem);
+  for (const auto& [term, ext] : {std::pair{"pngcairo size 1100,700 font 'sans,11'", "png"},
+                                  std::pair{"svg size 1100,700 font 'sans,11'", "svg"}}) {
+    gp += fmt::format("set terminal {}\nset output '{}.{}'\n{}\n{}\nunset multiplot\nreset\n", term, stem, ext, setup, plot);
+  }
+  set.files.push_back({stem + ".gp", gp});
+  set.scripts.push_back(stem + ".gp");
+}
+
+std::string ctx_label(double c) {
+  if (c >= 1024 * 1024 && std::fmod(c, 1024 * 1024) == 0) return fmt::format("{}M", c / (1024 * 1024));
+  if (c >= 1024 && std::fmod(c, 1024) == 0) return fmt::format("{}K", c / 1024);
+  return fmt::format("{}", c);
+}
+
+}  // namespace
+
+PlotSet report_plots(const std::vector<Model>& models, const std::vector<Hardware>& chips,
+                     const std::vector<double>& contexts) {
+  PlotSet set;
+  std::vector<const Hardware*> ptrs;
+  for (const Hardware& h : chips) ptrs.push_back(&h);
+
+  // Fig. 2: total cost per chip and for the best AFD pairing, one figure per context.
+  for (double c : contexts) {
+    // First line is the column header gnuplot's columnhead() reads.
+    std::string data = "model";
+    for (const Hardware& h : chips) data += " " + h.id;
+    data += " AFD(best)\n";
+    for (const Model& m : models) {
+      const Census k = census(m, c);
+      data += quoted(m.id);
+      for (const Hardware& h : chips) data += fmt::format(" {:.6g}", per_million(token_cost(k, unit_cost(h, m.quant.compute)).total_usd()));
+      data += fmt::format(" {:.6g}\n", best_afd(m, c, ptrs).afd_usd_per_mtok);
+    }
+    const std::string stem = fmt::format("fig2-cost-{}", static_cast<long>(c));
+    add_figure(set, stem, data,
+               fmt::format("set title 'Theoretical decoding cost at {} context (chips at peak)'\n"
+                           "set ylabel 'USD per 1M decoded tokens'\nset style data histograms\n"
+                           "set style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+                           "set key outside right top\nset grid ytics\nset yrange [0:*]\nset xtics rotate by -20",
+                           ctx_label(c)),
+               fmt::format("plot for [i=2:{}] '{}.dat' using i:xtic(1) title columnhead(i)", chips.size() + 2, stem));
+  }
+
+  // Fig. 5: attention-core FLOPs vs KV bytes per token, with each chip's roofline slope.
+  {
+    std::string data = "# model context kv_bytes attention_flops\n";
+    double xmax = 0;
+    for (size_t i = 0; i < models.size(); ++i) {
+      for (double c : contexts) {
+        const Census k = census(models[i], c);
+        data += fmt::format("{} {} {:.6g} {:.6g}\n", quoted(models[i].id), static_cast<long>(c), k.kv_bytes, k.attention_flops);
+        xmax = std::max(xmax, k.kv_bytes);
+      }
+      data += "\n\n";  // one gnuplot index per model
+    }
+    std::string plot = "plot ";
+    for (size_t i = 0; i < models.size(); ++i)
+      plot += fmt::format("'fig5-intensity.dat' index {} using 3:4 with linespoints pt 7 ps 1.5 title {}, ", i, quoted(models[i].id));
+    for (const Hardware& h : chips)
+      plot += fmt::format("{:.6g}*x with lines dt 2 title '{} roofline ({:.0f} FLOP/B)', ", h.roofline_flops_per_byte(Dtype::fp8),
+                          h.id, h.roofline_flops_per_byte(Dtype::fp8));
+    plot.resize(plot.size() - 2);
+    add_figure(set, "fig5-intensity", data,
+               fmt::format("set title 'Attention compute vs memory access per token (points: contexts)'\n"
+                           "set logscale xy\nset xlabel 'KV bytes read per token'\nset ylabel 'attention-core FLOPs per token'\n"
+                           "set key outside right top\nset grid\nset xrange [*:{:.3g}]",
+                           xmax * 2),
+               plot);
+  }
+
+  // Fig. 3: KV bytes per token and best-AFD cost against context (8K to 1M, plus the scenario's).
+  {
+    std::vector<double> sweep;
+    for (double c = 4096; c <= 1048576; c *= 2) sweep.push_back(c);
+    for (double c : contexts) sweep.push_back(c);
+    std::sort(sweep.begin(), sweep.end());
+    sweep.erase(std::unique(sweep.begin(), sweep.end()), sweep.end());
+    std::string data = "# model context kv_bytes afd_usd_per_mtok\n";
+    for (const Model& m : models) {
+      for (double c : sweep)
+        data += fmt::format("{} {} {:.6g} {:.6g}\n", quoted(m.id), static_cast<long>(c), census(m, c).kv_bytes,
+                            best_afd(m, c, ptrs).afd_usd_per_mtok);
+      data += "\n\n";
+    }
+    std::string kv = "plot ", cost = "plot ";
+    for (size_t i = 0; i < models.size(); ++i) {
+      kv += fmt::format("'fig3-context.dat' index {} using 2:3 with linespoints title {}, ", i, quoted(models[i].id));
+      cost += fmt::format("'fig3-context.dat' index {} using 2:4 with linespoints title {}, ", i, quoted(models[i].id));
+    }
+    kv.resize(kv.size() - 2), cost.resize(cost.size() - 2);
+    add_figure(set, "fig3-context", data,
+               "set multiplot layout 1,2 title 'KV size and cost vs context'\nset logscale xy\n"
+               "set xlabel 'context (tokens)'\nset grid\nset key top left",
+               "set ylabel 'KV bytes per decoded token'\n" + kv +
+                   "\nset ylabel 'USD per 1M tokens (best AFD pairing)'\n" + cost);
+  }
+
+  // Fig. 1: activated parameters vs cost at the first context, with the Pareto frontier.
+  if (!contexts.empty()) {
+    const double c = contexts.front();
+    struct Point { double params, usd; std::string id; };
+    std::vector<Point> pts;
+    for (const Model& m : models) pts.push_back({count_params(m).activated, best_afd(m, c, ptrs).afd_usd_per_mtok, m.id});
+    std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.params < b.params; });
+    std::string data = "# model activated_params usd_per_mtok\n";
+    for (const Point& p : pts) data += fmt::format("{} {:.6g} {:.6g}\n", quoted(p.id), p.params, p.usd);
+    data += "\n\n# pareto frontier: no other model is both smaller and cheaper\n";
+    double best = INFINITY;
+    for (const Point& p : pts)
+      if (p.usd < best) best = p.usd, data += fmt::format("{} {:.6g} {:.6g}\n", quoted(p.id), p.params, p.usd);
+    add_figure(set, "fig1-pareto", data,
+               fmt::format("set title 'Activated parameters vs decoding cost at {} context (best AFD pairing)'\n"
+                           "set xlabel 'activated parameters'\nset ylabel 'USD per 1M decoded tokens'\nset grid\n"
+                           "set key top left\nset offsets graph 0.05, graph 0.15, graph 0.1, graph 0.1",
+                           ctx_label(c)),
+               "plot 'fig1-pareto.dat' index 0 using 2:3 with points pt 7 ps 1.5 title 'models', "
+               "'' index 0 using 2:3:1 with labels offset 0,1 notitle, "
+               "'' index 1 using 2:3 with lines lw 2 title 'Pareto frontier'");
+  }
+  return set;
+}
+
+std::string render_plots(const std::string& dir, const PlotSet& plots) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
+    return "gnuplot not found: wrote plot data and .gp scripts to " + dir + "/ (install gnuplot-nox and run gnuplot on each .gp)";
+  // One gnuplot process for all figures: its start-up dominates the rendering time.
+  std::string all;
+  for (const std::string& gp : plots.scripts) all += " '" + gp + "'";
+  if (std::system(fmt::format("cd '{}' && gnuplot{} >/dev/null 2>&1", dir, all).c_str()) == 0) return {};
+  std::vector<std::string> failed;
+  for (const std::string& gp : plots.scripts) {
+    const std::string cmd = fmt::format("cd '{}' && gnuplot '{}' >/dev/null 2>&1", dir, gp);
+    if (std::system(cmd.c_str()) != 0) failed.push_back(gp);
+  }
+  if (failed.empty()) return {};
+  std::string list;
+  for (const std::string& f : failed) list += " " + f;
+  return "gnuplot failed on:" + list + " (data and scripts are in " + dir + "/)";
+}
+
+}  // namespace decodesim

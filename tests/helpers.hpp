@@ -1,0 +1,57 @@
+#pragma once
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "decodesim/loader.hpp"
+
+namespace test {
+
+inline std::filesystem::path source_dir() { return DECODESIM_SOURCE_DIR; }
+
+inline nlohmann::json paper_values() {
+  std::ifstream in(source_dir() / "tests/golden/paper-values.json");
+  return nlohmann::json::parse(in);
+}
+
+// The report prints three significant digits; "within 1%" is judged against the printed value.
+inline Approx within_1pct(double v) { return Approx(v).epsilon(0.01); }
+
+// A scratch folder per test, removed at the end.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() /
+           ("decodesim-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::filesystem::path write(const std::string& name, const std::string& text) const {
+    std::filesystem::path p = path / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p;
+  }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+};
+
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace test
