@@ -10,6 +10,9 @@ struct PipelineSla {
   double tpot_ms = 50;
   int stages = 3;            // attention, communication, FFN
   double nic_efficiency = 1.0;  // achieved / line rate (report: about 0.8 in practice)
+  // Cards of one FFN instance: a micro-batch reaches the instance through all their NICs
+  // (the report's 8 NICs x 400 Gb/s per H800 node).
+  int instance_gpus = 8;
   double stage_ms() const { return tpot_ms / stages; }
 };
 

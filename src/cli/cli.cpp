@@ -142,13 +142,14 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    std::ostringstream o, ee;
-    const int code = app.exit(e, o, ee);
-    out << o.str();
-    std::string msg = ee.str();
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    if (code != 0) err << "decodesim: " << msg << "\n";
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) {  // --help
+      std::ostringstream o, ee;
+      app.exit(e, o, ee);
+      out << o.str();
+      return 0;
+    }
+    err << "decodesim: " << e.what() << " (see decodesim --help)\n";
+    return 2;
   }
 
   try {

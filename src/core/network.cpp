@@ -25,7 +25,7 @@ SparsityRow sparsity_limits(const Hardware& hw, const Quantization& q, long hidd
   r.b_moe_tokens = r.b_dense_tokens / sparsity;
   const double bytes_per_token = (dtype_bytes(q.activations) + dtype_bytes(q.combine)) * double(hidden_size);
   r.comm_bytes_per_layer = bytes_per_token * r.b_moe_tokens;
-  const double net = hw.net_bytes_per_s() * sla.nic_efficiency;
+  const double net = hw.net_bytes_per_s() * sla.instance_gpus * sla.nic_efficiency;
   r.comm_ms_all_layers = 1e3 * layers * r.comm_bytes_per_layer / net;
   // Communication for all layers fits the stage when S >= L * bytes_per_token * B_dense / (net * T_stage);
   // with 8-bit dispatch and 16-bit combine this is the report's H*peak*L/(net*bw*11.1 ms).

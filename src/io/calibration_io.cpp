@@ -53,16 +53,7 @@ std::string calibration_json(const Calibration& c) {
 }
 
 Calibration load_calibration(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot read calibration file", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j;
-  try {
-    j = json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    throw InputError(fmt::format("{}: $: malformed JSON: {}", path, e.what()));
-  }
+  const json j = io::parse_json_file(path);
   ObjectReader r(j, path, "$");
   Calibration c;
   c.hardware_id = r.string("hardware");

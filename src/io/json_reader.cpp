@@ -1,6 +1,29 @@
 #include "json_reader.hpp"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 namespace decodesim::io {
+
+json parse_json_file(const std::filesystem::path& p) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(p, ec)) throw InputError(fmt::format("{}: cannot read file (missing or not a regular file)", p.string()));
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot read file", p.string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw InputError(fmt::format("{}: cannot read file", p.string()));
+  try {
+    return json::parse(ss.str());
+  } catch (const json::exception& e) {
+    // nlohmann's message carries the line and column (or the number that overflowed).
+    std::string msg = e.what();
+    if (auto pos = msg.find("] "); pos != std::string::npos) msg = msg.substr(pos + 2);
+    throw InputError(fmt::format("{}: $: malformed JSON: {}", p.string(), msg));
+  }
+}
+
 
 std::string describe(const json& j) {
   std::string s = j.dump();

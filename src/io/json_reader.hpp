@@ -2,6 +2,7 @@
 // finish() rejects keys nobody read (typos), so a misspelt optional key never passes silently.
 #pragma once
 #include <cmath>
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +17,8 @@ namespace decodesim::io {
 using nlohmann::json;
 
 std::string describe(const json& j);
+// Reads and parses a whole file; any failure is an InputError naming the file.
+json parse_json_file(const std::filesystem::path& p);
 
 class ObjectReader {
  public:

@@ -51,22 +51,6 @@ fs::path resolve(const std::string& spec, const std::string& folder, const std::
   throw InputError(fmt::format("unknown {} id '{}' (known: {})", what, spec, known.empty() ? "none" : known));
 }
 
-json parse_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot read file", p.string()));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw InputError(fmt::format("{}: cannot read file", p.string()));
-  try {
-    return json::parse(ss.str());
-  } catch (const json::parse_error& e) {
-    // nlohmann's message carries the line and column.
-    std::string msg = e.what();
-    if (auto pos = msg.find("parse error"); pos != std::string::npos) msg = msg.substr(pos);
-    throw InputError(fmt::format("{}: $: malformed JSON: {}", p.string(), msg));
-  }
-}
-
 Dtype parse_dtype(ObjectReader& r, const std::string& key, Dtype dflt) {
   if (!r.has(key)) return dflt;
   static const std::map<std::string, Dtype> names = {{"fp32", Dtype::fp32}, {"bf16", Dtype::bf16},
@@ -199,7 +183,7 @@ std::string check_id(ObjectReader& r) {
 
 Model load_model(const std::string& spec) {
   const fs::path path = resolve(spec, "models", "model");
-  const json j = parse_file(path);
+  const json j = io::parse_json_file(path);
   ObjectReader r(j, path.string(), "$");
   Model m;
   m.file = path.string();
@@ -244,7 +228,7 @@ Model load_model(const std::string& spec) {
 
 Hardware load_hardware(const std::string& spec) {
   const fs::path path = resolve(spec, "hardware", "hardware");
-  const json j = parse_file(path);
+  const json j = io::parse_json_file(path);
   ObjectReader r(j, path.string(), "$");
   Hardware h;
   h.file = path.string();
@@ -369,6 +353,7 @@ PipelineSla parse_sla(ObjectReader& parent, const std::string& key) {
   sla.stages = static_cast<int>(r.opt_positive_int("stages", sla.stages));
   sla.nic_efficiency = r.opt_positive("nic_efficiency").value_or(sla.nic_efficiency);
   if (sla.nic_efficiency > 1) r.fail_value("nic_efficiency", "a fraction in (0, 1]", json(sla.nic_efficiency));
+  sla.instance_gpus = static_cast<int>(r.opt_positive_int("instance_gpus", sla.instance_gpus));
   r.finish();
   return sla;
 }
@@ -384,7 +369,7 @@ std::string scenario_relative(const std::string& spec, const fs::path& scenario_
 
 Scenario load_scenario(const std::string& spec) {
   const fs::path path = resolve(spec, "scenarios", "scenario");
-  const json j = parse_file(path);
+  const json j = io::parse_json_file(path);
   ObjectReader r(j, path.string(), "$");
   Scenario s;
   s.file = path.string();

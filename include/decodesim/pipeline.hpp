@@ -1,0 +1,177 @@
+// Served decoding as a discrete-event pipeline (report sections 3, 6, 7): every micro-batch
+// walks the layers through attention, dispatch, FFN and combine, each stage a FIFO resource,
+// so the throughput, stalls and bubbles come from the schedule rather than a closed formula.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "decodesim/calibration.hpp"
+#include "decodesim/hardware.hpp"
+#include "decodesim/model.hpp"
+#include "decodesim/table.hpp"
+
+namespace decodesim {
+
+// ---- How long one kernel takes --------------------------------------------------------
+
+enum class OpClass { gemm, moe_ffn, attention };
+struct Op {
+  OpClass cls = OpClass::gemm;
+  double flops = 0;
+  double bytes = 0;  // fewest bytes the kernel must move through device memory
+  AttentionKind attention = AttentionKind::gqa;  // which attention fit, for OpClass::attention
+};
+
+class OpTimer {
+ public:
+  virtual ~OpTimer() = default;
+  virtual double time_us(const Op& op) const = 0;
+  virtual std::string name() const = 0;
+};
+
+// max(bytes / bandwidth, FLOPs / peak): no kernel beats it, so the simulated throughput is an
+// upper bound on what the deployment can serve.
+class RooflineTimer final : public OpTimer {
+ public:
+  RooflineTimer(double bytes_per_s, double flops_per_s) : bytes_per_s_(bytes_per_s), flops_per_s_(flops_per_s) {}
+  RooflineTimer(const Hardware& hw, Dtype compute) : RooflineTimer(hw.mem_bytes_per_s, hw.peak_flops_per_s(compute)) {}
+  double time_us(const Op& op) const override;
+  std::string name() const override { return "roofline"; }
+
+ private:
+  double bytes_per_s_, flops_per_s_;
+};
+
+// Kernels as measured by `decodesim calibrate`: gemm (projections, dense FFN, shared experts),
+// moe_ffn (routed experts), attention_<kind>; dtype fp8 for 8-bit weights / KV, else bf16.
+// A class the calibration lacks falls back to a roofline at its measured copy and GEMM rates
+// (the chip's peaks where the calibration has none).
+class CalibratedTimer final : public OpTimer {
+ public:
+  CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c);
+  double time_us(const Op& op) const override;
+  std::string name() const override { return "calibrated"; }
+  // The fit used for an op, nullptr where it falls back to the roofline.
+  const EfficiencyFit* fit_for(OpClass cls, AttentionKind kind = AttentionKind::gqa) const;
+
+ private:
+  std::vector<EfficiencyFit> fits_;  // gemm, moe_ffn, attention_gqa/mfa/mla/linear (op_class empty: absent)
+  RooflineTimer weights_fallback_, kv_fallback_;
+};
+
+// One pool of identical chips and how its kernels are timed (roofline at peak when null).
+struct Pool {
+  Hardware hw;
+  std::shared_ptr<const OpTimer> timer;
+};
+
+// ---- What is deployed -------------------------------------------------------------------
+
+enum class DeploymentKind { afd, ep };
+
+struct Deployment {
+  DeploymentKind kind = DeploymentKind::afd;
+  int attention_instances = 1;  // AFD: x; EP: instances, each running attention and experts
+  int ffn_instances = 1;        // AFD: y; ignored by EP
+  int gpus_per_instance = 8;
+  int attention_gpus() const { return attention_instances * gpus_per_instance; }
+  int ffn_gpus() const { return kind == DeploymentKind::ep ? attention_gpus() : ffn_instances * gpus_per_instance; }
+  int gpus() const { return kind == DeploymentKind::ep ? attention_gpus() : attention_gpus() + ffn_gpus(); }
+  std::string name() const;  // "2A2F"; EP by GPU count as DeepSeek names it: "EP128"
+};
+// "2A2F" or "EP128" (a multiple of gpus_per_instance GPUs). Throws InputError.
+Deployment parse_deployment(const std::string& text, int gpus_per_instance = 8);
+
+// How often a token's hidden state crosses the scale-out network per layer and direction.
+enum class Fanout {
+  per_instance,  // once per distinct remote instance holding one of its experts (NVLink fans out inside)
+  report,        // once, the report's section-5 convention (3*H bytes per token per layer)
+};
+
+struct PipelineConfig {
+  Deployment deployment;
+  double context_tokens = 4096;  // average context of the requests in flight
+  double batch = 0;              // requests decoding concurrently, whole deployment
+  int micro_batches = 3;
+  double tpot_sla_ms = 50;
+  double nic_efficiency = 1.0;   // achieved / line rate of every NIC
+  Fanout fanout = Fanout::per_instance;
+  int steps = 4;                 // decode steps simulated ...
+  int warmup_steps = 1;          // ... of which the first ones only fill the pipeline
+};
+
+// ---- The event engine on its own --------------------------------------------------------
+
+// One micro-batch's time in each stage of one layer, on its own resource.
+struct StageTimes {
+  double attention_us = 0, dispatch_us = 0, ffn_us = 0, combine_us = 0;
+};
+
+struct EventPipeline {
+  std::vector<StageTimes> layers;  // per layer, identical for every micro-batch
+  int micro_batches = 1;
+  int steps = 4;
+  int warmup_steps = 1;
+  // EP: attention and FFN share the GPUs, dispatch and combine share the NICs (both directions).
+  bool shared_resources = false;
+};
+
+struct EventRun {
+  double tpot_mean_us = 0;  // a request's time between tokens after warm-up, mean over micro-batches
+  double tpot_max_us = 0;   // the worst single step after warm-up
+  std::vector<double> busy_us_per_step;  // per resource: attention, a2f, ffn, f2a (EP: gpu, network)
+  long events = 0;
+};
+EventRun run_events(const EventPipeline& p);
+
+// ---- Served decoding ---------------------------------------------------------------------
+
+// Per GPU; EP GPUs hold everything, so the attention figures then include the experts.
+struct MemoryCheck {
+  double attention_weight_bytes = 0, attention_kv_bytes = 0, attention_capacity_bytes = 0;
+  double ffn_weight_bytes = 0, ffn_capacity_bytes = 0;
+  bool attention_fits() const { return attention_weight_bytes + attention_kv_bytes <= attention_capacity_bytes; }
+  bool ffn_fits() const { return ffn_weight_bytes <= ffn_capacity_bytes; }
+  bool fits() const { return attention_fits() && ffn_fits(); }
+};
+
+struct LayerGroup {  // consecutive-or-not layers sharing one attention and one FFN design
+  std::string attention_type, ffn_type;
+  int layers = 0;
+  StageTimes stage;  // one micro-batch, one layer
+};
+
+struct ResourceUse {
+  std::string name;
+  double busy_ms_per_step = 0;
+  double utilisation = 0;  // busy / TPOT in steady state
+};
+
+struct PipelineResult {
+  PipelineConfig config;
+  std::string model, attention_hw, ffn_hw, timing;
+  double requests_per_gpu_micro_batch = 0;  // per attention GPU
+  double tpot_ms = 0, tpot_max_ms = 0;
+  double tokens_per_s = 0;
+  double tgs = 0;  // tokens per GPU per second, all GPUs of the deployment
+  double usd_per_mtok = 0;
+  bool sla_met = false;
+  MemoryCheck memory;
+  std::vector<ResourceUse> resources;
+  std::vector<LayerGroup> groups;
+  long events = 0;
+  bool feasible() const { return sla_met && memory.fits(); }
+};
+
+// Stage times of one layer for one micro-batch (exposed for tests and the stage table).
+StageTimes layer_stage_times(const Model& m, int layer, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
+// Memory per GPU for the configured batch.
+MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
+// EP runs everything on `attention`; `ffn` is then ignored.
+PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
+
+Table simulate_table(const std::vector<PipelineResult>& results);
+Table stage_table(const PipelineResult& r);
+
+}  // namespace decodesim

@@ -1,0 +1,136 @@
+// End-to-end: the real binary, its exit codes, its files.
+#include "helpers.hpp"
+
+#include <sys/wait.h>
+
+using namespace decodesim;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+Result run(const std::string& args, const std::string& cwd = "") {
+  test::TempDir d;
+  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string("'") + DECODESIM_BINARY + "' " + args +
+                          " >'" + (d.path / "out").string() + "' 2>'" + (d.path / "err").string() + "'";
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = test::read_file(d.path / "out");
+  r.err = test::read_file(d.path / "err");
+  return r;
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+}  // namespace
+
+TEST_CASE("census, cost and AFD CSV columns are exactly the documented ones", "[cli]") {
+  const Result census = run("census --format csv");
+  REQUIRE(census.code == 0);
+  CHECK(first_line(census.out) == "model,context,kv_bytes,attention_flops,linear_flops,ffn_flops,arithmetic_intensity");
+  CHECK(lines(census.out) == 1 + 3 * 2);
+  CHECK(census.out.find("\nstep3,8192,255852544,") != std::string::npos);
+
+  const Result cost = run("cost --format csv --model step3 --hardware h800,h20 --context 8k:32k:x2");
+  REQUIRE(cost.code == 0);
+  CHECK(first_line(cost.out) == "model,hardware,context,attention_usd_per_mtok,ffn_usd_per_mtok,total_usd_per_mtok");
+  CHECK(lines(cost.out) == 1 + 2 * 3);
+
+  const Result afd = run("cost --afd --format csv");
+  REQUIRE(afd.code == 0);
+  CHECK(first_line(afd.out) ==
+        "model,context,attention_hardware,ffn_hardware,afd_usd_per_mtok,best_single_hardware,single_usd_per_mtok");
+  CHECK(afd.out.find("\nqwen3-235b-a22b,8192,h20,h800,0.0618") != std::string::npos);
+}
+
+TEST_CASE("sparsity by model or by H and L; json output parses", "[cli]") {
+  const Result by_model = run("sparsity --format csv --model step3 --nic-efficiency 0.8");
+  REQUIRE(by_model.code == 0);
+  const std::string header = first_line(by_model.out);
+  CHECK(header.find("hardware") != std::string::npos);
+  CHECK(header.find("min_sparsity") != std::string::npos);
+  const Result by_shape = run("sparsity --format json --hidden 7168 --layers 61 --hardware h800");
+  REQUIRE(by_shape.code == 0);
+  const auto j = nlohmann::json::parse(by_shape.out);
+  CHECK(j["rows"][0]["min_sparsity"].get<double>() == Approx(0.0584).epsilon(0.01));
+  CHECK(run("sparsity --hidden 7168").code == 2);  // --layers missing
+}
+
+TEST_CASE("budget prints a table with units", "[cli]") {
+  const Result r = run("budget --model step3 --hardware h20,l20 --context 8k,32k");
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("layer_budget_us [us]") != std::string::npos);
+  CHECK(r.out.find("273.2") != std::string::npos);
+}
+
+TEST_CASE("run with no argument runs the report's comparison and writes every output", "[cli]") {
+  test::TempDir d;
+  const Result r = run("run --out '" + (d.path / "res").string() + "'");
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("Best AFD pairing") != std::string::npos);
+  for (const char* f : {"census.csv", "cost.csv", "afd.csv", "sparsity.csv", "budget.csv", "unit_cost.csv", "census.txt",
+                        "fig1-pareto.gp", "fig1-pareto.dat", "fig2-cost-8192.gp", "fig3-context.gp", "fig5-intensity.gp"}) {
+    INFO(f);
+    CHECK(std::filesystem::exists(d.path / "res" / f));
+  }
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    CHECK(std::filesystem::file_size(d.path / "res" / "fig5-intensity.png") > 1000);
+    CHECK(std::filesystem::exists(d.path / "res" / "fig1-pareto.svg"));
+  }
+  for (const auto& e : std::filesystem::directory_iterator(d.path / "res")) CHECK(e.path().extension() != ".partial");
+}
+
+TEST_CASE("bad input: one line, exit code 2, no output files", "[cli]") {
+  test::TempDir d;
+  const std::string out = (d.path / "res").string();
+  const auto bad_model = d.write("bad.json", R"({"id": "bad", "name": "x"})");
+  const auto bad_scenario = d.write("s.json", R"({"name": "s", "models": ["step3"], "hardware": ["h800"],
+      "contexts": [8192], "analyses": ["cost", "plots"], "output": {"dir": "x"}, "oops": 1})");
+  const std::pair<std::string, std::string> cases[] = {
+      {"cost --model nosuch --out '" + out + "'", "unknown model id 'nosuch'"},
+      {"census --model '" + bad_model.string() + "' --out '" + out + "'", "$.source: missing required key"},
+      {"cost --hardware h800,nosuch --out '" + out + "'", "unknown hardware id 'nosuch'"},
+      {"census --context 8k:1k:x2 --out '" + out + "'", "ends before it starts"},
+      {"run '" + bad_scenario.string() + "' --out '" + out + "'", "$.oops: unknown key"},
+      {"run /nonexistent.json", "cannot read file"},
+      {"cost --format xml", "--format"},
+      {"census --bogus", "bogus"},
+      {"", "subcommand"},
+  };
+  for (const auto& [args, expect] : cases) {
+    INFO(args);
+    const Result r = run(args);
+    CHECK(r.code == 2);
+    CHECK(lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains(expect));
+    CHECK(r.out.empty());
+    CHECK_FALSE(std::filesystem::exists(out));
+  }
+}
+
+TEST_CASE("an unwritable output folder fails cleanly", "[cli]") {
+  test::TempDir d;
+  const auto blocker = d.write("file", "not a folder");
+  const Result r = run("census --out '" + (blocker / "sub").string() + "'");
+  CHECK(r.code == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.out.empty());
+}
+
+TEST_CASE("--help works and lists the subcommands", "[cli]") {
+  const Result r = run("--help");
+  CHECK(r.code == 0);
+  for (const char* sub : {"census", "cost", "sparsity", "budget", "run", "calibrate"}) CHECK(r.out.find(sub) != std::string::npos);
+}
+
+TEST_CASE("list shows every data id", "[cli]") {
+  const Result r = run("list");
+  REQUIRE(r.code == 0);
+  for (const char* id : {"step3", "kimi-k2", "b200", "report-comparison"}) CHECK(r.out.find(id) != std::string::npos);
+}
