@@ -1,1 +1,97 @@
-int main() { return 0; }
+// Benchmarks (not tests): the default scenario end to end, and raw cost-evaluation throughput.
+//   build/decodesim_bench [--evaluations N] [--repeats R]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "decodesim/cost.hpp"
+#include "decodesim/loader.hpp"
+#include "decodesim/report.hpp"
+#include "decodesim/writers.hpp"
+#include "decodesim/plots.hpp"
+
+using namespace decodesim;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long evaluations = 100000;
+  int repeats = 21;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--evaluations") evaluations = std::stol(argv[i + 1]);
+    else if (a == "--repeats") repeats = std::stoi(argv[i + 1]);
+  }
+
+  // 1. The default scenario as `decodesim run` does it, minus the gnuplot process: load and
+  //    validate every file, compute every table, render them and write them (atomic) with the
+  //    plot data and scripts.
+  const auto out_dir = std::filesystem::temp_directory_path() / "decodesim-bench";
+  std::vector<double> scenario_ms;
+  size_t bytes_written = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = Clock::now();
+    const Scenario s = load_scenario("report-comparison");
+    const std::vector<Table> tables = scenario_tables(s);
+    std::vector<OutputFile> files;
+    std::string printed;
+    for (const Table& t : tables) {
+      printed += render_table(t);
+      files.push_back({t.name + ".txt", render_table(t)});
+      files.push_back({t.name + ".csv", render_csv(t)});
+    }
+    for (OutputFile& f : report_plots(s.models, s.hardware, s.contexts).files) files.push_back(std::move(f));
+    write_files(out_dir, files);
+    scenario_ms.push_back(ms_since(t0));
+    bytes_written = printed.size();
+  }
+  std::filesystem::remove_all(out_dir);
+
+  // 2. Cost evaluations: census + unit cost + token cost for one (model, chip, context).
+  std::vector<Model> models;
+  for (const std::string& id : known_ids("models")) models.push_back(load_model(id));
+  std::vector<Hardware> chips;
+  for (const std::string& id : known_ids("hardware")) chips.push_back(load_hardware(id));
+  std::vector<double> contexts;
+  for (double c = 1024; c <= 1048576; c *= 1.25) contexts.push_back(c);
+  std::vector<double> rates;
+  double checksum = 0;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = Clock::now();
+    long n = 0;
+    while (n < evaluations) {
+      for (const Model& m : models)
+        for (const Hardware& h : chips)
+          for (double c : contexts) {
+            if (n++ >= evaluations) goto done;
+            checksum += token_cost(census(m, c), unit_cost(h, m.quant.compute)).total_usd();
+          }
+    }
+  done:
+    rates.push_back(evaluations / (ms_since(t0) * 1e-3));
+  }
+
+  fmt::print("default scenario (load + compute + render + write, no gnuplot): median {:.2f} ms over {} runs "
+             "(min {:.2f}, max {:.2f}); {} bytes of tables\n",
+             median(scenario_ms), repeats, *std::min_element(scenario_ms.begin(), scenario_ms.end()),
+             *std::max_element(scenario_ms.begin(), scenario_ms.end()), bytes_written);
+  fmt::print("cost evaluations: {} (model, chip, context) per run over {} models x {} chips x {} contexts, one core: "
+             "median {:.2f} M/s (checksum {:.6g})\n",
+             evaluations, models.size(), chips.size(), contexts.size(), median(rates) / 1e6, checksum);
+  return 0;
+}

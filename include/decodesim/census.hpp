@@ -21,6 +21,8 @@ struct LayerCensus {
 };
 
 LayerCensus layer_census(const Model& m, int layer, double context_tokens);
+// At most kMaxModelTypes attention and FFN types per model (the loader enforces it).
+inline constexpr int kMaxModelTypes = 16;
 Census census(const Model& m, double context_tokens);
 
 // KV (or state) bytes one request holds per context token, all layers (global layers only;

@@ -1,6 +1,7 @@
 #include "decodesim/census.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace decodesim {
 
@@ -37,6 +38,24 @@ double ffn_total(const FfnSpec& f, long h) {
                     static_cast<double>(f.shared_experts) * f.shared_intermediate);
 }
 
+// KV (or state) bytes read and core FLOPs of one layer of design `a` at context C.
+void attention_core(const AttentionSpec& a, const Quantization& q, double context_tokens, double& kv_bytes,
+                    double& flops) {
+  if (a.kind == AttentionKind::linear) {
+    const double state_elems = double(a.q_heads) * a.head_dim * a.head_dim;
+    kv_bytes = state_elems * dtype_bytes(q.state);
+    flops = 2.0 * 2.0 * state_elems;  // state update (k^T v) and read-out (q S)
+    return;
+  }
+  const double ctx = effective_context(a, context_tokens);
+  kv_bytes = kv_elements_per_token(a) * ctx * dtype_bytes(q.kv);
+  // One multiply-add (2 FLOPs) per element of the score product and of the value product.
+  const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
+  // The report counts the full 576-wide latent for the absorbed value product too.
+  const double v = a.kind == AttentionKind::mla ? qk : a.head_dim;
+  flops = 2.0 * (qk + v) * a.q_heads * ctx;
+}
+
 }  // namespace
 
 double attention_linear_params(const AttentionSpec& a, long h) {
@@ -62,19 +81,7 @@ LayerCensus layer_census(const Model& m, int layer, double context_tokens) {
   const AttentionSpec& a = m.attention(layer);
   const FfnSpec& f = m.ffn(layer);
   LayerCensus lc;
-  if (a.kind == AttentionKind::linear) {
-    const double state_elems = double(a.q_heads) * a.head_dim * a.head_dim;
-    lc.kv_bytes = state_elems * dtype_bytes(m.quant.state);
-    lc.attention_flops = 2.0 * 2.0 * state_elems;  // state update (k^T v) and read-out (q S)
-  } else {
-    const double ctx = effective_context(a, context_tokens);
-    lc.kv_bytes = kv_elements_per_token(a) * ctx * dtype_bytes(m.quant.kv);
-    // One multiply-add (2 FLOPs) per element of the score product and of the value product.
-    const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
-    // The report counts the full 576-wide latent for the absorbed value product too.
-    const double v = a.kind == AttentionKind::mla ? qk : a.head_dim;
-    lc.attention_flops = 2.0 * (qk + v) * a.q_heads * ctx;
-  }
+  attention_core(a, m.quant, context_tokens, lc.kv_bytes, lc.attention_flops);
   lc.linear_params = attention_linear_params(a, m.hidden_size);
   lc.ffn_activated_params = ffn_activated(f, m.hidden_size);
   lc.ffn_total_params = ffn_total(f, m.hidden_size);
@@ -83,15 +90,26 @@ LayerCensus layer_census(const Model& m, int layer, double context_tokens) {
 }
 
 Census census(const Model& m, double context_tokens) {
+  // Per type, not per layer: a model has a few designs repeated over dozens of layers, and
+  // sweeps evaluate this millions of times.
+  constexpr int kMaxTypes = kMaxModelTypes;
+  int attn_count[kMaxTypes] = {}, ffn_count[kMaxTypes] = {};
+  if (m.attention_types.size() > kMaxTypes || m.ffn_types.size() > kMaxTypes)
+    throw std::invalid_argument("census: more than 16 attention or FFN types in model " + m.id);
   Census c;
   c.context_tokens = context_tokens;
-  for (int l = 0; l < m.num_layers(); ++l) {
-    const LayerCensus lc = layer_census(m, l, context_tokens);
-    c.kv_bytes += lc.kv_bytes;
-    c.attention_flops += lc.attention_flops;
-    c.linear_flops += 2.0 * lc.linear_params;
-    c.ffn_flops += 2.0 * lc.ffn_activated_params;
+  for (int l = 0; l < m.num_layers(); ++l) ++attn_count[m.layer_attention[l]], ++ffn_count[m.layer_ffn[l]];
+  for (size_t t = 0; t < m.attention_types.size(); ++t) {
+    if (!attn_count[t]) continue;
+    const AttentionSpec& a = m.attention_types[t];
+    double kv = 0, flops = 0;
+    attention_core(a, m.quant, context_tokens, kv, flops);
+    c.kv_bytes += attn_count[t] * kv;
+    c.attention_flops += attn_count[t] * flops;
+    c.linear_flops += attn_count[t] * 2.0 * attention_linear_params(a, m.hidden_size);
   }
+  for (size_t t = 0; t < m.ffn_types.size(); ++t)
+    if (ffn_count[t]) c.ffn_flops += ffn_count[t] * 2.0 * ffn_activated(m.ffn_types[t], m.hidden_size);
   return c;
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "decodesim/census.hpp"
 #include "json_reader.hpp"
 
 namespace decodesim {
@@ -131,6 +132,8 @@ std::vector<Spec> parse_types(ObjectReader& r, const std::string& key, Parse par
     if (it.key().starts_with("_")) continue;
     out.push_back(parse(ObjectReader(it.value(), r.file(), r.path_of(key) + "." + it.key()), it.key()));
   }
+  if (out.size() > static_cast<size_t>(kMaxModelTypes))
+    r.fail(key, fmt::format("expected at most {} types, got {}", kMaxModelTypes, out.size()));
   return out;
 }
 
