@@ -133,17 +133,19 @@ int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream
   c.hardware_id = hw.id;
   c.device = dev.name;
   // The chip's two ceilings, measured: the starting point of every fit.
-  auto ceiling = [&](const gpu::Measurement& m, const char* what, double achieved_scale, double datasheet, const char* unit) {
+  auto ceiling = [&](const gpu::Measurement& m, const char* what, bool bandwidth, double datasheet) {
     c.samples.push_back(to_sample(m));
-    const double rate = (std::string(what) == "copy bandwidth" ? m.bytes : m.flops) / (m.time_us * 1e-6);
-    out << fmt::format("{}: {:.0f} {} (datasheet {:.0f})\n", what, rate / achieved_scale, unit, datasheet / achieved_scale)
+    const double rate = (bandwidth ? m.bytes : m.flops) / (m.time_us * 1e-6);
+    const double scale = bandwidth ? 1e9 : 1e12;
+    out << fmt::format("{}: {:.0f} {} (datasheet {:.0f})\n", what, rate / scale, bandwidth ? "GB/s" : "TFLOP/s",
+                       datasheet / scale)
         << std::flush;
     return rate;
   };
-  c.copy_bytes_per_s = ceiling(gpu::measure_copy(), "copy bandwidth", 1e9, hw.mem_bytes_per_s, "GB/s");
-  c.gemm_bf16_flops_per_s = ceiling(gpu::measure_peak_gemm(false), "bf16 GEMM", 1e12, hw.bf16_flops_per_s.value_or(0), "TFLOP/s");
+  c.copy_bytes_per_s = ceiling(gpu::measure_copy(), "copy bandwidth", true, hw.mem_bytes_per_s);
+  c.gemm_bf16_flops_per_s = ceiling(gpu::measure_peak_gemm(false), "bf16 GEMM", false, hw.bf16_flops_per_s.value_or(0));
   if (dev.cc_major * 10 + dev.cc_minor >= 89)
-    c.gemm_fp8_flops_per_s = ceiling(gpu::measure_peak_gemm(true), "fp8 GEMM", 1e12, hw.fp8_flops_per_s.value_or(0), "TFLOP/s");
+    c.gemm_fp8_flops_per_s = ceiling(gpu::measure_peak_gemm(true), "fp8 GEMM", false, hw.fp8_flops_per_s.value_or(0));
 
   const gpu::SweepPlan plan = build_plan(models, o.quick);
   size_t done = 0;
