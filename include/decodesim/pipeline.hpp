@@ -172,6 +172,6 @@ MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn,
 PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
 
 Table simulate_table(const std::vector<PipelineResult>& results);
-Table stage_table(const PipelineResult& r);
+Table stage_table(const std::vector<PipelineResult>& results);
 
 }  // namespace decodesim

@@ -139,6 +139,40 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   calibrate_cmd->add_option("--csv", calib.csv_dir, "also write measurements and predictions as CSV (and plots) here");
   calibrate_cmd->add_flag("--quick", calib.quick, "a small sweep (for tests)");
 
+  PipelineOptions pipe;
+  auto add_pipeline = [&](CLI::App* c) {
+    c->add_option("--model", pipe.model, "model id or JSON path")->capture_default_str();
+    c->add_option("--hardware", pipe.hardware, "chip for attention and FFN (and EP)")->capture_default_str();
+    c->add_option("--attention-hardware", pipe.attention_hardware, "AFD attention chip (plan: comma-separated candidates; default: --hardware)");
+    c->add_option("--ffn-hardware", pipe.ffn_hardware, "AFD FFN chip (plan: comma-separated candidates; default: --hardware)");
+    c->add_option("--context", pipe.context, "average context of the requests in flight: 4096, 32k or ranges")->capture_default_str();
+    c->add_option("--tpot-ms", pipe.tpot_ms, "time-per-output-token SLA")->check(CLI::PositiveNumber)->capture_default_str();
+    c->add_option("--nic-efficiency", pipe.nic_efficiency, "achieved / line rate of the NICs (0.8 in practice)")
+        ->check(CLI::Range(1e-6, 1.0))
+        ->capture_default_str();
+    c->add_option("--fanout", pipe.fanout, "network copies per token: per-instance (distinct expert instances) or report (one)")
+        ->check(CLI::IsMember({"per-instance", "report"}))
+        ->capture_default_str();
+    c->add_option("--calibration", pipe.calibrations, "calibrated hardware file(s): fitted kernel times for the chip they name")
+        ->check(CLI::ExistingFile);
+    common.add_to(c);
+  };
+  CLI::App* simulate_cmd = app.add_subcommand("simulate", "served decoding as a discrete-event pipeline (AFD xAyF or EP)");
+  add_pipeline(simulate_cmd);
+  simulate_cmd->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
+      ->capture_default_str();
+  simulate_cmd->add_option("--batch", pipe.batch, "requests decoding concurrently (default: the largest meeting SLA and memory)")
+      ->check(CLI::PositiveNumber);
+  simulate_cmd->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight")->check(CLI::PositiveNumber)->capture_default_str();
+
+  CLI::App* plan_cmd = app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8, EP 8..256 GPUs, 2..4 micro-batches) under the SLA");
+  add_pipeline(plan_cmd);
+  plan_cmd->add_option("--deployments", pipe.deployments, "afd, ep or all")->check(CLI::IsMember({"afd", "ep", "all"}))->capture_default_str();
+  plan_cmd->add_option("--rank-by", pipe.rank_by, "tgs (tokens per GPU per second) or usd (USD per 1M tokens)")
+      ->check(CLI::IsMember({"tgs", "usd"}))
+      ->capture_default_str();
+  plan_cmd->add_option("--top", pipe.top, "rows to print")->check(CLI::PositiveNumber)->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -188,6 +222,10 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       }
     } else if (*calibrate_cmd) {
       return calibrate_command(calib, out, err);
+    } else if (*simulate_cmd) {
+      return simulate_command(pipe, common.fmt(), common.out_dir, out);
+    } else if (*plan_cmd) {
+      return plan_command(pipe, common.fmt(), common.out_dir, out);
     }
   } catch (const InputError& e) {
     err << "decodesim: " << e.what() << "\n";

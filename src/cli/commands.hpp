@@ -26,3 +26,29 @@ struct CalibrateOptions {
 int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 
 }  // namespace decodesim::cli
+
+// `simulate` and `plan` (src/cli/pipeline_commands.cpp): served decoding as an event pipeline.
+namespace decodesim::cli {
+
+struct PipelineOptions {
+  std::string model = "step3";
+  std::string hardware = "h800";        // both pools (and EP) unless the two below are given
+  std::string attention_hardware;       // AFD attention chip(s)
+  std::string ffn_hardware;             // AFD FFN chip(s)
+  std::string deployment = "2A2F";      // simulate: xAyF or EPn
+  std::string deployments = "all";      // plan: afd, ep or all
+  std::string context = "4096";
+  double batch = 0;                     // simulate: 0 = the largest batch meeting the SLA and memory
+  int micro_batches = 3;                // simulate
+  double tpot_ms = 50;
+  double nic_efficiency = 1.0;
+  std::string fanout = "per-instance";  // or "report": one network crossing per token each way
+  std::vector<std::string> calibrations;
+  std::string rank_by = "tgs";          // plan: tgs or usd
+  int top = 10;                         // plan: rows printed
+};
+
+int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
+int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
+
+}  // namespace decodesim::cli

@@ -1,0 +1,494 @@
+#include "decodesim/pipeline.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <map>
+#include <queue>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "decodesim/census.hpp"
+#include "decodesim/errors.hpp"
+
+namespace decodesim {
+
+// ---- Op timing ---------------------------------------------------------------------------
+
+double RooflineTimer::time_us(const Op& op) const {
+  return 1e6 * std::max(op.bytes / bytes_per_s_, op.flops / flops_per_s_);
+}
+
+namespace {
+
+// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path.
+bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
+const char* calib_dtype(Dtype d) { return eight_bit(d) ? "fp8" : "bf16"; }
+
+double fallback_flops(const Hardware& hw, const Calibration& c, Dtype d) {
+  if (eight_bit(d)) {
+    if (c.gemm_fp8_flops_per_s > 0) return c.gemm_fp8_flops_per_s;
+    if (c.gemm_bf16_flops_per_s > 0 && !hw.fp8_flops_per_s) return c.gemm_bf16_flops_per_s;
+    return hw.peak_flops_per_s(Dtype::fp8);
+  }
+  return c.gemm_bf16_flops_per_s > 0 ? c.gemm_bf16_flops_per_s : hw.peak_flops_per_s(Dtype::bf16);
+}
+
+double fallback_bytes(const Hardware& hw, const Calibration& c) {
+  return c.copy_bytes_per_s > 0 ? c.copy_bytes_per_s : hw.mem_bytes_per_s;
+}
+
+constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2;  // attention: + AttentionKind
+
+}  // namespace
+
+CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c)
+    : weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
+      kv_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.kv)) {
+  fits_.resize(kFitAttention + 4);
+  auto take = [&](int slot, const std::string& cls, Dtype d) {
+    if (const EfficiencyFit* f = c.find(cls, calib_dtype(d))) fits_[slot] = *f;
+  };
+  take(kFitGemm, "gemm", q.weights);
+  take(kFitMoe, "moe_ffn", q.weights);
+  for (AttentionKind k : {AttentionKind::gqa, AttentionKind::mfa, AttentionKind::mla, AttentionKind::linear})
+    take(kFitAttention + static_cast<int>(k), std::string("attention_") + attention_kind_name(k), q.kv);
+}
+
+const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind) const {
+  const int slot = cls == OpClass::gemm ? kFitGemm : cls == OpClass::moe_ffn ? kFitMoe : kFitAttention + static_cast<int>(kind);
+  return fits_[slot].op_class.empty() ? nullptr : &fits_[slot];
+}
+
+double CalibratedTimer::time_us(const Op& op) const {
+  if (op.flops <= 0 && op.bytes <= 0) return 0;
+  if (const EfficiencyFit* f = fit_for(op.cls, op.attention)) return f->predict_us(op.flops, op.bytes);
+  return (op.cls == OpClass::attention ? kv_fallback_ : weights_fallback_).time_us(op);
+}
+
+// ---- Deployment names --------------------------------------------------------------------
+
+std::string Deployment::name() const {
+  if (kind == DeploymentKind::ep) return fmt::format("EP{}", attention_gpus());
+  return fmt::format("{}A{}F", attention_instances, ffn_instances);
+}
+
+Deployment parse_deployment(const std::string& text, int gpus_per_instance) {
+  static const std::regex afd(R"(^\s*(\d+)\s*[aA]\s*(\d+)\s*[fF]\s*$)"), ep(R"(^\s*[eE][pP]\s*(\d+)\s*$)");
+  std::smatch mt;
+  Deployment d;
+  d.gpus_per_instance = gpus_per_instance;
+  if (std::regex_match(text, mt, afd)) {
+    d.kind = DeploymentKind::afd;
+    d.attention_instances = std::stoi(mt[1]);
+    d.ffn_instances = std::stoi(mt[2]);
+    if (d.attention_instances > 0 && d.ffn_instances > 0) return d;
+  } else if (std::regex_match(text, mt, ep)) {
+    const int gpus = std::stoi(mt[1]);
+    d.kind = DeploymentKind::ep;
+    d.attention_instances = d.ffn_instances = gpus / gpus_per_instance;
+    if (gpus > 0 && gpus % gpus_per_instance == 0) return d;
+    throw InputError(fmt::format("--deployment: '{}': EP counts GPUs, a positive multiple of {}", text, gpus_per_instance));
+  }
+  throw InputError(fmt::format("--deployment: '{}': expected xAyF (e.g. 2A2F) or EPn (e.g. EP128)", text));
+}
+
+// ---- The event engine --------------------------------------------------------------------
+
+EventRun run_events(const EventPipeline& p) {
+  const int L = static_cast<int>(p.layers.size());
+  const int n = p.micro_batches;
+  if (L == 0 || n < 1 || p.steps < 1 || p.warmup_steps < 0 || p.warmup_steps >= p.steps)
+    throw std::invalid_argument("run_events: need layers, micro_batches >= 1 and 0 <= warmup_steps < steps");
+  // Stage s of a layer runs on resource_of[s].
+  const std::array<int, 4> resource_of = p.shared_resources ? std::array<int, 4>{0, 1, 0, 1} : std::array<int, 4>{0, 1, 2, 3};
+  const int R = p.shared_resources ? 2 : 4;
+  // A micro-batch's tasks within a step, in order: (layer, stage) -> duration.
+  const long tasks_per_step = 4L * L;
+  std::vector<double> duration(tasks_per_step);
+  for (int l = 0; l < L; ++l) {
+    const StageTimes& s = p.layers[l];
+    duration[4 * l] = s.attention_us, duration[4 * l + 1] = s.dispatch_us;
+    duration[4 * l + 2] = s.ffn_us, duration[4 * l + 3] = s.combine_us;
+  }
+  const long last_task = tasks_per_step * p.steps;
+
+  // Each micro-batch is a chain of tasks (step, layer, stage); a resource serves its queue in
+  // arrival order, one task at a time. Events are task completions.
+  struct Event {
+    double t;
+    long seq;
+    int mb;
+    bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+  };
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events;
+  // FIFO per resource; a micro-batch waits in at most one, so n slots each suffice.
+  struct Fifo {
+    std::vector<int> slot;
+    int head = 0, size = 0;
+  };
+  std::vector<Fifo> queue(R, Fifo{std::vector<int>(n), 0, 0});
+  std::vector<char> busy(R, 0);  // not vector<bool>: this is the inner loop
+  std::vector<long> task(n, 0);  // the task each micro-batch waits for or runs
+  std::vector<std::vector<double>> done(n, std::vector<double>(p.steps, 0.0));
+  long seq = 0;
+  EventRun run;
+
+  auto finish = [&](int mb, double t) {  // task[mb] is complete at t
+    if (++task[mb] % tasks_per_step == 0) done[mb][task[mb] / tasks_per_step - 1] = t;
+  };
+  // Zero-length stages (EP dense layers send nothing) take no turn on their resource.
+  auto advance = [&](int mb, double t) {
+    while (task[mb] < last_task && duration[task[mb] % tasks_per_step] <= 0) finish(mb, t);
+    if (task[mb] == last_task) return;
+    Fifo& q = queue[resource_of[task[mb] % 4]];
+    q.slot[(q.head + q.size++) % n] = mb;
+  };
+  auto start = [&](int r, double t) {
+    Fifo& q = queue[r];
+    if (busy[r] || q.size == 0) return;
+    const int mb = q.slot[q.head];
+    q.head = (q.head + 1) % n, --q.size;
+    busy[r] = 1;
+    events.push({t + duration[task[mb] % tasks_per_step], seq++, mb});
+  };
+
+  for (int mb = 0; mb < n; ++mb) advance(mb, 0.0);
+  for (int r = 0; r < R; ++r) start(r, 0.0);
+  while (!events.empty()) {
+    const Event e = events.top();
+    events.pop();
+    ++run.events;
+    const int r = resource_of[task[e.mb] % 4];
+    busy[r] = 0;
+    finish(e.mb, e.t);
+    advance(e.mb, e.t);
+    start(r, e.t);
+    if (task[e.mb] < last_task) start(resource_of[task[e.mb] % 4], e.t);
+  }
+
+  const int W = p.warmup_steps;
+  double sum = 0;
+  for (int mb = 0; mb < n; ++mb) {
+    const double begin = W == 0 ? 0.0 : done[mb][W - 1];
+    sum += (done[mb][p.steps - 1] - begin) / (p.steps - W);
+    for (int s = W; s < p.steps; ++s)
+      run.tpot_max_us = std::max(run.tpot_max_us, done[mb][s] - (s == 0 ? 0.0 : done[mb][s - 1]));
+  }
+  run.tpot_mean_us = sum / n;
+  run.busy_us_per_step.assign(R, 0.0);
+  for (long i = 0; i < tasks_per_step; ++i) run.busy_us_per_step[resource_of[i % 4]] += n * duration[i];
+  return run;
+}
+
+// ---- Stage times -------------------------------------------------------------------------
+
+namespace {
+
+struct Gemm {
+  double k, n;
+};
+
+// The projections of one attention design as separate GEMMs (k -> n), matching
+// attention_linear_params: MLA un-absorbed (its absorbed decode form multiplies the same weights).
+std::vector<Gemm> projection_gemms(const AttentionSpec& a, double H) {
+  std::vector<Gemm> g;
+  auto query = [&](double width) {
+    if (a.q_lora_rank > 0) g.push_back({H, double(a.q_lora_rank)}), g.push_back({double(a.q_lora_rank), width});
+    else g.push_back({H, width});
+  };
+  if (a.kind == AttentionKind::mla) {
+    query(double(a.q_heads) * (a.qk_nope_head_dim + a.qk_rope_head_dim));
+    g.push_back({H, double(a.kv_lora_rank + a.qk_rope_head_dim)});
+    g.push_back({double(a.kv_lora_rank), double(a.q_heads) * (a.qk_nope_head_dim + a.v_head_dim)});
+    g.push_back({double(a.q_heads) * a.v_head_dim, H});
+    return g;
+  }
+  const double qw = double(a.q_heads) * a.head_dim;
+  query(qw);
+  g.push_back({H, 2.0 * a.kv_heads * a.head_dim});
+  g.push_back({qw, H});
+  if (a.output_gate) g.push_back({H, qw});
+  return g;
+}
+
+// m tokens through a k -> n weight: weights once, 8-bit GEMMs take 8-bit inputs, BF16 out.
+Op gemm_op(double m, double k, double n, double weight_bytes) {
+  return {OpClass::gemm, 2.0 * m * k * n, k * n * weight_bytes + m * k * weight_bytes + m * n * 2.0};
+}
+
+double expert_params(const FfnSpec& f, double H) { return 3.0 * H * f.expert_intermediate; }
+double shared_width(const FfnSpec& f) { return double(f.shared_experts) * f.shared_intermediate; }
+
+// Probability that none of a token's k distinct experts (of E) falls among `held` of them.
+double miss_probability(double E, double held, int k) {
+  double p = 1.0;
+  for (int i = 0; i < k; ++i) p *= std::max(0.0, E - held - i) / (E - i);
+  return p;
+}
+
+// Copies of a token's hidden state per direction: over the scale-out network, and (EP) over
+// NVLink to the other GPUs of its own instance that hold one of its experts.
+struct Copies {
+  double network = 0, nvlink = 0;
+};
+Copies token_copies(const FfnSpec& f, const PipelineConfig& c) {
+  const Deployment& d = c.deployment;
+  const bool ep = d.kind == DeploymentKind::ep;
+  if (f.kind == FfnKind::dense) return {ep ? 0.0 : 1.0, 0.0};  // EP runs dense layers where the token is
+  if (c.fanout == Fanout::report) return {1.0, 0.0};
+  const int inst = ep ? d.attention_instances : d.ffn_instances;
+  const double E = f.routed_experts;
+  const double instance_hit = 1.0 - miss_probability(E, E / inst, f.top_k);
+  // AFD: every token reaches at least one FFN instance (the shared expert lives in each).
+  if (!ep) return {std::max(1.0, inst * instance_hit), 0.0};
+  const double gpu_hit = 1.0 - miss_probability(E, E / d.attention_gpus(), f.top_k);
+  return {(inst - 1) * instance_hit, (d.gpus_per_instance - 1) * gpu_hit};
+}
+
+double nic_bytes_per_s(const Hardware& hw, const PipelineConfig& c) {
+  const double bw = hw.net_bytes_per_s() * c.nic_efficiency;
+  if (!(bw > 0)) throw InputError(fmt::format("{}: no scale-out NIC bandwidth (nic_count, nic_gbps)", hw.id));
+  return bw;
+}
+
+const OpTimer& timer_of(const Pool& p, std::unique_ptr<OpTimer>& own, const Model& m) {
+  if (p.timer) return *p.timer;
+  own = std::make_unique<RooflineTimer>(p.hw, m.quant.compute);
+  return *own;
+}
+
+StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTimer& ta, const Pool& ffn, const OpTimer& tf,
+                       const PipelineConfig& c) {
+  const Deployment& d = c.deployment;
+  const bool ep = d.kind == DeploymentKind::ep;
+  const double H = double(m.hidden_size);
+  const double wb = dtype_bytes(m.quant.weights);
+  const double T = c.batch / c.micro_batches;   // tokens of one micro-batch, whole deployment
+  const double req = T / d.attention_gpus();    // requests per attention GPU per micro-batch
+  const AttentionSpec& a = m.attention(layer);
+  const FfnSpec& f = m.ffn(layer);
+  const LayerCensus lc = layer_census(m, layer, c.context_tokens);
+  StageTimes s;
+
+  // Attention: data parallel, every GPU its own requests; the router runs here too.
+  for (const Gemm& g : projection_gemms(a, H)) s.attention_us += ta.time_us(gemm_op(req, g.k, g.n, wb));
+  if (f.kind == FfnKind::moe) s.attention_us += ta.time_us(gemm_op(req, H, f.routed_experts, wb));
+  // The core reads the KV and moves the BF16 query and output (the calibration's convention).
+  const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
+  const double v = a.kind == AttentionKind::mla ? a.kv_lora_rank : a.head_dim;
+  const double qo_bytes = a.kind == AttentionKind::linear ? 0.0 : 2.0 * a.q_heads * (qk + v);
+  s.attention_us += ta.time_us({OpClass::attention, req * lc.attention_flops, req * (lc.kv_bytes + qo_bytes), a.kind});
+
+  // Network: FP8 out, BF16 back, spread over every NIC on the slower side.
+  const Copies copies = token_copies(f, c);
+  const double out_bytes = H * dtype_bytes(m.quant.activations), back_bytes = H * dtype_bytes(m.quant.combine);
+  if (ep) {
+    // Every GPU sends its own tokens and receives as many; NIC and NVLink run side by side.
+    const double nic = nic_bytes_per_s(attn.hw, c), nvlink = attn.hw.intra_node_bytes_per_s;
+    auto link_us = [&](double bytes_per_copy) {
+      const double over_nic = req * copies.network * bytes_per_copy / nic;
+      const double over_nvlink = copies.nvlink > 0 && nvlink > 0 ? req * copies.nvlink * bytes_per_copy / nvlink : 0.0;
+      return 1e6 * std::max(over_nic, over_nvlink);
+    };
+    s.dispatch_us = link_us(out_bytes);
+    s.combine_us = link_us(back_bytes);
+  } else {
+    const double bw = std::min(d.attention_gpus() * nic_bytes_per_s(attn.hw, c), d.ffn_gpus() * nic_bytes_per_s(ffn.hw, c));
+    s.dispatch_us = 1e6 * T * copies.network * out_bytes / bw;
+    s.combine_us = 1e6 * T * copies.network * back_bytes / bw;
+  }
+
+  // FFN. Routed experts spread over all FFN GPUs (EP); dense layers and shared experts run
+  // tensor-parallel over an instance on its share of the tokens (AFD) or locally (EP).
+  const OpTimer& t = ep ? ta : tf;
+  const int G = d.ffn_gpus();
+  const double tp = ep ? 1.0 : d.gpus_per_instance;
+  const double local_tokens = ep ? req : T / d.ffn_instances;
+  auto mlp = [&](double width) {
+    return t.time_us(gemm_op(local_tokens, H, 2.0 * width / tp, wb)) + t.time_us(gemm_op(local_tokens, width / tp, H, wb));
+  };
+  if (f.kind == FfnKind::dense) {
+    s.ffn_us = mlp(double(f.intermediate));
+  } else {
+    const double E = f.routed_experts;
+    const double hit = 1.0 - std::pow(1.0 - f.top_k / E, T);  // an expert receives at least one token
+    const double routed_tokens = T * f.top_k / G;
+    const double weights = E / G * hit * expert_params(f, H) * wb;
+    const Op moe{OpClass::moe_ffn, 2.0 * routed_tokens * expert_params(f, H), weights + routed_tokens * H * (wb + 2.0)};
+    s.ffn_us = t.time_us(moe);
+    if (f.shared_experts > 0) s.ffn_us += mlp(shared_width(f));
+  }
+  return s;
+}
+
+}  // namespace
+
+StageTimes layer_stage_times(const Model& m, int layer, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
+  std::unique_ptr<OpTimer> own_a, own_f;
+  return stage_times(m, layer, attention, timer_of(attention, own_a, m), ffn, timer_of(ffn, own_f, m), c);
+}
+
+MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
+  const Deployment& d = c.deployment;
+  const bool ep = d.kind == DeploymentKind::ep;
+  const double H = double(m.hidden_size);
+  const double wb = dtype_bytes(m.quant.weights);
+  const double tp = d.gpus_per_instance;
+  double attn_params = count_params(m).embedding, ffn_params = 0;
+  for (int l = 0; l < m.num_layers(); ++l) {
+    const LayerCensus lc = layer_census(m, l, 0);
+    attn_params += lc.linear_params + lc.router_params;
+    const FfnSpec& f = m.ffn(l);
+    if (f.kind == FfnKind::dense) {
+      ffn_params += ep ? lc.ffn_total_params : lc.ffn_total_params / tp;
+    } else {
+      const double shared = 3.0 * H * shared_width(f);
+      ffn_params += (lc.ffn_total_params - shared) / d.ffn_gpus() + (ep ? shared : shared / tp);
+    }
+  }
+  MemoryCheck mc;
+  mc.attention_weight_bytes = (attn_params + (ep ? ffn_params : 0)) * wb;
+  mc.attention_kv_bytes = c.batch / d.attention_gpus() * census(m, c.context_tokens).kv_bytes;
+  mc.attention_capacity_bytes = attention.hw.mem_capacity_bytes;
+  mc.ffn_weight_bytes = ep ? 0 : ffn_params * wb;
+  mc.ffn_capacity_bytes = ep ? attention.hw.mem_capacity_bytes : ffn.hw.mem_capacity_bytes;
+  return mc;
+}
+
+PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
+  const Deployment& d = c.deployment;
+  const bool ep = d.kind == DeploymentKind::ep;
+  if (!(c.batch > 0)) throw InputError("simulate: batch must be positive");
+  if (c.micro_batches < 1) throw InputError("simulate: micro_batches must be at least 1");
+  if (d.attention_instances < 1 || (!ep && d.ffn_instances < 1) || d.gpus_per_instance < 1)
+    throw InputError("simulate: a deployment needs at least one instance of each kind");
+  if (c.warmup_steps < 0 || c.steps <= c.warmup_steps) throw InputError("simulate: steps must exceed warmup_steps");
+  const Pool& fpool = ep ? attention : ffn;
+  std::unique_ptr<OpTimer> own_a, own_f;
+  const OpTimer& ta = timer_of(attention, own_a, m);
+  const OpTimer& tf = timer_of(fpool, own_f, m);
+
+  PipelineResult r;
+  r.config = c;
+  r.model = m.id;
+  r.attention_hw = attention.hw.id;
+  r.ffn_hw = fpool.hw.id;
+  r.timing = ta.name() == tf.name() ? ta.name() : ta.name() + "/" + tf.name();
+  r.requests_per_gpu_micro_batch = c.batch / c.micro_batches / d.attention_gpus();
+
+  // Layers sharing both designs share their stage times: compute each pair once.
+  std::map<std::pair<int, int>, size_t> group_of;
+  EventPipeline p;
+  p.micro_batches = c.micro_batches;
+  p.steps = c.steps;
+  p.warmup_steps = c.warmup_steps;
+  p.shared_resources = ep;
+  for (int l = 0; l < m.num_layers(); ++l) {
+    const auto key = std::make_pair(m.layer_attention[l], m.layer_ffn[l]);
+    auto it = group_of.find(key);
+    if (it == group_of.end()) {
+      it = group_of.emplace(key, r.groups.size()).first;
+      r.groups.push_back({m.attention(l).name, m.ffn(l).name, 0, stage_times(m, l, attention, ta, fpool, tf, c)});
+    }
+    ++r.groups[it->second].layers;
+    p.layers.push_back(r.groups[it->second].stage);
+  }
+  const EventRun run = run_events(p);
+
+  r.events = run.events;
+  r.tpot_ms = run.tpot_mean_us * 1e-3;
+  r.tpot_max_ms = run.tpot_max_us * 1e-3;
+  r.tokens_per_s = c.batch / (run.tpot_mean_us * 1e-6);
+  r.tgs = r.tokens_per_s / d.gpus();
+  const double usd_per_s = (ep ? d.gpus() * attention.hw.usd_per_hour
+                               : d.attention_gpus() * attention.hw.usd_per_hour + d.ffn_gpus() * ffn.hw.usd_per_hour) /
+                           3600.0;
+  r.usd_per_mtok = usd_per_s / r.tokens_per_s * 1e6;
+  // A hair of slack so a TPOT equal to the SLA up to rounding counts as met.
+  r.sla_met = r.tpot_max_ms <= c.tpot_sla_ms * (1 + 1e-12);
+  r.memory = memory_check(m, attention, fpool, c);
+  const std::vector<std::string> names = ep ? std::vector<std::string>{"gpu", "network"}
+                                            : std::vector<std::string>{"attention", "a2f", "ffn", "f2a"};
+  for (size_t i = 0; i < names.size(); ++i)
+    r.resources.push_back({names[i], run.busy_us_per_step[i] * 1e-3, run.busy_us_per_step[i] / run.tpot_mean_us});
+  return r;
+}
+
+// ---- Tables ------------------------------------------------------------------------------
+
+namespace {
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+double use_of(const PipelineResult& r, const std::string& name) {
+  for (const ResourceUse& u : r.resources)
+    if (u.name == name) return u.utilisation;
+  return 0;
+}
+}  // namespace
+
+Table simulate_table(const std::vector<PipelineResult>& results) {
+  Table t{"simulate", "Served decoding, discrete-event pipeline (steady state after warm-up steps)", {}, {}, {}};
+  t.columns = {{"model", ""},
+               {"deployment", ""},
+               {"attention_hardware", ""},
+               {"ffn_hardware", ""},
+               {"timing", ""},
+               {"context", "tokens"},
+               {"batch", "requests"},
+               {"micro_batches", ""},
+               {"requests_per_gpu_mb", "requests"},
+               {"gpus", ""},
+               {"tpot_ms", "ms"},
+               {"tpot_max_ms", "ms"},
+               {"tpot_sla_ms", "ms"},
+               {"sla_met", ""},
+               {"tokens_per_s", "tok/s"},
+               {"tgs", "tok/GPU/s"},
+               {"usd_per_mtok", "USD/1M tok"},
+               {"attention_util", ""},
+               {"a2f_util", ""},
+               {"ffn_util", ""},
+               {"f2a_util", ""},
+               {"attention_mem_bytes", "B"},
+               {"attention_capacity_bytes", "B"},
+               {"ffn_mem_bytes", "B"},
+               {"memory_fits", ""}};
+  bool any_ep = false;
+  for (const PipelineResult& r : results) {
+    const bool ep = r.config.deployment.kind == DeploymentKind::ep;
+    any_ep = any_ep || ep;
+    const double ua = use_of(r, ep ? "gpu" : "attention"), un = use_of(r, ep ? "network" : "a2f");
+    t.add({r.model, r.config.deployment.name(), r.attention_hw, r.ffn_hw, r.timing, r.config.context_tokens, r.config.batch,
+           double(r.config.micro_batches), r.requests_per_gpu_micro_batch, double(r.config.deployment.gpus()), r.tpot_ms,
+           r.tpot_max_ms, r.config.tpot_sla_ms, yes_no(r.sla_met), r.tokens_per_s, r.tgs, r.usd_per_mtok, ua, un,
+           ep ? ua : use_of(r, "ffn"), ep ? un : use_of(r, "f2a"), r.memory.attention_weight_bytes + r.memory.attention_kv_bytes,
+           r.memory.attention_capacity_bytes, r.memory.ffn_weight_bytes, yes_no(r.memory.fits())});
+  }
+  if (any_ep) t.notes.push_back("EP: attention_util = ffn_util is the GPUs' busy share, a2f_util = f2a_util the NICs'.");
+  t.notes.push_back("Utilisation is busy time per step / TPOT; TGS counts every GPU of the deployment.");
+  return t;
+}
+
+Table stage_table(const std::vector<PipelineResult>& results) {
+  Table t{"simulate_stages", "Stage times per layer for one micro-batch, and each resource's busy time per decode step", {}, {}, {}};
+  t.columns = {{"model", ""},          {"deployment", ""},   {"context", "tokens"},  {"attention_type", ""},
+               {"ffn_type", ""},       {"layers", ""},       {"attention_us", "us"}, {"dispatch_us", "us"},
+               {"ffn_us", "us"},       {"combine_us", "us"}};
+  for (const PipelineResult& r : results) {
+    for (const LayerGroup& g : r.groups)
+      t.add({r.model, r.config.deployment.name(), r.config.context_tokens, g.attention_type, g.ffn_type, double(g.layers),
+             g.stage.attention_us, g.stage.dispatch_us, g.stage.ffn_us, g.stage.combine_us});
+    std::string busy;
+    for (const ResourceUse& u : r.resources)
+      busy += fmt::format("{}{} {:.3g} ms ({:.0f}%)", busy.empty() ? "" : ", ", u.name, u.busy_ms_per_step, 100 * u.utilisation);
+    t.notes.push_back(fmt::format("{} {} at {:.0f} tokens, {:.4g} requests per attention GPU per micro-batch ({} timing): "
+                                  "busy per step {}; TPOT {:.4g} ms",
+                                  r.model, r.config.deployment.name(), r.config.context_tokens, r.requests_per_gpu_micro_batch,
+                                  r.timing, busy, r.tpot_ms));
+  }
+  return t;
+}
+
+}  // namespace decodesim
