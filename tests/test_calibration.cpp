@@ -134,7 +134,7 @@ TEST_CASE("bad or partial calibration files get clear errors", "[calibration]") 
   CHECK_THAT(error_of(swap("\"fits\": [", "\"fitz\": 1, \"fits\": [")), Catch::Contains("$.fitz: unknown key"));
 }
 
-TEST_CASE("--calibration changes costs and rejects a foreign chip", "[calibration][cli]") {
+TEST_CASE("a calibration file changes costs and rejects a foreign chip", "[calibration][cli]") {
   test::TempDir d;
   Calibration c;
   c.hardware_id = "h800";

@@ -123,7 +123,7 @@ TEST_CASE("an unwritable output folder fails cleanly", "[cli]") {
   CHECK(r.out.empty());
 }
 
-TEST_CASE("--help works and lists the subcommands", "[cli]") {
+TEST_CASE("help works and lists the subcommands", "[cli]") {
   const Result r = run("--help");
   CHECK(r.code == 0);
   for (const char* sub : {"census", "cost", "sparsity", "budget", "run", "calibrate"}) CHECK(r.out.find(sub) != std::string::npos);

@@ -46,8 +46,12 @@ struct Calibration {
   const EfficiencyFit* find(const std::string& op_class, const std::string& dtype) const;
 };
 
+// Fewest samples a class needs to be fitted (four parameters); smaller classes fall back to
+// the measured ceilings wherever the fits are used.
+inline constexpr int kMinFitSamples = 6;
+
 // Least-squares fit of one op class on log time (relative error), Levenberg-Marquardt with Eigen.
-// `initial` supplies the starting rates (datasheet or measured ceilings).
+// `initial` supplies the measured ceilings: the fitted rates stay within 1.1x of them.
 EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyFit& initial);
 
 // Fits every (op_class, dtype) group; every `holdout_every`-th sample of a group (by size) is

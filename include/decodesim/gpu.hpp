@@ -85,4 +85,8 @@ Measurement measure_peak_gemm(bool fp8);
 // Runs every shape in the plan; progress gets one line per finished shape.
 std::vector<Measurement> measure(const SweepPlan& plan, const Progress& progress);
 
+// Test hook: the same logical KV cache run once contiguous and once paged (shuffled 64-token pages);
+// returns the largest |difference| between the two outputs (0 when they agree bit for bit).
+double paged_contiguous_max_diff(const AttentionShape& s);
+
 }  // namespace decodesim::gpu

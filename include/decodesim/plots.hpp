@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "decodesim/calibration.hpp"
 #include "decodesim/hardware.hpp"
 #include "decodesim/model.hpp"
 #include "decodesim/writers.hpp"
@@ -18,6 +19,10 @@ struct PlotSet {
 // Fig. 3 (KV size and cost vs context), Fig. 5 (attention compute vs memory, roofline slopes).
 PlotSet report_plots(const std::vector<Model>& models, const std::vector<Hardware>& chips,
                      const std::vector<double>& contexts);
+
+// Calibration: achieved FLOP/s against arithmetic intensity under the measured roofline, and
+// predicted against measured time, one point per kernel measured.
+PlotSet calibration_plots(const Calibration& c);
 
 // Runs gnuplot on each script inside `dir`; returns a note for the user (e.g. gnuplot missing).
 std::string render_plots(const std::string& dir, const PlotSet& plots);

@@ -1,4 +1,7 @@
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -6,6 +9,7 @@
 #include "decodesim/calibration.hpp"
 #include "decodesim/gpu.hpp"
 #include "decodesim/loader.hpp"
+#include "decodesim/plots.hpp"
 #include "decodesim/writers.hpp"
 
 namespace decodesim::cli {
@@ -110,13 +114,65 @@ gpu::SweepPlan build_plan(const std::vector<Model>& models, bool quick) {
   return plan;
 }
 
+// One shape per plan, each class in a fixed pseudo-random order and the classes taken in turn,
+// so a sweep stopped by its time limit still covers every class and every size range.
+std::vector<gpu::SweepPlan> one_shape_each(const gpu::SweepPlan& plan) {
+  std::mt19937 rng(20260725);
+  std::vector<std::vector<gpu::SweepPlan>> classes(4);
+  auto single = [&](auto member, const auto& shape) {
+    gpu::SweepPlan p;
+    p.warmup = plan.warmup, p.repeats = plan.repeats, p.check = plan.check;
+    (p.*member).push_back(shape);
+    return p;
+  };
+  for (const auto& s : plan.attention) classes[0].push_back(single(&gpu::SweepPlan::attention, s));
+  for (const auto& s : plan.gemms) classes[1].push_back(single(&gpu::SweepPlan::gemms, s));
+  for (const auto& s : plan.moe) classes[2].push_back(single(&gpu::SweepPlan::moe, s));
+  for (const auto& s : plan.layers) classes[3].push_back(single(&gpu::SweepPlan::layers, s));
+  for (auto& c : classes) std::shuffle(c.begin(), c.end(), rng);
+  std::vector<gpu::SweepPlan> out;
+  for (size_t i = 0; out.size() < plan.attention.size() + plan.gemms.size() + plan.moe.size() + plan.layers.size(); ++i)
+    for (const auto& c : classes)
+      if (i < c.size()) out.push_back(c[i]);
+  return out;
+}
+
 Sample to_sample(const gpu::Measurement& x) {
   return {x.op_class, x.dtype, x.label, x.m, x.n, x.k, x.flops, x.bytes, x.time_us, x.rel_error};
+}
+
+// Fit, print the summary and write the calibrated file (and CSV): all or nothing.
+void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out) {
+  c.fits = fit_all(c.samples, c.copy_bytes_per_s, c.gemm_bf16_flops_per_s, c.gemm_fp8_flops_per_s, 4);
+  const Table fits = calibration_fits_table(c);
+  out << "\n" << render_table(fits);
+  std::vector<OutputFile> files{{std::filesystem::path(o.out_file).filename(), calibration_json(c)}};
+  PlotSet plots;
+  if (!o.csv_dir.empty()) {
+    // The calibrated file is written last, so it never exists without its CSV.
+    plots = calibration_plots(c);
+    std::vector<OutputFile> side{{"calibration_fits.csv", render_csv(fits)},
+                                 {"calibration_samples.csv", render_csv(calibration_samples_table(c))}};
+    for (const OutputFile& f : plots.files) side.push_back(f);
+    write_files(o.csv_dir, side);
+  }
+  write_files(std::filesystem::path(o.out_file).parent_path(), files);
+  out << "wrote " << o.out_file << "\n";
+  if (!o.csv_dir.empty())
+    if (const std::string note = render_plots(o.csv_dir, plots); !note.empty()) out << note << "\n";
 }
 
 }  // namespace
 
 int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream& err) {
+  if (!o.refit.empty()) {
+    Calibration c = load_calibration(o.refit);
+    if (!o.hardware.empty() && o.hardware != c.hardware_id)
+      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}'", o.refit, c.hardware_id, o.hardware));
+    fit_and_write(c, o, out);
+    return 0;
+  }
+  if (o.hardware.empty()) throw InputError("calibrate: --hardware is required (or --refit FILE)");
   const Hardware hw = load_hardware(o.hardware);
   const std::vector<Model> models = load_models(o.models);
   std::string why;
@@ -147,27 +203,25 @@ int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream
   if (dev.cc_major * 10 + dev.cc_minor >= 89)
     c.gemm_fp8_flops_per_s = ceiling(gpu::measure_peak_gemm(true), "fp8 GEMM", false, hw.fp8_flops_per_s.value_or(0));
 
-  const gpu::SweepPlan plan = build_plan(models, o.quick);
+  const std::vector<gpu::SweepPlan> shapes = one_shape_each(build_plan(models, o.quick));
+  const auto t0 = std::chrono::steady_clock::now();
   size_t done = 0;
-  const size_t total = plan.attention.size() + plan.gemms.size() + plan.moe.size() + plan.layers.size();
-  const auto measured = gpu::measure(plan, [&](const std::string& line) {
-    out << fmt::format("[{}/{}] {}\n", ++done, total, line) << std::flush;
-  });
-  for (const gpu::Measurement& m : measured) c.samples.push_back(to_sample(m));
+  for (const gpu::SweepPlan& one : shapes) {
+    const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (o.max_seconds > 0 && elapsed_s > o.max_seconds) {
+      out << fmt::format("time limit ({} s) reached: measured {} of {} shapes\n", o.max_seconds, done, shapes.size());
+      break;
+    }
+    for (const gpu::Measurement& m : gpu::measure(one, [&](const std::string& line) {
+           out << fmt::format("[{}/{}] {}\n", done + 1, shapes.size(), line) << std::flush;
+         }))
+      c.samples.push_back(to_sample(m));
+    ++done;
+  }
   for (const Sample& s : c.samples)
     if (s.rel_error > 0.1)
       throw std::runtime_error(fmt::format("kernel check failed: {} relative error {:.3g}", s.label, s.rel_error));
-
-  c.fits = fit_all(c.samples, c.copy_bytes_per_s, c.gemm_bf16_flops_per_s, c.gemm_fp8_flops_per_s, 4);
-  const Table fits = calibration_fits_table(c);
-  out << "\n" << render_table(fits);
-
-  std::vector<OutputFile> files{{std::filesystem::path(o.out_file).filename(), calibration_json(c)}};
-  write_files(std::filesystem::path(o.out_file).parent_path(), files);
-  if (!o.csv_dir.empty())
-    write_files(o.csv_dir, {{"calibration_fits.csv", render_csv(fits)},
-                            {"calibration_samples.csv", render_csv(calibration_samples_table(c))}});
-  out << "wrote " << o.out_file << "\n";
+  fit_and_write(c, o, out);
   return 0;
 }
 

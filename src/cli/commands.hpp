@@ -21,7 +21,9 @@ struct CalibrateOptions {
   std::string out_file;
   std::string models = "step3,qwen3-235b-a22b,deepseek-v3";
   std::string csv_dir;
+  std::string refit;  // a calibrated file: refit its measurements on the CPU, no GPU needed
   bool quick = false;
+  double max_seconds = 0;  // sweep time limit; 0: none
 };
 int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <stdexcept>
 
 #include <Eigen/Dense>
 
@@ -32,14 +33,19 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// Parameters live in log space so every rate stays positive: theta = (log launch_us,
-// log bytes_per_s, log flops_per_s, log(p - 1)).
+// Bounded parameters, so a fit stays physical: launch_us > 0, achieved bandwidth and FLOP/s
+// between 0 and 1.1x the measured ceilings (a streaming read beats a copy by a few percent),
+// and the corner sharpness p in (1, 64). theta = (log launch_us, logit bandwidth, logit FLOP/s, logit p).
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double logit(double y) { return std::log(y / (1.0 - y)); }
+constexpr double kCeilingSlack = 1.1, kMaxP = 64;
+
 EfficiencyFit from_theta(const Eigen::Vector4d& t, const EfficiencyFit& base) {
   EfficiencyFit f = base;
   f.launch_us = std::exp(t[0]);
-  f.bytes_per_s = std::exp(t[1]);
-  f.flops_per_s = std::exp(t[2]);
-  f.p = 1.0 + std::exp(t[3]);
+  f.bytes_per_s = kCeilingSlack * base.bytes_per_s * sigmoid(t[1]);
+  f.flops_per_s = kCeilingSlack * base.flops_per_s * sigmoid(t[2]);
+  f.p = 1.0 + (kMaxP - 1.0) * sigmoid(t[3]);
   return f;
 }
 
@@ -62,14 +68,17 @@ EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyF
   EfficiencyFit best = initial;
   best.train_samples = static_cast<int>(train.size());
   if (train.empty()) return best;
+  // The bounds are relative to the starting ceilings.
+  if (!(initial.bytes_per_s > 0) || !(initial.flops_per_s > 0))
+    throw std::invalid_argument("fit_efficiency: starting bandwidth and FLOP/s must be positive");
   double best_cost = INFINITY;
   // A few starting corners: the fit is not convex in p and the launch term.
   double min_t = INFINITY;
   for (const Sample& s : train) min_t = std::min(min_t, s.time_us);
   for (double p0 : {1.5, 4.0, 12.0})
     for (double l0 : {0.3 * min_t, 0.05 * min_t}) {
-      Eigen::Vector4d t(std::log(std::max(l0, 1e-3)), std::log(initial.bytes_per_s), std::log(initial.flops_per_s),
-                        std::log(p0 - 1.0));
+      Eigen::Vector4d t(std::log(std::max(l0, 1e-3)), logit(0.8 / kCeilingSlack), logit(0.8 / kCeilingSlack),
+                        logit((p0 - 1.0) / (kMaxP - 1.0)));
       double lambda = 1e-3;
       Eigen::VectorXd r = residuals(t, initial, train);
       double cost = r.squaredNorm();
@@ -112,15 +121,19 @@ EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyF
 std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double copy_bytes_per_s, double bf16_flops_per_s,
                                    double fp8_flops_per_s, int holdout_every) {
   std::map<std::pair<std::string, std::string>, std::vector<Sample>> groups;
+  // Ceilings and whole layers (a sum of other classes' kernels) are measurements, not classes.
   for (const Sample& s : samples)
-    if (s.op_class != "copy" && s.time_us > 0 && (s.bytes > 0 || s.flops > 0)) groups[{s.op_class, s.dtype}].push_back(s);
+    if (s.op_class != "copy" && s.op_class != "read" && s.op_class != "attention_layer" && s.time_us > 0 &&
+        (s.bytes > 0 || s.flops > 0))
+      groups[{s.op_class, s.dtype}].push_back(s);
   std::vector<EfficiencyFit> fits;
   for (auto& [key, group] : groups) {
     // Ordered by size so the held-out samples spread over the whole range.
     std::sort(group.begin(), group.end(), [](const Sample& a, const Sample& b) { return a.bytes + a.flops < b.bytes + b.flops; });
     std::vector<Sample> train, held;
     for (size_t i = 0; i < group.size(); ++i)
-      (holdout_every > 1 && group.size() >= 4 && i % holdout_every == 1 ? held : train).push_back(group[i]);
+      (holdout_every > 1 && group.size() >= 2 * kMinFitSamples && i % holdout_every == 1 ? held : train).push_back(group[i]);
+    if (train.size() < static_cast<size_t>(kMinFitSamples)) continue;  // too few to pin four parameters
     EfficiencyFit init;
     init.op_class = key.first;
     init.dtype = key.second;

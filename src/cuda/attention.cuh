@@ -59,11 +59,16 @@ struct AttnCfg {
   static constexpr int STAGE_BYTES = FP8 ? (STG_K + STG_V) : (KT_BYTES + VT_BYTES);
   static constexpr int PIPE_BYTES = STAGES * STAGE_BYTES;
   static constexpr int COMP_BYTES = FP8 ? (KT_BYTES + VT_BYTES) : 0;
-  static constexpr int P_BYTES = G * PS * 2;
-  static constexpr int RED_BYTES = C * G * 4;
-  static constexpr int OFF_Q = 0;
-  static constexpr int OFF_PIPE = OFF_Q + Q_BYTES;
+  // C == 1: P stays in registers (no P buffer, no row-max exchange), and with Q in registers the Q
+  // staging area borrows a buffer that is first written after Q has been read (the fp16 tile for fp8,
+  // else the last pipeline stage, which the prologue does not fill).
+  static constexpr bool PREG = C == 1;
+  static constexpr bool QALIAS = PREG && QREG && (FP8 ? COMP_BYTES >= Q_BYTES : STAGE_BYTES >= Q_BYTES);
+  static constexpr int P_BYTES = PREG ? 0 : G * PS * 2;
+  static constexpr int RED_BYTES = PREG ? 0 : C * G * 4;
+  static constexpr int OFF_PIPE = QALIAS ? 0 : Q_BYTES;
   static constexpr int OFF_COMP = OFF_PIPE + PIPE_BYTES;
+  static constexpr int OFF_Q = !QALIAS ? 0 : (FP8 ? OFF_COMP : OFF_PIPE + (STAGES - 1) * STAGE_BYTES);
   static constexpr int OFF_P = OFF_COMP + COMP_BYTES;
   static constexpr int OFF_RED = OFF_P + P_BYTES;
   static constexpr int OFF_FLAG = OFF_RED + RED_BYTES;
@@ -71,7 +76,8 @@ struct AttnCfg {
   static_assert(TNC % 8 == 0 && DVC % 16 == 0 && TN % 16 == 0 && DQK % 16 == 0 && DV % 16 == 0, "tile shape");
   static_assert(!SHARED || DV <= DQK, "shared K/V needs DV <= DQK");
   static_assert(STAGES >= 2, "pipeline");
-  static_assert(PIPE_BYTES + COMP_BYTES >= G * 64 * 4, "combine weights reuse the pipeline buffers");
+  static_assert(!PREG || NTS % 2 == 0, "P in registers needs whole 16-token k-steps");
+  static_assert(NTO % (NTO < 8 ? NTO : 8) == 0, "merge chunks");
 };
 
 namespace attn_dev {
@@ -200,9 +206,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
     return (long long)b * p.ctx_rows + t0;
   };
 
-  auto load_tile = [&](int i) {
+  auto load_tile = [&](int i, long long row0) {
     const int t0 = t_begin + i * TN;
-    const long long row0 = tile_row0(t0);
     unsigned char* st = sPipe + (i % S) * Cfg::STAGE_BYTES;
     const unsigned char* kg = kbase + row0 * p.k_row_stride * ESZ;
     const unsigned char* vg = vbase + row0 * (Cfg::SHARED ? p.k_row_stride : p.v_row_stride) * ESZ;
@@ -249,29 +254,41 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   // Start the pipeline before touching Q so the first tiles are in flight early.
 #pragma unroll
   for (int s = 0; s < S - 1; ++s) {
-    if (s < ntiles) load_tile(s);
+    if (s < ntiles) load_tile(s, tile_row0(t_begin + s * TN));
     cp_async_commit();
   }
+  // Row of the next tile to issue, looked up one iteration ahead (a page-table read would otherwise
+  // stall the issue of every tile's copies).
+  long long row_next = (S - 1 < ntiles) ? tile_row0(t_begin + (S - 1) * TN) : 0;
 
   // Q rows of this head block -> shared (bf16, or fp16 for the fp8 path); missing rows are zero.
+  // All of a thread's loads are issued before its first store.
   {
-    constexpr int QCH = DQK / 8;  // 8 elements per step
-    for (int c = tid; c < G * QCH; c += THREADS) {
-      const int r = c / QCH, cc = c % QCH;
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (r < n_rows) {
-        v = __ldg(reinterpret_cast<const uint4*>(p.q + ((long long)b * p.q_heads + head0 + r) * DQK + cc * 8));
-        if constexpr (F16) {
-          const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
-          uint4 w;
-          unsigned* wp = reinterpret_cast<unsigned*>(&w);
+    constexpr int QCH = DQK / 8;  // 8 elements per 16-byte step
+    constexpr int QIT = (G * QCH + THREADS - 1) / THREADS;
+    uint4 qv[QIT];
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const float2 f = __bfloat1622float2(h[e]);
-            wp[e] = pack2<true>(f.x, f.y);
-          }
-          v = w;
+    for (int it = 0; it < QIT; ++it) {
+      const int c = tid + it * THREADS, r = c / QCH, cc = c % QCH;
+      qv[it] = make_uint4(0, 0, 0, 0);
+      if (c < G * QCH && r < n_rows)
+        qv[it] = __ldg(reinterpret_cast<const uint4*>(p.q + ((long long)b * p.q_heads + head0 + r) * DQK + cc * 8));
+    }
+#pragma unroll
+    for (int it = 0; it < QIT; ++it) {
+      const int c = tid + it * THREADS, r = c / QCH, cc = c % QCH;
+      if (c >= G * QCH) continue;
+      uint4 v = qv[it];
+      if constexpr (F16) {
+        const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&v);
+        uint4 w;
+        unsigned* wp = reinterpret_cast<unsigned*>(&w);
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 f = __bfloat1622float2(h[e]);
+          wp[e] = pack2<true>(f.x, f.y);
         }
+        v = w;
       }
       *reinterpret_cast<uint4*>(sQ + r * KS + cc * 8) = v;
     }
@@ -294,8 +311,9 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   for (int i = 0; i < ntiles; ++i) {
     cp_async_wait<S - 2>();
     __syncthreads();  // tile i landed for all threads; everyone is done with tile i-1
-    if (i + S - 1 < ntiles) load_tile(i + S - 1);
+    if (i + S - 1 < ntiles) load_tile(i + S - 1, row_next);
     cp_async_commit();
+    if (i + S < ntiles) row_next = tile_row0(t_begin + (i + S) * TN);
 
     const unsigned short* Kt;
     const unsigned short* Vt;
@@ -385,27 +403,38 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
     const float al0 = exp2f(m_run[0] - mn0), al1 = exp2f(m_run[1] - mn1);
     m_run[0] = mn0, m_run[1] = mn1;
     float ls0 = 0.f, ls1 = 0.f;
+    unsigned pf[Cfg::PREG ? NTS : 1][2];  // P as bf16/fp16 pairs: [n-tile][row a, row b]
 #pragma unroll
     for (int j = 0; j < NTS; ++j) {
       const float p0 = exp2f(s[j][0] - mn0), p1 = exp2f(s[j][1] - mn0);
       const float p2 = exp2f(s[j][2] - mn1), p3 = exp2f(s[j][3] - mn1);
       ls0 += p0 + p1, ls1 += p2 + p3;
-      const int col = wc * TNC + j * 8 + 2 * t4;
-      *reinterpret_cast<unsigned*>(sP + row_a * PS + col) = pack2<F16>(p0, p1);
-      *reinterpret_cast<unsigned*>(sP + row_b * PS + col) = pack2<F16>(p2, p3);
+      if constexpr (Cfg::PREG) {
+        pf[j][0] = pack2<F16>(p0, p1);
+        pf[j][1] = pack2<F16>(p2, p3);
+      } else {
+        const int col = wc * TNC + j * 8 + 2 * t4;
+        *reinterpret_cast<unsigned*>(sP + row_a * PS + col) = pack2<F16>(p0, p1);
+        *reinterpret_cast<unsigned*>(sP + row_b * PS + col) = pack2<F16>(p2, p3);
+      }
     }
     l_run[0] = l_run[0] * al0 + ls0;
     l_run[1] = l_run[1] * al1 + ls1;
 #pragma unroll
     for (int j = 0; j < NTO; ++j) o[j][0] *= al0, o[j][1] *= al0, o[j][2] *= al1, o[j][3] *= al1;
-    __syncthreads();  // P of all column groups visible
+    if constexpr (!Cfg::PREG) __syncthreads();  // P of all column groups visible
 
     // ---- O += P V for 16 heads x DVC columns
     const unsigned short* vw = Vt + wc * DVC;
 #pragma unroll
     for (int kk = 0; kk < TN / 16; ++kk) {
       unsigned a[4];
-      ldsm_x4(a, sP + (wm * 16 + (lane & 15)) * PS + kk * 16 + (lane >> 4) * 8);
+      if constexpr (Cfg::PREG) {
+        // the S accumulator layout of n-tiles 2kk, 2kk+1 is the A-operand layout of k-step kk
+        a[0] = pf[2 * kk][0], a[1] = pf[2 * kk][1], a[2] = pf[2 * kk + 1][0], a[3] = pf[2 * kk + 1][1];
+      } else {
+        ldsm_x4(a, sP + (wm * 16 + (lane & 15)) * PS + kk * 16 + (lane >> 4) * 8);
+      }
 #pragma unroll
       for (int j = 0; j < NTO; j += 2) {
         unsigned bb[4];
@@ -454,20 +483,20 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
     return;
   }
 
-  // ---- split partials
-  {
-    const long long base_a = ((long long)b * p.q_heads + head0 + row_a) * p.splits + split;
-    const long long base_b = ((long long)b * p.q_heads + head0 + row_b) * p.splits + split;
+  // ---- split partials: every block writes its normalised O and log2-sum-exp; the last block of this
+  // (request, KV head, head block) merges all splits into its own registers (all loads in flight at once)
+  const long long base_a = ((long long)b * p.q_heads + head0 + row_a) * p.splits;
+  const long long base_b = ((long long)b * p.q_heads + head0 + row_b) * p.splits;
+  const float lse_a = m_run[0] + __log2f(L0), lse_b = m_run[1] + __log2f(L1);
 #pragma unroll
-    for (int j = 0; j < NTO; ++j) {
-      const int col = wc * DVC + j * 8 + 2 * t4;
-      if (row_a < n_rows) __stcg(reinterpret_cast<float2*>(p.o_part + base_a * DV + col), make_float2(o[j][0] * inv0, o[j][1] * inv0));
-      if (row_b < n_rows) __stcg(reinterpret_cast<float2*>(p.o_part + base_b * DV + col), make_float2(o[j][2] * inv1, o[j][3] * inv1));
-    }
-    if (wc == 0 && t4 == 0) {
-      if (row_a < n_rows) __stcg(p.lse_part + base_a, m_run[0] + __log2f(L0));
-      if (row_b < n_rows) __stcg(p.lse_part + base_b, m_run[1] + __log2f(L1));
-    }
+  for (int j = 0; j < NTO; ++j) {
+    const int col = wc * DVC + j * 8 + 2 * t4;
+    if (row_a < n_rows) __stcg(reinterpret_cast<float2*>(p.o_part + (base_a + split) * DV + col), make_float2(o[j][0] * inv0, o[j][1] * inv0));
+    if (row_b < n_rows) __stcg(reinterpret_cast<float2*>(p.o_part + (base_b + split) * DV + col), make_float2(o[j][2] * inv1, o[j][3] * inv1));
+  }
+  if (wc == 0 && t4 == 0) {
+    if (row_a < n_rows) __stcg(p.lse_part + base_a + split, lse_a);
+    if (row_b < n_rows) __stcg(p.lse_part + base_b + split, lse_b);
   }
   __threadfence();
   __syncthreads();
@@ -480,33 +509,51 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   if (!*sFlag) return;
   __threadfence();
 
-  // ---- last block of this (request, KV head, head block): merge the splits
-  float* sW = reinterpret_cast<float*>(sPipe);  // [n_rows][splits], splits <= 64
-  for (int r = tid; r < n_rows; r += THREADS) {
-    const float* lp = p.lse_part + ((long long)b * p.q_heads + head0 + r) * p.splits;
-    float mx = -INFINITY;
-    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, __ldcg(lp + s2));
-    float sum = 0.f;
+  {
+    const bool va = row_a < n_rows, vb = row_b < n_rows;
+    float mxa = lse_a, mxb = lse_b;
     for (int s2 = 0; s2 < p.splits; ++s2) {
-      const float w = exp2f(__ldcg(lp + s2) - mx);
-      sW[r * p.splits + s2] = w;
-      sum += w;
+      if (va) mxa = fmaxf(mxa, __ldcg(p.lse_part + base_a + s2));
+      if (vb) mxb = fmaxf(mxb, __ldcg(p.lse_part + base_b + s2));
     }
-    const float inv = 1.f / sum;
-    for (int s2 = 0; s2 < p.splits; ++s2) sW[r * p.splits + s2] *= inv;
-  }
-  __syncthreads();
-  constexpr int DV2 = DV / 2;
-  for (int idx = tid; idx < n_rows * DV2; idx += THREADS) {
-    const int r = idx / DV2, c2 = idx % DV2;
-    const float* op = p.o_part + ((long long)b * p.q_heads + head0 + r) * p.splits * DV + 2 * c2;
-    float x0 = 0.f, x1 = 0.f;
+    float suma = 0.f, sumb = 0.f;
     for (int s2 = 0; s2 < p.splits; ++s2) {
-      const float2 v = __ldcg(reinterpret_cast<const float2*>(op + (long long)s2 * DV));
-      const float w = sW[r * p.splits + s2];
-      x0 += w * v.x, x1 += w * v.y;
+      if (s2 == split) suma += exp2f(lse_a - mxa), sumb += exp2f(lse_b - mxb);
+      else {
+        if (va) suma += exp2f(__ldcg(p.lse_part + base_a + s2) - mxa);
+        if (vb) sumb += exp2f(__ldcg(p.lse_part + base_b + s2) - mxb);
+      }
     }
-    store_out(r, 2 * c2, x0 * p.v_scale, x1 * p.v_scale);
+    // Sum over the splits in split order, each read back as stored (this block's own included), so the
+    // result does not depend on which block arrived last.
+#pragma unroll
+    for (int j = 0; j < NTO; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    for (int s2 = 0; s2 < p.splits; ++s2) {
+      const float ws_a = va ? exp2f(__ldcg(p.lse_part + base_a + s2) - mxa) / suma : 0.f;
+      const float ws_b = vb ? exp2f(__ldcg(p.lse_part + base_b + s2) - mxb) / sumb : 0.f;
+      constexpr int CH = NTO < 8 ? NTO : 8;  // 2*CH loads in flight per thread
+#pragma unroll
+      for (int j0 = 0; j0 < NTO; j0 += CH) {
+        float2 xa[CH], xb[CH];
+#pragma unroll
+        for (int j = 0; j < CH; ++j) {
+          const int col = wc * DVC + (j0 + j) * 8 + 2 * t4;
+          xa[j] = va ? __ldcg(reinterpret_cast<const float2*>(p.o_part + (base_a + s2) * DV + col)) : make_float2(0.f, 0.f);
+          xb[j] = vb ? __ldcg(reinterpret_cast<const float2*>(p.o_part + (base_b + s2) * DV + col)) : make_float2(0.f, 0.f);
+        }
+#pragma unroll
+        for (int j = 0; j < CH; ++j) {
+          o[j0 + j][0] += ws_a * xa[j].x, o[j0 + j][1] += ws_a * xa[j].y;
+          o[j0 + j][2] += ws_b * xb[j].x, o[j0 + j][3] += ws_b * xb[j].y;
+        }
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < NTO; ++j) {
+      const int col = wc * DVC + j * 8 + 2 * t4;
+      if (va) store_out(row_a, col, o[j][0] * p.v_scale, o[j][1] * p.v_scale);
+      if (vb) store_out(row_b, col, o[j][2] * p.v_scale, o[j][3] * p.v_scale);
+    }
   }
   if (tid == 0) *counter = 0u;  // ready for the next launch
 }

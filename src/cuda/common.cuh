@@ -6,6 +6,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -95,6 +97,10 @@ std::vector<T> to_host(const void* dev, size_t n) {
 double rel_error(const std::vector<double>& a, const std::vector<double>& ref);
 
 double median(std::vector<double> v);
+
+// Runs run(i) for i in [0, warmup + repeats) back to back on stream(); returns the device time of
+// each timed run in microseconds (events around each, one synchronisation at the end).
+std::vector<double> time_runs(int warmup, int repeats, const std::function<void(int)>& run);
 
 // How many input sets to rotate so that the working set exceeds the L2 several times.
 int rotation_sets(double bytes_per_set, int cap = 16);

@@ -15,5 +15,6 @@ DeviceInfo device_info() { throw std::runtime_error(kNoCuda); }
 Measurement measure_copy() { throw std::runtime_error(kNoCuda); }
 Measurement measure_peak_gemm(bool) { throw std::runtime_error(kNoCuda); }
 std::vector<Measurement> measure(const SweepPlan&, const Progress&) { throw std::runtime_error(kNoCuda); }
+double paged_contiguous_max_diff(const AttentionShape&) { throw std::runtime_error(kNoCuda); }
 
 }  // namespace decodesim::gpu

@@ -23,7 +23,9 @@ void add_figure(PlotSet& set, const std::string& stem, const std::string& data, 
   std::string gp = fmt::format("# {0}: rendered by `gnuplot {0}.gp` from {0}.dat\nset datafile separator whitespace\n", stem);
   for (const auto& [term, ext] : {std::pair{"pngcairo size 1100,700 font 'sans,11'", "png"},
                                   std::pair{"svg size 1100,700 font 'sans,11'", "svg"}}) {
-    gp += fmt::format("set terminal {}\nset output '{}.{}'\n{}\n{}\nunset multiplot\nreset\n", term, stem, ext, setup, plot);
+    // noenhanced: ids and op classes hold underscores, which enhanced text would subscript.
+    gp += fmt::format("set terminal {} noenhanced\nset output '{}.{}'\n{}\n{}\nunset multiplot\nreset\n", term, stem, ext, setup,
+                      plot);
   }
   set.files.push_back({stem + ".gp", gp});
   set.scripts.push_back(stem + ".gp");
@@ -141,6 +143,41 @@ PlotSet report_plots(const std::vector<Model>& models, const std::vector<Hardwar
                "'' index 0 using 2:3:1 with labels offset 0,1 notitle, "
                "'' index 1 using 2:3 with lines lw 2 title 'Pareto frontier'");
   }
+  return set;
+}
+
+PlotSet calibration_plots(const Calibration& c) {
+  PlotSet set;
+  std::map<std::string, std::vector<const Sample*>> groups;
+  for (const Sample& s : c.samples)
+    if (s.flops > 0 && s.bytes > 0 && s.time_us > 0) groups[s.op_class + "/" + s.dtype].push_back(&s);
+  std::string data = "# op_class/dtype intensity_flop_per_byte achieved_flops_per_s time_us predicted_us\n";
+  std::string roof = "plot ", scatter = "plot ";
+  int index = 0;
+  for (const auto& [name, group] : groups) {
+    const size_t slash = name.find('/');
+    const EfficiencyFit* f = c.find(name.substr(0, slash), name.substr(slash + 1));
+    for (const Sample* s : group)
+      data += fmt::format("{} {:.6g} {:.6g} {:.6g} {:.6g}\n", quoted(name), s->flops / s->bytes, s->flops / (s->time_us * 1e-6),
+                          s->time_us, f ? f->predict_us(s->flops, s->bytes) : -1.0);
+    data += "\n\n";
+    const int pt = 4 + 2 * (index % 4) + (index / 4) % 2;  // filled and open squares, circles, triangles, diamonds
+    roof += fmt::format("'calibration-roofline.dat' index {} using 2:3 with points pt {} title {}, ", index, pt, quoted(name));
+    if (f)
+      scatter += fmt::format("'calibration-roofline.dat' index {} using 4:5 with points pt {} title {}, ", index, pt, quoted(name));
+    ++index;
+  }
+  const double peak = std::max(c.gemm_bf16_flops_per_s, c.gemm_fp8_flops_per_s);
+  roof += fmt::format("(x*{0:.6g} < {1:.6g} ? x*{0:.6g} : {1:.6g}) with lines lw 2 dt 2 title 'roofline (copy bw, fp8 GEMM)', "
+                      "(x*{0:.6g} < {2:.6g} ? x*{0:.6g} : {2:.6g}) with lines lw 1 dt 3 title 'roofline (copy bw, bf16 GEMM)'",
+                      c.copy_bytes_per_s, peak, c.gemm_bf16_flops_per_s);
+  scatter += "x with lines dt 2 title 'predicted = measured'";
+  add_figure(set, "calibration-roofline", data,
+             fmt::format("set multiplot layout 1,2 title 'Calibration of {} on {}'\nset logscale xy\nset grid\n"
+                         "set key bottom right font ',8'",
+                         c.hardware_id, c.device),
+             "set xlabel 'arithmetic intensity (FLOP/byte)'\nset ylabel 'achieved FLOP/s'\n" + roof +
+                 "\nset xlabel 'measured time (us)'\nset ylabel 'predicted time (us)'\n" + scatter);
   return set;
 }
 

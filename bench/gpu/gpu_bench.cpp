@@ -1,0 +1,213 @@
+// decodesim_gpu_bench: times the CUDA backend's kernels on the shapes of the Step-3 report and writes
+// CSV. Depends on CUDA and the standard library only (no JSON/CLI/fmt), so it builds on a bare GPU box.
+//   decodesim_gpu_bench [--quick] [--csv FILE] [--only copy,attention,gemm,moe,layer]
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../../src/cuda/internal.hpp"
+#include "decodesim/gpu.hpp"
+
+namespace g = decodesim::gpu;
+namespace d = decodesim::gpu::detail;
+
+namespace {
+
+struct Row {
+  g::Measurement m;
+  std::string note;
+};
+
+double copy_bw = 0, read_bw = 0, peak_bf16 = 0, peak_fp8 = 0;
+
+int failures = 0;
+// Runs one measurement; an exception is reported and counted, and the sweep goes on.
+template <class F>
+void guarded(const std::string& what, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    ++failures;
+    std::printf("ERROR %s: %s\n", what.c_str(), e.what());
+    std::fflush(stdout);
+  }
+}
+
+double floor_us(const g::Measurement& m) {
+  const double peak = m.dtype == "fp8" ? peak_fp8 : peak_bf16;
+  const double mem = copy_bw > 0 ? m.bytes / copy_bw : 0;
+  const double cmp = peak > 0 ? m.flops / peak : 0;
+  return std::max(mem, cmp) * 1e6;
+}
+
+void csv_header(std::ostream& o) {
+  o << "op_class,label,dtype,m,n,k,flops,bytes,time_us,rel_error,GB_per_s,pct_of_copy_bw,TFLOP_per_s,floor_us,time_over_floor,note\n";
+}
+void csv_row(std::ostream& o, const Row& r) {
+  const g::Measurement& m = r.m;
+  const double gbs = m.time_us > 0 ? m.bytes / (m.time_us * 1e-6) / 1e9 : 0;
+  const double tf = m.time_us > 0 ? m.flops / (m.time_us * 1e-6) / 1e12 : 0;
+  const double fl = floor_us(m);
+  o << m.op_class << ",\"" << m.label << "\"," << m.dtype << "," << m.m << "," << m.n << "," << m.k << "," << m.flops << ","
+    << m.bytes << "," << m.time_us << "," << m.rel_error << "," << gbs << "," << (copy_bw > 0 ? 100 * gbs * 1e9 / copy_bw : 0)
+    << "," << tf << "," << fl << "," << (fl > 0 ? m.time_us / fl : 0) << ",\"" << r.note << "\"\n";
+}
+
+g::AttentionShape attn(const std::string& model, const std::string& design, int q, int kv, int dqk, int dv, int batch, int ctx,
+                       bool fp8, g::KvLayout lay) {
+  g::AttentionShape s;
+  s.model = model, s.design = design;
+  s.q_heads = q, s.kv_heads = kv, s.qk_dim = dqk, s.v_dim = dv;
+  s.batch = batch, s.context = ctx, s.fp8_kv = fp8, s.layout = lay;
+  return s;
+}
+
+std::vector<g::GemmShape> step3_projections(int m, bool fp8) {
+  return {{"step3 q_a 7168->2048 m=" + std::to_string(m), m, 2048, 7168, fp8},
+          {"step3 q_b 2048->64*256 m=" + std::to_string(m), m, 64 * 256, 2048, fp8},
+          {"step3 kv 7168->512 m=" + std::to_string(m), m, 512, 7168, fp8},
+          {"step3 o 64*256->7168 m=" + std::to_string(m), m, 7168, 64 * 256, fp8}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string csv_path = "gpu_bench.csv";
+  std::set<std::string> only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") quick = true;
+    else if (a == "--csv" && i + 1 < argc) csv_path = argv[++i];
+    else if (a == "--only" && i + 1 < argc) {
+      std::stringstream ss(argv[++i]);
+      for (std::string t; std::getline(ss, t, ',');) only.insert(t);
+    } else {
+      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only copy,attention,gemm,moe,layer]\n";
+      return 2;
+    }
+  }
+  auto want = [&](const char* k) { return only.empty() || only.count(k); };
+  std::string why;
+  if (!g::available(&why)) {
+    std::cerr << "no GPU: " << why << "\n";
+    return 77;
+  }
+  const g::DeviceInfo dev = g::device_info();
+  std::printf("device: %s, %d SMs, sm_%d%d, L2 %.0f MB, %.1f GB\n", dev.name.c_str(), dev.sm_count, dev.cc_major, dev.cc_minor,
+              dev.l2_bytes / 1e6, dev.mem_bytes / 1e9);
+  std::ofstream csv(csv_path);
+  csv_header(csv);
+  std::vector<Row> rows;
+  auto add = [&](const g::Measurement& m, const std::string& note = "") {
+    rows.push_back({m, note});
+    csv_row(csv, rows.back());
+    csv.flush();
+    std::printf("%-16s %-90s %10.1f us %7.0f GB/s %7.1f TF/s err %.2g\n", m.op_class.c_str(), m.label.c_str(), m.time_us,
+                m.bytes / (m.time_us * 1e-6) / 1e9, m.flops / (m.time_us * 1e-6) / 1e12, m.rel_error);
+    std::fflush(stdout);
+  };
+
+  // ceilings
+  guarded("copy", [&] {
+    const g::Measurement c = g::measure_copy();
+    copy_bw = c.bytes / (c.time_us * 1e-6);
+    add(c);
+  });
+  guarded("read", [&] {
+    const g::Measurement r = d::measure_read();
+    read_bw = r.bytes / (r.time_us * 1e-6);
+    add(r);
+  });
+  guarded("peak bf16", [&] {
+    const g::Measurement b = g::measure_peak_gemm(false);
+    peak_bf16 = b.flops / (b.time_us * 1e-6);
+    add(b);
+  });
+  if (dev.cc_major * 10 + dev.cc_minor >= 89)
+    guarded("peak fp8", [&] {
+      const g::Measurement f = g::measure_peak_gemm(true);
+      peak_fp8 = f.flops / (f.time_us * 1e-6);
+      add(f);
+    });
+
+  d::Options o;
+  o.warmup = 5, o.repeats = quick ? 10 : 30;
+  std::vector<std::pair<std::string, g::Measurement>> best_attn;  // summary
+  using L = g::KvLayout;
+  if (want("attention")) {
+    std::vector<g::AttentionShape> shapes;
+    const std::vector<int> mfa_ctx = quick ? std::vector<int>{8192} : std::vector<int>{256, 2048, 4096, 8192, 16384, 32768};
+    for (int c : mfa_ctx) shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, c, false, L::contiguous));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, false, L::paged));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, true, L::contiguous));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, true, L::paged));
+    if (!quick) shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 32768, true, L::contiguous));
+    for (int c : quick ? std::vector<int>{8192} : std::vector<int>{4096, 8192, 32768})
+      shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, c, false, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, false, L::paged));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, true, L::contiguous));
+    for (int c : quick ? std::vector<int>{8192} : std::vector<int>{4096, 8192, 32768})
+      shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, c, false, L::contiguous));
+    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, false, L::paged));
+    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, true, L::contiguous));
+    for (const auto& s : shapes)
+      guarded(s.model + " " + s.design + " ctx " + std::to_string(s.context), [&] {
+        std::vector<g::Measurement> all;
+        const g::Measurement best = d::measure_attention(s, o, &all);
+        for (const auto& m : all) add(m, m.label == best.label ? "best" : "variant");
+        best_attn.push_back({s.design, best});
+      });
+  }
+  if (want("gemm")) {
+    for (bool fp8 : {true, false})
+      for (int m : quick ? std::vector<int>{64} : std::vector<int>{64, 256})
+        for (const auto& gs : step3_projections(m, fp8)) guarded(gs.label, [&] { add(d::measure_gemm(gs, o)); });
+  }
+  if (want("moe")) {
+    for (int t : quick ? std::vector<int>{64} : std::vector<int>{1, 64, 512})
+      guarded("moe", [&] { add(d::measure_moe({"step3 8 experts x " + std::to_string(t) + " tokens 7168x5120", 8, t, 7168, 5120, true}, o)); });
+    guarded("moe", [&] { add(d::measure_moe({"step3 8 experts x 64 tokens 7168x5120", 8, 64, 7168, 5120, false}, o)); });
+  }
+  std::vector<g::Measurement> layers;
+  if (want("layer")) {
+    struct LV {
+      bool fp8_kv, fp8_proj;
+    };
+    for (LV lv : quick ? std::vector<LV>{{false, true}} : std::vector<LV>{{false, true}, {false, false}, {true, true}}) {
+      g::AttentionLayerShape l;
+      l.attention = attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, lv.fp8_kv, L::contiguous);
+      l.projections = step3_projections(64, lv.fp8_proj);
+      guarded("layer", [&] {
+        std::vector<g::Measurement> parts;
+        const g::Measurement m = d::measure_layer(l, o, &parts);
+        for (const auto& p : parts) add(p, "layer part");
+        add(m, "layer");
+        layers.push_back(m);
+      });
+    }
+  }
+
+  // ---- summary (last, short)
+  std::printf("\n==== summary: %s ====\n", dev.name.c_str());
+  std::printf("copy %.0f GB/s (read+write), streaming read %.0f GB/s, bf16 GEMM %.0f TFLOP/s, fp8 GEMM %.0f TFLOP/s\n",
+              copy_bw / 1e9, read_bw / 1e9, peak_bf16 / 1e12, peak_fp8 / 1e12);
+  std::printf("%-88s %9s %7s %7s %6s %8s\n", "attention (best variant)", "us", "GB/s", "%copy", "TF/s", "err");
+  for (const auto& [design, m] : best_attn)
+    std::printf("%-88s %9.1f %7.0f %6.1f%% %6.1f %8.2g\n", m.label.substr(0, 88).c_str(), m.time_us, m.bytes / (m.time_us * 1e-6) / 1e9,
+                100.0 * m.bytes / (m.time_us * 1e-6) / copy_bw, m.flops / (m.time_us * 1e-6) / 1e12, m.rel_error);
+  for (const auto& m : layers) {
+    const double fl = m.bytes / copy_bw * 1e6;
+    std::printf("LAYER %s\n      %.1f us (report: 281 us on H800) | bytes floor %.1f us (%.0f MB at copy bw) | time/floor %.2f | err %.2g\n",
+                m.label.c_str(), m.time_us, fl, m.bytes / 1e6, m.time_us / fl, m.rel_error);
+  }
+  std::printf("csv: %s%s\n", csv_path.c_str(), failures ? ("   ERRORS: " + std::to_string(failures)).c_str() : "");
+  return failures ? 1 : 0;
+}

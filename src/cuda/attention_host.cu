@@ -1,0 +1,395 @@
+// Decode attention: data set-up, split choice, CPU reference, checks and timing.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+#include "attention_host.hpp"
+
+namespace decodesim::gpu::detail {
+
+const std::vector<AttnVariant>& attn_registry() {
+  static const std::vector<AttnVariant> r = [] {
+    std::vector<AttnVariant> v;
+    register_attn_d256(v);
+    register_attn_d128(v);
+    register_attn_mla(v);
+    return v;
+  }();
+  return r;
+}
+
+namespace {
+
+bool is_mla(const AttentionShape& s) { return s.design == "mla"; }
+
+void validate(const AttentionShape& s) {
+  std::ostringstream why;
+  if (s.design != "mfa" && s.design != "gqa" && s.design != "mla") why << "unknown design '" << s.design << "'";
+  else if (s.q_heads <= 0 || s.kv_heads <= 0 || s.qk_dim <= 0 || s.v_dim <= 0 || s.batch <= 0 || s.context <= 0)
+    why << "non-positive size";
+  else if (s.q_heads % s.kv_heads) why << "q_heads " << s.q_heads << " not a multiple of kv_heads " << s.kv_heads;
+  else if (is_mla(s) && (s.kv_heads != 1 || s.v_dim > s.qk_dim)) why << "mla needs kv_heads 1 and v_dim <= qk_dim";
+  if (!why.str().empty()) throw std::runtime_error("attention shape " + s.model + "/" + s.design + ": " + why.str());
+}
+
+}  // namespace
+
+std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
+  validate(s);
+  const int group = s.q_heads / s.kv_heads;
+  std::vector<const AttnVariant*> m;
+  for (const AttnVariant& v : attn_registry())
+    if (v.dqk == s.qk_dim && v.dv == s.v_dim && v.fp8 == s.fp8_kv && v.shared == is_mla(s) && v.blocks_per_sm() > 0)
+      m.push_back(&v);
+  if (m.empty())
+    throw std::runtime_error("no attention kernel for " + s.design + " qk_dim " + std::to_string(s.qk_dim) + " v_dim " +
+                             std::to_string(s.v_dim) + (s.fp8_kv ? " fp8" : " bf16") +
+                             " (compiled: 128/128, 256/256, mla 576/512)");
+  int gmax = 0;
+  for (auto* v : m) gmax = std::max(gmax, v->g_blk);
+  int target = gmax;
+  if (group < gmax) {
+    target = gmax;
+    for (auto* v : m)
+      if (v->g_blk >= group) target = std::min(target, v->g_blk);
+  }
+  std::vector<const AttnVariant*> out;
+  for (auto* v : m)
+    if (v->g_blk == target) out.push_back(v);
+  return out;
+}
+
+AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v) {
+  const int group = s.q_heads / s.kv_heads;
+  AttnLaunch L;
+  L.v = &v;
+  L.head_blocks = (group + v.g_blk - 1) / v.g_blk;
+  const long long base = (long long)s.batch * s.kv_heads * L.head_blocks;
+  const int slots = props().multiProcessorCount * v.blocks_per_sm();
+  const int ntiles = (s.context + v.tn - 1) / v.tn;
+  // Work is base*ntiles tiles; a block costs its tiles plus about two tiles of set-up (Q, pipeline fill,
+  // partials). Pick the split count that minimises waves * (tiles per block + 2); ties go to fewer splits.
+  double best = -1;
+  int best_tps = ntiles;
+  for (int sp = 1; sp <= std::min(64, ntiles); ++sp) {
+    const int tps = (ntiles + sp - 1) / sp;
+    const int s_eff = (ntiles + tps - 1) / tps;
+    const long long n = base * s_eff;
+    const long long waves = (n + slots - 1) / slots;
+    const double eff = double(base) * ntiles / slots / (double(waves) * (tps + 2));
+    if (eff > best * 1.01) best = eff, best_tps = tps;
+  }
+  L.tokens_per_split = best_tps * v.tn;
+  L.splits = (s.context + L.tokens_per_split - 1) / L.tokens_per_split;
+  L.grid = int(base * L.splits);
+  return L;
+}
+
+AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
+  validate(s);
+  mla = is_mla(s);
+  group = s.q_heads / s.kv_heads;
+  es = s.fp8_kv ? 1 : 2;
+  if (s.fp8_kv) k_scale = v_scale = 1.f / 16.f;  // codes uniform in (-16, 16): values in (-1, 1)
+  if (mla) {
+    k_row_stride = s.qk_dim, k_head_stride = 0;
+    v_row_stride = k_row_stride, v_head_stride = 0;
+  } else {
+    k_row_stride = (long long)s.kv_heads * s.qk_dim, k_head_stride = s.qk_dim;
+    v_row_stride = (long long)s.kv_heads * s.v_dim, v_head_stride = s.v_dim;
+  }
+  paged = s.layout == KvLayout::paged;
+  pages_per_req = (s.context + page_size - 1) / page_size;
+  rows = paged ? (long long)s.batch * pages_per_req * page_size : (long long)s.batch * s.context;
+  k_elems = size_t(rows * k_row_stride);
+  v_elems = mla ? 0 : size_t(rows * v_row_stride);
+  q_elems = size_t(s.batch) * s.q_heads * s.qk_dim;
+  out_elems = size_t(s.batch) * s.q_heads * s.v_dim;
+  const double set_bytes = double(k_elems + v_elems) * es + q_elems * 2.0;
+  size_t free_b = 0, total_b = 0;
+  DS_CUDA(cudaMemGetInfo(&free_b, &total_b));
+  int sets_fit = std::max(1, int(0.6 * free_b / set_bytes));
+  sets = sets_wanted > 0 ? sets_wanted : std::min(rotation_sets(set_bytes), sets_fit);
+  q.resize(sets), k.resize(sets), v.resize(sets);
+  for (int i = 0; i < sets; ++i) {
+    q[i].alloc(q_elems * 2);
+    k[i].alloc(k_elems * es);
+    if (!mla) v[i].alloc(v_elems * es);
+    // scores get a standard deviation of about 2 (q ~ U(-6, 6), k ~ U(-1, 1), scale 1/sqrt(d))
+    fill_bf16(q[i].get(), q_elems, next_seed(), -6.f, 6.f, stream());
+    if (s.fp8_kv) {
+      fill_fp8(k[i].get(), k_elems, next_seed(), 16.f, stream());
+      if (!mla) fill_fp8(v[i].get(), v_elems, next_seed(), 16.f, stream());
+    } else {
+      fill_bf16(k[i].get(), k_elems, next_seed(), -1.f, 1.f, stream());
+      if (!mla) fill_bf16(v[i].get(), v_elems, next_seed(), -1.f, 1.f, stream());
+    }
+  }
+  if (paged) {
+    h_table.resize(size_t(s.batch) * pages_per_req);
+    std::iota(h_table.begin(), h_table.end(), 0);
+    std::mt19937 rng{static_cast<unsigned>(next_seed())};
+    std::shuffle(h_table.begin(), h_table.end(), rng);
+    table.alloc(h_table.size() * sizeof(int));
+    DS_CUDA(cudaMemcpy(table.get(), h_table.data(), h_table.size() * sizeof(int), cudaMemcpyHostToDevice));
+  }
+  out.alloc(out_elems * 2);
+  const int hb_max = (group + 15) / 16;
+  counters.alloc(size_t(s.batch) * s.kv_heads * hb_max * sizeof(unsigned));
+  DS_CUDA(cudaMemsetAsync(counters.get(), 0, counters.bytes(), stream()));
+  DS_CUDA(cudaStreamSynchronize(stream()));
+}
+
+void AttnData::ensure_partials(int splits) {
+  const size_t need = size_t(s.batch) * s.q_heads * splits;
+  if (o_part.bytes() < need * s.v_dim * sizeof(float)) o_part.alloc(need * s.v_dim * sizeof(float));
+  if (lse.bytes() < need * sizeof(float)) lse.alloc(need * sizeof(float));
+}
+
+AttnParams AttnData::params(const AttnLaunch& L, int set, void* out_ptr, bool out_fp8, float out_scale) {
+  ensure_partials(L.splits);
+  AttnParams p{};
+  p.q = q[set].get<__nv_bfloat16>();
+  p.k = k[set].get();
+  p.v = mla ? k[set].get() : v[set].get();
+  p.k_row_stride = k_row_stride, p.v_row_stride = v_row_stride;
+  p.k_head_stride = k_head_stride, p.v_head_stride = v_head_stride;
+  p.block_table = paged ? table.get<int>() : nullptr;
+  p.max_pages = pages_per_req, p.page_size = page_size;
+  p.ctx_rows = s.context;
+  p.context = s.context, p.batch = s.batch, p.q_heads = s.q_heads, p.kv_heads = s.kv_heads;
+  p.group = group, p.head_blocks = L.head_blocks;
+  p.splits = L.splits, p.tokens_per_split = L.tokens_per_split;
+  p.scale_log2 = float(1.0 / std::sqrt(double(s.qk_dim)) * 1.4426950408889634) * k_scale;
+  p.v_scale = v_scale;
+  p.out_scale_inv = 1.f / out_scale;
+  p.o_part = o_part.get<float>();
+  p.lse_part = lse.get<float>();
+  p.out = out_ptr ? out_ptr : out.get();
+  p.out_fp8 = out_fp8 ? 1 : 0;
+  p.counters = counters.get<unsigned>();
+  return p;
+}
+
+void AttnData::launch(const AttnLaunch& L, int set, cudaStream_t st, void* out_ptr, bool out_fp8, float out_scale) {
+  const AttnParams p = params(L, set, out_ptr, out_fp8, out_scale);
+  L.v->launch(p, L.grid, st);
+}
+
+std::vector<int> AttnData::sample_requests(int n) const {
+  std::vector<int> r;
+  if (s.batch <= n) {
+    for (int b = 0; b < s.batch; ++b) r.push_back(b);
+    return r;
+  }
+  for (int i = 0; i < n; ++i) r.push_back(int((long long)i * (s.batch - 1) / (n - 1)));
+  r.erase(std::unique(r.begin(), r.end()), r.end());
+  return r;
+}
+
+// Raw rows of request b, tokens 0..context-1 in order, from set `set` (k or v cache).
+static std::vector<uint8_t> fetch_request(const AttnData& d, const DeviceBuffer& buf, long long row_elems, int b) {
+  const size_t row_bytes = size_t(row_elems) * d.es;
+  std::vector<uint8_t> h(row_bytes * d.s.context);
+  if (!d.paged) {
+    DS_CUDA(cudaMemcpy(h.data(), buf.get<uint8_t>() + row_bytes * size_t(b) * d.s.context, h.size(), cudaMemcpyDeviceToHost));
+  } else {
+    for (int pg = 0; pg < d.pages_per_req; ++pg) {
+      const int page = d.h_table[size_t(b) * d.pages_per_req + pg];
+      const int n = std::min(d.page_size, d.s.context - pg * d.page_size);
+      DS_CUDA(cudaMemcpy(h.data() + row_bytes * size_t(pg) * d.page_size, buf.get<uint8_t>() + row_bytes * size_t(page) * d.page_size,
+                         row_bytes * n, cudaMemcpyDeviceToHost));
+    }
+  }
+  return h;
+}
+
+std::vector<double> attention_reference(const AttnData& d, int set, const std::vector<int>& reqs) {
+  const AttentionShape& s = d.s;
+  const int Dq = s.qk_dim, Dv = s.v_dim, T = s.context;
+  const std::vector<uint16_t> hq = to_host<uint16_t>(d.q[set].get(), d.q_elems);
+  std::vector<double> ref(reqs.size() * size_t(s.q_heads) * Dv);
+  for (size_t ri = 0; ri < reqs.size(); ++ri) {
+    const int b = reqs[ri];
+    auto decode = [&](const std::vector<uint8_t>& raw, float scale) {
+      const size_t n = raw.size() / d.es;
+      std::vector<float> f(n);
+      if (d.es == 2)
+        for (size_t i = 0; i < n; ++i) f[i] = bf16_to_float(uint16_t(raw[2 * i] | (raw[2 * i + 1] << 8)));
+      else
+        for (size_t i = 0; i < n; ++i) f[i] = fp8_to_float(raw[i]) * scale;
+      return f;
+    };
+    const std::vector<float> K = decode(fetch_request(d, d.k[set], d.k_row_stride, b), d.k_scale);
+    const std::vector<float> V = d.mla ? std::vector<float>() : decode(fetch_request(d, d.v[set], d.v_row_stride, b), d.v_scale);
+    const std::vector<float>& VV = d.mla ? K : V;
+    const long long vrs = d.mla ? d.k_row_stride : d.v_row_stride;
+    const double scale = 1.0 / std::sqrt(double(Dq));
+    parallel_for(size_t(s.q_heads), [&](size_t h) {
+      const int kvh = int(h) / d.group;
+      std::vector<double> qv(Dq), sc(T), acc(Dv, 0.0);
+      for (int i = 0; i < Dq; ++i) qv[i] = bf16_to_float(hq[(size_t(b) * s.q_heads + h) * Dq + i]);
+      double mx = -INFINITY;
+      for (int t = 0; t < T; ++t) {
+        const float* kr = K.data() + size_t(t) * d.k_row_stride + size_t(kvh) * d.k_head_stride;
+        double a = 0;
+        for (int i = 0; i < Dq; ++i) a += qv[i] * kr[i];
+        sc[t] = a * scale;
+        mx = std::max(mx, sc[t]);
+      }
+      double sum = 0;
+      for (int t = 0; t < T; ++t) {
+        const double p = std::exp(sc[t] - mx);
+        sum += p;
+        const float* vr = VV.data() + size_t(t) * vrs + size_t(kvh) * (d.mla ? 0 : d.v_head_stride);
+        for (int i = 0; i < Dv; ++i) acc[i] += p * vr[i];
+      }
+      double* o = ref.data() + (ri * s.q_heads + h) * size_t(Dv);
+      for (int i = 0; i < Dv; ++i) o[i] = acc[i] / sum;
+    });
+  }
+  return ref;
+}
+
+double check_attention_output(const AttnData& d, const std::vector<int>& reqs, const std::vector<double>& ref) {
+  const std::vector<uint16_t> out = to_host<uint16_t>(d.out.get(), d.out_elems);
+  for (uint16_t x : out)
+    if (!std::isfinite(bf16_to_float(x))) return INFINITY;  // poison left or NaN produced
+  std::vector<double> got;
+  got.reserve(ref.size());
+  const size_t per_req = size_t(d.s.q_heads) * d.s.v_dim;
+  for (int b : reqs)
+    for (size_t i = 0; i < per_req; ++i) got.push_back(bf16_to_float(out[size_t(b) * per_req + i]));
+  return rel_error(got, ref);
+}
+
+double attention_tolerance(const AttentionShape& s) { return s.fp8_kv ? 5e-2 : 1e-2; }
+
+static std::string kv_desc(const AttentionShape& s) {
+  return std::string(s.fp8_kv ? "fp8" : "bf16") + (s.layout == KvLayout::paged ? " paged" : " contiguous");
+}
+
+Measurement attention_measurement(const AttentionShape& s) {
+  Measurement m;
+  m.op_class = "attention_" + s.design;
+  m.dtype = s.fp8_kv ? "fp8" : "bf16";
+  m.m = s.batch, m.n = s.context, m.k = s.q_heads;
+  const double es = s.fp8_kv ? 1 : 2;
+  const double B = s.batch, T = s.context;
+  m.flops = 2.0 * (s.qk_dim + s.v_dim) * double(s.q_heads) * T * B;
+  const double kv = is_mla(s) ? B * T * s.qk_dim * es : B * T * s.kv_heads * double(s.qk_dim + s.v_dim) * es;
+  m.bytes = kv + B * s.q_heads * s.qk_dim * 2.0 + B * s.q_heads * s.v_dim * 2.0;
+  if (s.layout == KvLayout::paged) m.bytes += B * std::ceil(T / 64.0) * 4.0;
+  std::ostringstream l;
+  l << (s.model.empty() ? s.design : s.model) << " " << s.design << " b=" << s.batch << " ctx=" << s.context << " h=" << s.q_heads
+    << "/" << s.kv_heads << " d=" << s.qk_dim << "/" << s.v_dim << " kv=" << kv_desc(s);
+  m.label = l.str();
+  return m;
+}
+
+std::vector<std::string> attention_variants(const AttentionShape& s) {
+  std::vector<std::string> r;
+  for (auto* v : matching_variants(s)) r.push_back(v->name);
+  return r;
+}
+
+Measurement measure_attention(const AttentionShape& s, const Options& o, std::vector<Measurement>* all) {
+  std::vector<const AttnVariant*> cands = matching_variants(s);
+  if (!o.variant.empty()) {
+    std::vector<const AttnVariant*> f;
+    for (auto* v : cands)
+      if (v->name == o.variant) f.push_back(v);
+    if (f.empty()) throw std::runtime_error("attention variant '" + o.variant + "' does not fit " + s.design);
+    cands = f;
+  } else if (!o.autotune) {
+    cands.resize(1);
+  }
+  AttnData d(s);
+  std::vector<int> reqs;
+  std::vector<double> ref;
+  if (o.check) {
+    reqs = d.sample_requests(std::max(1, o.check_requests));
+    ref = attention_reference(d, 0, reqs);
+  }
+  Measurement best;
+  bool have = false, best_ok = false;
+  double worst = -1;  // the returned rel_error is the worst over every variant tried
+  for (const AttnVariant* v : cands) {
+    const AttnLaunch L = plan_launch(s, *v);
+    Measurement m = attention_measurement(s);
+    m.label += " [" + v->name + " splits=" + std::to_string(L.splits) + "]";
+    if (o.check) {
+      poison(d.out.get(), d.out.bytes(), stream());
+      d.launch(L, 0, stream());
+      DS_CUDA(cudaStreamSynchronize(stream()));
+      m.rel_error = check_attention_output(d, reqs, ref);
+    }
+    const std::vector<double> t = time_runs(o.warmup, o.repeats, [&](int r) { d.launch(L, r % d.sets, stream()); });
+    m.time_us = median(t);
+    if (all) all->push_back(m);
+    if (o.check) worst = (std::isfinite(worst) && std::isfinite(m.rel_error)) ? std::max(worst, m.rel_error) : INFINITY;
+    const bool ok = !o.check || m.rel_error <= attention_tolerance(s);
+    if (!have || (ok && !best_ok) || (ok == best_ok && m.time_us < best.time_us)) best = m, best_ok = ok, have = true;
+  }
+  if (o.check) best.rel_error = worst;
+  return best;
+}
+
+LayoutCompare attention_layout_compare(const AttentionShape& shape, const std::string& variant) {
+  AttentionShape cs = shape;
+  cs.layout = KvLayout::contiguous;
+  AttentionShape ps = shape;
+  ps.layout = KvLayout::paged;
+  AttnData c(cs, 1), p(ps, 1);
+  // Same logical content: q copied, contiguous rows scattered into the shuffled pages.
+  DS_CUDA(cudaMemcpy(p.q[0].get(), c.q[0].get(), c.q_elems * 2, cudaMemcpyDeviceToDevice));
+  auto scatter = [&](const DeviceBuffer& src, DeviceBuffer& dst, long long row_elems) {
+    const size_t rb = size_t(row_elems) * c.es;
+    for (int b = 0; b < cs.batch; ++b)
+      for (int pg = 0; pg < p.pages_per_req; ++pg) {
+        const int n = std::min(p.page_size, cs.context - pg * p.page_size);
+        const int page = p.h_table[size_t(b) * p.pages_per_req + pg];
+        DS_CUDA(cudaMemcpy(dst.get<uint8_t>() + rb * size_t(page) * p.page_size,
+                           src.get<uint8_t>() + rb * (size_t(b) * cs.context + size_t(pg) * p.page_size), rb * n,
+                           cudaMemcpyDeviceToDevice));
+      }
+  };
+  scatter(c.k[0], p.k[0], c.k_row_stride);
+  if (!c.mla) scatter(c.v[0], p.v[0], c.v_row_stride);
+  const AttnVariant* v = nullptr;
+  for (auto* x : matching_variants(cs))
+    if (variant.empty() || x->name == variant) { v = x; break; }
+  if (!v) throw std::runtime_error("attention variant '" + variant + "' does not fit");
+  const AttnLaunch L = plan_launch(cs, *v);
+  poison(c.out.get(), c.out.bytes(), stream());
+  poison(p.out.get(), p.out.bytes(), stream());
+  c.launch(L, 0, stream());
+  p.launch(L, 0, stream());
+  DS_CUDA(cudaStreamSynchronize(stream()));
+  const std::vector<uint16_t> oc = to_host<uint16_t>(c.out.get(), c.out_elems);
+  const std::vector<uint16_t> op = to_host<uint16_t>(p.out.get(), p.out_elems);
+  LayoutCompare r;
+  r.max_abs_diff = 0;
+  for (size_t i = 0; i < oc.size(); ++i) {
+    const double a = bf16_to_float(oc[i]), b = bf16_to_float(op[i]);
+    if (!std::isfinite(a) || !std::isfinite(b)) { r.max_abs_diff = INFINITY; break; }
+    r.max_abs_diff = std::max(r.max_abs_diff, std::abs(a - b));
+  }
+  const std::vector<int> reqs = c.sample_requests(2);
+  const std::vector<double> rc = attention_reference(c, 0, reqs);
+  r.rel_error_contiguous = check_attention_output(c, reqs, rc);
+  const std::vector<double> rp = attention_reference(p, 0, reqs);
+  r.rel_error_paged = check_attention_output(p, reqs, rp);
+  return r;
+}
+
+}  // namespace decodesim::gpu::detail
+
+namespace decodesim::gpu {
+
+double paged_contiguous_max_diff(const AttentionShape& s) { return detail::attention_layout_compare(s).max_abs_diff; }
+
+}  // namespace decodesim::gpu

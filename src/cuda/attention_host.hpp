@@ -1,0 +1,48 @@
+// Host side of decode attention, shared by the attention measurement and the layer measurement.
+#pragma once
+#include <vector>
+
+#include "attention_variants.cuh"
+#include "common.cuh"
+
+namespace decodesim::gpu::detail {
+
+struct AttnLaunch {
+  const AttnVariant* v = nullptr;
+  int head_blocks = 1, splits = 1, tokens_per_split = 0, grid = 0;
+};
+
+// Variants compiled for the shape's dims and dtype, restricted to the head-block size that suits its group.
+std::vector<const AttnVariant*> matching_variants(const AttentionShape& s);
+AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v);
+
+// Device data for one attention shape: `sets` independent (q, K, V) sets to rotate through, one
+// block table (paged), output, split partials and the merge counters.
+struct AttnData {
+  AttentionShape s;
+  bool mla = false, paged = false;
+  int group = 1, es = 2, sets = 1;
+  int page_size = 64, pages_per_req = 0;
+  long long rows = 0, k_row_stride = 0, v_row_stride = 0, k_head_stride = 0, v_head_stride = 0;
+  size_t k_elems = 0, v_elems = 0, q_elems = 0, out_elems = 0;
+  float k_scale = 1.f, v_scale = 1.f;
+  std::vector<DeviceBuffer> q, k, v;
+  std::vector<int> h_table;
+  DeviceBuffer table, out, o_part, lse, counters;
+
+  explicit AttnData(const AttentionShape& shape, int sets_wanted = -1);
+  void ensure_partials(int splits);
+  AttnParams params(const AttnLaunch& L, int set, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);
+  void launch(const AttnLaunch& L, int set, cudaStream_t st, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);
+  std::vector<int> sample_requests(int n) const;
+};
+
+// float64 reference for the listed requests of set `set`: [request][head][v_dim].
+std::vector<double> attention_reference(const AttnData& d, int set, const std::vector<int>& reqs);
+// Every output finite (no poison left), then ||out - ref|| / ||ref|| over the listed requests.
+double check_attention_output(const AttnData& d, const std::vector<int>& reqs, const std::vector<double>& ref);
+double attention_tolerance(const AttentionShape& s);
+// Measurement with op_class, label, dtype, m/n/k, flops and bytes filled in.
+Measurement attention_measurement(const AttentionShape& s);
+
+}  // namespace decodesim::gpu::detail
