@@ -64,6 +64,47 @@ double median_error(const EfficiencyFit& f, const std::vector<Sample>& s) {
 
 }  // namespace
 
+namespace {
+
+// Levenberg-Marquardt on weighted residuals sqrt(w_i) * r_i; returns the weighted squared cost.
+double levenberg_marquardt(Eigen::Vector4d& t, const EfficiencyFit& initial, const std::vector<Sample>& train,
+                           const Eigen::VectorXd& w) {
+  const Eigen::VectorXd sw = w.array().sqrt();
+  auto weighted = [&](const Eigen::Vector4d& th) -> Eigen::VectorXd {
+    return residuals(th, initial, train).cwiseProduct(sw);
+  };
+  double lambda = 1e-3;
+  Eigen::VectorXd r = weighted(t);
+  double cost = r.squaredNorm();
+  for (int it = 0; it < 200; ++it) {
+    Eigen::MatrixXd J(train.size(), 4);
+    for (int k = 0; k < 4; ++k) {
+      Eigen::Vector4d tk = t;
+      const double h = 1e-6 * std::max(1.0, std::abs(t[k]));
+      tk[k] += h;
+      J.col(k) = (weighted(tk) - r) / h;
+    }
+    const Eigen::Matrix4d JtJ = J.transpose() * J;
+    const Eigen::Vector4d g = J.transpose() * r;
+    Eigen::Matrix4d A = JtJ;
+    A.diagonal() += lambda * (JtJ.diagonal().array() + 1e-9).matrix();
+    const Eigen::Vector4d cand = t + A.ldlt().solve(-g);
+    const Eigen::VectorXd rc = weighted(cand);
+    const double cc = rc.squaredNorm();
+    if (std::isfinite(cc) && cc < cost) {
+      const double gain = cost - cc;
+      t = cand, r = rc, cost = cc, lambda = std::max(lambda * 0.3, 1e-12);
+      if (gain < 1e-14 * (1 + cost)) break;
+    } else {
+      lambda *= 10;
+      if (lambda > 1e12) break;
+    }
+  }
+  return cost;
+}
+
+}  // namespace
+
 EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyFit& initial) {
   EfficiencyFit best = initial;
   best.train_samples = static_cast<int>(train.size());
@@ -72,42 +113,22 @@ EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyF
   if (!(initial.bytes_per_s > 0) || !(initial.flops_per_s > 0))
     throw std::invalid_argument("fit_efficiency: starting bandwidth and FLOP/s must be positive");
   double best_cost = INFINITY;
-  // A few starting corners: the fit is not convex in p and the launch term.
   double min_t = INFINITY;
   for (const Sample& s : train) min_t = std::min(min_t, s.time_us);
+  // A few starting corners: the fit is not convex in p and the launch term.
   for (double p0 : {1.5, 4.0, 12.0})
     for (double l0 : {0.3 * min_t, 0.05 * min_t}) {
       Eigen::Vector4d t(std::log(std::max(l0, 1e-3)), logit(0.8 / kCeilingSlack), logit(0.8 / kCeilingSlack),
                         logit((p0 - 1.0) / (kMaxP - 1.0)));
-      double lambda = 1e-3;
-      Eigen::VectorXd r = residuals(t, initial, train);
-      double cost = r.squaredNorm();
-      for (int it = 0; it < 200; ++it) {
-        Eigen::MatrixXd J(train.size(), 4);
-        for (int k = 0; k < 4; ++k) {
-          Eigen::Vector4d tk = t;
-          const double h = 1e-6 * std::max(1.0, std::abs(t[k]));
-          tk[k] += h;
-          J.col(k) = (residuals(tk, initial, train) - r) / h;
-        }
-        const Eigen::Matrix4d JtJ = J.transpose() * J;
-        const Eigen::Vector4d g = J.transpose() * r;
-        Eigen::Matrix4d A = JtJ;
-        A.diagonal() += lambda * (JtJ.diagonal().array() + 1e-9).matrix();
-        const Eigen::Vector4d step = A.ldlt().solve(-g);
-        const Eigen::Vector4d cand = t + step;
-        const Eigen::VectorXd rc = residuals(cand, initial, train);
-        const double cc = rc.squaredNorm();
-        if (std::isfinite(cc) && cc < cost) {
-          const double gain = cost - cc;
-          t = cand, r = rc, cost = cc, lambda = std::max(lambda * 0.3, 1e-12);
-          if (gain < 1e-14 * (1 + cost)) break;
-        } else {
-          lambda *= 10;
-          if (lambda > 1e12) break;
-        }
+      // Least absolute log error by iterated reweighting: the error we report is a median, and a
+      // library's erratic pick for one thin GEMM should not pull the whole class.
+      Eigen::VectorXd w = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(train.size()));
+      for (int round = 0; round < 10; ++round) {
+        levenberg_marquardt(t, initial, train, w);
+        w = residuals(t, initial, train).cwiseAbs().cwiseMax(1e-3).cwiseInverse();
       }
-      if (cost < best_cost) {
+      const double cost = residuals(t, initial, train).cwiseAbs().sum();
+      if (std::isfinite(cost) && cost < best_cost) {
         best_cost = cost;
         best = from_theta(t, initial);
         best.train_samples = static_cast<int>(train.size());
