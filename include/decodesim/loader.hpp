@@ -22,6 +22,9 @@ Scenario load_scenario(const std::string& spec);
 // Ids of every file in the data folders' models/ (or hardware/) folder, sorted.
 std::vector<std::string> known_ids(const std::string& folder);
 
+// "a,b,,c" -> {a, b, c}.
+std::vector<std::string> split_list(const std::string& comma_separated);
+
 // Comma-separated ids/paths, each loaded.
 std::vector<Model> load_models(const std::string& csv_specs);
 std::vector<Hardware> load_hardware_list(const std::string& csv_specs);

@@ -166,9 +166,23 @@ void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out)
 
 int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream& err) {
   if (!o.refit.empty()) {
-    Calibration c = load_calibration(o.refit);
+    // Several runs on one chip refit as one: their measurements pooled, their ceilings averaged.
+    Calibration c;
+    const std::vector<std::string> files = split_list(o.refit);
+    if (files.empty()) throw InputError("--refit: no calibration file given");
+    for (const std::string& f : files) {
+      const Calibration run = load_calibration(f);
+      if (c.hardware_id.empty()) c.hardware_id = run.hardware_id, c.device = run.device;
+      if (run.hardware_id != c.hardware_id)
+        throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}' like {}", f, run.hardware_id,
+                                     c.hardware_id, files.front()));
+      c.copy_bytes_per_s += run.copy_bytes_per_s / files.size();
+      c.gemm_bf16_flops_per_s += run.gemm_bf16_flops_per_s / files.size();
+      c.gemm_fp8_flops_per_s += run.gemm_fp8_flops_per_s / files.size();
+      c.samples.insert(c.samples.end(), run.samples.begin(), run.samples.end());
+    }
     if (!o.hardware.empty() && o.hardware != c.hardware_id)
-      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}'", o.refit, c.hardware_id, o.hardware));
+      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}'", files.front(), c.hardware_id, o.hardware));
     fit_and_write(c, o, out);
     return 0;
   }

@@ -140,8 +140,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   calibrate_cmd->add_flag("--quick", calib.quick, "a small sweep (for tests)");
   calibrate_cmd->add_option("--max-seconds", calib.max_seconds, "stop sweeping after this long and fit what was measured")
       ->check(CLI::PositiveNumber);
-  calibrate_cmd->add_option("--refit", calib.refit, "refit the measurements of a calibrated file (no GPU)")
-      ->check(CLI::ExistingFile);
+  calibrate_cmd->add_option("--refit", calib.refit,
+                            "refit the measurements of calibrated files, comma-separated runs of one chip pooled (no GPU)");
 
   PipelineOptions pipe;
   auto add_pipeline = [&](CLI::App* c) {

@@ -116,8 +116,8 @@ EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyF
   double min_t = INFINITY;
   for (const Sample& s : train) min_t = std::min(min_t, s.time_us);
   // A few starting corners: the fit is not convex in p and the launch term.
-  for (double p0 : {1.5, 4.0, 12.0})
-    for (double l0 : {0.3 * min_t, 0.05 * min_t}) {
+  for (double p0 : {1.5, 4.0, 12.0, 40.0})
+    for (double l0 : {0.6 * min_t, 0.3 * min_t, 0.1 * min_t, 0.02 * min_t}) {
       Eigen::Vector4d t(std::log(std::max(l0, 1e-3)), logit(0.8 / kCeilingSlack), logit(0.8 / kCeilingSlack),
                         logit((p0 - 1.0) / (kMaxP - 1.0)));
       // Least absolute log error by iterated reweighting: the error we report is a median, and a
@@ -149,11 +149,16 @@ std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double co
       groups[{s.op_class, s.dtype}].push_back(s);
   std::vector<EfficiencyFit> fits;
   for (auto& [key, group] : groups) {
-    // Ordered by size so the held-out samples spread over the whole range.
-    std::sort(group.begin(), group.end(), [](const Sample& a, const Sample& b) { return a.bytes + a.flops < b.bytes + b.flops; });
+    // Held out by shape (every repeat of a shape on the same side), every holdout_every-th shape
+    // in order of size, so the held-out shapes spread over the whole range.
+    std::sort(group.begin(), group.end(), [](const Sample& a, const Sample& b) {
+      return a.bytes + a.flops != b.bytes + b.flops ? a.bytes + a.flops < b.bytes + b.flops : a.label < b.label;
+    });
+    std::map<std::string, size_t> shape_rank;
+    for (const Sample& x : group) shape_rank.emplace(x.label, shape_rank.size());
+    const bool hold = holdout_every > 1 && shape_rank.size() >= static_cast<size_t>(2 * kMinFitSamples);
     std::vector<Sample> train, held;
-    for (size_t i = 0; i < group.size(); ++i)
-      (holdout_every > 1 && group.size() >= 2 * kMinFitSamples && i % holdout_every == 1 ? held : train).push_back(group[i]);
+    for (const Sample& x : group) (hold && shape_rank[x.label] % holdout_every == 1 ? held : train).push_back(x);
     if (train.size() < static_cast<size_t>(kMinFitSamples)) continue;  // too few to pin four parameters
     EfficiencyFit init;
     init.op_class = key.first;

@@ -108,4 +108,35 @@ int rotation_sets(double bytes_per_set, int cap = 16);
 // Run f(i) for i in [0, n) on the host's cores.
 void parallel_for(size_t n, const std::function<void(size_t)>& f);
 
+// Executable CUDA graphs, destroyed with the set: one per rotated input set, replayed in turn.
+struct GraphSet {
+  std::vector<cudaGraphExec_t> g;
+  GraphSet() = default;
+  GraphSet(const GraphSet&) = delete;
+  GraphSet& operator=(const GraphSet&) = delete;
+  ~GraphSet() {
+    for (auto e : g) cudaGraphExecDestroy(e);
+  }
+};
+
+// Captures what body() launches on stream() into one more graph of the set.
+template <class F>
+void capture(GraphSet& gs, F&& body) {
+  cudaGraph_t gr = nullptr;
+  DS_CUDA(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
+  try {
+    body();
+  } catch (...) {
+    cudaStreamEndCapture(stream(), &gr);
+    if (gr) cudaGraphDestroy(gr);
+    throw;
+  }
+  DS_CUDA(cudaStreamEndCapture(stream(), &gr));
+  cudaGraphExec_t ex;
+  const cudaError_t e = cudaGraphInstantiate(&ex, gr, 0);
+  cudaGraphDestroy(gr);
+  DS_CUDA(e);
+  gs.g.push_back(ex);
+}
+
 }  // namespace decodesim::gpu::detail

@@ -19,32 +19,6 @@ std::string best_variant_of(const Measurement& m) {
   return m.label.substr(a + 1, b - a - 1);
 }
 
-struct GraphSet {
-  std::vector<cudaGraphExec_t> g;
-  ~GraphSet() {
-    for (auto e : g) cudaGraphExecDestroy(e);
-  }
-};
-
-template <class F>
-void capture(GraphSet& gs, F&& body) {
-  cudaGraph_t gr;
-  DS_CUDA(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
-  try {
-    body();
-  } catch (...) {
-    cudaStreamEndCapture(stream(), &gr);
-    if (gr) cudaGraphDestroy(gr);
-    throw;
-  }
-  DS_CUDA(cudaStreamEndCapture(stream(), &gr));
-  cudaGraphExec_t ex;
-  const cudaError_t e = cudaGraphInstantiate(&ex, gr, 0);
-  cudaGraphDestroy(gr);
-  DS_CUDA(e);
-  gs.g.push_back(ex);
-}
-
 }  // namespace
 
 Measurement measure_layer(const AttentionLayerShape& l, const Options& o, std::vector<Measurement>* parts) {

@@ -185,30 +185,9 @@ Measurement measure_moe(const GroupedGemmShape& g, const Options& o) {
     r.rel_error = check_moe(d);
   }
   // one graph per input set, replayed in turn
-  std::vector<cudaGraphExec_t> execs;
-  try {
-    for (int s = 0; s < d.sets; ++s) {
-      cudaGraph_t gr;
-      DS_CUDA(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeThreadLocal));
-      try {
-        moe_forward(d, s, up, down, stream());
-      } catch (...) {
-        cudaStreamEndCapture(stream(), &gr);
-        throw;
-      }
-      DS_CUDA(cudaStreamEndCapture(stream(), &gr));
-      cudaGraphExec_t ex;
-      const cudaError_t e = cudaGraphInstantiate(&ex, gr, 0);
-      cudaGraphDestroy(gr);
-      DS_CUDA(e);
-      execs.push_back(ex);
-    }
-    r.time_us = median(time_runs(o.warmup, o.repeats, [&](int i) { DS_CUDA(cudaGraphLaunch(execs[i % execs.size()], stream())); }));
-  } catch (...) {
-    for (auto e : execs) cudaGraphExecDestroy(e);
-    throw;
-  }
-  for (auto e : execs) cudaGraphExecDestroy(e);
+  GraphSet graphs;
+  for (int s = 0; s < d.sets; ++s) capture(graphs, [&] { moe_forward(d, s, up, down, stream()); });
+  r.time_us = median(time_runs(o.warmup, o.repeats, [&](int i) { DS_CUDA(cudaGraphLaunch(graphs.g[i % graphs.g.size()], stream())); }));
   return r;
 }
 

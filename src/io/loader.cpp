@@ -256,14 +256,6 @@ Hardware load_hardware(const std::string& spec) {
 
 namespace {
 
-std::vector<std::string> split_csv(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  std::stringstream ss(s);
-  while (std::getline(ss, cur, ','))
-    if (!cur.empty()) out.push_back(cur);
-  return out;
-}
 
 // "32k" -> 32768, "1m" -> 1048576, "8192" -> 8192.
 double parse_tokens(const std::string& t, const std::string& whole) {
@@ -291,7 +283,7 @@ double parse_tokens(const std::string& t, const std::string& whole) {
 
 std::vector<double> parse_contexts(const std::string& text) {
   std::vector<double> out;
-  for (const std::string& item : split_csv(text)) {
+  for (const std::string& item : split_list(text)) {
     const size_t c1 = item.find(':');
     if (c1 == std::string::npos) {
       out.push_back(parse_tokens(item, text));
@@ -320,16 +312,25 @@ std::vector<double> parse_contexts(const std::string& text) {
   return out;
 }
 
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  std::stringstream ss(s);
+  while (std::getline(ss, cur, ','))
+    if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
 std::vector<Model> load_models(const std::string& csv_specs) {
   std::vector<Model> out;
-  for (const std::string& s : split_csv(csv_specs)) out.push_back(load_model(s));
+  for (const std::string& s : split_list(csv_specs)) out.push_back(load_model(s));
   if (out.empty()) throw InputError("--model: no model given");
   return out;
 }
 
 std::vector<Hardware> load_hardware_list(const std::string& csv_specs) {
   std::vector<Hardware> out;
-  for (const std::string& s : split_csv(csv_specs)) out.push_back(load_hardware(s));
+  for (const std::string& s : split_list(csv_specs)) out.push_back(load_hardware(s));
   if (out.empty()) throw InputError("--hardware: no chip given");
   return out;
 }
