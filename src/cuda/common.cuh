@@ -139,4 +139,15 @@ void capture(GraphSet& gs, F&& body) {
   gs.g.push_back(ex);
 }
 
+// Median device time of one run(i), timed inside a CUDA graph of `per_graph` back-to-back runs and
+// replayed: the host's launch cost (several microseconds a cuBLASLt call) stays out of the figure,
+// as it does when a server replays its decode step as a graph.
+inline double graph_time_us(const std::function<void(int)>& run, int per_graph, int warmup, int repeats) {
+  GraphSet gs;
+  capture(gs, [&] {
+    for (int i = 0; i < per_graph; ++i) run(i);
+  });
+  return median(time_runs(warmup, repeats, [&](int) { DS_CUDA(cudaGraphLaunch(gs.g[0], stream())); })) / per_graph;
+}
+
 }  // namespace decodesim::gpu::detail
