@@ -70,7 +70,8 @@ std::string render_csv(const Table& t) {
     bool first = true;
     for (size_t i = 0; i < t.columns.size(); ++i) {
       if (!t.columns[i].in_csv) continue;
-      out += (first ? "" : ",") + text_of(i);
+      if (!first) out += ',';
+      out += text_of(i);
       first = false;
     }
     out += "\n";
