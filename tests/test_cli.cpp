@@ -86,6 +86,19 @@ TEST_CASE("run with no argument runs the report's comparison and writes every ou
   for (const auto& e : std::filesystem::directory_iterator(d.path / "res")) CHECK(e.path().extension() != ".partial");
 }
 
+TEST_CASE("without gnuplot the figures' data and scripts are still written, and it says so", "[cli]") {
+  test::TempDir d;
+  const std::string cmd = "env PATH=/nonexistent '" + std::string(DECODESIM_BINARY) + "' run --out '" +
+                          (d.path / "res").string() + "' >/dev/null 2>'" + (d.path / "err").string() + "'";
+  const int status = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK_THAT(test::read_file(d.path / "err"), Catch::Contains("gnuplot not found"));
+  for (const char* f : {"fig1-pareto.gp", "fig1-pareto.dat", "fig5-intensity.gp", "fig5-intensity.dat", "census.csv"})
+    CHECK(std::filesystem::exists(d.path / "res" / f));
+  CHECK_FALSE(std::filesystem::exists(d.path / "res" / "fig1-pareto.png"));
+}
+
 TEST_CASE("bad input: one line, exit code 2, no output files", "[cli]") {
   test::TempDir d;
   const std::string out = (d.path / "res").string();
