@@ -152,4 +152,9 @@ TEST_CASE("a calibration file changes costs and rejects a foreign chip", "[calib
   CHECK(test::read_file(d.path / "plain.csv") != test::read_file(d.path / "cal.csv"));
   const int code = std::system(("'" + bin + "' cost --hardware h20 --calibration '" + p.string() + "' 2>/dev/null").c_str());
   CHECK(WEXITSTATUS(code) == 2);
+  // A scenario's chips take the calibration too (the default scenario has h800).
+  const std::string run = "'" + bin + "' run --format csv --out '" + (d.path / "res").string() + "'";
+  CHECK(std::system((run + " > '" + (d.path / "plain-run.csv").string() + "' 2>/dev/null").c_str()) == 0);
+  CHECK(std::system((run + " --calibration '" + p.string() + "' > '" + (d.path / "cal-run.csv").string() + "' 2>/dev/null").c_str()) == 0);
+  CHECK(test::read_file(d.path / "plain-run.csv") != test::read_file(d.path / "cal-run.csv"));
 }

@@ -81,18 +81,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--calibration", calibrations, "calibrated hardware file(s) from `decodesim calibrate`: achieved rates replace peaks")
         ->check(CLI::ExistingFile);
   };
-  // Chips named in a calibration file run at their measured rates.
-  auto chips_loaded = [&]() {
-    std::vector<Hardware> hs = load_hardware_list(chips);
-    for (const std::string& f : calibrations) {
-      const Calibration c = load_calibration(f);
-      bool used = false;
-      for (Hardware& h : hs)
-        if (h.id == c.hardware_id) h = apply_calibration(h, c), used = true;
-      if (!used) throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among --hardware", f, c.hardware_id));
-    }
-    return hs;
-  };
+  auto chips_loaded = [&]() { return calibrated(load_hardware_list(chips), calibrations); };
   auto add_sla = [&](CLI::App* c) {
     c->add_option("--tpot-ms", sla.tpot_ms, "time-per-output-token SLA")->check(CLI::PositiveNumber)->capture_default_str();
     c->add_option("--stages", sla.stages, "pipeline stages sharing the TPOT")->check(CLI::PositiveNumber)->capture_default_str();
@@ -128,6 +117,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   run_cmd->add_option("--format", common.format, "override the scenario's output format")
       ->check(CLI::IsMember({"table", "csv", "json"}));
   run_cmd->add_option("--out", common.out_dir, "override the scenario's output folder");
+  add_calibration(run_cmd);
 
   CLI::App* list_cmd = app.add_subcommand("list", "known model, hardware and scenario ids");
 
@@ -217,7 +207,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       emit({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch)},
            common.fmt(), common.out_dir, out);
     } else if (*run_cmd) {
-      return run_scenario_command(scenario, common.format, common.out_dir, out, err);
+      return run_scenario_command(scenario, common.format, common.out_dir, calibrations, out, err);
     } else if (*list_cmd) {
       for (const char* folder : {"models", "hardware", "scenarios"}) {
         out << folder << ":";

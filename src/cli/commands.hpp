@@ -13,8 +13,12 @@ namespace decodesim::cli {
 void emit(const std::vector<Table>& tables, Format f, const std::string& out_dir, std::ostream& out,
           std::vector<OutputFile> extra_files = {});
 
+// Chips named in a calibration file run at their measured rates; a file naming none of them is an error.
+std::vector<Hardware> calibrated(std::vector<Hardware> chips, const std::vector<std::string>& calibration_files);
+
 int run_scenario_command(const std::string& scenario, const std::string& format_override,
-                         const std::string& out_override, std::ostream& out, std::ostream& err);
+                         const std::string& out_override, const std::vector<std::string>& calibration_files,
+                         std::ostream& out, std::ostream& err);
 
 struct CalibrateOptions {
   std::string hardware;

@@ -1,14 +1,30 @@
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "cli/commands.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/plots.hpp"
 
 namespace decodesim::cli {
 
+std::vector<Hardware> calibrated(std::vector<Hardware> chips, const std::vector<std::string>& calibration_files) {
+  for (const std::string& f : calibration_files) {
+    const Calibration c = load_calibration(f);
+    bool used = false;
+    for (Hardware& h : chips)
+      if (h.id == c.hardware_id) h = apply_calibration(h, c), used = true;
+    if (!used)
+      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among the chips given", f, c.hardware_id));
+  }
+  return chips;
+}
+
 int run_scenario_command(const std::string& scenario, const std::string& format_override,
-                         const std::string& out_override, std::ostream& out, std::ostream& err) {
+                         const std::string& out_override, const std::vector<std::string>& calibration_files,
+                         std::ostream& out, std::ostream& err) {
   Scenario s = load_scenario(scenario.empty() ? "report-comparison" : scenario);
+  s.hardware = calibrated(std::move(s.hardware), calibration_files);
   if (!format_override.empty())
     s.format = format_override == "csv" ? Format::csv : format_override == "json" ? Format::json : Format::table;
   if (!out_override.empty()) s.out_dir = out_override;
