@@ -3,6 +3,8 @@
 
 #include <regex>
 
+#include "decodesim/report.hpp"
+
 using namespace decodesim;
 
 namespace {
@@ -127,4 +129,21 @@ TEST_CASE("scenarios validate their own fields", "[loader]") {
              Catch::Contains("exactly one of factor or step"));
   const auto p = d.write("r.json", replace(base, "[8192]", R"({"from": 8192, "to": 65536, "factor": 2})"));
   CHECK(load_scenario(p.string()).contexts.size() == 4);
+  CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plan": {"rank_by": "cost"}, "name")")),
+             Catch::Contains("$.plan.rank_by: expected usd or tgs"));
+  CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plan": {"top": 0}, "name")")),
+             Catch::Contains("$.plan.top: expected a positive integer"));
+}
+
+TEST_CASE("a scenario's plan ranks served deployments over its chips", "[loader][plan]") {
+  test::TempDir d;
+  const auto p = d.write("plan.json", R"({"name": "p", "models": ["step3"], "hardware": ["h800", "h20"], "contexts": [4096],
+      "analyses": ["plan"], "plan": {"top": 4, "rank_by": "usd"}})");
+  const std::vector<Table> tables = scenario_tables(load_scenario(p.string()));
+  REQUIRE(tables.size() == 1);
+  const Table& t = tables[0];
+  CHECK(t.name == "plan-step3-4096");
+  REQUIRE(t.rows.size() == 4);
+  for (size_t r = 1; r < t.rows.size(); ++r) CHECK(t.number(r - 1, "usd_per_mtok") <= t.number(r, "usd_per_mtok"));
+  for (size_t r = 0; r < t.rows.size(); ++r) CHECK(t.number(r, "tpot_ms") <= 50.0);
 }

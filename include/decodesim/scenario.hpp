@@ -9,7 +9,7 @@
 
 namespace decodesim {
 
-enum class Analysis { census, cost, afd, sparsity, budget, plots };
+enum class Analysis { census, cost, afd, sparsity, budget, plan, plots };
 const char* analysis_name(Analysis a);
 
 enum class Format { table, csv, json };
@@ -24,6 +24,9 @@ struct Scenario {
   PipelineSla network;          // sparsity analysis
   PipelineSla budget;           // latency-budget analysis
   double ffn_batch_tokens = 0;  // 0: each chip's B_MoE
+  // plan: deployment search over the scenario's chips (for attention, FFN and EP alike)
+  int plan_top = 10;
+  bool plan_rank_by_usd = true;  // else by tokens per GPU per second
   std::string out_dir;          // empty: print only
   Format format = Format::table;
 };

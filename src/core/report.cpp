@@ -4,6 +4,7 @@
 
 #include "decodesim/census.hpp"
 #include "decodesim/cost.hpp"
+#include "decodesim/search.hpp"
 
 namespace decodesim {
 
@@ -143,6 +144,23 @@ std::vector<Table> scenario_tables(const Scenario& s) {
       case Analysis::budget:
         out.push_back(budget_table(s.models, s.hardware, s.contexts, s.budget, s.ffn_batch_tokens));
         break;
+      case Analysis::plan: {
+        SearchSpace space;
+        for (const Hardware& h : s.hardware) space.attention_chips.push_back({h, nullptr});
+        space.ffn_chips = space.ep_chips = space.attention_chips;
+        const RankBy rank = s.plan_rank_by_usd ? RankBy::usd_per_mtok : RankBy::tgs;
+        for (const Model& m : s.models)
+          for (double c : s.contexts) {
+            PipelineConfig base;
+            base.context_tokens = c;
+            base.tpot_sla_ms = s.network.tpot_ms;
+            base.nic_efficiency = s.network.nic_efficiency;
+            Table t = search_table(search_deployments(m, space, base, rank), static_cast<size_t>(s.plan_top), rank);
+            t.name = fmt::format("plan-{}-{:.0f}", m.id, c);
+            out.push_back(std::move(t));
+          }
+        break;
+      }
       case Analysis::plots: break;
     }
   }

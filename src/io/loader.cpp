@@ -342,6 +342,7 @@ const char* analysis_name(Analysis a) {
     case Analysis::afd: return "afd";
     case Analysis::sparsity: return "sparsity";
     case Analysis::budget: return "budget";
+    case Analysis::plan: return "plan";
     case Analysis::plots: return "plots";
   }
   return "?";
@@ -419,10 +420,11 @@ Scenario load_scenario(const std::string& spec) {
   const json& an = r.array("analyses");
   for (size_t i = 0; i < an.size(); ++i) {
     bool ok = false;
-    for (Analysis a : {Analysis::census, Analysis::cost, Analysis::afd, Analysis::sparsity, Analysis::budget, Analysis::plots})
+    for (Analysis a : {Analysis::census, Analysis::cost, Analysis::afd, Analysis::sparsity, Analysis::budget, Analysis::plan,
+                       Analysis::plots})
       if (an[i].is_string() && an[i].get<std::string>() == analysis_name(a)) s.analyses.push_back(a), ok = true;
     if (!ok)
-      throw InputError(fmt::format("{}: $.analyses[{}]: expected one of census, cost, afd, sparsity, budget, plots, got {}",
+      throw InputError(fmt::format("{}: $.analyses[{}]: expected one of census, cost, afd, sparsity, budget, plan, plots, got {}",
                                    s.file, i, io::describe(an[i])));
   }
   s.network = parse_sla(r, "network");
@@ -432,6 +434,15 @@ Scenario load_scenario(const std::string& spec) {
     s.budget.stages = static_cast<int>(b.opt_positive_int("stages", s.budget.stages));
     s.ffn_batch_tokens = b.has("ffn_batch_tokens") ? b.positive("ffn_batch_tokens") : 0;
     b.finish();
+  }
+  if (r.has("plan")) {
+    ObjectReader pl = r.object("plan");
+    s.plan_top = static_cast<int>(pl.opt_positive_int("top", s.plan_top));
+    if (auto by = pl.opt_string("rank_by")) {
+      if (*by != "usd" && *by != "tgs") pl.fail_value("rank_by", "usd or tgs", json(*by));
+      s.plan_rank_by_usd = *by == "usd";
+    }
+    pl.finish();
   }
   if (r.has("output")) {
     ObjectReader o = r.object("output");
