@@ -1,6 +1,8 @@
 // Per-token census (report section 4.1): what decoding one token costs in FLOPs and bytes,
 // summed over all layers, without the embedding table or LM head.
 #pragma once
+#include <array>
+
 #include "decodesim/model.hpp"
 
 namespace decodesim {
@@ -39,7 +41,23 @@ struct ParamCount {
 };
 ParamCount count_params(const Model& m);
 
-// Projection parameters of one attention design (the un-absorbed form for MLA).
+// One projection around the attention core: a k -> n weight.
+struct Projection {
+  const char* name;  // q, q_a, q_b, kv, kv_a, kv_b, o, gate
+  double k = 0, n = 0;
+};
+// The projections of one attention design in order (MLA un-absorbed); a fixed array, since the
+// census evaluates this millions of times in a sweep.
+struct Projections {
+  std::array<Projection, 6> list{};
+  int count = 0;
+  void add(const char* name, double k, double n) { list[count++] = {name, k, n}; }
+  const Projection* begin() const { return list.data(); }
+  const Projection* end() const { return list.data() + count; }
+};
+Projections attention_projections(const AttentionSpec& a, long hidden_size);
+
+// Projection parameters of one attention design: the sum of k * n over its projections.
 double attention_linear_params(const AttentionSpec& a, long hidden_size);
 
 }  // namespace decodesim

@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "decodesim/calibration.hpp"
+#include "decodesim/census.hpp"
 #include "decodesim/gpu.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/plots.hpp"
@@ -16,50 +17,42 @@ namespace decodesim::cli {
 
 namespace {
 
-// The first softmax-attention design of a model, as the kernel sees it.
-bool attention_shape_of(const Model& m, gpu::AttentionShape& s) {
-  for (const AttentionSpec& a : m.attention_types) {
-    if (a.kind == AttentionKind::linear) continue;
-    s.model = m.id;
-    s.q_heads = a.q_heads;
-    if (a.kind == AttentionKind::mla) {
-      s.design = "mla";
-      s.kv_heads = 1;
-      s.qk_dim = a.kv_lora_rank + a.qk_rope_head_dim;
-      s.v_dim = a.kv_lora_rank;
-    } else {
-      s.design = a.kind == AttentionKind::mfa ? "mfa" : "gqa";
-      s.kv_heads = a.kv_heads;
-      s.qk_dim = s.v_dim = a.head_dim;
-    }
-    return true;
-  }
-  return false;
+// The first softmax-attention design of a model (the one the decode kernels measure).
+const AttentionSpec* softmax_attention_of(const Model& m) {
+  for (const AttentionSpec& a : m.attention_types)
+    if (a.kind != AttentionKind::linear) return &a;
+  return nullptr;
 }
 
-// The projections of one attention layer at decode batch m (GEMM k -> n each).
+// That design as the attention kernel sees it.
+bool attention_shape_of(const Model& m, gpu::AttentionShape& s) {
+  const AttentionSpec* a = softmax_attention_of(m);
+  if (!a) return false;
+  s.model = m.id;
+  s.q_heads = a->q_heads;
+  if (a->kind == AttentionKind::mla) {
+    s.design = "mla";
+    s.kv_heads = 1;
+    s.qk_dim = a->kv_lora_rank + a->qk_rope_head_dim;
+    s.v_dim = a->kv_lora_rank;
+  } else {
+    s.design = a->kind == AttentionKind::mfa ? "mfa" : "gqa";
+    s.kv_heads = a->kv_heads;
+    s.qk_dim = s.v_dim = a->head_dim;
+  }
+  return true;
+}
+
+// Its projections as GEMMs at decode batch m. MLA's kv_b is left out: the measured layer follows
+// the serving kernels, which fold it into the attention's query and output products.
 std::vector<gpu::GemmShape> projections_of(const Model& m, int batch, bool fp8) {
   std::vector<gpu::GemmShape> g;
-  const AttentionSpec* a = nullptr;
-  for (const AttentionSpec& t : m.attention_types)
-    if (t.kind != AttentionKind::linear) a = a ? a : &t;
+  const AttentionSpec* a = softmax_attention_of(m);
   if (!a) return g;
-  const int H = static_cast<int>(m.hidden_size);
-  auto add = [&](const std::string& what, int k, int n) {
-    g.push_back({fmt::format("{} {} m={} {}x{}", m.id, what, batch, k, n), batch, n, k, fp8});
-  };
-  if (a->kind == AttentionKind::mla) {
-    const int qk = a->qk_nope_head_dim + a->qk_rope_head_dim;
-    if (a->q_lora_rank > 0) add("q_a", H, a->q_lora_rank), add("q_b", a->q_lora_rank, a->q_heads * qk);
-    else add("q", H, a->q_heads * qk);
-    add("kv_a", H, a->kv_lora_rank + a->qk_rope_head_dim);
-    add("o", a->q_heads * a->v_head_dim, H);
-  } else {
-    const int qw = a->q_heads * a->head_dim;
-    if (a->q_lora_rank > 0) add("q_a", H, a->q_lora_rank), add("q_b", a->q_lora_rank, qw);
-    else add("q", H, qw);
-    add("kv", H, 2 * a->kv_heads * a->head_dim);
-    add("o", qw, H);
+  for (const Projection& p : attention_projections(*a, m.hidden_size)) {
+    if (a->kind == AttentionKind::mla && std::string(p.name) == "kv_b") continue;
+    const int k = static_cast<int>(p.k), n = static_cast<int>(p.n);
+    g.push_back({fmt::format("{} {} m={} {}x{}", m.id, p.name, batch, k, n), batch, n, k, fp8});
   }
   return g;
 }

@@ -58,23 +58,32 @@ void attention_core(const AttentionSpec& a, const Quantization& q, double contex
 
 }  // namespace
 
-double attention_linear_params(const AttentionSpec& a, long h) {
+Projections attention_projections(const AttentionSpec& a, long h) {
   const double H = static_cast<double>(h);
+  Projections p;
+  auto query = [&](double width) {
+    if (a.q_lora_rank > 0) p.add("q_a", H, a.q_lora_rank), p.add("q_b", a.q_lora_rank, width);
+    else p.add("q", H, width);
+  };
   if (a.kind == AttentionKind::mla) {
-    const double qk_head = a.qk_nope_head_dim + a.qk_rope_head_dim;
-    const double q = a.q_lora_rank > 0 ? H * a.q_lora_rank + double(a.q_lora_rank) * a.q_heads * qk_head
-                                       : H * a.q_heads * qk_head;
-    const double kv_a = H * (a.kv_lora_rank + a.qk_rope_head_dim);
-    const double kv_b = double(a.kv_lora_rank) * a.q_heads * (a.qk_nope_head_dim + a.v_head_dim);
-    const double o = double(a.q_heads) * a.v_head_dim * H;
-    return q + kv_a + kv_b + o;
+    query(double(a.q_heads) * (a.qk_nope_head_dim + a.qk_rope_head_dim));
+    p.add("kv_a", H, a.kv_lora_rank + a.qk_rope_head_dim);
+    p.add("kv_b", a.kv_lora_rank, double(a.q_heads) * (a.qk_nope_head_dim + a.v_head_dim));
+    p.add("o", double(a.q_heads) * a.v_head_dim, H);
+    return p;
   }
   const double q_width = double(a.q_heads) * a.head_dim;
-  const double q = a.q_lora_rank > 0 ? H * a.q_lora_rank + double(a.q_lora_rank) * q_width : H * q_width;
-  const double kv = 2.0 * H * a.kv_heads * a.head_dim;
-  const double o = q_width * H;
-  const double gate = a.output_gate ? H * q_width : 0.0;
-  return q + kv + o + gate;
+  query(q_width);
+  p.add("kv", H, 2.0 * a.kv_heads * a.head_dim);
+  p.add("o", q_width, H);
+  if (a.output_gate) p.add("gate", H, q_width);
+  return p;
+}
+
+double attention_linear_params(const AttentionSpec& a, long h) {
+  double params = 0;
+  for (const Projection& p : attention_projections(a, h)) params += p.k * p.n;
+  return params;
 }
 
 LayerCensus layer_census(const Model& m, int layer, double context_tokens) {

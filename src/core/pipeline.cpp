@@ -187,33 +187,6 @@ EventRun run_events(const EventPipeline& p) {
 
 namespace {
 
-struct Gemm {
-  double k, n;
-};
-
-// The projections of one attention design as separate GEMMs (k -> n), matching
-// attention_linear_params: MLA un-absorbed (its absorbed decode form multiplies the same weights).
-std::vector<Gemm> projection_gemms(const AttentionSpec& a, double H) {
-  std::vector<Gemm> g;
-  auto query = [&](double width) {
-    if (a.q_lora_rank > 0) g.push_back({H, double(a.q_lora_rank)}), g.push_back({double(a.q_lora_rank), width});
-    else g.push_back({H, width});
-  };
-  if (a.kind == AttentionKind::mla) {
-    query(double(a.q_heads) * (a.qk_nope_head_dim + a.qk_rope_head_dim));
-    g.push_back({H, double(a.kv_lora_rank + a.qk_rope_head_dim)});
-    g.push_back({double(a.kv_lora_rank), double(a.q_heads) * (a.qk_nope_head_dim + a.v_head_dim)});
-    g.push_back({double(a.q_heads) * a.v_head_dim, H});
-    return g;
-  }
-  const double qw = double(a.q_heads) * a.head_dim;
-  query(qw);
-  g.push_back({H, 2.0 * a.kv_heads * a.head_dim});
-  g.push_back({qw, H});
-  if (a.output_gate) g.push_back({H, qw});
-  return g;
-}
-
 // m tokens through a k -> n weight: weights once, 8-bit GEMMs take 8-bit inputs, BF16 out.
 Op gemm_op(double m, double k, double n, double weight_bytes) {
   return {OpClass::gemm, 2.0 * m * k * n, k * n * weight_bytes + m * k * weight_bytes + m * n * 2.0};
@@ -274,7 +247,8 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   StageTimes s;
 
   // Attention: data parallel, every GPU its own requests; the router runs here too.
-  for (const Gemm& g : projection_gemms(a, H)) s.attention_us += ta.time_us(gemm_op(req, g.k, g.n, wb));
+  // Projections as separate GEMMs, MLA un-absorbed (its absorbed decode form multiplies the same weights).
+  for (const Projection& g : attention_projections(a, m.hidden_size)) s.attention_us += ta.time_us(gemm_op(req, g.k, g.n, wb));
   if (f.kind == FfnKind::moe) s.attention_us += ta.time_us(gemm_op(req, H, f.routed_experts, wb));
   // The core reads the KV and moves the BF16 query and output (the calibration's convention).
   const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
