@@ -88,4 +88,15 @@ struct Model {
   const FfnSpec& ffn(int layer) const { return ffn_types[layer_ffn[layer]]; }
 };
 
+// Layers sharing both their attention and FFN design cost the same: group them once.
+struct LayerKinds {
+  struct Group {
+    int first_layer = 0;  // a representative layer
+    int layers = 0;       // how many layers share it
+  };
+  std::vector<Group> groups;  // in order of first appearance
+  std::vector<int> group_of;  // per layer, its index in groups
+};
+LayerKinds layer_kinds(const Model& m);
+
 }  // namespace decodesim

@@ -1,3 +1,5 @@
+#include <map>
+
 #include "decodesim/hardware.hpp"
 #include "decodesim/model.hpp"
 
@@ -35,6 +37,18 @@ const char* attention_kind_name(AttentionKind k) {
     case AttentionKind::linear: return "linear";
   }
   return "?";
+}
+
+LayerKinds layer_kinds(const Model& m) {
+  LayerKinds k;
+  std::map<std::pair<int, int>, int> index;
+  for (int l = 0; l < m.num_layers(); ++l) {
+    const auto [it, fresh] = index.emplace(std::make_pair(m.layer_attention[l], m.layer_ffn[l]), int(k.groups.size()));
+    if (fresh) k.groups.push_back({l, 0});
+    ++k.groups[it->second].layers;
+    k.group_of.push_back(it->second);
+  }
+  return k;
 }
 
 double Hardware::peak_flops_per_s(Dtype compute) const {

@@ -4,7 +4,6 @@
 #include <array>
 #include <cctype>
 #include <cmath>
-#include <map>
 #include <queue>
 #include <regex>
 
@@ -354,22 +353,16 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   r.requests_per_gpu_micro_batch = c.batch / c.micro_batches / d.attention_gpus();
 
   // Layers sharing both designs share their stage times: compute each pair once.
-  std::map<std::pair<int, int>, size_t> group_of;
+  const LayerKinds kinds = layer_kinds(m);
   EventPipeline p;
   p.micro_batches = c.micro_batches;
   p.steps = c.steps;
   p.warmup_steps = c.warmup_steps;
   p.shared_resources = ep;
-  for (int l = 0; l < m.num_layers(); ++l) {
-    const auto key = std::make_pair(m.layer_attention[l], m.layer_ffn[l]);
-    auto it = group_of.find(key);
-    if (it == group_of.end()) {
-      it = group_of.emplace(key, r.groups.size()).first;
-      r.groups.push_back({m.attention(l).name, m.ffn(l).name, 0, stage_times(m, l, attention, ta, fpool, tf, c)});
-    }
-    ++r.groups[it->second].layers;
-    p.layers.push_back(r.groups[it->second].stage);
-  }
+  for (const LayerKinds::Group& g : kinds.groups)
+    r.groups.push_back({m.attention(g.first_layer).name, m.ffn(g.first_layer).name, g.layers,
+                        stage_times(m, g.first_layer, attention, ta, fpool, tf, c)});
+  for (int group : kinds.group_of) p.layers.push_back(r.groups[group].stage);
   const EventRun run = run_events(p);
 
   r.events = run.events;

@@ -14,26 +14,13 @@ namespace decodesim {
 
 namespace {
 
-// One representative layer per (attention design, FFN design) pair, with its count.
-std::vector<std::pair<int, int>> layer_groups(const Model& m) {
-  std::map<std::pair<int, int>, size_t> index;
-  std::vector<std::pair<int, int>> groups;
-  for (int l = 0; l < m.num_layers(); ++l) {
-    const auto key = std::make_pair(m.layer_attention[l], m.layer_ffn[l]);
-    auto [it, fresh] = index.emplace(key, groups.size());
-    if (fresh) groups.push_back({l, 0});
-    ++groups[it->second].second;
-  }
-  return groups;
-}
-
 // The busiest resource's work per step: no schedule finishes a step faster, so a batch whose
 // bound misses the SLA needs no simulation.
-double busiest_ms(const Model& m, const std::vector<std::pair<int, int>>& groups, const Pool& a, const Pool& f,
-                  const PipelineConfig& c) {
+double busiest_ms(const Model& m, const LayerKinds& kinds, const Pool& a, const Pool& f, const PipelineConfig& c) {
   double attention = 0, dispatch = 0, ffn = 0, combine = 0;
-  for (const auto& [layer, count] : groups) {
-    const StageTimes s = layer_stage_times(m, layer, a, f, c);
+  for (const LayerKinds::Group& g : kinds.groups) {
+    const StageTimes s = layer_stage_times(m, g.first_layer, a, f, c);
+    const double count = g.layers;
     attention += count * s.attention_us, dispatch += count * s.dispatch_us;
     ffn += count * s.ffn_us, combine += count * s.combine_us;
   }
@@ -61,8 +48,8 @@ std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const P
   const long k_mem = kv_per_k > 0 ? static_cast<long>(std::floor(free_bytes / kv_per_k * (1 + 1e-12))) : 1L << 20;
 
   // The busiest-resource bound, monotone in k, narrows the range without simulating.
-  const auto groups = layer_groups(m);
-  auto bound_ok = [&](long k) { return busiest_ms(m, groups, attention, ffn, with_k(k)) <= c.tpot_sla_ms; };
+  const LayerKinds kinds = layer_kinds(m);
+  auto bound_ok = [&](long k) { return busiest_ms(m, kinds, attention, ffn, with_k(k)) <= c.tpot_sla_ms; };
   if (!bound_ok(1)) return std::nullopt;
   long k_hi = k_mem;
   if (!bound_ok(k_hi)) {
