@@ -1,6 +1,7 @@
 // Turning tables into text, and text into files without ever leaving half of them.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@ std::string render_csv(const Table& t);
 std::string render_json(const Table& t);
 std::string render(const Table& t, Format f);
 const char* format_extension(Format f);
+// "table", "csv" or "json"; empty for anything else.
+std::optional<Format> format_named(const std::string& name);
 
 struct OutputFile {
   std::filesystem::path path;  // relative to the output folder

@@ -22,7 +22,7 @@ const char* kDefaultContexts = "8192,32768";
 struct Common {
   std::string format = "table";
   std::string out_dir;
-  Format fmt() const { return format == "csv" ? Format::csv : format == "json" ? Format::json : Format::table; }
+  Format fmt() const { return format_named(format).value_or(Format::table); }  // CLI11 admits only the three names
   void add_to(CLI::App* app) {
     app->add_option("--format", format, "table (aligned, with units), csv or json")
         ->check(CLI::IsMember({"table", "csv", "json"}))

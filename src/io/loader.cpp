@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "decodesim/census.hpp"
+#include "decodesim/writers.hpp"
 #include "json_reader.hpp"
 
 namespace decodesim {
@@ -448,10 +449,9 @@ Scenario load_scenario(const std::string& spec) {
     ObjectReader o = r.object("output");
     if (auto d = o.opt_string("dir")) s.out_dir = *d;
     if (auto f = o.opt_string("format")) {
-      if (*f == "table") s.format = Format::table;
-      else if (*f == "csv") s.format = Format::csv;
-      else if (*f == "json") s.format = Format::json;
-      else o.fail_value("format", "table, csv or json", json(*f));
+      const std::optional<Format> named = format_named(*f);
+      if (!named) o.fail_value("format", "table, csv or json", json(*f));
+      s.format = *named;
     }
     o.finish();
   }

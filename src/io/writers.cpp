@@ -106,6 +106,12 @@ std::string render(const Table& t, Format f) {
   return {};
 }
 
+std::optional<Format> format_named(const std::string& name) {
+  for (Format f : {Format::table, Format::csv, Format::json})
+    if (name == (f == Format::table ? "table" : format_extension(f))) return f;
+  return std::nullopt;
+}
+
 const char* format_extension(Format f) {
   switch (f) {
     case Format::table: return "txt";
