@@ -17,9 +17,7 @@ AttentionBudget attention_budget(const Hardware& hw, const Model& m, double cont
   const int L = m.num_layers();
   const double stage_s = stage_seconds(sla);
   b.layer_budget_us = 1e6 * stage_s / L;
-  double linear_params = 0;
-  for (int l = 0; l < L; ++l) linear_params += layer_census(m, l, 0).linear_params;
-  const double linear_bytes = linear_params * dtype_bytes(m.quant.weights);
+  const double linear_bytes = count_params(m).attention * dtype_bytes(m.quant.weights);
   // Every card of a data-parallel attention instance reads all projection weights each step.
   b.linear_bytes_per_layer = linear_bytes / L;
   const double readable = std::max(0.0, hw.mem_bytes_per_s * stage_s - linear_bytes);

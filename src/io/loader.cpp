@@ -351,12 +351,18 @@ const char* analysis_name(Analysis a) {
 
 namespace {
 
-PipelineSla parse_sla(ObjectReader& parent, const std::string& key) {
+// The TPOT and its stages, common to the network and budget blocks; the caller reads the rest.
+PipelineSla read_tpot(ObjectReader& r) {
   PipelineSla sla;
-  if (!parent.has(key)) return sla;
-  ObjectReader r = parent.object(key);
   sla.tpot_ms = r.opt_positive("tpot_ms").value_or(sla.tpot_ms);
   sla.stages = static_cast<int>(r.opt_positive_int("stages", sla.stages));
+  return sla;
+}
+
+PipelineSla parse_sla(ObjectReader& parent, const std::string& key) {
+  if (!parent.has(key)) return {};
+  ObjectReader r = parent.object(key);
+  PipelineSla sla = read_tpot(r);
   sla.nic_efficiency = r.opt_positive("nic_efficiency").value_or(sla.nic_efficiency);
   if (sla.nic_efficiency > 1) r.fail_value("nic_efficiency", "a fraction in (0, 1]", json(sla.nic_efficiency));
   sla.instance_gpus = static_cast<int>(r.opt_positive_int("instance_gpus", sla.instance_gpus));
@@ -431,8 +437,7 @@ Scenario load_scenario(const std::string& spec) {
   s.network = parse_sla(r, "network");
   if (r.has("budget")) {
     ObjectReader b = r.object("budget");
-    s.budget.tpot_ms = b.opt_positive("tpot_ms").value_or(s.budget.tpot_ms);
-    s.budget.stages = static_cast<int>(b.opt_positive_int("stages", s.budget.stages));
+    s.budget = read_tpot(b);
     s.ffn_batch_tokens = b.has("ffn_batch_tokens") ? b.positive("ffn_batch_tokens") : 0;
     b.finish();
   }
