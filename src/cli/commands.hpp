@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "decodesim/calibration.hpp"
 #include "decodesim/report.hpp"
 #include "decodesim/scenario.hpp"
 #include "decodesim/writers.hpp"
@@ -12,6 +13,19 @@ namespace decodesim::cli {
 // Prints the tables in format f; with out_dir, also writes them (and extra_files) atomically.
 void emit(const std::vector<Table>& tables, Format f, const std::string& out_dir, std::ostream& out,
           std::vector<OutputFile> extra_files = {});
+
+// Calibration files matched to chips by id; a file that no chip asked for is an error.
+class CalibrationSet {
+ public:
+  explicit CalibrationSet(const std::vector<std::string>& files);
+  const Calibration* for_chip(const std::string& hardware_id);  // nullptr: none for this chip
+  void check_used() const;
+
+ private:
+  std::vector<std::string> files_;
+  std::vector<Calibration> calibrations_;
+  std::vector<bool> used_;
+};
 
 // Chips named in a calibration file run at their measured rates; a file naming none of them is an error.
 std::vector<Hardware> calibrated(std::vector<Hardware> chips, const std::vector<std::string>& calibration_files);

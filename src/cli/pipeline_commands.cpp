@@ -21,34 +21,18 @@ Model one_model(const std::string& spec) {
 }
 
 // Chips as pools; a chip named by a calibration file is timed by its fitted kernels.
-struct Chips {
-  std::vector<Calibration> calibrations;
-  std::vector<std::string> files;
-  std::vector<bool> used;
+std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, const Model& m) {
+  std::vector<Pool> out;
+  for (Hardware& h : load_hardware_list(specs)) {
+    Pool p{h, nullptr};
+    if (const Calibration* c = calibrations.for_chip(h.id)) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, *c);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
 
-  explicit Chips(const std::vector<std::string>& calibration_files) : files(calibration_files), used(files.size(), false) {
-    for (const std::string& f : files) calibrations.push_back(load_calibration(f));
-  }
-  std::vector<Pool> pools(const std::string& specs, const Model& m) {
-    std::vector<Pool> out;
-    for (Hardware& h : load_hardware_list(specs)) {
-      Pool p{h, nullptr};
-      for (size_t i = 0; i < calibrations.size(); ++i)
-        if (calibrations[i].hardware_id == h.id) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, calibrations[i]), used[i] = true;
-      out.push_back(std::move(p));
-    }
-    return out;
-  }
-  void check_used() const {
-    for (size_t i = 0; i < files.size(); ++i)
-      if (!used[i])
-        throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among the chips given",
-                                     files[i], calibrations[i].hardware_id));
-  }
-};
-
-Pool one_pool(Chips& chips, const std::string& spec, const Model& m, const char* option) {
-  std::vector<Pool> ps = chips.pools(spec, m);
+Pool one_pool(CalibrationSet& calibrations, const std::string& spec, const Model& m, const char* option) {
+  std::vector<Pool> ps = pools(calibrations, spec, m);
   if (ps.size() != 1) throw InputError(fmt::format("{}: '{}': give one chip", option, spec));
   return std::move(ps.front());
 }
@@ -75,10 +59,10 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
   const bool ep = d.kind == DeploymentKind::ep;
   if (ep && (!o.attention_hardware.empty() || !o.ffn_hardware.empty()) && o.attention_hardware != o.ffn_hardware)
     throw InputError("simulate: EP runs attention and FFN on the same GPUs; give --hardware");
-  Chips chips(o.calibrations);
-  const Pool attention = one_pool(chips, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m, "--attention-hardware");
-  const Pool ffn = ep ? attention : one_pool(chips, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m, "--ffn-hardware");
-  chips.check_used();
+  CalibrationSet calibrations(o.calibrations);
+  const Pool attention = one_pool(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m, "--attention-hardware");
+  const Pool ffn = ep ? attention : one_pool(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m, "--ffn-hardware");
+  calibrations.check_used();
 
   std::vector<PipelineResult> results;
   std::vector<std::string> notes;
@@ -112,12 +96,12 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
     throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", o.deployments));
   if (o.rank_by != "tgs" && o.rank_by != "usd") throw InputError(fmt::format("--rank-by: '{}': expected tgs or usd", o.rank_by));
   const RankBy rank = o.rank_by == "tgs" ? RankBy::tgs : RankBy::usd_per_mtok;
-  Chips chips(o.calibrations);
+  CalibrationSet calibrations(o.calibrations);
   SearchSpace space;
   const bool afd = o.deployments != "ep", ep = o.deployments != "afd";
-  std::vector<Pool> attention = chips.pools(o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m);
-  std::vector<Pool> ffn = chips.pools(o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m);
-  chips.check_used();
+  std::vector<Pool> attention = pools(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m);
+  std::vector<Pool> ffn = pools(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m);
+  calibrations.check_used();
   if (ep) {
     // EP puts everything on one chip: every chip named for either part is a candidate.
     for (const std::vector<Pool>* list : {&attention, &ffn})

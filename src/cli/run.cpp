@@ -8,15 +8,28 @@
 
 namespace decodesim::cli {
 
+CalibrationSet::CalibrationSet(const std::vector<std::string>& files) : files_(files), used_(files.size(), false) {
+  for (const std::string& f : files_) calibrations_.push_back(load_calibration(f));
+}
+
+const Calibration* CalibrationSet::for_chip(const std::string& hardware_id) {
+  for (size_t i = 0; i < calibrations_.size(); ++i)
+    if (calibrations_[i].hardware_id == hardware_id) return used_[i] = true, &calibrations_[i];
+  return nullptr;
+}
+
+void CalibrationSet::check_used() const {
+  for (size_t i = 0; i < files_.size(); ++i)
+    if (!used_[i])
+      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among the chips given", files_[i],
+                                   calibrations_[i].hardware_id));
+}
+
 std::vector<Hardware> calibrated(std::vector<Hardware> chips, const std::vector<std::string>& calibration_files) {
-  for (const std::string& f : calibration_files) {
-    const Calibration c = load_calibration(f);
-    bool used = false;
-    for (Hardware& h : chips)
-      if (h.id == c.hardware_id) h = apply_calibration(h, c), used = true;
-    if (!used)
-      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among the chips given", f, c.hardware_id));
-  }
+  CalibrationSet set(calibration_files);
+  for (Hardware& h : chips)
+    if (const Calibration* c = set.for_chip(h.id)) h = apply_calibration(h, *c);
+  set.check_used();
   return chips;
 }
 
