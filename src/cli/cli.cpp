@@ -64,7 +64,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   long hidden = 0;
   int layers = 0;
   bool afd = false, units = false;
-  std::string scenario, calibration_out;
+  std::string scenario;
 
   auto add_models = [&](CLI::App* c) {
     c->add_option("--model", models, "model ids or JSON paths, comma-separated")->capture_default_str();

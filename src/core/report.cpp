@@ -130,7 +130,7 @@ std::vector<Table> scenario_tables(const Scenario& s) {
     switch (a) {
       case Analysis::census: out.push_back(census_table(s.models, s.contexts)); break;
       case Analysis::cost:
-        out.push_back(unit_cost_table(s.hardware, Dtype::fp8));
+        out.push_back(unit_cost_table(s.hardware, s.models.front().quant.compute));  // as `cost --units`
         out.push_back(cost_table(s.models, s.hardware, s.contexts));
         break;
       case Analysis::afd: out.push_back(afd_table(s.models, s.hardware, s.contexts)); break;

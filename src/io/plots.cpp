@@ -82,9 +82,10 @@ PlotSet report_plots(const std::vector<Model>& models, const std::vector<Hardwar
     std::string plot = "plot ";
     for (size_t i = 0; i < models.size(); ++i)
       plot += fmt::format("'fig5-intensity.dat' index {} using 3:4 with linespoints pt 7 ps 1.5 title {}, ", i, quoted(models[i].id));
-    for (const Hardware& h : chips)
-      plot += fmt::format("{:.6g}*x with lines dt 2 title '{} roofline ({:.0f} FLOP/B)', ", h.roofline_flops_per_byte(Dtype::fp8),
-                          h.id, h.roofline_flops_per_byte(Dtype::fp8));
+    for (const Hardware& h : chips) {
+      const double roofline = h.roofline_flops_per_byte(Dtype::fp8);  // the report's Fig. 5 slopes
+      plot += fmt::format("{:.6g}*x with lines dt 2 title '{} roofline ({:.0f} FLOP/B)', ", roofline, h.id, roofline);
+    }
     plot.resize(plot.size() - 2);
     add_figure(set, "fig5-intensity", data,
                fmt::format("set title 'Attention compute vs memory access per token (points: contexts)'\n"
