@@ -26,7 +26,6 @@ class LtMatmul {
   LtMatmul(const LtMatmul&) = delete;
   LtMatmul& operator=(const LtMatmul&) = delete;
   void run(const void* w, const void* x, void* y, cudaStream_t s) const;
-  int candidates() const { return int(algos_.size()); }
   void pick(int i) { chosen_ = i; }
   // Times every heuristic candidate on run(i) (which should call this->run) and keeps the fastest.
   void tune(const std::function<void(int)>& run_i, int reps = 8);
