@@ -47,6 +47,18 @@ struct TempDir {
   }
 };
 
+// A calibration with its measured ceilings set and no fits or samples yet.
+inline decodesim::Calibration calibration_for(const std::string& hardware_id, const std::string& device,
+                                              double copy_bytes_per_s, double bf16_flops_per_s, double fp8_flops_per_s) {
+  decodesim::Calibration c;
+  c.hardware_id = hardware_id;
+  c.device = device;
+  c.copy_bytes_per_s = copy_bytes_per_s;
+  c.gemm_bf16_flops_per_s = bf16_flops_per_s;
+  c.gemm_fp8_flops_per_s = fp8_flops_per_s;
+  return c;
+}
+
 inline std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::stringstream ss;

@@ -76,12 +76,7 @@ TEST_CASE("with 3% noise the held-out error stays near the noise", "[calibration
 }
 
 TEST_CASE("calibrated files round-trip and lower the chip's rates", "[calibration]") {
-  Calibration c;
-  c.hardware_id = "h100";
-  c.device = "NVIDIA H100 80GB HBM3";
-  c.copy_bytes_per_s = 3.0e12;
-  c.gemm_bf16_flops_per_s = 7.9e14;
-  c.gemm_fp8_flops_per_s = 1.4e15;
+  Calibration c = test::calibration_for("h100", "NVIDIA H100 80GB HBM3", 3.0e12, 7.9e14, 1.4e15);
   c.samples = synthetic(truth(), 0.01, 3);
   for (Sample s : synthetic(truth(), 0.01, 4)) {
     s.op_class = "attention_mfa";
@@ -136,11 +131,7 @@ TEST_CASE("bad or partial calibration files get clear errors", "[calibration]") 
 
 TEST_CASE("a calibration file changes costs and rejects a foreign chip", "[calibration][cli]") {
   test::TempDir d;
-  Calibration c;
-  c.hardware_id = "h800";
-  c.device = "test";
-  c.copy_bytes_per_s = 2.5e12;
-  c.gemm_bf16_flops_per_s = 6e14;
+  Calibration c = test::calibration_for("h800", "test", 2.5e12, 6e14, 0);
   EfficiencyFit f = truth();
   f.op_class = "attention_mfa", f.dtype = "bf16", f.train_samples = 5, f.bytes_per_s = 2.5e12;
   c.fits.push_back(f);

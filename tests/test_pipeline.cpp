@@ -234,11 +234,7 @@ TEST_CASE("cost per million tokens is the deployment's rent over its throughput"
 
 TEST_CASE("calibrated timing uses the fitted kernels and falls back to measured rates", "[pipeline][calibration]") {
   const Hardware h = load_hardware("h800");
-  Calibration cal;
-  cal.hardware_id = "h800";
-  cal.copy_bytes_per_s = 2.5e12;
-  cal.gemm_bf16_flops_per_s = 6e14;
-  cal.gemm_fp8_flops_per_s = 1.2e15;
+  Calibration cal = test::calibration_for("h800", "", 2.5e12, 6e14, 1.2e15);
   EfficiencyFit gemm{"gemm", "fp8", 5.0, 2.0e12, 1.0e15, 50};
   EfficiencyFit mfa{"attention_mfa", "fp8", 8.0, 2.2e12, 4.0e14, 50};
   EfficiencyFit mfa_bf16{"attention_mfa", "bf16", 9.0, 2.0e12, 3.0e14, 50};
@@ -315,12 +311,7 @@ TEST_CASE("simulate and plan run from the command line", "[pipeline][cli]") {
   CHECK(out2.str().rfind("rank,deployment,", 0) == 0);
 
   // A calibration file for the chip switches its kernels to the fitted times.
-  Calibration cal;
-  cal.hardware_id = "h800";
-  cal.device = "synthetic";
-  cal.copy_bytes_per_s = 2.5e12;
-  cal.gemm_bf16_flops_per_s = 6e14;
-  cal.gemm_fp8_flops_per_s = 1.2e15;
+  Calibration cal = test::calibration_for("h800", "synthetic", 2.5e12, 6e14, 1.2e15);
   cal.fits = {EfficiencyFit{"gemm", "fp8", 5.0, 2.0e12, 1.0e15, 4, 1}};
   const test::TempDir dir;
   const std::string file = dir.write("h800-calibrated.json", calibration_json(cal)).string();
