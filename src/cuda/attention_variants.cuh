@@ -45,7 +45,7 @@ struct MmaKernel {
 
 // Tensor maps of the caches for the TMA variants: 64-column x 32-row boxes with the swizzle the
 // kernel's shared layout uses (128 bytes for bf16 rows, 64 for e4m3).
-WgMaps make_wg_maps(const AttnParams& p, bool fp8, bool shared);
+WgMaps make_wg_maps(const AttnParams& p, bool fp8, bool shared, int box_rows);
 
 template <class Cfg>
 struct WgKernel {
@@ -55,7 +55,7 @@ struct WgKernel {
   }
   static void launch(const AttnParams& p, int grid, cudaStream_t s) {
     if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
-    const WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED) : WgMaps{};
+    const WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED, Cfg::TN) : WgMaps{};
     attn_wg_kernel<Cfg><<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p, maps);
     DS_LAUNCHED("attn_wg_kernel");
   }
@@ -85,7 +85,8 @@ template <class Cfg>
 AttnVariant wg_variant() {
   using K = WgKernel<Cfg>;
   AttnVariant v;
-  v.name = "wg" + std::to_string(Cfg::TN) + "x2p" + std::to_string(Cfg::NP) + (Cfg::TMA ? "tma" : "");
+  v.name = "wg" + std::to_string(Cfg::TN) + "x2p" + std::to_string(Cfg::NP) + (Cfg::TMA ? "tma" : "") +
+           (Cfg::MINB > 1 ? "b" + std::to_string(Cfg::MINB) : "");
   v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
   v.g_blk = Cfg::G, v.tn = 2 * Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
   v.wgmma = true;

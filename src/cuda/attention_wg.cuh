@@ -30,11 +30,13 @@ namespace decodesim::gpu::detail {
 
 // TMA_: tiles arrive by the bulk tensor copy engine (one thread issues a 64-column box per chunk,
 // completion on an mbarrier) instead of cp.async issued by every thread.
-template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false>
+// TN_: tokens per warpgroup tile (32 or 64; a 64-token page holds whole tiles); MINB_: blocks per
+// SM the register budget is cut for (two blocks hide each other's per-pair latencies).
+template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1>
 struct WgCfg {
-  static constexpr int DQK = DQK_, DV = DV_, NP = NP_;
+  static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
   static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_;
-  static constexpr int TN = 32, G = 64, THREADS = 256;
+  static constexpr int G = 64, THREADS = 256;
   static constexpr int ES = FP8 ? 1 : 2;
   static constexpr int CB = 64 * ES;            // bytes per row of a 64-column chunk = swizzle span
   static constexpr int QC = DQK / 64, VC = DV / 64;
@@ -45,7 +47,7 @@ struct WgCfg {
   static constexpr int NBUF = 2 * NP;
   static constexpr int HALF = DV / 2;           // value columns per warpgroup
   static constexpr int NO = HALF / 64;          // 64-column accumulator blocks per warpgroup
-  static constexpr int PSPAN = FP8 ? 32 : 64;   // bytes per row of P (32 tokens)
+  static constexpr int PSPAN = TN * ES;         // bytes per row of P (= its swizzle span)
   static constexpr int P_BYTES = 64 * PSPAN;
   static constexpr int Q_BYTES = QC * 64 * CB;
   static constexpr int OFF_T = Q_BYTES;
@@ -57,6 +59,7 @@ struct WgCfg {
   static_assert(DQK % 64 == 0 && DV % 128 == 0, "dims");
   static_assert(!SHARED || DV <= DQK, "shared K/V");
   static_assert(NP >= 2, "pipeline");
+  static_assert(TN == 32 || TN == 64, "tile tokens");
   static_assert(K_TILE % 1024 == 0 || FP8, "128-byte swizzle needs 1024-byte aligned tiles");
 };
 
@@ -93,23 +96,25 @@ __device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
   return v;
 }
 
-// P (64 heads x 32 tokens, as the S accumulator after softmax) -> shared memory, as the K-major
-// A operand of the other warpgroup: bf16 rows of 64 bytes (64-byte swizzle).
-__device__ __forceinline__ void store_p_bf16(uint32_t sP, const float (&s)[16], int row_a, int row_b, int t4) {
+// P (64 heads x TN tokens, as the S accumulator after softmax) -> shared memory, as the K-major
+// operand of the other products: bf16 rows of 2*TN bytes, swizzled with that span.
+template <int TN>
+__device__ __forceinline__ void store_p_bf16(uint32_t sP, const float (&s)[TN / 2], int row_a, int row_b, int t4) {
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
+  for (int j = 0; j < TN / 8; ++j) {
     const int colb = 2 * (8 * j + 2 * t4);  // byte offset of the pair in the row
-    st_shared_u32(sP + wg::swz<64>(row_a, colb), wg::pack_bf16(s[4 * j], s[4 * j + 1]));
-    st_shared_u32(sP + wg::swz<64>(row_b, colb), wg::pack_bf16(s[4 * j + 2], s[4 * j + 3]));
+    st_shared_u32(sP + wg::swz<2 * TN>(row_a, colb), wg::pack_bf16(s[4 * j], s[4 * j + 1]));
+    st_shared_u32(sP + wg::swz<2 * TN>(row_b, colb), wg::pack_bf16(s[4 * j + 2], s[4 * j + 3]));
   }
 }
-// The same for e4m3: the A fragment's four registers, rows of 32 bytes (32-byte swizzle), in the
-// fragment's permuted k order.
-__device__ __forceinline__ void store_p_e4m3(uint32_t sP, const uint32_t (&pa)[4], int row_a, int row_b, int t4) {
-  st_shared_u32(sP + wg::swz<32>(row_a, 4 * t4), pa[0]);
-  st_shared_u32(sP + wg::swz<32>(row_b, 4 * t4), pa[1]);
-  st_shared_u32(sP + wg::swz<32>(row_a, 16 + 4 * t4), pa[2]);
-  st_shared_u32(sP + wg::swz<32>(row_b, 16 + 4 * t4), pa[3]);
+// The same for e4m3: k32 step kk's fragment registers, rows of TN bytes, in the fragment's permuted
+// k order (wg::kperm8 within each 32-token step).
+template <int TN>
+__device__ __forceinline__ void store_p_e4m3(uint32_t sP, const uint32_t (&pa)[4], int kk, int row_a, int row_b, int t4) {
+  st_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 4 * t4), pa[0]);
+  st_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 4 * t4), pa[1]);
+  st_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 16 + 4 * t4), pa[2]);
+  st_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 16 + 4 * t4), pa[3]);
 }
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
   asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
@@ -139,10 +144,10 @@ struct WgMaps {
 };
 
 template <class Cfg>
-__global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, const __grid_constant__ WgMaps maps) {
+__global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParams p, const __grid_constant__ WgMaps maps) {
   using namespace wg_dev;
   constexpr int TN = Cfg::TN, DQK = Cfg::DQK, DV = Cfg::DV, NP = Cfg::NP, CB = Cfg::CB, ES = Cfg::ES;
-  constexpr int NO = Cfg::NO, HALF = Cfg::HALF;
+  constexpr int NO = Cfg::NO, HALF = Cfg::HALF, NJ = TN / 8;  // 8-token blocks of a tile
   constexpr bool FP8 = Cfg::FP8;
   extern __shared__ unsigned char smem_raw[];
   const uint32_t raw_addr = wg::smem_addr(smem_raw);
@@ -333,10 +338,10 @@ __global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, con
     const int slot_own = 2 * (pi % NP) + wgi, slot_other = 2 * (pi % NP) + 1 - wgi;
     const uint32_t t_own = tile_addr(slot_own), t_other = tile_addr(slot_other);
 
-    // ---- S = Q K^T for this warpgroup's tile (64 heads x 32 tokens)
-    float s[16];
+    // ---- S = Q K^T for this warpgroup's tile (64 heads x TN tokens)
+    float s[TN / 2];
 #pragma unroll
-    for (int i = 0; i < 16; ++i) s[i] = 0.f;
+    for (int i = 0; i < TN / 2; ++i) s[i] = 0.f;
     wg::fence();
 #pragma unroll
     for (int c = 0; c < DQK / 64; ++c) {
@@ -344,8 +349,10 @@ __global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, con
       const uint64_t dk = wg::desc_k_major<CB>(t_own + c * Cfg::CHUNK);
 #pragma unroll
       for (int ks = 0; ks < CB / 32; ++ks) {
-        if constexpr (FP8) wg::wgmma_e4m3_ss_n32(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
-        else wg::wgmma_bf16_ss_n32(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+        if constexpr (FP8 && TN == 32) wg::wgmma_e4m3_ss_n32(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+        else if constexpr (FP8) wg::wgmma_e4m3_ss_n64(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+        else if constexpr (TN == 32) wg::wgmma_bf16_ss_n32(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+        else wg::wgmma_bf16_ss_n64(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
       }
     }
     wg::commit();
@@ -356,7 +363,7 @@ __global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, con
     const int tok0 = t_begin + (2 * pi + wgi) * TN + 2 * t4;
     float mx_a = -INFINITY, mx_b = -INFINITY;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < NJ; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const bool ok = tok0 + 8 * j + (e & 1) < t_end;
@@ -378,7 +385,7 @@ __global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, con
     m_run[0] = mn_a, m_run[1] = mn_b;
     float ls_a = 0.f, ls_b = 0.f;
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < NJ; ++j) {
       s[4 * j + 0] = exp2f(s[4 * j + 0] - mn_a), s[4 * j + 1] = exp2f(s[4 * j + 1] - mn_a);
       s[4 * j + 2] = exp2f(s[4 * j + 2] - mn_b), s[4 * j + 3] = exp2f(s[4 * j + 3] - mn_b);
       ls_a += s[4 * j] + s[4 * j + 1], ls_b += s[4 * j + 2] + s[4 * j + 3];
@@ -392,9 +399,12 @@ __global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, con
       // permutes. A thread's two fragment rows g and g+8 are the dims 2g and 2g+1 of its warp's 16,
       // and its fragment k order is that of wg::kperm8, the order in which P is stored: B = P^T is
       // read from shared memory for both tiles, each warpgroup's P written by itself.
-      uint32_t pa[4];
-      wg::e4m3_a_fragment(s, 0, 256.f, pa);  // P is in [0, 1]: scaled by 256 before rounding
-      store_p_e4m3(sP_own, pa, row_a, row_b, t4);
+#pragma unroll
+      for (int kk = 0; kk < TN / 32; ++kk) {
+        uint32_t pa[4];
+        wg::e4m3_a_fragment(s, kk, 256.f, pa);  // P is in [0, 1]: scaled by 256 before rounding
+        store_p_e4m3<TN>(sP_own, pa, kk, row_a, row_b, t4);
+      }
       if (wgi == 0 && t4 == 0) sAlpha[row_a] = al_a, sAlpha[row_b] = al_b;
       wg::fence_proxy_async();
       wg::named_barrier(2, 256);  // both warpgroups' P and the rescale factors visible
@@ -405,22 +415,24 @@ __global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, con
         for (int j = 0; j < NO; ++j) o[j][4 * jj] *= al.x, o[j][4 * jj + 1] *= al.y, o[j][4 * jj + 2] *= al.x, o[j][4 * jj + 3] *= al.y;
       }
 #pragma unroll
-      for (int tt = 0; tt < 2; ++tt) {
-        const uint32_t tile_v = tile_addr(2 * (pi % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
-        const uint64_t dp = wg::desc_k_major<32>(base + Cfg::OFF_P + tt * Cfg::P_BYTES);
-        uint32_t a[NO][4];  // all of a tile's fragments first, then one fence for the products
+      for (int tt = 0; tt < 2; ++tt)
 #pragma unroll
-        for (int j = 0; j < NO; ++j) {
-          const int dim0 = wgi * HALF + 64 * j + 16 * wq;
-          uint32_t r[4];
-          ldsm_x4_trans(r, tile_v + (dim0 / 64) * Cfg::CHUNK + wg::swz<64>(lane, dim0 % 64));
-          a[j][0] = __byte_perm(r[0], r[1], 0x6420), a[j][1] = __byte_perm(r[0], r[1], 0x7531);
-          a[j][2] = __byte_perm(r[2], r[3], 0x6420), a[j][3] = __byte_perm(r[2], r[3], 0x7531);
+        for (int kk = 0; kk < TN / 32; ++kk) {
+          const uint32_t tile_v = tile_addr(2 * (pi % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
+          const uint64_t dp = wg::desc_k_major<TN>(base + Cfg::OFF_P + tt * Cfg::P_BYTES) + 2 * kk;
+          uint32_t a[NO][4];  // all of a step's fragments first, then one fence for the products
+#pragma unroll
+          for (int j = 0; j < NO; ++j) {
+            const int dim0 = wgi * HALF + 64 * j + 16 * wq;
+            uint32_t r[4];
+            ldsm_x4_trans(r, tile_v + (dim0 / 64) * Cfg::CHUNK + wg::swz<64>(32 * kk + lane, dim0 % 64));
+            a[j][0] = __byte_perm(r[0], r[1], 0x6420), a[j][1] = __byte_perm(r[0], r[1], 0x7531);
+            a[j][2] = __byte_perm(r[2], r[3], 0x6420), a[j][3] = __byte_perm(r[2], r[3], 0x7531);
+          }
+          wg::fence();
+#pragma unroll
+          for (int j = 0; j < NO; ++j) wg::wgmma_e4m3_rs_n64(o[j], a[j], dp, 1);
         }
-        wg::fence();
-#pragma unroll
-        for (int j = 0; j < NO; ++j) wg::wgmma_e4m3_rs_n64(o[j], a[j], dp, 1);
-      }
       wg::commit();
       wg::wait<0>();
 #pragma unroll
@@ -430,10 +442,10 @@ __global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, con
       // warpgroup's P (in registers) and is issued before the exchange barrier; the other
       // warpgroup's P comes back as this thread's own fragment positions (both warpgroups hold
       // the same rows), so both products take A from registers.
-      uint32_t pa[2][4];
+      uint32_t pa[TN / 16][4];
 #pragma unroll
-      for (int kk = 0; kk < 2; ++kk) wg::bf16_a_fragment(s, kk, pa[kk]);
-      store_p_bf16(sP_own, s, row_a, row_b, t4);
+      for (int kk = 0; kk < TN / 16; ++kk) wg::bf16_a_fragment(s, kk, pa[kk]);
+      store_p_bf16<TN>(sP_own, s, row_a, row_b, t4);
 #pragma unroll
       for (int j = 0; j < NO; ++j)
 #pragma unroll
@@ -445,25 +457,25 @@ __global__ void __launch_bounds__(256, 1) attn_wg_kernel(const AttnParams p, con
       for (int j = 0; j < NO; ++j) {
         const uint32_t v_own = t_own + (Cfg::SHARED ? 0 : Cfg::K_TILE) + (wgi * NO + j) * Cfg::CHUNK;
 #pragma unroll
-        for (int kk = 0; kk < 2; ++kk)
+        for (int kk = 0; kk < TN / 16; ++kk)
           wg::wgmma_bf16_rs_n64_tb(o[j], pa[kk], wg::desc_mn_major128(v_own + kk * 2048, 1024, 1024, false), 1);
       }
       wg::commit();
       wg::named_barrier(2, 256);  // both warpgroups' P visible
-      uint32_t po[2][4];
+      uint32_t po[TN / 16][4];
 #pragma unroll
-      for (int kk = 0; kk < 2; ++kk) {
-        po[kk][0] = ld_shared_u32(sP_other + wg::swz<64>(row_a, 2 * (16 * kk + 2 * t4)));
-        po[kk][1] = ld_shared_u32(sP_other + wg::swz<64>(row_b, 2 * (16 * kk + 2 * t4)));
-        po[kk][2] = ld_shared_u32(sP_other + wg::swz<64>(row_a, 2 * (16 * kk + 8 + 2 * t4)));
-        po[kk][3] = ld_shared_u32(sP_other + wg::swz<64>(row_b, 2 * (16 * kk + 8 + 2 * t4)));
+      for (int kk = 0; kk < TN / 16; ++kk) {
+        po[kk][0] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_a, 2 * (16 * kk + 2 * t4)));
+        po[kk][1] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_b, 2 * (16 * kk + 2 * t4)));
+        po[kk][2] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_a, 2 * (16 * kk + 8 + 2 * t4)));
+        po[kk][3] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_b, 2 * (16 * kk + 8 + 2 * t4)));
       }
       wg::fence();
 #pragma unroll
       for (int j = 0; j < NO; ++j) {
         const uint32_t v_oth = t_other + (Cfg::SHARED ? 0 : Cfg::K_TILE) + (wgi * NO + j) * Cfg::CHUNK;
 #pragma unroll
-        for (int kk = 0; kk < 2; ++kk)
+        for (int kk = 0; kk < TN / 16; ++kk)
           wg::wgmma_bf16_rs_n64_tb(o[j], po[kk], wg::desc_mn_major128(v_oth + kk * 2048, 1024, 1024, false), 1);
       }
       wg::commit();

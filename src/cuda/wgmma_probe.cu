@@ -68,8 +68,8 @@ __global__ void __launch_bounds__(128, 1) probe_kernel(const float* A, const flo
   wg::bf16_a_fragment(p, 0, pa16[0]);
   wg::bf16_a_fragment(p, 1, pa16[1]);
   wg::e4m3_a_fragment(p, 0, 1.f, pa8);
-  store_p_bf16(s2, p, ra, rb, t4);
-  store_p_e4m3(s2 + 4096, pa8, ra, rb, t4);
+  store_p_bf16<32>(s2, p, ra, rb, t4);
+  store_p_e4m3<32>(s2 + 4096, pa8, 0, ra, rb, t4);
   wg::fence_proxy_async();
   __syncthreads();
 

@@ -68,7 +68,7 @@ TEST_CASE("decode attention matches the float64 reference", "[gpu][attention]") 
     INFO(ms[i].label << " rel err " << ms[i].rel_error);
     CHECK(ms[i].op_class == "attention_" + p.attention[i].design);
     CHECK(ms[i].rel_error >= 0);
-    CHECK(ms[i].rel_error < (p.attention[i].fp8_kv ? 5e-2 : 1e-2));
+    CHECK(ms[i].rel_error < (p.attention[i].fp8_kv ? 8e-2 : 1e-2));  // see attention_tolerance()
     CHECK(ms[i].time_us > 0);
     CHECK(ms[i].bytes > 0);
     CHECK(ms[i].flops > 0);
