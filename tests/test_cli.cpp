@@ -67,6 +67,15 @@ TEST_CASE("budget prints a table with units", "[cli]") {
   REQUIRE(r.code == 0);
   CHECK(r.out.find("layer_budget_us [us]") != std::string::npos);
   CHECK(r.out.find("273.2") != std::string::npos);
+  CHECK(r.out.find("o_proj sharded over its server's 8 cards") != std::string::npos);
+  // Step-3's per-card projection bytes per layer: 66,584,576 (o_proj sharded) or 169,345,024 (whole).
+  const Result report = run("budget --format csv --model step3 --hardware h20 --context 8k");
+  const Result strict = run("budget --format csv --model step3 --hardware h20 --context 8k --whole-o-proj");
+  REQUIRE(report.code == 0);
+  REQUIRE(strict.code == 0);
+  CHECK(report.out.find(",66584576,") != std::string::npos);
+  CHECK(strict.out.find(",169345024,") != std::string::npos);
+  CHECK(first_line(report.out).find("ffn_servers") != std::string::npos);
 }
 
 TEST_CASE("run with no argument runs the report's comparison and writes every output", "[cli]") {

@@ -63,7 +63,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   double ffn_batch = 0, sparsity = 0;
   long hidden = 0;
   int layers = 0;
-  bool afd = false, units = false;
+  bool afd = false, units = false, whole_o_proj = false;
   std::string scenario;
 
   auto add_models = [&](CLI::App* c) {
@@ -111,6 +111,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       add_calibration(budget_cmd);
   budget_cmd->add_option("--ffn-batch", ffn_batch, "tokens per FFN micro-batch (default: the chip's B_MoE)")
       ->check(CLI::PositiveNumber);
+  budget_cmd->add_flag("--whole-o-proj", whole_o_proj,
+                       "every attention card holds o_proj whole (stricter than the report, which shards it over the server's 8 cards)");
 
   CLI::App* run_cmd = app.add_subcommand("run", "run a scenario file (default: the report's comparison)");
   run_cmd->add_option("scenario", scenario, "scenario id or JSON path");
@@ -204,7 +206,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       }
       emit({sparsity_table(q, chips_loaded())}, common.fmt(), common.out_dir, out);
     } else if (*budget_cmd) {
-      emit({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch)},
+      emit({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch,
+                         whole_o_proj ? BudgetConvention::whole_o_proj() : BudgetConvention::report())},
            common.fmt(), common.out_dir, out);
     } else if (*run_cmd) {
       return run_scenario_command(scenario, common.format, common.out_dir, calibrations, out, err);

@@ -88,6 +88,7 @@ AttentionSpec parse_attention(ObjectReader r, const std::string& name) {
       r.fail("kv_heads", fmt::format("expected a divisor of q_heads ({}), got {}", a.q_heads, a.kv_heads));
     if (a.kind == AttentionKind::linear) {
       a.output_gate = r.opt_bool("output_gate", false);
+      if (r.has("state_dtype")) a.cache_dtype = parse_dtype(r, "state_dtype", Dtype::fp32);
     } else {
       a.q_lora_rank = static_cast<int>(r.opt_nonneg_int("q_lora_rank", 0));
       if (r.has("window") && r.has("chunk")) r.fail("chunk", "give either window or chunk, not both");
@@ -95,6 +96,7 @@ AttentionSpec parse_attention(ObjectReader r, const std::string& name) {
       if (r.has("chunk")) a.scope = AttentionScope::chunked, a.window_tokens = r.positive_int("chunk");
     }
   }
+  if (a.kind != AttentionKind::linear && r.has("kv_dtype")) a.cache_dtype = parse_dtype(r, "kv_dtype", Dtype::fp8);
   r.finish();
   return a;
 }
@@ -193,7 +195,7 @@ Model load_model(const std::string& spec) {
   m.file = path.string();
   m.id = check_id(r);
   m.name = r.string("name");
-  r.string("source");
+  m.source = r.string("source");
   m.hidden_size = r.positive_int("hidden_size");
   m.vocab_size = r.positive_int("vocab_size");
   m.tie_embeddings = r.opt_bool("tie_embeddings", false);
@@ -439,6 +441,7 @@ Scenario load_scenario(const std::string& spec) {
     ObjectReader b = r.object("budget");
     s.budget = read_tpot(b);
     s.ffn_batch_tokens = b.has("ffn_batch_tokens") ? b.positive("ffn_batch_tokens") : 0;
+    if (b.opt_bool("whole_o_proj", false)) s.budget_convention = BudgetConvention::whole_o_proj();
     b.finish();
   }
   if (r.has("plan")) {
