@@ -42,6 +42,8 @@ struct AttentionSpec {
   // Precision of this design's cache (KV, or the state of a linear layer) where it differs
   // from the model's quantization.kv / .state: Llama-4 keeps its NoPE layers' KV in BF16.
   std::optional<Dtype> cache_dtype;
+
+  bool operator==(const AttentionSpec&) const = default;
 };
 
 enum class FfnKind { dense, moe };
@@ -55,6 +57,8 @@ struct FfnSpec {
   int shared_experts = 0;
   long expert_intermediate = 0;  // width of one routed expert
   long shared_intermediate = 0;  // width of one shared expert
+
+  bool operator==(const FfnSpec&) const = default;
 };
 
 struct Quantization {

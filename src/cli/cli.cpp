@@ -123,6 +123,19 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
 
   CLI::App* list_cmd = app.add_subcommand("list", "known model, hardware and scenario ids");
 
+  ImportOptions import_opts;
+  CLI::App* import_cmd = app.add_subcommand("import", "write a Hugging Face config.json as a model description of decodesim's schema");
+  import_cmd->add_option("config", import_opts.config, "config.json as published, or the folder holding it")->required();
+  import_cmd->add_option("--out", import_opts.out_file, "description to write, models/NAME.json (its id is NAME)")->required();
+  import_cmd->add_option("--id", import_opts.id, "id of the description (default: the --out file's name, which must match it)");
+  const auto precisions = CLI::IsMember({"fp32", "bf16", "fp16", "fp8", "int8", "int4"});
+  import_cmd->add_option("--weights", import_opts.weights, "weight (and compute) precision instead of the report's 8 bits")
+      ->check(precisions);
+  import_cmd->add_option("--kv", import_opts.kv, "KV precision of every softmax layer instead of the report's convention")
+      ->check(precisions);
+  import_cmd->add_option("--state", import_opts.state, "linear-attention state precision instead of the official FP32")
+      ->check(precisions);
+
   CalibrateOptions calib;
   CLI::App* calibrate_cmd = app.add_subcommand("calibrate", "measure decode kernels on this GPU and fit the efficiency model");
   calibrate_cmd->add_option("--hardware", calib.hardware, "chip id or JSON path the calibration belongs to");
@@ -217,6 +230,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         for (const std::string& id : known_ids(folder)) out << " " << id;
         out << "\n";
       }
+    } else if (*import_cmd) {
+      return import_command(import_opts, out);
     } else if (*calibrate_cmd) {
       return calibrate_command(calib, out, err);
     } else if (*simulate_cmd) {
