@@ -200,6 +200,7 @@ TEST_CASE("absent fields take the transformers classes' defaults", "[hf]") {
   CHECK(sliding.attention(0).scope == AttentionScope::global);
   CHECK(sliding.attention(1).scope == AttentionScope::sliding);
   CHECK(sliding.attention(1).window_tokens == 512);
+  CHECK(sliding.attention(1).name == "sliding");
   // Llama: no num_key_value_heads means multi-head attention.
   const Config llama(R"({"model_type": "llama", "hidden_size": 512, "vocab_size": 100, "num_hidden_layers": 1,
                          "num_attention_heads": 8, "intermediate_size": 1024})");

@@ -67,7 +67,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   std::string scenario;
 
   auto add_models = [&](CLI::App* c) {
-    c->add_option("--model", models, "model ids or JSON paths, comma-separated")->capture_default_str();
+    c->add_option("--model", models, "model ids, JSON paths or Hugging Face config.json files/folders, comma-separated")
+        ->capture_default_str();
   };
   auto add_chips = [&](CLI::App* c) {
     c->add_option("--hardware", chips, "chip ids or JSON paths, comma-separated")->capture_default_str();

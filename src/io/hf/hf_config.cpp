@@ -251,11 +251,16 @@ template <class Spec>
 std::vector<int> collect(const std::vector<Spec>& per_layer, std::vector<Spec>& types) {
   std::vector<int> index;
   for (const Spec& s : per_layer) {
-    auto same = std::find(types.begin(), types.end(), s);
+    auto same = std::find_if(types.begin(), types.end(), [&](Spec t) {
+      t.name = s.name;  // a numbered copy is still the same design
+      return t == s;
+    });
     if (same == types.end()) {
       types.push_back(s);
-      for (int n = 2; std::count_if(types.begin(), types.end(), [&](const Spec& t) { return t.name == types.back().name; }) > 1; ++n)
-        types.back().name = fmt::format("{}-{}", s.name, n);
+      auto taken = [&](const std::string& name) {
+        return std::count_if(types.begin(), types.end(), [&](const Spec& t) { return t.name == name; }) > 1;
+      };
+      for (int n = 2; taken(types.back().name); ++n) types.back().name = fmt::format("{}-{}", s.name, n);
       same = types.end() - 1;
     }
     index.push_back(static_cast<int>(same - types.begin()));

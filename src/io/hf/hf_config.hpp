@@ -77,6 +77,9 @@ FfnSpec moe(Fields& c, const std::string& name, const std::string& experts_key, 
 // hidden_size, vocab_size and tie_word_embeddings (absent: tie_default), as every family names them.
 Layers layers_of(Fields& c, bool tie_default);
 int layer_count(Fields& c);  // num_hidden_layers
+inline bool listed(const std::vector<int>& layers, int layer) {
+  return std::find(layers.begin(), layers.end(), layer) != layers.end();
+}
 // Per layer: `routed` where is_moe(layer), else a dense MLP as wide as `dense_key` says (read
 // only when some layer is dense).
 template <class IsMoe>
@@ -121,15 +124,19 @@ Layers read_qwen3(Fields& c);
 Layers read_qwen2_moe(Fields& c);
 Layers read_qwen3_moe(Fields& c);
 Layers read_llama(Fields& c);
-Layers read_llama4(Fields& c);
 Layers read_llama4_text(Fields& c);
 Layers read_mixtral(Fields& c);
-Layers read_step3(Fields& c);
 Layers read_step3_text(Fields& c);
 Layers read_ernie4_5_moe(Fields& c);
 Layers read_minimax_m1(Fields& c);
 Layers read_minimax(Fields& c);
 Layers read_gpt_oss(Fields& c);
 Layers read_pangu_pro_moe(Fields& c);
+// Multimodal configs (llama4, step3_vl) keep the language model in text_config.
+template <Reader read_text>
+Layers from_text_config(Fields& c) {
+  Fields text = c.sub("text_config");
+  return read_text(text);
+}
 
 }  // namespace decodesim::io::hf

@@ -68,14 +68,8 @@ Layers read_llama4_text(Fields& c) {
   }
   const long width = c.required("intermediate_size");
   const FfnSpec routed = moe(c, "moe", "num_local_experts", "num_experts_per_tok", width, 1, width);
-  l.ffn = ffn_per_layer(c, layers, [&](int layer) { return std::count(moe_layers.begin(), moe_layers.end(), layer) > 0; },
-                        routed, "intermediate_size_mlp");
+  l.ffn = ffn_per_layer(c, layers, [&](int layer) { return listed(moe_layers, layer); }, routed, "intermediate_size_mlp");
   return l;
-}
-
-Layers read_llama4(Fields& c) {
-  Fields text = c.sub("text_config");
-  return read_llama4_text(text);
 }
 
 }  // namespace decodesim::io::hf

@@ -16,8 +16,7 @@ Layers read_pangu_pro_moe(Fields& c) {
   const std::vector<int> mlp_only = c.layer_list("mlp_only_layers", layers);
   const FfnSpec routed = moe(c, "moe", "num_experts", "num_experts_per_tok", c.required("moe_intermediate_size"), 1,
                              c.required_count("shared_expert_intermediate_size"));
-  l.ffn = ffn_per_layer(c, layers, [&](int layer) { return std::count(mlp_only.begin(), mlp_only.end(), layer) == 0; },
-                        routed, "intermediate_size");
+  l.ffn = ffn_per_layer(c, layers, [&](int layer) { return !listed(mlp_only, layer); }, routed, "intermediate_size");
   return l;
 }
 

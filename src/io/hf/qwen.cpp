@@ -16,11 +16,13 @@ std::optional<long> window_of(Fields& c) {
 template <class Rule>
 std::vector<AttentionSpec> attention_per_layer(Fields& c, const Layers& l, int layers, long head_dim_default, Rule sliding_rule) {
   const AttentionSpec full = gqa(c, "gqa", l.hidden_size, head_dim_default);
+  AttentionSpec banded = full;
+  banded.name = "sliding";
   const std::optional<long> window = window_of(c);
   const std::vector<bool> sliding = sliding_layers(c, layers, sliding_rule);
   std::vector<AttentionSpec> out;
   for (int layer = 0; layer < layers; ++layer)
-    out.push_back(window && sliding[layer] ? with_window(full, AttentionScope::sliding, *window) : full);
+    out.push_back(window && sliding[layer] ? with_window(banded, AttentionScope::sliding, *window) : full);
   return out;
 }
 
@@ -42,9 +44,7 @@ Layers read_moe_qwen(Fields& c, Rule sliding_rule, long shared_width) {
   const long every = c.or_default("decoder_sparse_step", 1);
   const std::vector<int> mlp_only = c.layer_list("mlp_only_layers", layers);
   const FfnSpec routed = moe(c, "moe", "num_experts", "num_experts_per_tok", c.required("moe_intermediate_size"), 1, shared_width);
-  auto is_moe = [&](int layer) {
-    return std::find(mlp_only.begin(), mlp_only.end(), layer) == mlp_only.end() && (layer + 1) % every == 0;
-  };
+  auto is_moe = [&](int layer) { return !listed(mlp_only, layer) && (layer + 1) % every == 0; };
   l.ffn = ffn_per_layer(c, layers, is_moe, routed, "intermediate_size");
   return l;
 }

@@ -1,6 +1,5 @@
 // Which reader a config's model_type picks. A new family: a reader file beside these and one
 // line here.
-
 #include "hf_config.hpp"
 
 namespace decodesim::io::hf {
@@ -11,14 +10,22 @@ struct Family {
   Reader read;
 };
 constexpr Family kFamilies[] = {
-    {"deepseek_v3", read_deepseek},        {"kimi_k2", read_deepseek},
-    {"qwen2", read_qwen2},                 {"qwen3", read_qwen3},
-    {"qwen2_moe", read_qwen2_moe},         {"qwen3_moe", read_qwen3_moe},
-    {"llama", read_llama},                 {"llama4", read_llama4},
-    {"llama4_text", read_llama4_text},     {"mixtral", read_mixtral},
-    {"step3_vl", read_step3},              {"step3_text", read_step3_text},
-    {"ernie4_5_moe", read_ernie4_5_moe},   {"minimax_m1", read_minimax_m1},
-    {"minimax", read_minimax},             {"gpt_oss", read_gpt_oss},
+    {"deepseek_v3", read_deepseek},
+    {"kimi_k2", read_deepseek},
+    {"qwen2", read_qwen2},
+    {"qwen3", read_qwen3},
+    {"qwen2_moe", read_qwen2_moe},
+    {"qwen3_moe", read_qwen3_moe},
+    {"llama", read_llama},
+    {"llama4", from_text_config<read_llama4_text>},
+    {"llama4_text", read_llama4_text},
+    {"mixtral", read_mixtral},
+    {"step3_vl", from_text_config<read_step3_text>},
+    {"step3_text", read_step3_text},
+    {"ernie4_5_moe", read_ernie4_5_moe},
+    {"minimax_m1", read_minimax_m1},
+    {"minimax", read_minimax},
+    {"gpt_oss", read_gpt_oss},
     {"PanguProMoE", read_pangu_pro_moe},
 };
 }  // namespace

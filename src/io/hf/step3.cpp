@@ -26,14 +26,8 @@ Layers read_step3_text(Fields& c) {
   if (moe_layers.empty()) c.fail("moe_layers_enum", "missing required field (the MoE layers)");
   const FfnSpec routed = moe(c, "moe", "moe_num_experts", "moe_top_k", c.required("moe_intermediate_size"), 1,
                              c.required_count("share_expert_dim"));
-  l.ffn = ffn_per_layer(c, layers, [&](int layer) { return std::count(moe_layers.begin(), moe_layers.end(), layer) > 0; },
-                        routed, "intermediate_size");
+  l.ffn = ffn_per_layer(c, layers, [&](int layer) { return listed(moe_layers, layer); }, routed, "intermediate_size");
   return l;
-}
-
-Layers read_step3(Fields& c) {
-  Fields text = c.sub("text_config");
-  return read_step3_text(text);
 }
 
 }  // namespace decodesim::io::hf
