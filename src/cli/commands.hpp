@@ -45,6 +45,15 @@ struct CalibrateOptions {
 };
 int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 
+// `import`: a Hugging Face config as a description in our schema (src/cli/import.cpp).
+struct ImportOptions {
+  std::string config;  // config.json or its folder
+  std::string out_file;
+  std::string id;      // empty: the --out file's name
+  std::string weights, kv, state;  // precision names; empty: the report's convention
+};
+int import_command(const ImportOptions& o, std::ostream& out);
+
 }  // namespace decodesim::cli
 
 // `simulate` and `plan` (src/cli/pipeline_commands.cpp): served decoding as an event pipeline.
