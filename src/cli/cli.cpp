@@ -228,6 +228,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     } else if (*simulate_cmd) {
       return simulate_command(pipe, common.fmt(), common.out_dir, out);
     } else if (*plan_cmd) {
+      check_plan_traffic_options(plan_cmd, traffic);
       if (traffic.requested()) return plan_traffic_command(pipe, traffic, common.fmt(), common.out_dir, out);
       return plan_command(pipe, common.fmt(), common.out_dir, out);
     } else if (*traffic_cmd) {

@@ -98,6 +98,8 @@ struct TrafficOptions {
 
 // The traffic options on `traffic` (plan = false) or on `plan` (plan = true).
 void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan);
+// Without --rate or --trace, `plan` searches at one context: its traffic options would go unused.
+void check_plan_traffic_options(const CLI::App* plan, const TrafficOptions& t);
 int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir, std::ostream& out,
                     std::ostream& err);
 int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir,

@@ -90,26 +90,33 @@ std::function<void(double)> progress_bar(std::ostream& err) {
 
 }  // namespace
 
+namespace {
+const char* kPlanTrafficGroup = "Traffic (with --rate or --trace)";
+}  // namespace
+
 void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
-  cmd->add_option("--rate", t.rate, "requests per second, Poisson arrivals")->check(CLI::PositiveNumber);
-  cmd->add_option("--trace", t.trace, "CSV of requests: arrival_s,input_tokens,output_tokens");
-  cmd->add_option("--input-tokens", t.input_tokens,
-                  fmt::format("prompt tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultInputTokens));
-  cmd->add_option("--output-tokens", t.output_tokens,
-                  fmt::format("generated tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultOutputTokens));
-  cmd->add_option("--duration", t.duration_s, "seconds of arrivals (default 600; with --trace its last arrival)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup-s", t.warmup_s, "seconds not measured (default: mean output tokens x TPOT SLA, at most half the run)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", t.seed, "random seed of arrivals and lengths")->capture_default_str();
-  cmd->add_option("--admission", t.admission, "reserve (KV of the final context up front) or grow (preempt the latest when full)")
-      ->check(CLI::IsMember({"reserve", "grow"}))
-      ->capture_default_str();
+  std::vector<CLI::Option*> added = {
+      cmd->add_option("--rate", t.rate, "requests per second, Poisson arrivals")->check(CLI::PositiveNumber),
+      cmd->add_option("--trace", t.trace, "CSV of requests: arrival_s,input_tokens,output_tokens"),
+      cmd->add_option("--input-tokens", t.input_tokens,
+                      fmt::format("prompt tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultInputTokens)),
+      cmd->add_option("--output-tokens", t.output_tokens,
+                      fmt::format("generated tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultOutputTokens)),
+      cmd->add_option("--duration", t.duration_s, "seconds of arrivals (default 600; with --trace its last arrival)")
+          ->check(CLI::PositiveNumber),
+      cmd->add_option("--warmup-s", t.warmup_s, "seconds not measured (default: mean output tokens x TPOT SLA, at most half the run)")
+          ->check(CLI::NonNegativeNumber),
+      cmd->add_option("--seed", t.seed, "random seed of arrivals and lengths")->capture_default_str(),
+      cmd->add_option("--admission", t.admission, "reserve (KV of the final context up front) or grow (preempt the latest when full)")
+          ->check(CLI::IsMember({"reserve", "grow"}))
+          ->capture_default_str(),
+  };
   if (plan) {
-    cmd->add_option("--p99-tpot-ms", t.p99_tpot_ms, "with --rate/--trace: p99 of the requests' TPOT each replica must meet (default --tpot-ms)")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--p99-queue-s", t.p99_queue_s, "with --rate/--trace: p99 queueing each replica must meet (default: none)")
-        ->check(CLI::PositiveNumber);
+    added.push_back(cmd->add_option("--p99-tpot-ms", t.p99_tpot_ms, "p99 of the requests' TPOT each replica must meet (default --tpot-ms)")
+                        ->check(CLI::PositiveNumber));
+    added.push_back(cmd->add_option("--p99-queue-s", t.p99_queue_s, "p99 queueing each replica must meet (default: none)")
+                        ->check(CLI::PositiveNumber));
+    for (CLI::Option* o : added) o->group(kPlanTrafficGroup);
     return;
   }
   cmd->add_option("--max-batch", t.max_batch, "running requests at most (default: the largest batch meeting the SLA and memory)")
@@ -118,6 +125,13 @@ void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--sample-s", t.sample_s, "time-series interval in seconds (default: duration / 1000)")->check(CLI::PositiveNumber);
+}
+
+void check_plan_traffic_options(const CLI::App* plan, const TrafficOptions& t) {
+  if (t.requested()) return;
+  for (const CLI::Option* o : plan->get_options())
+    if (o->get_group() == kPlanTrafficGroup && o->count() > 0)
+      throw InputError(fmt::format("plan: {} applies only with --rate or --trace", o->get_name()));
 }
 
 int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir, std::ostream& out,

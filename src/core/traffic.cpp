@@ -205,6 +205,7 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
   SpanIntegral batch_int(dt_sample, K), queue_int(dt_sample, K), kv_int(dt_sample, K);
   double batch_window = 0, queue_window = 0, context_weighted = 0, tokens_window = 0;
   std::vector<double> tpots_ms, waits_s;
+  tpots_ms.reserve(N), waits_s.reserve(N);
   std::vector<std::pair<double, double>> step_tokens;  // (step ms, tokens) of steps ending in the window
 
   long long sum_ctx = 0;    // running requests' contexts

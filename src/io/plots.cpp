@@ -189,7 +189,7 @@ PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_
     data += fmt::format("{:.6g} {:.6g} {:.6g} {:.6g} {:.6g}\n", x.time_s, x.batch, x.queue, x.step_ms, x.step_max_ms);
   add_figure(set, "traffic-timeseries", data,
              "set multiplot layout 3,1 title 'Served traffic over time'\nset datafile missing 'nan'\nset grid\n"
-             "set key top right\nset xlabel 'time (s)'",
+             "set key bottom right\nset xlabel 'time (s)'\nset offsets 0, 0, graph 0.1, 0",
              fmt::format("set ylabel 'running requests'\nset yrange [0:*]\n"
                          "plot 'traffic-timeseries.dat' using 1:2 with lines lw 2 title 'batch (mean)', {0:.6g} with lines dt 2 "
                          "title 'batch limit'\n"
