@@ -2,8 +2,6 @@
 // timers, the pipeline-backed step timer against simulate(), planning, and the CLI.
 #include "helpers.hpp"
 
-#include <sys/wait.h>
-
 #include <cmath>
 #include <numeric>
 
@@ -53,19 +51,44 @@ std::vector<Request> fixed(const std::vector<double>& arrivals, long input, long
   return out;
 }
 
+// A run of duration_s whose first warmup_s are not measured; the deployment fills in the rest.
+TrafficConfig run_of(double duration_s, double warmup_s) {
+  TrafficConfig c;
+  c.duration_s = duration_s;
+  c.warmup_s = warmup_s;
+  return c;
+}
+
 LengthDist dist(const std::string& s) { return parse_length_dist(s, "--test"); }
 
 double mean_of(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
 
 Pool pool(const std::string& id) { return Pool{load_hardware(id), nullptr}; }
 
-PipelineConfig step3_2a2f() {
-  PipelineConfig c;
-  c.deployment = parse_deployment("2A2F");
-  c.micro_batches = 3;
-  c.tpot_sla_ms = 50;
-  return c;
-}
+// Step-3 2A2F, 3 micro-batches, on H800 at datasheet peaks: what `traffic --model step3
+// --hardware h800` serves by default.
+struct Step3OnH800 {
+  Model model = load_model("step3");
+  Pool h800 = pool("h800");
+  PipelineConfig config = [] {
+    PipelineConfig c;
+    c.deployment = parse_deployment("2A2F");
+    c.micro_batches = 3;
+    return c;
+  }();
+  ServedTraffic serve(const std::vector<Request>& rs, const TrafficConfig& run, double max_batch = 0) const {
+    return served_traffic(model, h800, h800, config, batch_mean_context(rs), max_batch, run);
+  }
+  TrafficResult traffic(const std::vector<Request>& rs, const TrafficConfig& c) const {
+    const PipelineStepTimer timer(model, h800, h800, config);
+    return simulate_traffic(rs, timer, c);
+  }
+  PipelineResult steady(double batch, double context) const {
+    PipelineConfig c = config;
+    c.batch = batch, c.context_tokens = context;
+    return simulate(model, h800, h800, c);
+  }
+};
 
 }  // namespace
 
@@ -323,7 +346,7 @@ TEST_CASE("the step-time grid stays within 2% of simulate() everywhere", "[traff
   for (const Case& k : {Case{"step3", "2A2F", 3}, Case{"deepseek-v3", "EP128", 2}, Case{"qwen3-235b-a22b", "3A1F", 3}}) {
     INFO(k.model << " " << k.deployment);
     const Model m = load_model(k.model);
-    PipelineConfig c = step3_2a2f();
+    PipelineConfig c;
     c.deployment = parse_deployment(k.deployment);
     c.micro_batches = k.micro_batches;
     const PipelineStepTimer timer(m, pool("h800"), pool("h800"), c);
@@ -346,25 +369,17 @@ TEST_CASE("the step-time grid stays within 2% of simulate() everywhere", "[traff
 }
 
 TEST_CASE("fixed lengths at full load agree with simulate's steady state within 2%", "[traffic][consistency]") {
-  const Model m = load_model("step3");
-  const Pool h800 = pool("h800");
-  const PipelineConfig c = step3_2a2f();
+  const Step3OnH800 d;
   // 3584 prompt + 1024 generated: the batch averages 4095.5 tokens of context.
-  TrafficConfig run;
-  run.duration_s = 200;
-  run.warmup_s = 80;
+  const TrafficConfig run = run_of(200, 80);
   const std::vector<Request> rs = poisson_requests(400, run.duration_s, dist("3584"), dist("1024"), 1);
-  const ServedTraffic served = served_traffic(m, h800, h800, c, batch_mean_context(rs), 6144, run);
+  const ServedTraffic served = d.serve(rs, run, 6144);
   CHECK(served.batch_limited_by == "given");
-  const PipelineStepTimer timer(m, h800, h800, c);
-  const TrafficSummary s = simulate_traffic(rs, timer, served.config).summary;
+  const TrafficSummary s = d.traffic(rs, served.config).summary;
   CHECK(s.overloaded);
   CHECK(s.batch_mean == Approx(6144).epsilon(1e-6));
 
-  PipelineConfig steady = c;
-  steady.batch = 6144;
-  steady.context_tokens = 3584 + 1023 / 2.0;
-  const PipelineResult ref = simulate(m, h800, h800, steady);
+  const PipelineResult ref = d.steady(6144, 3584 + 1023 / 2.0);
   CHECK(s.tokens_per_s == Approx(ref.tokens_per_s).epsilon(0.02));
   CHECK(s.tgs == Approx(ref.tgs).epsilon(0.02));
   CHECK(s.usd_per_mtok == Approx(ref.usd_per_mtok).epsilon(0.02));
@@ -372,37 +387,28 @@ TEST_CASE("fixed lengths at full load agree with simulate's steady state within 
 }
 
 TEST_CASE("at steady load below capacity, TPOT is simulate's at the measured batch", "[traffic][consistency]") {
-  const Model m = load_model("step3");
-  const Pool h800 = pool("h800");
-  const PipelineConfig c = step3_2a2f();
-  TrafficConfig run;
-  run.duration_s = 300;
-  run.warmup_s = 100;
+  const Step3OnH800 d;
+  const TrafficConfig run = run_of(300, 100);
   const std::vector<Request> rs = poisson_requests(60, run.duration_s, dist("3072"), dist("2048"), 4);
-  const ServedTraffic served = served_traffic(m, h800, h800, c, batch_mean_context(rs), 0, run);
+  const ServedTraffic served = d.serve(rs, run);
   CHECK(served.config.max_batch > 4000);
-  const PipelineStepTimer timer(m, h800, h800, c);
-  const TrafficSummary s = simulate_traffic(rs, timer, served.config).summary;
+  const TrafficSummary s = d.traffic(rs, served.config).summary;
   CHECK_FALSE(s.overloaded);
   CHECK(s.tokens_per_s == Approx(60 * 2048).epsilon(0.03));
-  PipelineConfig steady = c;
-  steady.batch = s.batch_mean;
-  steady.context_tokens = s.context_mean;
-  CHECK(s.tpot_p50_ms == Approx(simulate(m, h800, h800, steady).tpot_ms).epsilon(0.02));
+  CHECK(s.tpot_p50_ms == Approx(d.steady(s.batch_mean, s.context_mean).tpot_ms).epsilon(0.02));
 }
 
 TEST_CASE("the served KV model and batch limit come from memory_check and largest_batch", "[traffic][served]") {
-  const Model m = load_model("step3");
-  const Pool h800 = pool("h800");
-  PipelineConfig c = step3_2a2f();
-  const ServedTraffic s = served_traffic(m, h800, h800, c, 4096, 0, TrafficConfig{});
+  const Step3OnH800 d;
+  const ServedTraffic s = served_traffic(d.model, d.h800, d.h800, d.config, 4096, 0, TrafficConfig{});
+  PipelineConfig c = d.config;
   c.context_tokens = 4096;
-  const std::optional<Plan> p = largest_batch(m, h800, h800, c);
+  const std::optional<Plan> p = largest_batch(d.model, d.h800, d.h800, c);
   REQUIRE(p);
   CHECK(s.config.max_batch == p->result.config.batch);
   CHECK(s.batch_limited_by == p->limited_by);
   c.batch = 16;  // one request per attention GPU
-  const MemoryCheck one = memory_check(m, h800, h800, c);
+  const MemoryCheck one = memory_check(d.model, d.h800, d.h800, c);
   CHECK(s.config.kv_bytes_per_token * 4096 + s.config.kv_fixed_bytes == Approx(one.attention_kv_bytes));
   CHECK(s.config.kv_request_limit_bytes == Approx(one.attention_capacity_bytes - one.attention_weight_bytes));
   CHECK(s.config.kv_capacity_bytes == Approx(16 * s.config.kv_request_limit_bytes));
@@ -411,17 +417,11 @@ TEST_CASE("the served KV model and batch limit come from memory_check and larges
 }
 
 TEST_CASE("a seed repeats the whole run exactly", "[traffic][seed]") {
-  const Model m = load_model("step3");
-  const Pool h800 = pool("h800");
-  const PipelineConfig c = step3_2a2f();
-  TrafficConfig run;
-  run.duration_s = 60;
-  run.warmup_s = 10;
+  const Step3OnH800 d;
+  const TrafficConfig run = run_of(60, 10);
   auto once = [&](std::uint64_t seed) {
     const std::vector<Request> rs = poisson_requests(80, 60, dist("lognormal:2048:0.7"), dist("uniform:64:1024"), seed);
-    const ServedTraffic served = served_traffic(m, h800, h800, c, batch_mean_context(rs), 0, run);
-    const PipelineStepTimer timer(m, h800, h800, c);
-    return render_csv(traffic_timeseries_table(simulate_traffic(rs, timer, served.config)));
+    return render_csv(traffic_timeseries_table(d.traffic(rs, d.serve(rs, run).config)));
   };
   const std::string a = once(9), b = once(9), other = once(10);
   CHECK(a == b);
@@ -435,15 +435,13 @@ TEST_CASE("plan: the cheapest replicas that meet the p99 TPOT, none fewer", "[tr
   space.ffn_chips = {pool("h800")};
   space.max_attention_instances = 3, space.max_ffn_instances = 2;
   space.min_micro_batches = space.max_micro_batches = 3;
-  PipelineConfig base = step3_2a2f();
+  const PipelineConfig base;
   TrafficDemand demand;
   demand.rate_per_s = 600;
   demand.input = dist("3072");
   demand.output = dist("512");
   demand.duration_s = 60;
-  TrafficConfig run;
-  run.duration_s = 60;
-  run.warmup_s = 15;
+  const TrafficConfig run = run_of(60, 15);
   const TrafficSla sla{50, 0};
   TrafficPlanStats stats;
   const std::vector<TrafficPlan> plans = plan_traffic(m, space, base, demand, sla, run, 3, &stats);
@@ -471,28 +469,9 @@ TEST_CASE("plan: the cheapest replicas that meet the p99 TPOT, none fewer", "[tr
 
 // ---- The command line --------------------------------------------------------------------------
 
-namespace {
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result run(const std::string& args) {
-  test::TempDir d;
-  const std::string cmd = std::string("'") + DECODESIM_BINARY + "' " + args + " >'" + (d.path / "out").string() + "' 2>'" +
-                          (d.path / "err").string() + "'";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = test::read_file(d.path / "out");
-  r.err = test::read_file(d.path / "err");
-  return r;
-}
-
-size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
-
-}  // namespace
+using test::lines;
+using test::Result;
+using test::run;
 
 TEST_CASE("traffic --rate prints the summary with the documented columns and writes its files", "[traffic][cli]") {
   test::TempDir d;
