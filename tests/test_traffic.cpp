@@ -33,6 +33,16 @@ class LinearTimer final : public StepTimer {
   double base_, per_request_, per_context_;
 };
 
+// Records the smallest and largest mean context it was asked about.
+class ContextRange final : public StepTimer {
+ public:
+  double step_ms(double, double context) const override {
+    lo = std::min(lo, context), hi = std::max(hi, context);
+    return 20;
+  }
+  mutable double lo = 1e300, hi = 0;
+};
+
 // Roomy memory: one byte per token, a terabyte for the deployment.
 TrafficConfig roomy(double duration_s, double max_batch) {
   TrafficConfig c;
@@ -308,6 +318,11 @@ TEST_CASE("reserve admits by final context and never preempts; grow packs more a
   CHECK(grow.completed == 30);
   // Preempted requests keep their tokens: every output token is made exactly once.
   CHECK(grow.tokens_per_s * grow.measured_s == Approx(30 * 20));
+  // Contexts stay those of real requests through preemptions and restarts: 80 .. 99 during a step.
+  const ContextRange range;
+  CHECK(simulate_traffic(burst, range, c).summary.preemptions == grow.preemptions);
+  CHECK(range.lo >= 80);
+  CHECK(range.hi <= 99);
   c.admission = Admission::reserve;
   const TrafficSummary reserved = simulate_traffic(burst, timer, c).summary;
   CHECK(reserved.batch_max == 10);

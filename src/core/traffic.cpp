@@ -246,8 +246,8 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
       const int id = static_cast<int>(e & 0xffffffffu);
       if (state[id] != State::running || std::uint64_t(started_step[id]) != (e >> 32)) continue;  // finished or restarted since
       const Request& r = rq[id];
-      sum_ctx -= r.input_tokens + generated[id];
       generated[id] += step - started_step[id];
+      sum_ctx -= r.input_tokens + generated[id];  // its context now
       sum_final -= r.input_tokens + r.output_tokens;
       state[id] = State::waiting;  // its heap entry goes stale: the state no longer says running
       preempted.emplace_front(id, t);
@@ -258,10 +258,8 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
     throw std::logic_error("simulate_traffic: nothing to preempt");
   };
 
-  long progress_tick = 0;
-  for (;;) {
-    if (!have_mid && t >= mid) s.queue_mid = double(queued), have_mid = true;
-    for (; arrived < N && rq[arrived].arrival_s <= t; ++arrived) {
+  auto arrive_until = [&](double until) {  // arrivals join the queue, or are rejected if no GPU could hold them
+    for (; arrived < N && rq[arrived].arrival_s <= until; ++arrived) {
       const Request& r = rq[arrived];
       ++series[interval(r.arrival_s)].arrivals;
       if (kv_for(r.input_tokens + r.output_tokens, 1) > c.kv_request_limit_bytes) {
@@ -271,6 +269,12 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
         ++queued;
       }
     }
+  };
+
+  long progress_tick = 0;
+  for (;;) {
+    if (!have_mid && t >= mid) s.queue_mid = double(queued), have_mid = true;
+    arrive_until(t);
     if (n == 0 && queued == 0) {
       if (arrived == N) break;
       t = rq[arrived].arrival_s;
@@ -348,15 +352,7 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
   // The end: whoever arrived and waits is still queued.
   t = end;
   if (!have_mid) s.queue_mid = double(queued);
-  for (; arrived < N; ++arrived) {
-    ++series[interval(rq[arrived].arrival_s)].arrivals;
-    if (kv_for(rq[arrived].input_tokens + rq[arrived].output_tokens, 1) > c.kv_request_limit_bytes) {
-      state[arrived] = State::rejected;
-      ++s.rejected;
-    } else {
-      ++queued;
-    }
-  }
+  arrive_until(end);
   s.queue_end = double(queued);
   for (const auto& [id, since] : preempted) wait_ended(since, end);
   for (size_t i = next_new; i < N; ++i) {
