@@ -60,7 +60,6 @@ ServedTraffic served_traffic(const Model& m, const Pool& attention, const Pool& 
 struct TrafficRun {
   std::string model, deployment, attention_hw, ffn_hw, batch_limited_by;
   int micro_batches = 0, replicas = 1;
-  double rate_per_s = 0;  // of the whole service; 0 for a trace
   double tpot_sla_ms = 0;
   TrafficConfig config;
   TrafficSummary summary;

@@ -25,7 +25,6 @@ struct LengthDist {
   enum class Kind { fixed, uniform, lognormal };
   Kind kind = Kind::fixed;
   double a = 1, b = 0;
-  double mean() const;  // of the distribution before rounding
   std::string text() const;  // as written on the command line: 4096, uniform:1:8192, lognormal:3072:0.8
 };
 

@@ -52,7 +52,7 @@ PipelineConfig base_config(const PipelineOptions& o) {
 DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, const Model& m) {
   const bool ep = d.kind == DeploymentKind::ep;
   if (ep && (!o.attention_hardware.empty() || !o.ffn_hardware.empty()) && o.attention_hardware != o.ffn_hardware)
-    throw InputError("simulate: EP runs attention and FFN on the same GPUs; give --hardware");
+    throw InputError(fmt::format("--deployment {}: EP runs attention and FFN on the same GPUs; give --hardware", d.name()));
   CalibrationSet calibrations(o.calibrations);
   Pool attention = one_pool(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m, "--attention-hardware");
   Pool ffn = ep ? attention : one_pool(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m, "--ffn-hardware");

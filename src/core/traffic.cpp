@@ -5,7 +5,6 @@
 #include <deque>
 #include <limits>
 #include <numbers>
-#include <queue>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -13,15 +12,6 @@
 namespace decodesim {
 
 // ---- Request streams ---------------------------------------------------------------------
-
-double LengthDist::mean() const {
-  switch (kind) {
-    case Kind::fixed: return a;
-    case Kind::uniform: return (a + b) / 2;
-    case Kind::lognormal: return a;
-  }
-  return a;
-}
 
 std::string LengthDist::text() const {
   switch (kind) {
