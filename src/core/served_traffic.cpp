@@ -192,6 +192,10 @@ Table traffic_table(const std::vector<TrafficRun>& runs) {
                                   r.batch_limited_by == "given" ? "--max-batch" : "largest batch limited by " + r.batch_limited_by,
                                   r.replicas > 1 ? fmt::format("; one of {} replicas, each taking 1/{} of the traffic", r.replicas, r.replicas)
                                                  : ""));
+    if (std::isnan(s.tpot_p50_ms))
+      t.notes.push_back(fmt::format("{} {}: no request that arrived after the warm-up finished by the end, so TPOT is nan: give a "
+                                    "longer --duration or a shorter --warmup-s.",
+                                    r.model, r.deployment));
   }
   t.notes.push_back("TPOT per request: (last token - first decode step) / output tokens; step_*: per token, the step that made it. "
                     "Overloaded: the queue grew over the second half beyond 3 sqrt(N) + 0.5% of its N arrivals.");
