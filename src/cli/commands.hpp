@@ -80,7 +80,7 @@ class App;
 namespace decodesim::cli {
 
 struct TrafficOptions {
-  double rate = 0;                 // requests/s, Poisson arrivals
+  double rate_per_s = 0;           // requests per second, Poisson arrivals
   std::string trace;               // or a CSV trace
   std::string input_tokens;        // distribution; empty: kDefaultInputTokens (not with --trace)
   std::string output_tokens;       // distribution; empty: kDefaultOutputTokens (not with --trace)
@@ -93,7 +93,7 @@ struct TrafficOptions {
   double sample_s = 0;             // traffic: time-series interval; 0 = duration / 1000
   double p99_tpot_ms = 0;          // plan: 0 = --tpot-ms
   double p99_queue_s = 0;          // plan: 0 = no limit
-  bool requested() const { return rate > 0 || !trace.empty(); }
+  bool requested() const { return rate_per_s > 0 || !trace.empty(); }
 };
 
 // The traffic options on `traffic` (plan = false) or on `plan` (plan = true).

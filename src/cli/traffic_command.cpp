@@ -22,6 +22,7 @@ namespace {
 // headline setting (section 7).
 const char* kDefaultInputTokens = "3072";
 const char* kDefaultOutputTokens = "2048";
+// Ten minutes: several request lifetimes at the SLA (2048 tokens x 50 ms is 102 s).
 constexpr double kDefaultDurationS = 600;
 // The engine keeps about 80 bytes per request: 1.6 GB at most. An hour at 500 requests/s is 1.8 million.
 constexpr double kMaxRequests = 2e7;
@@ -30,11 +31,11 @@ const char* kPlanTrafficGroup = "Traffic (with --rate or --trace)";
 
 TrafficDemand demand_from(const TrafficOptions& t) {
   if (!t.requested()) throw InputError("traffic: give --rate R (requests per second) or --trace FILE");
-  if (t.rate > 0 && !t.trace.empty()) throw InputError("traffic: give --rate or --trace, not both");
+  if (t.rate_per_s > 0 && !t.trace.empty()) throw InputError("traffic: give --rate or --trace, not both");
   TrafficDemand d;
   d.seed = t.seed;
-  if (t.rate > 0) {
-    d.rate_per_s = t.rate;
+  if (t.rate_per_s > 0) {
+    d.rate_per_s = t.rate_per_s;
     d.input = parse_length_dist(t.input_tokens.empty() ? kDefaultInputTokens : t.input_tokens, "--input-tokens");
     d.output = parse_length_dist(t.output_tokens.empty() ? kDefaultOutputTokens : t.output_tokens, "--output-tokens");
     d.duration_s = t.duration_s > 0 ? t.duration_s : kDefaultDurationS;
@@ -93,7 +94,7 @@ std::function<void(double)> progress_bar(std::ostream& err) {
 
 void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
   std::vector<CLI::Option*> added = {
-      cmd->add_option("--rate", t.rate, "requests per second, Poisson arrivals")->check(CLI::PositiveNumber),
+      cmd->add_option("--rate", t.rate_per_s, "requests per second, Poisson arrivals")->check(CLI::PositiveNumber),
       cmd->add_option("--trace", t.trace, "CSV of requests: arrival_s,input_tokens,output_tokens"),
       cmd->add_option("--input-tokens", t.input_tokens,
                       fmt::format("prompt tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultInputTokens)),
