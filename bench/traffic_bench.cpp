@@ -1,9 +1,12 @@
 // Benchmark (not a test): one hour of Poisson traffic on Step-3 2A2F (H800, datasheet peaks)
-// near its capacity, as `decodesim traffic` runs it, on one thread.
-//   build/decodesim_traffic_bench [--rate R] [--duration S] [--repeats N]
+// near its capacity, as `decodesim traffic` runs it, on one thread; then the step-time grid's
+// error against simulate() at random whole batches and contexts (docs/traffic.md).
+//   build/decodesim_traffic_bench [--rate R] [--duration S] [--repeats N] [--grid-points N]
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -20,12 +23,13 @@ double s_since(Clock::time_point t0) { return std::chrono::duration<double>(Cloc
 
 int main(int argc, char** argv) {
   double rate = 500, duration = 3600;
-  int repeats = 3;
+  int repeats = 3, grid_points = 4000;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--rate") rate = std::stod(argv[i + 1]);
     else if (a == "--duration") duration = std::stod(argv[i + 1]);
     else if (a == "--repeats") repeats = std::stoi(argv[i + 1]);
+    else if (a == "--grid-points") grid_points = std::stoi(argv[i + 1]);
   }
   const Model m = load_model("step3");
   const Pool h800{load_hardware("h800"), nullptr};
@@ -60,5 +64,23 @@ int main(int argc, char** argv) {
   std::sort(engine_s.begin(), engine_s.end());
   fmt::print("{} s of traffic at {} requests/s: median {:.2f} s in all (engine {:.2f} s), min {:.2f} s, over {} runs\n", duration,
              rate, total_s[total_s.size() / 2], engine_s[engine_s.size() / 2], total_s.front(), repeats);
+
+  // The grid against simulate(): whole batches 1..20,000 (log-uniform), contexts 100..40,100.
+  for (const auto& [model, deployment, micro_batches] :
+       {std::tuple{"step3", "2A2F", 3}, std::tuple{"deepseek-v3", "EP128", 2}, std::tuple{"qwen3-235b-a22b", "3A1F", 3}}) {
+    PipelineConfig g;
+    g.deployment = parse_deployment(deployment);
+    g.micro_batches = micro_batches;
+    const PipelineStepTimer timer(load_model(model), h800, h800, g);
+    Rng rng(17);
+    double worst = 0;
+    for (int i = 0; i < grid_points; ++i) {
+      const double batch = std::round(std::exp(rng.uniform() * std::log(20000.0))), context = 100 + rng.uniform() * 40000;
+      const double direct = timer.simulate_ms(batch, context);
+      worst = std::max(worst, std::abs(timer.step_ms(batch, context) - direct) / direct);
+    }
+    fmt::print("grid, {} {} on h800: worst error {:.3f}% over {} points; at the centres of the {} cells used {:.3f}%\n", model,
+               deployment, 100 * worst, grid_points, timer.cells_used(), 100 * timer.max_cell_error());
+  }
   return 0;
 }
