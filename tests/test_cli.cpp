@@ -7,26 +7,11 @@ using namespace decodesim;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result run(const std::string& args, const std::string& cwd = "") {
-  test::TempDir d;
-  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string("'") + DECODESIM_BINARY + "' " + args +
-                          " >'" + (d.path / "out").string() + "' 2>'" + (d.path / "err").string() + "'";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = test::read_file(d.path / "out");
-  r.err = test::read_file(d.path / "err");
-  return r;
-}
+using test::lines;
+using test::Result;
+using test::run;
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
 
 }  // namespace
 

@@ -167,13 +167,15 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         ->check(CLI::ExistingFile);
     common.add_to(c);
   };
+  auto add_deployment = [&](CLI::App* c) {
+    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
+        ->capture_default_str();
+    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight")->check(CLI::PositiveNumber)->capture_default_str();
+  };
   CLI::App* simulate_cmd = app.add_subcommand("simulate", "served decoding as a discrete-event pipeline (AFD xAyF or EP)");
-  add_pipeline(simulate_cmd);
-  simulate_cmd->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
-      ->capture_default_str();
+  add_pipeline(simulate_cmd), add_deployment(simulate_cmd);
   simulate_cmd->add_option("--batch", pipe.batch, "requests decoding concurrently (default: the largest meeting SLA and memory)")
       ->check(CLI::PositiveNumber);
-  simulate_cmd->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight")->check(CLI::PositiveNumber)->capture_default_str();
 
   CLI::App* plan_cmd = app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8, EP 8..256 GPUs, 2..4 micro-batches) under the SLA");
   add_pipeline(plan_cmd);
@@ -182,6 +184,13 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
   plan_cmd->add_option("--top", pipe.top, "rows to print")->check(CLI::PositiveNumber)->capture_default_str();
+
+  TrafficOptions traffic;
+  add_traffic_options(plan_cmd, traffic, true);
+  CLI::App* traffic_cmd = app.add_subcommand("traffic", "request-level serving: arrivals, continuous batching and queueing on one deployment");
+  add_pipeline(traffic_cmd), add_deployment(traffic_cmd);
+  traffic_cmd->remove_option(traffic_cmd->get_option("--context"));  // the requests carry their contexts
+  add_traffic_options(traffic_cmd, traffic, false);
 
   try {
     app.parse(argc, argv);
@@ -238,7 +247,11 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     } else if (*simulate_cmd) {
       return simulate_command(pipe, common.fmt(), common.out_dir, out);
     } else if (*plan_cmd) {
+      check_plan_traffic_options(plan_cmd, traffic);
+      if (traffic.requested()) return plan_traffic_command(pipe, traffic, common.fmt(), common.out_dir, out);
       return plan_command(pipe, common.fmt(), common.out_dir, out);
+    } else if (*traffic_cmd) {
+      return traffic_command(pipe, traffic, common.fmt(), common.out_dir, out, err);
     }
   } catch (const InputError& e) {
     err << "decodesim: " << e.what() << "\n";
