@@ -44,4 +44,7 @@ std::vector<double> parse_contexts(const std::string& text);
 namespace decodesim {
 // A calibrated hardware file written by `decodesim calibrate` (see docs/schema.md).
 Calibration load_calibration(const std::string& path);
+// The calibration decodesim ships, hardware/calibrated/h100.json in the data folders: its own
+// kernels measured on an NVIDIA H100 80GB HBM3, which calibrated timing carries to every chip.
+std::string shipped_calibration_path();
 }  // namespace decodesim

@@ -112,4 +112,8 @@ struct LayerKinds {
 };
 LayerKinds layer_kinds(const Model& m);
 
+// The model with every softmax layer's KV cache in `kv`, replacing any per-design precision
+// (linear layers keep their state's).
+Model with_kv_dtype(Model m, Dtype kv);
+
 }  // namespace decodesim

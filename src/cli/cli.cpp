@@ -79,10 +79,16 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   };
   std::vector<std::string> calibrations;
   auto add_calibration = [&](CLI::App* c) {
-    c->add_option("--calibration", calibrations, "calibrated hardware file(s) from `decodesim calibrate`: achieved rates replace peaks")
+    c->add_option("--calibration", calibrations, "calibrated hardware file(s) from `decodesim calibrate`: achieved rates replace peaks (carried to chips other than the one measured)")
         ->check(CLI::ExistingFile);
   };
-  auto chips_loaded = [&]() { return calibrated(load_hardware_list(chips), calibrations); };
+  std::string calibration_note;  // which chip the --calibration kernels ran on, and where they were carried
+  auto chips_loaded = [&]() { return calibrated(load_hardware_list(chips), calibrations, &calibration_note); };
+  auto noted = [&](std::vector<Table> tables) {
+    if (!calibration_note.empty())
+      for (Table& t : tables) t.notes.push_back(calibration_note);
+    return tables;
+  };
   auto add_sla = [&](CLI::App* c) {
     c->add_option("--tpot-ms", sla.tpot_ms, "time-per-output-token SLA")->check(CLI::PositiveNumber)->capture_default_str();
     c->add_option("--stages", sla.stages, "pipeline stages sharing the TPOT")->check(CLI::PositiveNumber)->capture_default_str();
@@ -163,8 +169,12 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--fanout", pipe.fanout, "network copies per token: per-instance (distinct expert instances) or report (one)")
         ->check(CLI::IsMember({"per-instance", "report"}))
         ->capture_default_str();
-    c->add_option("--calibration", pipe.calibrations, "calibrated hardware file(s): fitted kernel times for the chip they name")
+    c->add_option("--calibration", pipe.calibrations,
+                  "calibrated hardware file(s) for --timing calibrated (default: the shipped H100 one), carried to each chip")
         ->check(CLI::ExistingFile);
+    c->add_option("--timing", pipe.timing, "calibrated (measured kernels, carried to each chip) or roofline (datasheet peaks)")
+        ->check(CLI::IsMember({"calibrated", "roofline"}))
+        ->capture_default_str();
     common.add_to(c);
   };
   auto add_deployment = [&](CLI::App* c) {
@@ -184,6 +194,27 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
   plan_cmd->add_option("--top", pipe.top, "rows to print")->check(CLI::PositiveNumber)->capture_default_str();
+
+  LayerOptions layer;
+  CLI::App* layer_cmd = app.add_subcommand("layer", "one attention layer per GPU at a deployment shape (report Table 9), kernel by kernel");
+  layer_cmd->add_option("--model", layer.model, "model ids or JSON paths, comma-separated")->capture_default_str();
+  layer_cmd->add_option("--hardware", layer.hardware, "chip ids or JSON paths, comma-separated")->capture_default_str();
+  layer_cmd->add_option("--context", layer.context, "context of every request: 8192,32k or ranges 8k:64k:x2")->capture_default_str();
+  layer_cmd->add_option("--batch", layer.batch, "requests over all the GPUs")->check(CLI::PositiveNumber)->capture_default_str();
+  layer_cmd->add_option("--gpus", layer.gpus, "GPUs sharing the batch")->check(CLI::PositiveNumber)->capture_default_str();
+  layer_cmd->add_option("--attention-parallel", layer.attention_parallel,
+                        "dp (each GPU its own requests, all heads) or tp (all requests, heads split over the GPUs)")
+      ->check(CLI::IsMember({"dp", "tp"}))
+      ->capture_default_str();
+  layer_cmd->add_option("--kv-dtype", layer.kv_dtype, "KV cache precision of every softmax layer (default: the model's)")
+      ->check(CLI::IsMember({"bf16", "fp8"}));
+  layer_cmd->add_option("--timing", layer.timing, "calibrated (measured kernels, carried to each chip) or roofline (datasheet peaks)")
+      ->check(CLI::IsMember({"calibrated", "roofline"}))
+      ->capture_default_str();
+  layer_cmd->add_option("--calibration", layer.calibrations,
+                        "calibrated hardware file(s) (default: the shipped H100 one), carried to each chip")
+      ->check(CLI::ExistingFile);
+  common.add_to(layer_cmd);
 
   TrafficOptions traffic;
   add_traffic_options(plan_cmd, traffic, true);
@@ -215,7 +246,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       std::vector<Table> tables;
       if (units) tables.push_back(unit_cost_table(hs, ms.front().quant.compute));
       tables.push_back(afd ? afd_table(ms, hs, cs) : cost_table(ms, hs, cs));
-      emit(tables, common.fmt(), common.out_dir, out);
+      emit(noted(std::move(tables)), common.fmt(), common.out_dir, out);
     } else if (*sparsity_cmd) {
       SparsityQuery q;
       q.sla = sla;
@@ -227,10 +258,10 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       } else {
         q.models = load_models(models);
       }
-      emit({sparsity_table(q, chips_loaded())}, common.fmt(), common.out_dir, out);
+      emit(noted({sparsity_table(q, chips_loaded())}), common.fmt(), common.out_dir, out);
     } else if (*budget_cmd) {
-      emit({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch,
-                         whole_o_proj ? BudgetConvention::whole_o_proj() : BudgetConvention::report())},
+      emit(noted({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch,
+                               whole_o_proj ? BudgetConvention::whole_o_proj() : BudgetConvention::report())}),
            common.fmt(), common.out_dir, out);
     } else if (*run_cmd) {
       return run_scenario_command(scenario, common.format, common.out_dir, calibrations, out, err);
@@ -244,6 +275,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       return import_command(import_opts, out);
     } else if (*calibrate_cmd) {
       return calibrate_command(calib, out, err);
+    } else if (*layer_cmd) {
+      return layer_command(layer, common.fmt(), common.out_dir, out);
     } else if (*simulate_cmd) {
       return simulate_command(pipe, common.fmt(), common.out_dir, out);
     } else if (*plan_cmd) {

@@ -16,7 +16,7 @@ namespace decodesim::cli {
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
   const Model m = one_model(o.model);
   const Deployment d = parse_deployment(o.deployment);
-  const auto [attention, ffn] = deployment_pools(o, d, m);
+  const auto [attention, ffn, timing] = deployment_pools(o, d, m);
 
   std::vector<PipelineResult> results;
   std::vector<std::string> notes;
@@ -40,6 +40,7 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
   }
   Table summary = simulate_table(results);
   for (const std::string& n : notes) summary.notes.push_back(n);
+  summary.notes.push_back(timing);
   emit({summary, stage_table(results)}, f, out_dir, out);
   return 0;
 }
@@ -48,7 +49,8 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
   const Model m = one_model(o.model);
   if (o.rank_by != "tgs" && o.rank_by != "usd") throw InputError(fmt::format("--rank-by: '{}': expected tgs or usd", o.rank_by));
   const RankBy rank = o.rank_by == "tgs" ? RankBy::tgs : RankBy::usd_per_mtok;
-  const SearchSpace space = search_space(o, m);
+  std::string timing;
+  const SearchSpace space = search_space(o, m, &timing);
 
   const std::vector<double> contexts = parse_contexts(o.context);
   std::vector<Table> tables;
@@ -62,6 +64,7 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
     Table t = search_table(plans, static_cast<size_t>(std::max(o.top, 0)), rank);
     if (contexts.size() > 1) t.name = fmt::format("plan_{:.0f}", context);
     t.notes.push_back(fmt::format("Searched {} candidates with {} simulations in {:.0f} ms.", stats.candidates, stats.simulations, ms));
+    t.notes.push_back(timing);
     tables.push_back(std::move(t));
   }
   emit(tables, f, out_dir, out);

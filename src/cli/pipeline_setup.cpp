@@ -15,11 +15,27 @@ Model one_model(const std::string& spec) {
   return std::move(ms.front());
 }
 
+CalibrationSet timing_calibrations(const std::string& timing, const std::vector<std::string>& files) {
+  if (timing == "roofline") {
+    if (!files.empty()) throw InputError("--timing roofline times kernels at datasheet peaks: drop --calibration, or use --timing calibrated");
+    return CalibrationSet({});
+  }
+  if (timing != "calibrated") throw InputError(fmt::format("--timing: '{}': expected calibrated or roofline", timing));
+  return CalibrationSet(files.empty() ? std::vector<std::string>{shipped_calibration_path()} : files);
+}
+
+std::string timing_note(const CalibrationSet& calibrations) {
+  if (calibrations.empty())
+    return "Roofline timing: every kernel at the chip's datasheet peaks, an upper bound on throughput (the default, "
+           "--timing calibrated, uses measured kernels).";
+  return "Calibrated timing: " + calibrations.describe() + "; --timing roofline gives the ideal upper bound.";
+}
+
 std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, const Model& m) {
   std::vector<Pool> out;
   for (Hardware& h : load_hardware_list(specs)) {
     Pool p{h, nullptr};
-    if (const Calibration* c = calibrations.for_chip(h.id)) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, *c);
+    if (const Calibration* c = calibrations.for_chip(h)) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, *c);
     out.push_back(std::move(p));
   }
   return out;
@@ -53,22 +69,23 @@ DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, 
   const bool ep = d.kind == DeploymentKind::ep;
   if (ep && (!o.attention_hardware.empty() || !o.ffn_hardware.empty()) && o.attention_hardware != o.ffn_hardware)
     throw InputError(fmt::format("--deployment {}: EP runs attention and FFN on the same GPUs; give --hardware", d.name()));
-  CalibrationSet calibrations(o.calibrations);
+  CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   Pool attention = one_pool(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m, "--attention-hardware");
   Pool ffn = ep ? attention : one_pool(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m, "--ffn-hardware");
   calibrations.check_used();
-  return {std::move(attention), std::move(ffn)};
+  return {std::move(attention), std::move(ffn), timing_note(calibrations)};
 }
 
-SearchSpace search_space(const PipelineOptions& o, const Model& m) {
+SearchSpace search_space(const PipelineOptions& o, const Model& m, std::string* note) {
   if (o.deployments != "afd" && o.deployments != "ep" && o.deployments != "all")
     throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", o.deployments));
-  CalibrationSet calibrations(o.calibrations);
+  CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   SearchSpace space;
   const bool afd = o.deployments != "ep", ep = o.deployments != "afd";
   std::vector<Pool> attention = pools(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m);
   std::vector<Pool> ffn = pools(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m);
   calibrations.check_used();
+  if (note) *note = timing_note(calibrations);
   if (ep) {
     // EP puts everything on one chip: every chip named for either part is a candidate.
     for (const std::vector<Pool>* list : {&attention, &ffn})

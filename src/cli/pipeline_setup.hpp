@@ -12,7 +12,13 @@ namespace decodesim::cli {
 
 Model one_model(const std::string& spec);
 
-// Chips as pools; a chip named by a calibration file is timed by its fitted kernels.
+// The calibrations `--timing` asks for: none for roofline; for calibrated, the --calibration files
+// or else the shipped H100 calibration. Roofline with --calibration files is an error.
+CalibrationSet timing_calibrations(const std::string& timing, const std::vector<std::string>& files);
+// The line that says which timing the pools got, for a table's notes.
+std::string timing_note(const CalibrationSet& calibrations);
+
+// Chips as pools; with calibrations, a chip is timed by its (carried) fitted kernels.
 std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, const Model& m);
 Pool one_pool(CalibrationSet& calibrations, const std::string& spec, const Model& m, const char* option);
 
@@ -22,10 +28,12 @@ PipelineConfig base_config(const PipelineOptions& o);
 // The attention and FFN pools of one deployment (EP: one chip for both), calibrated as asked.
 struct DeploymentPools {
   Pool attention, ffn;
+  std::string timing_note;
 };
 DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, const Model& m);
 
-// The deployments `plan` searches: AFD over the attention x FFN chips, EP over every chip named.
-SearchSpace search_space(const PipelineOptions& o, const Model& m);
+// The deployments `plan` searches: AFD over the attention x FFN chips, EP over every chip named;
+// `timing_note` gets the line that says how they are timed.
+SearchSpace search_space(const PipelineOptions& o, const Model& m, std::string* timing_note = nullptr);
 
 }  // namespace decodesim::cli

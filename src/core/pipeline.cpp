@@ -6,6 +6,7 @@
 #include <cmath>
 #include <queue>
 #include <regex>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -16,14 +17,18 @@ namespace decodesim {
 
 // ---- Op timing ---------------------------------------------------------------------------
 
+namespace {
+// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path.
+bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
+}  // namespace
+
 double RooflineTimer::time_us(const Op& op) const {
-  return 1e6 * std::max(op.bytes / bytes_per_s_, op.flops / flops_per_s_);
+  const bool wide_cache = op.cls == OpClass::attention && op.cache && !eight_bit(*op.cache);
+  return 1e6 * std::max(op.bytes / bytes_per_s_, op.flops / (wide_cache ? wide_cache_flops_per_s_ : flops_per_s_));
 }
 
 namespace {
 
-// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path.
-bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
 const char* calib_dtype(Dtype d) { return eight_bit(d) ? "fp8" : "bf16"; }
 
 double fallback_flops(const Hardware& hw, const Calibration& c, Dtype d) {
@@ -46,6 +51,7 @@ int attention_slot(AttentionKind k, Dtype cache) { return kFitAttention + 2 * st
 
 CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c)
     : default_cache_(q.kv),
+      measured_on_(c.measured_on()),
       weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
       cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
                       RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
@@ -73,6 +79,74 @@ double CalibratedTimer::time_us(const Op& op) const {
   if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache)) return f->predict_us(op.flops, op.bytes);
   if (op.cls != OpClass::attention) return weights_fallback_.time_us(op);
   return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);
+}
+
+std::string timing_name(const Pool& attention, const Pool& ffn) {
+  const std::string a = attention.timer ? attention.timer->name() : "roofline";
+  const std::string f = ffn.timer ? ffn.timer->name() : "roofline";
+  return a == f ? a : a + "/" + f;
+}
+
+// ---- One attention layer on one GPU --------------------------------------------------------
+
+namespace {
+
+// m tokens through a k -> n weight: weights once, 8-bit GEMMs take 8-bit inputs, BF16 out.
+Op gemm_op(double m, double k, double n, double weight_bytes) {
+  return {OpClass::gemm, 2.0 * m * k * n, k * n * weight_bytes + m * k * weight_bytes + m * n * 2.0};
+}
+
+}  // namespace
+
+AttentionLayerTime attention_layer_time(const Model& m, int layer, double context_tokens, const AttentionShard& shard,
+                                        const OpTimer& t, std::vector<LayerOp>* ops) {
+  const AttentionSpec& a = m.attention(layer);
+  const FfnSpec& f = m.ffn(layer);
+  const double H = double(m.hidden_size);
+  const double wb = dtype_bytes(m.quant.weights);
+  const double req = shard.requests;
+  const double tp = shard.tp;
+  AttentionLayerTime r;
+  auto timed = [&](const char* name, const Op& op, double mm, double k, double n) {
+    const double us = t.time_us(op);
+    if (ops) ops->push_back({name, mm, k, n, op.flops, op.bytes, us});
+    return us;
+  };
+  // Heads on this GPU. KV heads are split while there are enough to go round, else each GPU
+  // keeps (and computes) one; MLA's latent serves every head; a linear layer's state is per query head.
+  r.q_heads = a.q_heads / tp;
+  const double kv_heads = a.kind == AttentionKind::mla ? 1.0 : double(a.kv_heads);
+  r.kv_heads = a.kind == AttentionKind::mla ? 1.0 : std::max(1.0, kv_heads / tp);
+  const double kv_share = a.kind == AttentionKind::linear ? 1.0 / tp : r.kv_heads / kv_heads;
+
+  // Projections as separate GEMMs, MLA un-absorbed (its absorbed decode form multiplies the same weights).
+  for (const Projection& g : attention_projections(a, m.hidden_size)) {
+    const std::string_view name = g.name;
+    double k = g.k, n = g.n;
+    if (name == "o") k /= tp;                                                         // by input rows
+    else if (name == "kv") n *= r.kv_heads / kv_heads;                                // by KV heads
+    else if (name != "q_a" && name != "kv_a") n /= tp;                                // per-head outputs by columns
+    r.projections_us += timed(g.name, gemm_op(req, k, n, wb), req, k, n);
+  }
+  // The core reads the KV and moves the BF16 query and output (the calibration's convention).
+  const LayerCensus lc = layer_census(m, layer, context_tokens);
+  const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
+  const double v = a.kind == AttentionKind::mla ? a.kv_lora_rank : a.head_dim;
+  const double qo_bytes = a.kind == AttentionKind::linear ? 0.0 : 2.0 * r.q_heads * (qk + v);
+  // The census counts MLA's 576-wide latent for the value product too (the report's convention);
+  // the kernel, like the calibration's samples, multiplies only its 512 value columns.
+  const double flops = a.kind == AttentionKind::mla ? lc.attention_flops * (qk + v) / (2.0 * qk) : lc.attention_flops;
+  r.core_us = timed("core",
+                    {OpClass::attention, req * flops / tp, req * (lc.kv_bytes * kv_share + qo_bytes), a.kind, cache_dtype(a, m.quant)},
+                    req, 0, 0);
+  if (shard.tp > 1) {
+    if (!(shard.allreduce_bytes_per_s > 0)) throw InputError("attention all-reduce: no intra-node bandwidth");
+    const double bytes = req * H * 2.0;  // o's BF16 output
+    r.allreduce_us = 1e6 * 2.0 * (tp - 1) / tp * bytes / shard.allreduce_bytes_per_s;
+    if (ops) ops->push_back({"allreduce", req, 0, H, 0, bytes, r.allreduce_us});
+  }
+  if (f.kind == FfnKind::moe) r.router_us = timed("router", gemm_op(req, H, f.routed_experts, wb), req, H, f.routed_experts);
+  return r;
 }
 
 // ---- Deployment names --------------------------------------------------------------------
@@ -194,11 +268,6 @@ EventRun run_events(const EventPipeline& p) {
 
 namespace {
 
-// m tokens through a k -> n weight: weights once, 8-bit GEMMs take 8-bit inputs, BF16 out.
-Op gemm_op(double m, double k, double n, double weight_bytes) {
-  return {OpClass::gemm, 2.0 * m * k * n, k * n * weight_bytes + m * k * weight_bytes + m * n * 2.0};
-}
-
 double expert_params(const FfnSpec& f, double H) { return 3.0 * H * f.expert_intermediate; }
 double shared_width(const FfnSpec& f) { return double(f.shared_experts) * f.shared_intermediate; }
 
@@ -248,21 +317,12 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   const double wb = dtype_bytes(m.quant.weights);
   const double T = c.batch / c.micro_batches;   // tokens of one micro-batch, whole deployment
   const double req = T / d.attention_gpus();    // requests per attention GPU per micro-batch
-  const AttentionSpec& a = m.attention(layer);
   const FfnSpec& f = m.ffn(layer);
-  const LayerCensus lc = layer_census(m, layer, c.context_tokens);
   StageTimes s;
 
   // Attention: data parallel, every GPU its own requests; the router runs here too.
-  // Projections as separate GEMMs, MLA un-absorbed (its absorbed decode form multiplies the same weights).
-  for (const Projection& g : attention_projections(a, m.hidden_size)) s.attention_us += ta.time_us(gemm_op(req, g.k, g.n, wb));
-  if (f.kind == FfnKind::moe) s.attention_us += ta.time_us(gemm_op(req, H, f.routed_experts, wb));
-  // The core reads the KV and moves the BF16 query and output (the calibration's convention).
-  const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
-  const double v = a.kind == AttentionKind::mla ? a.kv_lora_rank : a.head_dim;
-  const double qo_bytes = a.kind == AttentionKind::linear ? 0.0 : 2.0 * a.q_heads * (qk + v);
-  s.attention_us +=
-      ta.time_us({OpClass::attention, req * lc.attention_flops, req * (lc.kv_bytes + qo_bytes), a.kind, cache_dtype(a, m.quant)});
+  const AttentionLayerTime at = attention_layer_time(m, layer, c.context_tokens, {req, 1, 0}, ta);
+  s.attention_us = at.layer_us() + at.router_us;
 
   // Network: FP8 out, BF16 back, spread over every NIC on the slower side.
   const Copies copies = token_copies(f, c);
@@ -358,7 +418,7 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   r.model = m.id;
   r.attention_hw = attention.hw.id;
   r.ffn_hw = fpool.hw.id;
-  r.timing = ta.name() == tf.name() ? ta.name() : ta.name() + "/" + tf.name();
+  r.timing = timing_name(attention, fpool);
   r.requests_per_gpu_micro_batch = c.batch / c.micro_batches / d.attention_gpus();
 
   // Layers sharing both designs share their stage times: compute each pair once.

@@ -168,7 +168,8 @@ Table search_table(const std::vector<Plan>& plans, size_t top, RankBy rank) {
   t.columns = {{"rank", ""},          {"deployment", ""},         {"attention_hardware", ""}, {"ffn_hardware", ""},
                {"gpus", ""},          {"micro_batches", ""},      {"batch", "requests"},      {"requests_per_gpu_mb", "requests"},
                {"tpot_ms", "ms"},     {"tgs", "tok/GPU/s"},       {"usd_per_mtok", "USD/1M tok"},
-               {"bottleneck", ""},    {"bottleneck_util", ""},    {"limited_by", ""}};
+               {"bottleneck", ""},    {"bottleneck_util", ""},    {"limited_by", ""},
+               {"timing", ""}};
   for (size_t i = 0; i < plans.size() && i < top; ++i) {
     const PipelineResult& r = plans[i].result;
     const ResourceUse* busiest = &r.resources.front();
@@ -176,7 +177,7 @@ Table search_table(const std::vector<Plan>& plans, size_t top, RankBy rank) {
       if (u.utilisation > busiest->utilisation) busiest = &u;
     t.add({double(i + 1), r.config.deployment.name(), r.attention_hw, r.ffn_hw, double(r.config.deployment.gpus()),
            double(r.config.micro_batches), r.config.batch, r.requests_per_gpu_micro_batch, r.tpot_ms, r.tgs, r.usd_per_mtok,
-           busiest->name, busiest->utilisation, plans[i].limited_by});
+           busiest->name, busiest->utilisation, plans[i].limited_by, r.timing});
   }
   if (plans.size() > top) t.notes.push_back(fmt::format("{} of {} feasible deployments shown.", top, plans.size()));
   t.notes.push_back("Each deployment at its largest batch (whole requests per attention GPU per micro-batch) inside the SLA and memory.");

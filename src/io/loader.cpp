@@ -265,6 +265,8 @@ Hardware load_hardware(const std::string& spec) {
   return h;
 }
 
+std::string shipped_calibration_path() { return resolve("h100", "hardware/calibrated", "calibration").string(); }
+
 namespace {
 
 

@@ -1,0 +1,44 @@
+// `decodesim layer`: one attention layer per GPU at a deployment shape (report Table 9).
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/pipeline_setup.hpp"
+#include "decodesim/errors.hpp"
+#include "decodesim/layer.hpp"
+#include "decodesim/loader.hpp"
+
+namespace decodesim::cli {
+
+int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
+  LayerShape shape;
+  shape.batch = o.batch;
+  shape.gpus = o.gpus;
+  if (o.attention_parallel != "dp" && o.attention_parallel != "tp")
+    throw InputError(fmt::format("--attention-parallel: '{}': expected dp or tp", o.attention_parallel));
+  shape.parallel = o.attention_parallel == "dp" ? AttentionParallel::dp : AttentionParallel::tp;
+  std::optional<Dtype> kv;
+  if (!o.kv_dtype.empty()) {
+    kv = dtype_named(o.kv_dtype);
+    if (kv != Dtype::bf16 && kv != Dtype::fp8) throw InputError(fmt::format("--kv-dtype: '{}': expected bf16 or fp8", o.kv_dtype));
+  }
+  const std::vector<double> contexts = parse_contexts(o.context);
+
+  CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
+  std::vector<LayerResult> results;
+  for (const Model& loaded : load_models(o.model)) {
+    const Model m = kv ? with_kv_dtype(loaded, *kv) : loaded;
+    // Per model: a calibrated timer takes the model's weight and KV precisions.
+    for (const Pool& pool : pools(calibrations, o.hardware, m))
+      for (double context : contexts) {
+        shape.context_tokens = context;
+        for (LayerResult& r : layer_times(m, pool, shape)) results.push_back(std::move(r));
+      }
+  }
+  calibrations.check_used();
+  Table summary = layer_table(results);
+  summary.notes.push_back(timing_note(calibrations));
+  emit({summary, layer_ops_table(results)}, f, out_dir, out);
+  return 0;
+}
+
+}  // namespace decodesim::cli
