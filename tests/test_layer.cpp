@@ -232,3 +232,25 @@ TEST_CASE("simulate times kernels as calibrated by default, at datasheet peaks w
   const test::Result own = test::run("simulate --model step3 --hardware h100 --deployment 2A2F --batch 6144");
   CHECK_THAT(own.out, Catch::Contains("kernels measured on NVIDIA H100 80GB HBM3 (h100), used on h100 as measured"));
 }
+
+TEST_CASE("layer on the measured chip reproduces the whole layers measured there", "[layer][calibration]") {
+  // The shipped file also holds whole attention layers (projections + core in one CUDA graph),
+  // which the fits never saw: the layer view built from the per-kernel fits should land on them.
+  const Calibration c = load_calibration(shipped_calibration_path());
+  int checked = 0;
+  for (const Sample& s : c.samples) {
+    if (s.op_class != "attention_layer") continue;
+    const std::string id = s.label.substr(0, s.label.find(' '));
+    REQUIRE(s.label.find("kv=bf16") != std::string::npos);
+    const Model m = with_kv_dtype(load_model(id), Dtype::bf16);
+    LayerShape shape;
+    shape.batch = s.m;  // requests on the one GPU, all heads
+    shape.gpus = 1;
+    shape.context_tokens = s.n;
+    const LayerResult r = layer_times(m, calibrated("h100", m), shape)[0];
+    WARN(id << ": predicted " << r.time.layer_us() << " us, measured " << s.time_us << " us on " << c.device);
+    CHECK(r.time.layer_us() == Approx(s.time_us).epsilon(0.10));
+    ++checked;
+  }
+  CHECK(checked == 3);
+}
