@@ -26,6 +26,8 @@ class CalibrationSet {
   bool empty() const { return files_.empty(); }
   // "kernels measured on <device> (<chip>), carried to <chips> by datasheet ratios (...)"; empty when none used.
   std::string describe() const;
+  // The calibrations carried to chips so far.
+  std::vector<const Calibration*> carried() const;
 
  private:
   const Hardware& measured_chip(size_t file, const Hardware& target);

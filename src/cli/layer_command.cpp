@@ -6,6 +6,7 @@
 #include "decodesim/errors.hpp"
 #include "decodesim/layer.hpp"
 #include "decodesim/loader.hpp"
+#include "decodesim/writers.hpp"
 
 namespace decodesim::cli {
 
@@ -37,7 +38,9 @@ int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, s
   calibrations.check_used();
   Table summary = layer_table(results);
   summary.notes.push_back(timing_note(calibrations));
-  emit({summary, layer_ops_table(results)}, f, out_dir, out);
+  std::vector<Table> tables = {summary, layer_ops_table(results)};
+  if (!calibrations.carried().empty()) tables.push_back(calibration_carry_table(calibrations.carried()));
+  emit(tables, f, out_dir, out);
   return 0;
 }
 

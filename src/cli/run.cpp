@@ -70,6 +70,12 @@ std::string CalibrationSet::describe() const {
   return text;
 }
 
+std::vector<const Calibration*> CalibrationSet::carried() const {
+  std::vector<const Calibration*> out;
+  for (const auto& [key, c] : carried_) out.push_back(&c);
+  return out;
+}
+
 std::vector<Hardware> calibrated(std::vector<Hardware> chips, const std::vector<std::string>& calibration_files,
                                  std::string* note) {
   CalibrationSet set(calibration_files);
