@@ -291,6 +291,12 @@ TEST_CASE("a side never exercised is folded into the other and borrows its fract
   const Calibration ceiling = carry_calibration(no_mla, kMeasured, kTarget);
   CHECK(carry_of(ceiling, "attention_mfa", "bf16").flops_from == "measured GEMM ceiling");
   CHECK(ceiling.fits[0].flops_per_s == Approx(0.8 * 2e14));
+  // A lender slower than what the kernel itself reached: the kernel's own FLOP rate at the median
+  // shape (64 FLOP per byte at the folded bandwidth) is the floor.
+  no_mla.gemm_bf16_flops_per_s = 5e13;
+  const Calibration floor = carry_calibration(no_mla, kMeasured, kTarget);
+  CHECK(carry_of(floor, "attention_mfa", "bf16").flops_from == "own floor");
+  CHECK(floor.fits[0].flops_per_s == Approx(64 * folded / 1e15 * 2e14));
 }
 
 TEST_CASE("an unexercised bandwidth takes the measured copy's fraction", "[calibration][carry]") {

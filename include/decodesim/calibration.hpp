@@ -89,7 +89,8 @@ IdentifiedSides identified_sides(const EfficiencyFit& f, const std::vector<Sampl
 // the median measured shape (the fitted time there is kept), then takes its fraction from the
 // best-identified class of its kind: FLOP/s from an attention class (attention kernels, same
 // dtype) or the GEMM fit of the dtype (GEMMs, MoE), else the measured GEMM ceiling; bandwidth from
-// the measured copy. The measured copy and GEMM ceilings scale the same way; samples are dropped.
+// the measured copy; never below the rate the kernel itself reached on that side ("own floor").
+// The measured copy and GEMM ceilings scale the same way; samples are dropped.
 // Carrying to the measured chip itself returns `c` unchanged. See docs/calibration.md.
 Calibration carry_calibration(const Calibration& c, const Hardware& measured, const Hardware& target);
 

@@ -191,10 +191,12 @@ double p_norm(double a, double b, double p) {
 bool is_attention(const std::string& op_class) { return op_class.rfind("attention_", 0) == 0; }
 
 // One fit's own achieved fractions of the measured chip's datasheet, an unidentified side folded
-// into the identified one.
+// into the identified one. An unidentified side's rate is still at least what the kernel reached
+// on it at the median shape: the floor a borrowed fraction may not go below.
 struct OwnEfficiency {
   IdentifiedSides sides;
   double bytes = 0, flops = 0;
+  double bytes_floor = 0, flops_floor = 0;
 };
 
 OwnEfficiency own_efficiency(const EfficiencyFit& f, const std::vector<Sample>& samples, const Hardware& measured) {
@@ -207,6 +209,10 @@ OwnEfficiency own_efficiency(const EfficiencyFit& f, const std::vector<Sample>& 
   if (I > 0 && !e.sides.bytes) flops_per_s = 1.0 / p_norm(1.0 / (I * f.bytes_per_s), 1.0 / f.flops_per_s, f.p);
   e.bytes = bytes_per_s / measured.mem_bytes_per_s;
   e.flops = flops_per_s / measured.peak_flops_per_s(fit_dtype(f.dtype));
+  if (I > 0) {
+    e.flops_floor = I * bytes_per_s / measured.peak_flops_per_s(fit_dtype(f.dtype));
+    e.bytes_floor = flops_per_s / I / measured.mem_bytes_per_s;
+  }
   return e;
 }
 
@@ -278,10 +284,12 @@ Calibration carry_calibration(const Calibration& c, const Hardware& measured, co
       } else {
         carry.flops_efficiency = 1.0, carry.flops_from = "datasheet";
       }
+      if (own[i].flops_floor > carry.flops_efficiency) carry.flops_efficiency = own[i].flops_floor, carry.flops_from = "own floor";
     }
     if (!own[i].sides.bytes) {
       if (c.copy_bytes_per_s > 0) carry.bytes_efficiency = c.copy_bytes_per_s / measured.mem_bytes_per_s, carry.bytes_from = "measured copy";
       else carry.bytes_efficiency = 1.0, carry.bytes_from = "datasheet";
+      if (own[i].bytes_floor > carry.bytes_efficiency) carry.bytes_efficiency = own[i].bytes_floor, carry.bytes_from = "own floor";
     }
     // No kernel beats the datasheet: a fraction above 1 is a fit's slack, not a faster chip.
     carry.bytes_efficiency = std::min(carry.bytes_efficiency, 1.0);
