@@ -133,7 +133,7 @@ TEST_CASE("an unwritable output folder fails cleanly", "[cli]") {
 TEST_CASE("help works and lists the subcommands", "[cli]") {
   const Result r = run("--help");
   CHECK(r.code == 0);
-  for (const char* sub : {"census", "cost", "sparsity", "budget", "run", "calibrate", "import"}) CHECK(r.out.find(sub) != std::string::npos);
+  for (const char* sub : {"census", "cost", "sparsity", "budget", "run", "calibrate", "import", "layer"}) CHECK(r.out.find(sub) != std::string::npos);
 }
 
 TEST_CASE("list shows every data id", "[cli]") {

@@ -155,6 +155,16 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   calibrate_cmd->add_option("--refit", calib.refit,
                             "refit the measurements of calibrated files, comma-separated runs of one chip pooled (no GPU)");
 
+  // Calibrated timing by default (the shipped H100 file unless --calibration gives others).
+  auto add_timing = [&](CLI::App* c, std::string& timing, std::vector<std::string>& files) {
+    c->add_option("--calibration", files,
+                  "calibrated hardware file(s) for --timing calibrated (default: the shipped H100 one), carried to each chip")
+        ->check(CLI::ExistingFile);
+    c->add_option("--timing", timing, "calibrated (measured kernels, carried to each chip) or roofline (datasheet peaks)")
+        ->check(CLI::IsMember({"calibrated", "roofline"}))
+        ->capture_default_str();
+  };
+
   PipelineOptions pipe;
   auto add_pipeline = [&](CLI::App* c) {
     c->add_option("--model", pipe.model, "model id or JSON path")->capture_default_str();
@@ -169,12 +179,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--fanout", pipe.fanout, "network copies per token: per-instance (distinct expert instances) or report (one)")
         ->check(CLI::IsMember({"per-instance", "report"}))
         ->capture_default_str();
-    c->add_option("--calibration", pipe.calibrations,
-                  "calibrated hardware file(s) for --timing calibrated (default: the shipped H100 one), carried to each chip")
-        ->check(CLI::ExistingFile);
-    c->add_option("--timing", pipe.timing, "calibrated (measured kernels, carried to each chip) or roofline (datasheet peaks)")
-        ->check(CLI::IsMember({"calibrated", "roofline"}))
-        ->capture_default_str();
+    add_timing(c, pipe.timing, pipe.calibrations);
     common.add_to(c);
   };
   auto add_deployment = [&](CLI::App* c) {
@@ -208,12 +213,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       ->capture_default_str();
   layer_cmd->add_option("--kv-dtype", layer.kv_dtype, "KV cache precision of every softmax layer (default: the model's)")
       ->check(CLI::IsMember({"bf16", "fp8"}));
-  layer_cmd->add_option("--timing", layer.timing, "calibrated (measured kernels, carried to each chip) or roofline (datasheet peaks)")
-      ->check(CLI::IsMember({"calibrated", "roofline"}))
-      ->capture_default_str();
-  layer_cmd->add_option("--calibration", layer.calibrations,
-                        "calibrated hardware file(s) (default: the shipped H100 one), carried to each chip")
-      ->check(CLI::ExistingFile);
+  add_timing(layer_cmd, layer.timing, layer.calibrations);
   common.add_to(layer_cmd);
 
   TrafficOptions traffic;
