@@ -54,7 +54,8 @@ Fanout parse_fanout(const std::string& s) {
   throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", s));
 }
 
-// Each count adds a full set of candidates; 16 keeps a widened search within seconds.
+// Each count adds a full set of candidates: 1..16 on one chip is 1,536 candidates, 0.7 s on the
+// loaded 2-core build machine.
 constexpr int kMaxSearchMicroBatches = 16;
 
 // "3" or "2..4" -> {first, last}.
