@@ -1,4 +1,5 @@
-// Benchmarks (not tests): the default scenario end to end, and raw cost-evaluation throughput.
+// Benchmarks (not tests): the default scenario end to end, raw cost-evaluation throughput, and
+// one served-pipeline simulation with and without its timeline.
 //   build/decodesim_bench [--evaluations N] [--repeats R]
 #include <algorithm>
 #include <chrono>
@@ -9,8 +10,10 @@
 
 #include <fmt/format.h>
 
+#include "decodesim/chrome_trace.hpp"
 #include "decodesim/cost.hpp"
 #include "decodesim/loader.hpp"
+#include "decodesim/pipeline.hpp"
 #include "decodesim/report.hpp"
 #include "decodesim/writers.hpp"
 #include "decodesim/plots.hpp"
@@ -86,6 +89,29 @@ int main(int argc, char** argv) {
     rates.push_back(evaluations / (ms_since(t0) * 1e-3));
   }
 
+  // 3. One simulation of Step-3 2A2F on H800 (4 steps x 3 micro-batches x 61 layers x 4 tasks),
+  //    plain, recording its timeline, and rendering that as Chrome trace JSON.
+  const Model step3 = load_model("step3");
+  const Pool h800{load_hardware("h800"), nullptr};
+  PipelineConfig pc;
+  pc.deployment = parse_deployment("2A2F");
+  pc.batch = 6144;
+  pc.micro_batches = default_micro_batches(pc.deployment.kind);
+  std::vector<double> plain_us, recorded_us, render_us;
+  size_t trace_bytes = 0;
+  for (int r = 0; r < repeats * 10; ++r) {
+    auto t0 = Clock::now();
+    checksum += simulate(step3, h800, h800, pc).tpot_ms;
+    plain_us.push_back(ms_since(t0) * 1e3);
+    Timeline timeline;
+    t0 = Clock::now();
+    checksum += simulate(step3, h800, h800, pc, &timeline).tpot_ms;
+    recorded_us.push_back(ms_since(t0) * 1e3);
+    t0 = Clock::now();
+    trace_bytes = chrome_trace_json(timeline).size();
+    render_us.push_back(ms_since(t0) * 1e3);
+  }
+
   fmt::print("default scenario (load + compute + render + write, no gnuplot): median {:.2f} ms over {} runs "
              "(min {:.2f}, max {:.2f}); {} bytes of tables\n",
              median(scenario_ms), repeats, *std::min_element(scenario_ms.begin(), scenario_ms.end()),
@@ -93,5 +119,8 @@ int main(int argc, char** argv) {
   fmt::print("cost evaluations: {} (model, chip, context) per run over {} models x {} chips x {} contexts, one core: "
              "median {:.2f} M/s (checksum {:.6g})\n",
              evaluations, models.size(), chips.size(), contexts.size(), median(rates) / 1e6, checksum);
+  fmt::print("simulate step3 2A2F h800 (2,928 tasks): median {:.0f} us plain, {:.0f} us recording the timeline, "
+             "{:.0f} us more for the Chrome trace JSON ({} bytes), over {} runs\n",
+             median(plain_us), median(recorded_us), median(render_us), trace_bytes, plain_us.size());
   return 0;
 }

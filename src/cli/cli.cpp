@@ -165,25 +165,36 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         ->capture_default_str();
     c->add_option("--calibration", pipe.calibrations, "calibrated hardware file(s): fitted kernel times for the chip they name")
         ->check(CLI::ExistingFile);
+    // 576: the largest NVLink domain (NVLink Switch System), an upper bound on one instance.
+    c->add_option("--gpus-per-instance", pipe.gpus_per_instance,
+                  "GPUs of one instance (1: single-GPU instances of one machine, linked by intra_node_bytes_per_s)")
+        ->check(CLI::Range(1, 576))
+        ->capture_default_str();
+    c->add_option("--kv-dtype", pipe.kv_dtype, "KV cache precision of every softmax-attention layer (default: the model's own)")
+        ->check(CLI::IsMember({"bf16", "fp8"}));
     common.add_to(c);
   };
   auto add_deployment = [&](CLI::App* c) {
-    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
+    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of --gpus-per-instance GPUs) or EPn (n GPUs)")
         ->capture_default_str();
-    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight")->check(CLI::PositiveNumber)->capture_default_str();
+    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (default: AFD 3, EP 2)")->check(CLI::PositiveNumber);
   };
   CLI::App* simulate_cmd = app.add_subcommand("simulate", "served decoding as a discrete-event pipeline (AFD xAyF or EP)");
   add_pipeline(simulate_cmd), add_deployment(simulate_cmd);
   simulate_cmd->add_option("--batch", pipe.batch, "requests decoding concurrently (default: the largest meeting SLA and memory)")
       ->check(CLI::PositiveNumber);
+  simulate_cmd->add_option("--trace", pipe.trace_file, "also write the simulated timeline as Chrome trace JSON (Perfetto)");
 
-  CLI::App* plan_cmd = app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8, EP 8..256 GPUs, 2..4 micro-batches) under the SLA");
+  CLI::App* plan_cmd =
+      app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8 in 3 micro-batches, EP 1..32 instances in 2) under the SLA");
   add_pipeline(plan_cmd);
   plan_cmd->add_option("--deployments", pipe.deployments, "afd, ep or all")->check(CLI::IsMember({"afd", "ep", "all"}))->capture_default_str();
   plan_cmd->add_option("--rank-by", pipe.rank_by, "tgs (tokens per GPU per second) or usd (USD per 1M tokens)")
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
   plan_cmd->add_option("--top", pipe.top, "rows to print")->check(CLI::PositiveNumber)->capture_default_str();
+  plan_cmd->add_option("--micro-batches-search", pipe.micro_batches_search,
+                       "micro-batch counts tried for every deployment, N or A..B (default: AFD 3, EP 2)");
 
   TrafficOptions traffic;
   add_traffic_options(plan_cmd, traffic, true);

@@ -11,6 +11,10 @@
 namespace decodesim::cli {
 
 Model one_model(const std::string& spec);
+// The model of --model, its KV precision replaced by --kv-dtype where given.
+Model pipeline_model(const PipelineOptions& o);
+// --deployment with --gpus-per-instance.
+Deployment deployment(const PipelineOptions& o);
 
 // Chips as pools; a chip named by a calibration file is timed by its fitted kernels.
 std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, const Model& m);
@@ -18,6 +22,8 @@ Pool one_pool(CalibrationSet& calibrations, const std::string& spec, const Model
 
 // SLA and network settings shared by every pipeline command (deployment, batch and context are the caller's).
 PipelineConfig base_config(const PipelineOptions& o);
+// base_config for one deployment, in --micro-batches or else the deployment's serving schedule.
+PipelineConfig deployment_config(const PipelineOptions& o, const Deployment& d);
 
 // The attention and FFN pools of one deployment (EP: one chip for both), calibrated as asked.
 struct DeploymentPools {

@@ -261,6 +261,7 @@ Hardware load_hardware(const std::string& spec) {
   h.nic_count = static_cast<int>(r.positive_int("nic_count"));
   h.nic_gbps = r.positive("nic_gbps");
   h.intra_node_bytes_per_s = r.positive("intra_node_bytes_per_s");
+  h.link_latency_us = r.opt_nonneg("link_latency_us", 0.0);
   r.finish();
   return h;
 }
