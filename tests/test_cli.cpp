@@ -12,9 +12,11 @@ struct Result {
   std::string out, err;
 };
 
-Result run(const std::string& args, const std::string& cwd = "") {
+// `env`: variables for the command, e.g. "DECODESIM_CUDA_LIBRARY=/x.so".
+Result run(const std::string& args, const std::string& cwd = "", const std::string& env = "") {
   test::TempDir d;
-  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string("'") + DECODESIM_BINARY + "' " + args +
+  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + (env.empty() ? "" : "env " + env + " ") +
+                          std::string("'") + DECODESIM_BINARY + "' " + args +
                           " >'" + (d.path / "out").string() + "' 2>'" + (d.path / "err").string() + "'";
   const int status = std::system(cmd.c_str());
   Result r;
@@ -146,4 +148,40 @@ TEST_CASE("list shows every data id", "[cli]") {
   const Result r = run("list");
   REQUIRE(r.code == 0);
   for (const char* id : {"step3", "kimi-k2", "b200", "report-comparison"}) CHECK(r.out.find(id) != std::string::npos);
+}
+
+TEST_CASE("calibrate reaches the CUDA backend through the loader, and says why it cannot measure", "[cli][gpu_loader]") {
+  test::TempDir d;
+  const std::string out = (d.path / "h100.json").string();
+  const std::string args = "calibrate --hardware h100 --out '" + out + "'";
+  const std::pair<std::string, std::string> cases[] = {
+      {std::string("DECODESIM_CUDA_LIBRARY='") + DECODESIM_FAKE_BACKEND + "'", "calibrate needs a GPU: fake backend: no device"},
+      {std::string("DECODESIM_CUDA_LIBRARY='") + DECODESIM_STALE_BACKEND + "'", "was built from another gpu.hpp"},
+      {"DECODESIM_CUDA_LIBRARY=/nonexistent.so", "DECODESIM_CUDA_LIBRARY=/nonexistent.so does not exist"},
+#ifndef DECODESIM_CUDA_BACKEND  // with one, this would calibrate the GPU of a GPU machine
+      {"", "CUDA backend not built/installed: no libdecodesim_cuda.so beside"},
+#endif
+  };
+  for (const auto& [env, expect] : cases) {
+    INFO(env);
+    const Result r = run(args, "", env);
+    CHECK(r.code == 1);
+    CHECK(lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::StartsWith("decodesim: calibrate needs a GPU: ") && Catch::Contains(expect));
+    CHECK_FALSE(std::filesystem::exists(out));
+  }
+  // Refitting stored measurements needs neither a GPU nor the backend.
+  const Result refit = run("calibrate --refit '" + (test::source_dir() / "hardware/calibrated/h100.json").string() + "' --out '" + out + "'",
+                           "", "DECODESIM_CUDA_LIBRARY=/nonexistent.so");
+  CHECK(refit.code == 0);
+  CHECK(std::filesystem::exists(out));
+}
+
+TEST_CASE("the executable links no CUDA library", "[cli][gpu_loader]") {
+  test::TempDir d;
+  const std::string cmd = "ldd '" + std::string(DECODESIM_BINARY) + "' >'" + (d.path / "ldd").string() + "' 2>&1";
+  if (std::system(cmd.c_str()) != 0) return;  // no ldd here: nothing to check
+  const std::string libs = test::read_file(d.path / "ldd");
+  CHECK(libs.find("libc.so") != std::string::npos);
+  for (const char* cuda : {"cuda", "cublas"}) CHECK(libs.find(cuda) == std::string::npos);
 }
