@@ -2,12 +2,6 @@
 // built executable as a script calling it sees it (wall time and peak memory of whole processes).
 //   build/decodesim_bench [--evaluations N] [--repeats R] [--binary PATH]
 // Exits 1 when a figure misses its floor.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +14,7 @@
 
 #include "decodesim/cost.hpp"
 #include "decodesim/loader.hpp"
+#include "decodesim/process.hpp"
 #include "decodesim/report.hpp"
 #include "decodesim/writers.hpp"
 #include "decodesim/plots.hpp"
@@ -36,61 +31,17 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-struct ProcessRun {
-  double wall_ms = 0;
-  double max_rss_mb = 0;
-};
-
-// Runs `argv` (output to /dev/null) with `path` as its PATH; wall time and peak resident memory.
-ProcessRun run_process(const std::vector<std::string>& argv, const std::string& path) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_text;
-  for (char** e = environ; *e; ++e)
-    if (std::string(*e).rfind("PATH=", 0) != 0) env_text.emplace_back(*e);
-  env_text.push_back("PATH=" + path);
-  std::vector<char*> env;
-  for (std::string& e : env_text) env.push_back(e.data());
-  env.push_back(nullptr);
-  posix_spawn_file_actions_t io;
-  posix_spawn_file_actions_init(&io);
-  posix_spawn_file_actions_addopen(&io, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&io, 2, "/dev/null", O_WRONLY, 0);
-  const auto t0 = Clock::now();
-  pid_t pid = 0;
-  if (posix_spawn(&pid, args[0], &io, nullptr, args.data(), env.data()) != 0) {
-    posix_spawn_file_actions_destroy(&io);
-    throw std::runtime_error("cannot run " + argv[0]);
-  }
-  posix_spawn_file_actions_destroy(&io);
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  ProcessRun r{ms_since(t0), usage.ru_maxrss / 1024.0};
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error(argv[0] + " failed");
-  return r;
-}
-
 // Median wall time and peak memory of `repeats` runs, after one unmeasured run.
-ProcessRun median_run(const std::vector<std::string>& argv, const std::string& path, int repeats) {
-  run_process(argv, path);
+ProcessResult median_run(const std::vector<std::string>& argv, const std::string& path, int repeats) {
   std::vector<double> wall, rss;
-  for (int r = 0; r < repeats; ++r) {
-    const ProcessRun p = run_process(argv, path);
-    wall.push_back(p.wall_ms), rss.push_back(p.max_rss_mb);
+  for (int r = 0; r <= repeats; ++r) {
+    const ProcessResult p = run_quietly(argv, path);
+    if (p.exit_code != 0) throw std::runtime_error(argv[0] + " " + argv[1] + " failed");
+    if (r > 0) wall.push_back(p.wall_ms), rss.push_back(p.max_rss_mb);
   }
-  return {median(wall), median(rss)};
-}
-
-bool has_gnuplot(const std::string& path) {
-  size_t start = 0;
-  while (start <= path.size()) {
-    const size_t end = std::min(path.find(':', start), path.size());
-    if (end > start && access((path.substr(start, end - start) + "/gnuplot").c_str(), X_OK) == 0) return true;
-    start = end + 1;
-  }
-  return false;
+  ProcessResult m;
+  m.exit_code = 0, m.wall_ms = median(wall), m.max_rss_mb = median(rss);
+  return m;
 }
 
 }  // namespace
@@ -123,7 +74,7 @@ int main(int argc, char** argv) {
       files.push_back({t.name + ".txt", render_table(t)});
       files.push_back({t.name + ".csv", render_csv(t)});
     }
-    for (OutputFile& f : report_plots(s.models, s.hardware, s.contexts).files) files.push_back(std::move(f));
+    for (OutputFile& f : report_plots(s).files) files.push_back(std::move(f));
     write_files(out_dir, files);
     scenario_ms.push_back(ms_since(t0));
     bytes_written = printed.size();
@@ -164,7 +115,7 @@ int main(int argc, char** argv) {
 
   // 3. The executable, whole processes: what a planner scripting thousands of calls pays per call.
   bool missed = false;
-  auto report = [&](const std::string& what, const ProcessRun& r, double wall_floor_ms, double rss_floor_mb) {
+  auto report = [&](const std::string& what, const ProcessResult& r, double wall_floor_ms, double rss_floor_mb) {
     const bool ok = r.wall_ms < wall_floor_ms && (rss_floor_mb <= 0 || r.max_rss_mb < rss_floor_mb);
     missed |= !ok;
     fmt::print("{}: median {:.1f} ms wall (floor {:.0f} ms), {:.1f} MB peak resident{} over {} runs{}\n", what, r.wall_ms,
@@ -177,7 +128,7 @@ int main(int argc, char** argv) {
          median_run({binary, "census", "--model", "step3", "--context", "8k"}, path, repeats), 15, 40);
   report(binary + " run (default scenario, no gnuplot on the PATH)",
          median_run({binary, "run", "--out", run_out}, "/nonexistent", repeats), 50, 0);
-  if (has_gnuplot(path))
+  if (find_on_path("gnuplot", path))
     report(binary + " run (default scenario, figures rendered to PNG and SVG)",
            median_run({binary, "run", "--out", run_out}, path, repeats), 150, 0);
   else

@@ -185,3 +185,34 @@ TEST_CASE("the executable links no CUDA library", "[cli][gpu_loader]") {
   CHECK(libs.find("libc.so") != std::string::npos);
   for (const char* cuda : {"cuda", "cublas"}) CHECK(libs.find(cuda) == std::string::npos);
 }
+
+TEST_CASE("one gnuplot process renders every figure in every format; a script it fails on is named", "[cli][plots]") {
+  test::TempDir d;
+  const std::string calls = (d.path / "calls").string(), out = (d.path / "res").string();
+  // A stand-in gnuplot: logs each call's arguments, fails when given the script named by FAIL_ON.
+  const auto fake = d.write("bin/gnuplot", "#!/bin/sh\necho \"$@\" >> '" + calls +
+                                               "'\nfor a; do [ \"$a\" = \"$FAIL_ON\" ] && exit 1; done\nexit 0\n");
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  const std::string path = "PATH='" + (d.path / "bin").string() + "'";
+
+  const Result ok = run("run --out '" + out + "'", "", path);
+  CHECK(ok.code == 0);
+  CHECK(ok.err.empty());
+  std::string log = test::read_file(calls);
+  CHECK(lines(log) == 1);
+  for (const char* gp : {"fig1-pareto.gp", "fig2-cost-8192.gp", "fig2-cost-32768.gp", "fig3-context.gp", "fig5-intensity.gp"})
+    CHECK(log.find(gp) != std::string::npos);
+  CHECK(log.find("-e cd '" + out + "'") == 0);
+  // Each script renders both formats.
+  const std::string fig1 = test::read_file(d.path / "res" / "fig1-pareto.gp");
+  CHECK(fig1.find("set output 'fig1-pareto.png'") != std::string::npos);
+  CHECK(fig1.find("set output 'fig1-pareto.svg'") != std::string::npos);
+
+  std::filesystem::remove(calls);
+  const Result failing = run("run --out '" + out + "'", "", path + " FAIL_ON=fig3-context.gp");
+  CHECK(failing.code == 0);  // the results are written; the figures are the user's to fix
+  CHECK(lines(failing.err) == 1);
+  CHECK_THAT(failing.err, Catch::Contains("gnuplot failed on: fig3-context.gp (data and scripts are in " + out + "/)"));
+  log = test::read_file(calls);
+  CHECK(lines(log) == 1 + 5);  // all at once, then each alone to find the one that fails
+}

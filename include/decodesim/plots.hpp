@@ -4,8 +4,7 @@
 #include <vector>
 
 #include "decodesim/calibration.hpp"
-#include "decodesim/hardware.hpp"
-#include "decodesim/model.hpp"
+#include "decodesim/scenario.hpp"
 #include "decodesim/writers.hpp"
 
 namespace decodesim {
@@ -15,16 +14,17 @@ struct PlotSet {
   std::vector<std::string> scripts;  // the .gp files to render, same relative paths
 };
 
-// Report Fig. 1 (activated params vs cost, Pareto frontier), Fig. 2 (cost per chip and AFD),
-// Fig. 3 (KV size and cost vs context), Fig. 5 (attention compute vs memory, roofline slopes).
-PlotSet report_plots(const std::vector<Model>& models, const std::vector<Hardware>& chips,
-                     const std::vector<double>& contexts);
+// Report Fig. 1 (activated params vs cost, Pareto frontier; the scenario's pareto_models), Fig. 2
+// (cost per chip and AFD), Fig. 3 (KV size and cost vs context), Fig. 5 (attention compute vs
+// memory, roofline slopes), for the scenario's models, chips and contexts.
+PlotSet report_plots(const Scenario& s);
 
 // Calibration: achieved FLOP/s against arithmetic intensity under the measured roofline, and
 // predicted against measured time, one point per kernel measured.
 PlotSet calibration_plots(const Calibration& c);
 
-// Runs gnuplot on each script inside `dir`; returns a note for the user (e.g. gnuplot missing).
+// Renders every script inside `dir` with one gnuplot process; returns a note for the user (e.g.
+// gnuplot missing, or the scripts it failed on).
 std::string render_plots(const std::string& dir, const PlotSet& plots);
 
 }  // namespace decodesim

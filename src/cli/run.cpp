@@ -49,7 +49,7 @@ int run_scenario_command(const std::string& scenario, const std::string& format_
   std::vector<OutputFile> extra;
   PlotSet plot_set;
   if (plots) {
-    plot_set = report_plots(s.models, s.hardware, s.contexts);
+    plot_set = report_plots(s);
     for (const OutputFile& f : plot_set.files) extra.push_back({f.path, f.content});
   }
   // CSV files always accompany a written table, whatever the printed format.

@@ -1,0 +1,22 @@
+// Running another program (gnuplot; the executable, from the benchmark) without a shell.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace decodesim {
+
+// The program's path in the folders of `path` (a PATH value), if it is there and executable.
+std::optional<std::string> find_on_path(const std::string& program, const std::string& path);
+
+struct ProcessResult {
+  int exit_code = -1;  // -1: could not be started, or ended by a signal
+  double wall_ms = 0;
+  double max_rss_mb = 0;  // peak resident memory of the process (and the children it waited for)
+};
+
+// Runs argv[0] (a path) with stdout and stderr discarded and waits for it. With `path`, the child's
+// PATH is replaced by it; the rest of the environment is passed on.
+ProcessResult run_quietly(const std::vector<std::string>& argv, const std::optional<std::string>& path = std::nullopt);
+
+}  // namespace decodesim
