@@ -12,7 +12,8 @@ std::optional<std::string> find_on_path(const std::string& program, const std::s
 struct ProcessResult {
   int exit_code = -1;  // -1: could not be started, or ended by a signal
   double wall_ms = 0;
-  double max_rss_mb = 0;  // peak resident memory of the process (and the children it waited for)
+  double cpu_ms = 0;      // user + system time of the process and the children it waited for
+  double max_rss_mb = 0;  // peak resident memory of the process (and of those children)
 };
 
 // Runs argv[0] (a path) with stdout and stderr discarded and waits for it. With `path`, the child's

@@ -113,11 +113,21 @@ Axis linear_axis(double lo, double hi, Labeler label, bool from_zero, int max_ti
   return a;
 }
 
-Axis log_axis(double lo, double hi, Labeler label, int max_ticks, double pad) {
+namespace {
+
+// A log axis over the data widened by the factor `pad`, no ticks yet.
+Axis log_range(double& lo, double& hi, double pad) {
   std::tie(lo, hi) = spread(lo, hi, true);
   Axis a;
   a.log = true;
   a.lo = lo / pad, a.hi = hi * pad;
+  return a;
+}
+
+}  // namespace
+
+Axis log_axis(double lo, double hi, Labeler label, int max_ticks, double pad) {
+  Axis a = log_range(lo, hi, pad);
   const int k0 = static_cast<int>(std::floor(std::log10(a.lo))), k1 = static_cast<int>(std::ceil(std::log10(a.hi)));
   auto ticks_with = [&](std::initializer_list<double> mantissas, int stride) {
     std::vector<Tick> t;
@@ -143,10 +153,7 @@ Axis log_axis(double lo, double hi, Labeler label, int max_ticks, double pad) {
 }
 
 Axis power_of_two_axis(double lo, double hi, Labeler label, int max_ticks, double pad) {
-  std::tie(lo, hi) = spread(lo, hi, true);
-  Axis a;
-  a.log = true;
-  a.lo = lo / pad, a.hi = hi * pad;
+  Axis a = log_range(lo, hi, pad);
   const int k0 = static_cast<int>(std::ceil(std::log2(lo) - 1e-9)), k1 = static_cast<int>(std::floor(std::log2(hi) + 1e-9));
   int stride = 1;
   while ((k1 - k0) / stride + 1 > max_ticks) stride *= 2;

@@ -54,6 +54,8 @@ ProcessResult run_quietly(const std::vector<std::string>& argv, const std::optio
   while (wait4(pid, &status, 0, &usage) < 0)
     if (errno != EINTR) return r;
   r.wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec * 1e-3; };
+  r.cpu_ms = ms(usage.ru_utime) + ms(usage.ru_stime);
   r.max_rss_mb = usage.ru_maxrss / 1024.0;
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   return r;
