@@ -189,9 +189,11 @@ TEST_CASE("the executable links no CUDA library", "[cli][gpu_loader]") {
 TEST_CASE("one gnuplot process renders every figure in every format; a script it fails on is named", "[cli][plots]") {
   test::TempDir d;
   const std::string calls = (d.path / "calls").string(), out = (d.path / "res").string();
-  // A stand-in gnuplot: logs each call's arguments, fails when given the script named by FAIL_ON.
-  const auto fake = d.write("bin/gnuplot", "#!/bin/sh\necho \"$@\" >> '" + calls +
-                                               "'\nfor a; do [ \"$a\" = \"$FAIL_ON\" ] && exit 1; done\nexit 0\n");
+  // A stand-in gnuplot: logs each call (its arguments, or the commands it reads), fails when
+  // they name the script in FAIL_ON.
+  const auto fake = d.write("bin/gnuplot", "#!/bin/sh\ninput=\"$*\"\n[ $# -eq 0 ] && input=$(/bin/cat)\n"
+                                           "printf 'call %s\\n' \"$(echo \"$input\" | /usr/bin/tr '\\n' ' ')\" >> '" + calls + "'\n"
+                                           "case \"$input\" in *\"$FAIL_ON\"*) [ -n \"$FAIL_ON\" ] && exit 1;; esac\nexit 0\n");
   std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
   const std::string path = "PATH='" + (d.path / "bin").string() + "'";
 
@@ -200,9 +202,9 @@ TEST_CASE("one gnuplot process renders every figure in every format; a script it
   CHECK(ok.err.empty());
   std::string log = test::read_file(calls);
   CHECK(lines(log) == 1);
+  CHECK(log.find("cd '" + out + "'") != std::string::npos);
   for (const char* gp : {"fig1-pareto.gp", "fig2-cost-8192.gp", "fig2-cost-32768.gp", "fig3-context.gp", "fig5-intensity.gp"})
-    CHECK(log.find(gp) != std::string::npos);
-  CHECK(log.find("-e cd '" + out + "'") == 0);
+    CHECK(log.find(std::string("load '") + gp + "'") != std::string::npos);
   // Each script renders both formats.
   const std::string fig1 = test::read_file(d.path / "res" / "fig1-pareto.gp");
   CHECK(fig1.find("set output 'fig1-pareto.png'") != std::string::npos);
@@ -215,4 +217,14 @@ TEST_CASE("one gnuplot process renders every figure in every format; a script it
   CHECK_THAT(failing.err, Catch::Contains("gnuplot failed on: fig3-context.gp (data and scripts are in " + out + "/)"));
   log = test::read_file(calls);
   CHECK(lines(log) == 1 + 5);  // all at once, then each alone to find the one that fails
+
+  // Results that cannot be written: gnuplot, already started, is given nothing to render.
+  std::filesystem::remove(calls);
+  const auto blocker = d.write("file", "not a folder");
+  const Result unwritable = run("run --out '" + (blocker / "sub").string() + "'", "", path);
+  CHECK(unwritable.code == 2);
+  CHECK(lines(unwritable.err) == 1);
+  log = test::read_file(calls);
+  CHECK(lines(log) == 1);
+  CHECK(log.find("load") == std::string::npos);
 }

@@ -97,7 +97,7 @@ TEST_CASE("axes end at the data and their ticks are round, distinct and inside t
   CHECK(short_axis.ticks.size() < wide.ticks.size());
   for (size_t i = 1; i < short_axis.ticks.size(); ++i)
     CHECK((short_axis.fraction(short_axis.ticks[i].value) - short_axis.fraction(short_axis.ticks[i - 1].value)) * 250 >=
-          9.0 * static_cast<double>(short_axis.ticks[i].label.size() + short_axis.ticks[i - 1].label.size()) / 2);
+          plot::kCharPx * static_cast<double>(short_axis.ticks[i].label.size() + short_axis.ticks[i - 1].label.size()) / 2);
 }
 
 TEST_CASE("Fig. 1 of the default scenario: all nine models, labels apart from each other and inside the plot", "[plots]") {
@@ -133,9 +133,9 @@ TEST_CASE("Fig. 1 of the default scenario: all nine models, labels apart from ea
   std::vector<Box> boxes;
   const std::regex label("set label \\d+ \"([^\"]+)\" at screen ([0-9.]+), screen ([0-9.]+) (left|right|center)");
   for (std::sregex_iterator it(png.begin(), png.end(), label), end; it != end; ++it) {
-    const double w = 9.0 * (*it)[1].length(), x = std::stod((*it)[2]) * 1100, y = std::stod((*it)[3]) * 700;
+    const double w = plot::kCharPx * (*it)[1].length(), x = std::stod((*it)[2]) * 1100, y = std::stod((*it)[3]) * 700;
     const double x0 = (*it)[4] == "left" ? x : (*it)[4] == "right" ? x - w : x - w / 2;
-    boxes.push_back({(*it)[1], x0, y - 7.5, x0 + w, y + 7.5});
+    boxes.push_back({(*it)[1], x0, y - plot::kLinePx / 2, x0 + w, y + plot::kLinePx / 2});
   }
   REQUIRE(boxes.size() == 9);
   for (size_t i = 0; i < boxes.size(); ++i) {
@@ -147,7 +147,7 @@ TEST_CASE("Fig. 1 of the default scenario: all nine models, labels apart from ea
     for (size_t j = i + 1; j < boxes.size(); ++j)
       CHECK_FALSE((boxes[i].x0 < boxes[j].x1 && boxes[j].x0 < boxes[i].x1 && boxes[i].y0 < boxes[j].y1 && boxes[j].y0 < boxes[i].y1));
     for (const auto& [mx, my] : markers)
-      CHECK_FALSE((mx + 6 > boxes[i].x0 && mx - 6 < boxes[i].x1 && my + 6 > boxes[i].y0 && my - 6 < boxes[i].y1));
+      CHECK_FALSE((mx + 7 > boxes[i].x0 && mx - 7 < boxes[i].x1 && my + 7 > boxes[i].y0 && my - 7 < boxes[i].y1));
   }
 }
 

@@ -1,9 +1,12 @@
 // Figures as gnuplot data + script (+ PNG and SVG when gnuplot is installed).
 #pragma once
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "decodesim/calibration.hpp"
+#include "decodesim/process.hpp"
 #include "decodesim/scenario.hpp"
 #include "decodesim/writers.hpp"
 
@@ -23,8 +26,22 @@ PlotSet report_plots(const Scenario& s);
 // predicted against measured time, one point per kernel measured.
 PlotSet calibration_plots(const Calibration& c);
 
-// Renders every script inside `dir` with one gnuplot process; returns a note for the user (e.g.
-// gnuplot missing, or the scripts it failed on).
+// One gnuplot process for all figures and formats, started on construction so that its start-up
+// (it loads some 80 libraries) overlaps computing and writing the results, given the scripts once
+// they are written.
+class PlotRenderer {
+ public:
+  PlotRenderer();  // starts gnuplot when it is on the PATH
+  // Renders every script inside `dir` (once only); returns a note for the user (e.g. gnuplot
+  // missing, or the scripts it failed on), empty when all went well.
+  std::string render(const std::string& dir, const PlotSet& plots);
+
+ private:
+  std::optional<std::string> gnuplot_;
+  std::unique_ptr<Child> child_;
+};
+
+// PlotRenderer().render(dir, plots).
 std::string render_plots(const std::string& dir, const PlotSet& plots);
 
 }  // namespace decodesim

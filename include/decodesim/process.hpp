@@ -20,4 +20,22 @@ struct ProcessResult {
 // PATH is replaced by it; the rest of the environment is passed on.
 ProcessResult run_quietly(const std::vector<std::string>& argv, const std::optional<std::string>& path = std::nullopt);
 
+// A program started now and given its input later, so that its start-up overlaps the caller's
+// work. Its stdin is a socket (writing to it never raises SIGPIPE), its output is discarded.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv);  // argv[0]: a path
+  ~Child();  // closes its input (the program reads end of input) and waits for it
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool started() const { return pid_ > 0; }
+  // Sends the whole input, closes it and waits: the exit code, -1 when it did not run or was killed.
+  int finish(const std::string& input);
+
+ private:
+  int pid_ = -1;
+  int input_fd_ = -1;
+};
+
 }  // namespace decodesim

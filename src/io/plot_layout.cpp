@@ -14,11 +14,7 @@ namespace decodesim::plot {
 
 namespace {
 
-// Text size on the canvas, measured on the pngcairo output for 'sans,11' (DejaVu Sans): lower-case
-// ids average 8.7 px per character, a line is 14 px high; rounded up.
-constexpr double kCharPx = 9, kLinePx = 15;
-constexpr double kMarkerPx = 7;  // half the side of a `pt 7 ps 1.5` marker, with a pixel to spare
-constexpr double kGapPx = 4;     // between a marker and its label
+constexpr double kGapPx = 4;  // between a marker and its label
 
 struct Prefix {
   double scale;

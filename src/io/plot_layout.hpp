@@ -8,6 +8,12 @@
 
 namespace decodesim::plot {
 
+// What text and markers take on the layout canvas (1100 x 700 px, 'sans,11'). Measured on pngcairo
+// output at that size: lower-case ids average 8.7 px per character, a line is 14 px high, a
+// `pt 7 ps 1.5` marker 12 px across. The PNG draws the canvas at 0.7 scale with text and markers at
+// 0.8 (src/io/plots.cpp), so they take 8/7 of that; rounded up.
+inline constexpr double kCharPx = 10.3, kLinePx = 17, kMarkerPx = 8;  // kMarkerPx: half the side
+
 // Numbers as people read them: at most `significant` digits, no trailing zeros, SI prefixes.
 std::string number(double v, int significant = 3);
 std::string count(double v);   // parameters: 2.2e10 -> "22B", 1.5e6 -> "1.5M"
@@ -80,8 +86,7 @@ std::pair<double, double> to_pixels(const Point& p, const Axis& x, const Axis& y
 // Greedy placement, most crowded points first: the first of the positions around each point
 // (right, left, above, below, diagonals; then further away) whose box overlaps no other label,
 // no marker, no line of `lines` (polylines in data coordinates) and stays inside the frame; the
-// least overlapping when none is free. Text size is estimated from the font (sans 11 on the
-// pngcairo canvas: 9 px per character, 15 px per line).
+// least overlapping when none is free. Text size is estimated with kCharPx and kLinePx.
 std::vector<PlacedLabel> place_labels(const std::vector<Point>& points, const std::vector<std::string>& texts,
                                       const Axis& x, const Axis& y, const Frame& frame,
                                       const std::vector<std::vector<Point>>& lines = {});

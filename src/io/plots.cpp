@@ -24,10 +24,10 @@ using plot::gnuplot_string;
 
 // The canvas every figure is laid out on (the label placement works in its pixels), at 'sans,11'.
 constexpr double kWidthPx = 1100, kHeightPx = 700;
-// The PNG is the same figure at 0.8 scale: encoding it (libpng and zlib inside gnuplot's cairo
-// terminal, measured at 41% of gnuplot's time with perf) grows with its pixels, and a run's
-// figures are dominated by it. The SVG keeps the full canvas.
-constexpr double kPngScale = 0.8;
+// The PNG is the canvas at 0.7 scale, its text and markers at 0.8 (8.8 pt): encoding it (libpng
+// and zlib inside gnuplot's cairo terminal, 41% of gnuplot's time under perf) grows with its
+// pixels and dominates a run's figures; the text stays readable. The SVG keeps the full canvas.
+constexpr double kPngScale = 0.7, kPngTextScale = 0.8;
 
 // A colour-blind-safe qualitative palette (Tableau 10), yellow last: it is hard to read on white.
 std::string palette() {
@@ -44,7 +44,7 @@ void add_figure(PlotSet& set, const std::string& stem, const std::string& data, 
   std::string gp = fmt::format("# {0}: rendered by `gnuplot {0}.gp` from {0}.dat\nset datafile separator whitespace\n", stem);
   const std::string terminals[][2] = {
       {fmt::format("pngcairo size {0:.0f},{1:.0f} font 'sans,11' fontscale {2} linewidth {2} pointscale {2}",
-                   kWidthPx * kPngScale, kHeightPx * kPngScale, kPngScale),
+                   kWidthPx * kPngScale, kHeightPx * kPngScale, kPngTextScale),
        "png"},
       {fmt::format("svg size {:.0f},{:.0f} font 'sans,11'", kWidthPx, kHeightPx), "svg"}};
   for (const auto& [term, ext] : terminals) {
@@ -65,7 +65,7 @@ std::string key_at(double x, double y) {
 double key_width(const std::vector<std::string>& titles) {
   size_t longest = 0;
   for (const std::string& t : titles) longest = std::max(longest, t.size());
-  return (60 + 9.0 * static_cast<double>(longest)) / kWidthPx;  // 9 px per character of 'sans,11'
+  return (60 + plot::kCharPx * static_cast<double>(longest)) / kWidthPx;
 }
 
 // Plot areas side by side, each with room at its left for its y axis's tick labels and label, and
@@ -339,26 +339,31 @@ PlotSet calibration_plots(const Calibration& c) {
   return set;
 }
 
-std::string render_plots(const std::string& dir, const PlotSet& plots) {
+PlotRenderer::PlotRenderer() {
   const char* path = std::getenv("PATH");
-  const std::optional<std::string> gnuplot = find_on_path("gnuplot", path ? path : "");
-  if (!gnuplot)
+  gnuplot_ = find_on_path("gnuplot", path ? path : "");
+  if (gnuplot_) child_ = std::make_unique<Child>(std::vector<std::string>{*gnuplot_});  // reads its commands from stdin
+}
+
+std::string PlotRenderer::render(const std::string& dir, const PlotSet& plots) {
+  if (!gnuplot_)
     return "gnuplot not found: wrote plot data and .gp scripts to " + dir + "/ (install gnuplot-nox and run gnuplot on each .gp)";
-  // One gnuplot process for every figure and format: its start-up dominates the rendering time.
-  // The scripts name their files relative to the output folder; gnuplot's `cd` gets there without a shell.
+  // The scripts name their files relative to the output folder; gnuplot's `cd` gets there.
   std::string cd = "cd '";
   for (char ch : dir) cd += ch == '\'' ? std::string("''") : std::string(1, ch);
   cd += "'";
-  std::vector<std::string> argv{*gnuplot, "-e", cd};
-  for (const std::string& gp : plots.scripts) argv.push_back(gp);
-  if (run_quietly(argv).exit_code == 0) return {};
-  std::vector<std::string> failed;
+  std::string commands = cd + "\n";
+  for (const std::string& gp : plots.scripts) commands += "load '" + gp + "'\n";
+  if (child_ && child_->finish(commands) == 0) return {};
+  child_.reset();
+  // Failed (or could not start): each script alone names the ones at fault.
+  std::string failed;
   for (const std::string& gp : plots.scripts)
-    if (run_quietly({*gnuplot, "-e", cd, gp}).exit_code != 0) failed.push_back(gp);
-  std::string list;
-  for (const std::string& f : failed) list += " " + f;
-  return "gnuplot failed on:" + (list.empty() ? std::string(" (all scripts together)") : list) + " (data and scripts are in " +
-         dir + "/)";
+    if (run_quietly({*gnuplot_, "-e", cd, gp}).exit_code != 0) failed += " " + gp;
+  return "gnuplot failed on:" + (failed.empty() ? std::string(" (all scripts together)") : failed) +
+         " (data and scripts are in " + dir + "/)";
 }
+
+std::string render_plots(const std::string& dir, const PlotSet& plots) { return PlotRenderer().render(dir, plots); }
 
 }  // namespace decodesim
