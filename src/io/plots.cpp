@@ -323,16 +323,20 @@ PlotSet calibration_plots(const Calibration& c) {
                       c.copy_bytes_per_s, peak, c.gemm_bf16_flops_per_s, gnuplot_string(titles[titles.size() - 2]),
                       gnuplot_string(titles.back()));
   scatter += "x with lines lc rgb '#404040' dt 2 notitle";
-  const Axis ya = y_axis(0.11, 0.9, [&](int n) { return plot::log_axis(achieved.lo, achieved.hi, plot::flop_per_s, n, 1.3); });
-  const Axis ty = y_axis(0.11, 0.9, [&](int n) { return plot::log_axis(times.lo, times.hi, plot::micros, n, 1.2); });
-  const Layout layout = side_by_side({ya, ty}, titles, 0.11, 0.9);
+  // A dozen classes: the key goes under the two panels, three to a row, so that the panels keep the width.
+  const double key_rows = std::ceil(static_cast<double>(titles.size()) / 3);
+  const double bottom = (key_rows * plot::kLinePx * 1.15 + 70) / kHeightPx;
+  const Axis ya = y_axis(bottom, 0.9, [&](int n) { return plot::log_axis(achieved.lo, achieved.hi, plot::flop_per_s, n, 1.3); });
+  const Axis ty = y_axis(bottom, 0.9, [&](int n) { return plot::log_axis(times.lo, times.hi, plot::micros, n, 1.2); });
+  const Layout layout = side_by_side({ya, ty}, {}, bottom, 0.9);
   const Frame &left = layout.panels[0], &right = layout.panels[1];
   const Axis xi = x_axis(left, [&](int n) { return plot::log_axis(intensity.lo, intensity.hi, plot::plain, n, 1.3); });
   const Axis tx = x_axis(right, [&](int n) { return plot::log_axis(times.lo, times.hi, plot::micros, n, 1.2); });
   add_figure(set, "calibration-roofline", data,
              "set multiplot title " + gnuplot_string(fmt::format("Calibration of {} on {}: every kernel measured", c.hardware_id, c.device)) +
                  "\nset grid\nset samples 400\n" +
-                 left.margins() + xi.gnuplot("x") + ya.gnuplot("y") + key_at(layout.key_x, 0.9) +
+                 left.margins() + xi.gnuplot("x") + ya.gnuplot("y") +
+                 fmt::format("set key at screen 0.5, screen 0.01 center bottom vertical maxrows {:.0f} Left reverse samplen 2\n", key_rows) +
                  "set xlabel 'arithmetic intensity (FLOP/byte)'\nset ylabel 'achieved FLOP/s'\n" + roof + "\n" +
                  right.margins() + tx.gnuplot("x") + ty.gnuplot("y") +
                  "set xlabel 'measured time'\nset ylabel 'predicted time (fit)'\n" + scatter);
