@@ -25,7 +25,7 @@ using plot::gnuplot_string;
 // The canvas every figure is laid out on (the label placement works in its pixels), at 'sans,11'.
 constexpr double kWidthPx = 1100, kHeightPx = 700;
 // The PNG is the canvas at 0.7 scale, its text and markers at 0.8 (8.8 pt): encoding it (libpng
-// and zlib inside gnuplot's cairo terminal, 41% of gnuplot's time under perf) grows with its
+// and zlib inside gnuplot's cairo terminal, 35-41% of gnuplot's time under perf) grows with its
 // pixels and dominates a run's figures; the text stays readable. The SVG keeps the full canvas.
 constexpr double kPngScale = 0.7, kPngTextScale = 0.8;
 
