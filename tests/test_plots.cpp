@@ -90,6 +90,13 @@ TEST_CASE("axes end at the data and their ticks are round, distinct and inside t
   const plot::Axis one_value = plot::log_axis(5, 5, plot::plain);
   CHECK(one_value.lo < 5);
   CHECK(one_value.hi > 5);
+  for (const plot::Axis& empty : {plot::log_axis(INFINITY, -INFINITY, plot::plain), plot::linear_axis(INFINITY, -INFINITY, plot::plain),
+                                  plot::log_axis(-3, 0, plot::plain), plot::power_of_two_axis(NAN, NAN, plot::tokens)}) {
+    CHECK(std::isfinite(empty.lo));
+    CHECK(std::isfinite(empty.hi));
+    CHECK(empty.hi > empty.lo);
+    CHECK(empty.ticks.size() <= 10);
+  }
 
   // Fitting to a short axis drops ticks until their labels no longer run into each other.
   const auto make = [](int n) { return plot::log_axis(5, 6000, plot::micros, n, 1.2); };
@@ -164,4 +171,18 @@ TEST_CASE("coincident points get labels on different sides, with a leader line w
   CHECK(gp.find("set label 4 \"far\" at screen") != std::string::npos);
   for (size_t i = 0; i < placed.size(); ++i)
     CHECK((gp.find("set arrow " + std::to_string(i + 1) + " ") != std::string::npos) == placed[i].leader);
+}
+
+TEST_CASE("every figure script of every scenario, and of calibrations with or without fits, holds finite numbers", "[plots]") {
+  std::vector<PlotSet> sets;
+  for (const std::string& id : known_ids("scenarios")) sets.push_back(report_plots(load_scenario(id)));
+  Calibration c = test::calibration_for("h100", "test device", 3e12, 8e14, 1.4e15);
+  sets.push_back(calibration_plots(c));  // no measurements at all
+  c.samples.push_back({"gemm", "bf16", "g", 64, 7168, 2048, 2 * 64 * 7168 * 2048.0, 7168 * 2048.0, 12.5, -1});
+  sets.push_back(calibration_plots(c));  // measured, not fitted
+  for (const PlotSet& set : sets)
+    for (const OutputFile& f : set.files) {
+      INFO(f.path);
+      CHECK_FALSE(std::regex_search(f.content, std::regex("\\b(-?nan|-?inf)\\b", std::regex::icase)));
+    }
 }

@@ -87,9 +87,10 @@ void linear_ticks(Axis& a, Labeler label, int max_ticks) {
   }
 }
 
-// Guards for degenerate data (one value, or nothing positive on a log axis).
+// Guards for degenerate data (no values, one value, or nothing positive on a log axis).
 std::pair<double, double> spread(double lo, double hi, bool positive) {
-  if (positive && !(lo > 0)) lo = hi > 0 ? hi / 10 : 1;
+  if (!std::isfinite(lo) || !std::isfinite(hi) || (positive && !(hi > 0))) return {1, 10};
+  if (positive && !(lo > 0)) lo = hi / 10;
   if (!(hi > lo)) {
     const double d = lo != 0 ? std::fabs(lo) * 0.5 : 1;
     return positive ? std::pair{lo / 2, hi * 2} : std::pair{lo - d, hi + d};
