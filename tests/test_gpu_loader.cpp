@@ -4,12 +4,7 @@
 #include "gpu_loader/gpu_loader.hpp"
 
 namespace loader = decodesim::gpu::loader;
-
-namespace {
-
-size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
-
-}  // namespace
+using test::lines;
 
 TEST_CASE("the backend is looked for beside the executable, then in ../lib, unless a variable names it", "[gpu_loader]") {
   CHECK(loader::candidates("/opt/ds/bin/decodesim", nullptr) ==

@@ -1,6 +1,7 @@
 // The one place JSON is read and validated. Everything else takes the structs.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,12 +16,16 @@ namespace decodesim {
 // $DECODESIM_DATA (if set), then the source tree the binary was built from.
 std::vector<std::filesystem::path> data_dirs();
 
-// `spec` is an id ("step3") or a path to a JSON file ("./my-model.json"). Throws InputError.
+// `spec` is an id ("step3"), a path to a JSON file ("./my-model.json"), or a Hugging Face
+// config.json or the folder holding one (see hf_import.hpp). Throws InputError.
 Model load_model(const std::string& spec);
 Hardware load_hardware(const std::string& spec);
 Scenario load_scenario(const std::string& spec);
 // Ids of every file in the data folders' models/ (or hardware/) folder, sorted.
 std::vector<std::string> known_ids(const std::string& folder);
+
+// "fp8" -> Dtype::fp8; none for a name that is no precision.
+std::optional<Dtype> dtype_named(const std::string& name);
 
 // "a,b,,c" -> {a, b, c}.
 std::vector<std::string> split_list(const std::string& comma_separated);

@@ -8,6 +8,7 @@
 #include "decodesim/calibration.hpp"
 #include "decodesim/process.hpp"
 #include "decodesim/scenario.hpp"
+#include "decodesim/traffic.hpp"
 #include "decodesim/writers.hpp"
 
 namespace decodesim {
@@ -25,6 +26,10 @@ PlotSet report_plots(const Scenario& s);
 // Calibration: achieved FLOP/s against arithmetic intensity under the measured roofline, and
 // predicted against measured time, one point per kernel measured.
 PlotSet calibration_plots(const Calibration& c);
+
+// Traffic over time (`traffic-timeseries`): running batch against its limit, step time
+// against the TPOT SLA, and the queue.
+PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_ms);
 
 // One gnuplot process for all figures and formats, started on construction so that its start-up
 // (it loads some 80 libraries) overlaps computing and writing the results, given the scripts once

@@ -8,6 +8,7 @@
 
 #include "decodesim/census.hpp"
 #include "decodesim/writers.hpp"
+#include "hf/hf_config.hpp"
 #include "json_reader.hpp"
 
 namespace decodesim {
@@ -35,6 +36,12 @@ std::vector<std::string> known_ids(const std::string& folder) {
   return ids;
 }
 
+std::optional<Dtype> dtype_named(const std::string& name) {
+  for (Dtype d : {Dtype::fp32, Dtype::bf16, Dtype::fp16, Dtype::fp8, Dtype::int8, Dtype::int4})
+    if (name == dtype_name(d)) return d;
+  return std::nullopt;
+}
+
 namespace {
 
 bool looks_like_path(const std::string& spec) {
@@ -55,12 +62,9 @@ fs::path resolve(const std::string& spec, const std::string& folder, const std::
 
 Dtype parse_dtype(ObjectReader& r, const std::string& key, Dtype dflt) {
   if (!r.has(key)) return dflt;
-  static const std::map<std::string, Dtype> names = {{"fp32", Dtype::fp32}, {"bf16", Dtype::bf16},
-                                                     {"fp16", Dtype::fp16}, {"fp8", Dtype::fp8},
-                                                     {"int8", Dtype::int8}, {"int4", Dtype::int4}};
   const json& v = r.raw(key);
   if (v.is_string())
-    if (auto it = names.find(v.get<std::string>()); it != names.end()) return it->second;
+    if (const std::optional<Dtype> d = dtype_named(v.get<std::string>())) return *d;
   r.fail_value(key, "one of fp32, bf16, fp16, fp8, int8, int4", v);
 }
 
@@ -88,6 +92,7 @@ AttentionSpec parse_attention(ObjectReader r, const std::string& name) {
       r.fail("kv_heads", fmt::format("expected a divisor of q_heads ({}), got {}", a.q_heads, a.kv_heads));
     if (a.kind == AttentionKind::linear) {
       a.output_gate = r.opt_bool("output_gate", false);
+      if (r.has("state_dtype")) a.cache_dtype = parse_dtype(r, "state_dtype", Dtype::fp32);
     } else {
       a.q_lora_rank = static_cast<int>(r.opt_nonneg_int("q_lora_rank", 0));
       if (r.has("window") && r.has("chunk")) r.fail("chunk", "give either window or chunk, not both");
@@ -95,6 +100,7 @@ AttentionSpec parse_attention(ObjectReader r, const std::string& name) {
       if (r.has("chunk")) a.scope = AttentionScope::chunked, a.window_tokens = r.positive_int("chunk");
     }
   }
+  if (a.kind != AttentionKind::linear && r.has("kv_dtype")) a.cache_dtype = parse_dtype(r, "kv_dtype", Dtype::fp8);
   r.finish();
   return a;
 }
@@ -186,14 +192,18 @@ std::string check_id(ObjectReader& r) {
 }  // namespace
 
 Model load_model(const std::string& spec) {
-  const fs::path path = resolve(spec, "models", "model");
+  fs::path path = resolve(spec, "models", "model");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) path /= "config.json";  // a Hugging Face model folder
   const json j = io::parse_json_file(path);
+  // A Hugging Face config.json is one more way to describe the same model.
+  if (io::hf::is_hf_config(j)) return io::hf::model_from_hf(j, path, {});
   ObjectReader r(j, path.string(), "$");
   Model m;
   m.file = path.string();
   m.id = check_id(r);
   m.name = r.string("name");
-  r.string("source");
+  m.source = r.string("source");
   m.hidden_size = r.positive_int("hidden_size");
   m.vocab_size = r.positive_int("vocab_size");
   m.tie_embeddings = r.opt_bool("tie_embeddings", false);
@@ -439,6 +449,7 @@ Scenario load_scenario(const std::string& spec) {
     ObjectReader b = r.object("budget");
     s.budget = read_tpot(b);
     s.ffn_batch_tokens = b.has("ffn_batch_tokens") ? b.positive("ffn_batch_tokens") : 0;
+    if (b.opt_bool("whole_o_proj", false)) s.budget_convention = BudgetConvention::whole_o_proj();
     b.finish();
   }
   if (r.has("plan")) {

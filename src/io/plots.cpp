@@ -343,6 +343,52 @@ PlotSet calibration_plots(const Calibration& c) {
   return set;
 }
 
+PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_ms) {
+  PlotSet set;
+  std::string data = "# time_s batch queue step_ms step_max_ms (nan: no step ended in the interval)\n";
+  Range time, batch, step, queue;
+  for (const TrafficSample& x : r.series) {
+    data += fmt::format("{:.6g} {:.6g} {:.6g} {:.6g} {:.6g}\n", x.time_s, x.batch, x.queue, x.step_ms, x.step_max_ms);
+    time.add(x.time_s), batch.add(x.batch), queue.add(x.queue), step.add(x.step_ms), step.add(x.step_max_ms);
+  }
+  batch.add(max_batch), step.add(tpot_sla_ms);
+  // Three panels stacked on one time axis, each with its key at its right.
+  const std::vector<std::string> titles{"batch (mean)", "batch limit", "mean step", "worst step", "TPOT SLA", "queue (mean)"};
+  const double top = 0.9, bottom = 0.09, gap = 0.05, height = (top - bottom - 2 * gap) / 3;
+  const auto milliseconds = [](double ms) { return ms == 0 ? std::string("0") : plot::micros(ms * 1e3); };
+  const std::vector<Axis> ys{
+      y_axis(0, height, [&](int n) { return plot::linear_axis(0, batch.hi, plot::count, true, n, 0.05); }),
+      y_axis(0, height, [&](int n) { return plot::linear_axis(0, step.hi, milliseconds, true, n, 0.05); }),
+      y_axis(0, height, [&](int n) { return plot::linear_axis(0, queue.hi, plot::count, true, n, 0.05); })};
+  double room = 0;
+  for (const Axis& y : ys) room = std::max(room, (plot::widest_label_px(y) + 50) / kWidthPx);
+  const double key_x = 0.99 - key_width(titles);
+  Frame frame{kWidthPx, kHeightPx, room, key_x - 0.02, 0, 0};
+  const Axis x = x_axis(frame, [&](int n) {
+    return plot::linear_axis(time.lo, time.hi, [](double t) { return plot::number(t) + " s"; }, false, n, 0);
+  });
+  Axis x_unlabelled = x;  // the upper panels share the bottom one's ticks
+  for (plot::Tick& t : x_unlabelled.ticks) t.label.clear();
+  const std::string plots[] = {
+      fmt::format("set ylabel 'running requests'\nplot 'traffic-timeseries.dat' using 1:2 with lines lt 1 lw 2 title {}, "
+                  "{:.6g} with lines lt 3 dt 2 title {}",
+                  gnuplot_string(titles[0]), max_batch, gnuplot_string(titles[1])),
+      fmt::format("set ylabel 'step time'\nplot 'traffic-timeseries.dat' using 1:4 with lines lt 1 lw 2 title {}, '' using 1:5 "
+                  "with lines lt 2 title {}, {:.6g} with lines lt 3 dt 2 title {}",
+                  gnuplot_string(titles[2]), gnuplot_string(titles[3]), tpot_sla_ms, gnuplot_string(titles[4])),
+      fmt::format("set ylabel 'waiting requests'\nset xlabel 'time'\nplot 'traffic-timeseries.dat' using 1:3 with lines lt 1 "
+                  "lw 2 title {}",
+                  gnuplot_string(titles[5]))};
+  std::string body = "set multiplot title 'Served traffic over time'\nset datafile missing 'nan'\nset grid\n";
+  for (int i = 0; i < 3; ++i) {
+    frame.top = top - i * (height + gap), frame.bottom = frame.top - height;
+    body += frame.margins() + (i == 2 ? x : x_unlabelled).gnuplot("x") + ys[i].gnuplot("y") + key_at(key_x, frame.top) +
+            plots[i] + "\n";
+  }
+  add_figure(set, "traffic-timeseries", data, body);
+  return set;
+}
+
 PlotRenderer::PlotRenderer() {
   const char* path = std::getenv("PATH");
   gnuplot_ = find_on_path("gnuplot", path ? path : "");
