@@ -45,3 +45,11 @@ namespace decodesim {
 // A calibrated hardware file written by `decodesim calibrate` (see docs/schema.md).
 Calibration load_calibration(const std::string& path);
 }  // namespace decodesim
+
+#include "decodesim/validation.hpp"
+
+namespace decodesim {
+// The pipeline bench's runs (its CSV: deployment, model, gpus, context, batch, micro_batches,
+// layers, kv_dtype, measured_tpot_ms, ...). Throws InputError naming the file, line and column.
+std::vector<ServedRun> load_served_runs(const std::string& csv_path);
+}  // namespace decodesim

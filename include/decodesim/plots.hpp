@@ -9,6 +9,7 @@
 #include "decodesim/process.hpp"
 #include "decodesim/scenario.hpp"
 #include "decodesim/traffic.hpp"
+#include "decodesim/validation.hpp"
 #include "decodesim/writers.hpp"
 
 namespace decodesim {
@@ -30,6 +31,10 @@ PlotSet calibration_plots(const Calibration& c);
 // Traffic over time (`traffic-timeseries`): running batch against its limit, step time
 // against the TPOT SLA, and the queue.
 PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_ms);
+
+// The simulator against real served runs (`pipeline-validation`): simulated against measured decode
+// step, with the 10% and 20% bands, one marker per model and schedule.
+PlotSet validation_plots(const std::vector<ServedCheck>& checks);
 
 // One gnuplot process for all figures and formats, started on construction so that its start-up
 // (it loads some 80 libraries) overlaps computing and writing the results, given the scripts once

@@ -389,6 +389,44 @@ PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_
   return set;
 }
 
+PlotSet validation_plots(const std::vector<ServedCheck>& checks) {
+  PlotSet set;
+  std::map<std::string, std::vector<const ServedCheck*>> groups;
+  for (const ServedCheck& c : checks)
+    groups[c.run.model + (c.run.deployment.rfind("EP", 0) == 0 ? " EP" : " AFD")].push_back(&c);
+  std::string data = "# group measured_tpot_ms simulated_tpot_ms deployment\n", plot = "plot ";
+  Range t;
+  int index = 0;
+  std::vector<std::string> titles;
+  for (const auto& [name, group] : groups) {
+    for (const ServedCheck* c : group) {
+      data += fmt::format("{} {:.6g} {:.6g} {}\n", gnuplot_string(name), c->run.measured_tpot_ms, c->simulated_tpot_ms,
+                          gnuplot_string(c->run.deployment));
+      t.add(c->run.measured_tpot_ms), t.add(c->simulated_tpot_ms);
+    }
+    data += "\n\n";
+    plot += fmt::format("'pipeline-validation.dat' index {} using 2:3 with points lt {} pt {} ps 1.6 title {}, ", index,
+                        index % 10 + 1, 5 + 2 * (index % 6), gnuplot_string(name));
+    titles.push_back(name);
+    ++index;
+  }
+  titles.insert(titles.end(), {"simulated = measured", "within 10%", "within 20%"});
+  plot += fmt::format("x with lines lc rgb '#404040' lw 2 title {}, 1.1*x with lines lc rgb '#808080' dt 2 title {}, "
+                      "0.9*x with lines lc rgb '#808080' dt 2 notitle, 1.2*x with lines lc rgb '#b0b0b0' dt 3 title {}, "
+                      "0.8*x with lines lc rgb '#b0b0b0' dt 3 notitle",
+                      gnuplot_string(titles[titles.size() - 3]), gnuplot_string(titles[titles.size() - 2]), gnuplot_string(titles.back()));
+  const auto ms = [](double v) { return plot::micros(v * 1e3); };
+  const Axis y = y_axis(0.12, 0.9, [&](int n) { return plot::log_axis(t.lo * 0.8, t.hi * 1.2, ms, n, 1.05); });
+  const Layout layout = side_by_side({y}, titles, 0.12, 0.9);
+  const Frame& f = layout.panels[0];
+  const Axis x = x_axis(f, [&](int n) { return plot::log_axis(t.lo * 0.8, t.hi * 1.2, ms, n, 1.05); });
+  add_figure(set, "pipeline-validation", data,
+             "set title 'Decode step: simulated against measured on 2 and 4 H100s linked by NVLink'\nset grid\nset samples 200\n" +
+                 f.margins() + x.gnuplot("x") + y.gnuplot("y") + key_at(layout.key_x, 0.9) +
+                 "set xlabel 'measured decode step (TPOT)'\nset ylabel 'simulated decode step'\n" + plot);
+  return set;
+}
+
 PlotRenderer::PlotRenderer() {
   const char* path = std::getenv("PATH");
   gnuplot_ = find_on_path("gnuplot", path ? path : "");
