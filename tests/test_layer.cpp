@@ -18,6 +18,13 @@ Pool calibrated(const std::string& id, const Model& m) {
   return Pool{hw, std::make_shared<CalibratedTimer>(hw, m.quant, carried)};
 }
 
+// The model with a BF16 KV cache, as in the report's Table 9.
+Model bf16_kv(const std::string& id) {
+  Model m = load_model(id);
+  set_kv_dtype(m.attention_types, m.quant, Dtype::bf16);
+  return m;
+}
+
 LayerShape table9(AttentionParallel p, double context = 8192) {
   LayerShape s;
   s.batch = 256;
@@ -39,7 +46,7 @@ constexpr double kBw = 3.35e12;
 }  // namespace
 
 TEST_CASE("layer: Qwen3 GQA, tensor parallel over 4 H800, roofline, by hand", "[layer]") {
-  const Model m = with_kv_dtype(load_model("qwen3-235b-a22b"), Dtype::bf16);
+  const Model m = bf16_kv("qwen3-235b-a22b");
   const std::vector<LayerResult> rs = layer_times(m, roofline("h800"), table9(AttentionParallel::tp));
   REQUIRE(rs.size() == 1);
   const LayerResult& r = rs[0];
@@ -69,7 +76,7 @@ TEST_CASE("layer: Qwen3 GQA, tensor parallel over 4 H800, roofline, by hand", "[
 }
 
 TEST_CASE("layer: data parallel reads every projection whole and skips the all-reduce", "[layer]") {
-  const Model m = with_kv_dtype(load_model("qwen3-235b-a22b"), Dtype::bf16);
+  const Model m = bf16_kv("qwen3-235b-a22b");
   const LayerResult tp = layer_times(m, roofline("h800"), table9(AttentionParallel::tp))[0];
   const LayerResult dp = layer_times(m, roofline("h800"), table9(AttentionParallel::dp))[0];
   // 64 requests with all 64 heads and 4 KV heads: the same KV bytes per GPU as TP.
@@ -87,7 +94,7 @@ TEST_CASE("layer: data parallel reads every projection whole and skips the all-r
 TEST_CASE("layer: TP replicates a KV head there are too few of, and MLA's latent", "[layer]") {
   // Step-3 MFA: 64 query heads share one K and one V head. TP4: 16 heads per GPU, and every GPU
   // computes and reads that one KV head for all 256 requests.
-  const Model step3 = with_kv_dtype(load_model("step3"), Dtype::bf16);
+  const Model step3 = bf16_kv("step3");
   const LayerResult s = layer_times(step3, roofline("h800"), table9(AttentionParallel::tp))[0];
   CHECK(s.time.q_heads == 16);
   CHECK(s.time.kv_heads == 1);
@@ -99,7 +106,7 @@ TEST_CASE("layer: TP replicates a KV head there are too few of, and MLA's latent
 
   // DeepSeek-V3 MLA: the 576-wide latent is read whole by every GPU; the core multiplies 512 value
   // columns (the report's census counts 576), at the BF16 peak for a BF16 cache.
-  const Model ds = with_kv_dtype(load_model("deepseek-v3"), Dtype::bf16);
+  const Model ds = bf16_kv("deepseek-v3");
   const LayerResult d = layer_times(ds, roofline("h800"), table9(AttentionParallel::tp))[0];
   CHECK(d.time.q_heads == 32);
   const double bytes = 256.0 * (8192 * 576 * 2 + 2 * 32 * (576 + 512));
@@ -157,7 +164,7 @@ TEST_CASE("report Table 9: attention layers on H800 from the H100 calibration", 
   // it is held to the band it reaches.
   for (const Case& k : {Case{"step3", AttentionParallel::dp, 0.15}, Case{"deepseek-v3", AttentionParallel::dp, 0.30},
                         Case{"qwen3-235b-a22b", AttentionParallel::tp, 0.15}}) {
-    const Model m = with_kv_dtype(load_model(k.model), Dtype::bf16);
+    const Model m = bf16_kv(k.model);
     const std::vector<LayerResult> r = layer_times(m, calibrated("h800", m), table9(k.parallel));
     REQUIRE(r.size() == 1);
     const double want = reported[k.model].get<double>();
@@ -247,7 +254,7 @@ TEST_CASE("layer on the measured chip reproduces the whole layers measured there
     if (s.op_class != "attention_layer") continue;
     const std::string id = s.label.substr(0, s.label.find(' '));
     REQUIRE(s.label.find("kv=bf16") != std::string::npos);
-    const Model m = with_kv_dtype(load_model(id), Dtype::bf16);
+    const Model m = bf16_kv(id);
     LayerShape shape;
     shape.batch = s.m;  // requests on the one GPU, all heads
     shape.gpus = 1;

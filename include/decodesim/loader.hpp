@@ -48,3 +48,11 @@ Calibration load_calibration(const std::string& path);
 // kernels measured on an NVIDIA H100 80GB HBM3, which calibrated timing carries to every chip.
 std::string shipped_calibration_path();
 }  // namespace decodesim
+
+#include "decodesim/validation.hpp"
+
+namespace decodesim {
+// The pipeline bench's runs (its CSV: deployment, model, gpus, context, batch, micro_batches,
+// layers, kv_dtype, measured_tpot_ms, ...). Throws InputError naming the file, line and column.
+std::vector<ServedRun> load_served_runs(const std::string& csv_path);
+}  // namespace decodesim

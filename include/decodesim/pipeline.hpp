@@ -135,6 +135,10 @@ struct Deployment {
 // "2A2F" or "EP128" (a multiple of gpus_per_instance GPUs). Throws InputError.
 Deployment parse_deployment(const std::string& text, int gpus_per_instance = 8);
 
+// Micro-batches in flight as serving systems run each kind: AFD the report's three-stage
+// pipeline (attention, network, FFN), EP DeepSeek's two-micro-batch overlap.
+int default_micro_batches(DeploymentKind kind);
+
 // How often a token's hidden state crosses the scale-out network per layer and direction.
 enum class Fanout {
   per_instance,  // once per distinct remote instance holding one of its experts (NVLink fans out inside)
@@ -160,6 +164,10 @@ struct StageTimes {
   double attention_us = 0, dispatch_us = 0, ffn_us = 0, combine_us = 0;
 };
 
+// A layer's four tasks, in chain order.
+enum class Stage { attention, dispatch, ffn, combine };
+const char* stage_name(Stage s);
+
 struct EventPipeline {
   std::vector<StageTimes> layers;  // per layer, identical for every micro-batch
   int micro_batches = 1;
@@ -172,10 +180,22 @@ struct EventPipeline {
 struct EventRun {
   double tpot_mean_us = 0;  // a request's time between tokens after warm-up, mean over micro-batches
   double tpot_max_us = 0;   // the worst single step after warm-up
+  double end_us = 0;        // when the last micro-batch finishes its last step
   std::vector<double> busy_us_per_step;  // per resource: attention, a2f, ffn, f2a (EP: gpu, network)
   long events = 0;
 };
-EventRun run_events(const EventPipeline& p);
+
+// One task as the engine ran it.
+struct TaskRecord {
+  int resource = 0;  // index into resource_names()
+  int micro_batch = 0, step = 0, layer = 0;
+  Stage stage = Stage::attention;
+  double start_us = 0, end_us = 0;
+};
+// With `tasks`, also every task that took a turn on its resource, in order of completion.
+EventRun run_events(const EventPipeline& p, std::vector<TaskRecord>* tasks = nullptr);
+// The engine's resources by index: AFD attention, a2f, ffn, f2a; EP (shared) gpu, network.
+std::vector<std::string> resource_names(bool shared_resources);
 
 // ---- Served decoding ---------------------------------------------------------------------
 
@@ -220,8 +240,16 @@ struct PipelineResult {
 StageTimes layer_stage_times(const Model& m, int layer, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
 // Memory per GPU for the configured batch.
 MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
-// EP runs everything on `attention`; `ffn` is then ignored.
-PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
+// What one simulation did, task by task (for `simulate --trace`).
+struct Timeline {
+  std::string title;                   // model, deployment, chips, batch, context
+  std::vector<std::string> resources;  // resource_names() of the deployment
+  std::vector<TaskRecord> tasks;
+};
+
+// EP runs everything on `attention`; `ffn` is then ignored. With `timeline`, also records every task.
+PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c,
+                        Timeline* timeline = nullptr);
 
 Table simulate_table(const std::vector<PipelineResult>& results);
 Table stage_table(const std::vector<PipelineResult>& results);

@@ -155,6 +155,10 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   calibrate_cmd->add_option("--refit", calib.refit,
                             "refit the measurements of calibrated files, comma-separated runs of one chip pooled (no GPU)");
 
+  auto add_kv_dtype = [&](CLI::App* c, std::string& kv_dtype) {
+    c->add_option("--kv-dtype", kv_dtype, "KV cache precision of every softmax-attention layer (default: the model's own)")
+        ->check(CLI::IsMember({"bf16", "fp8"}));
+  };
   // Calibrated timing by default (the shipped H100 file unless --calibration gives others).
   auto add_timing = [&](CLI::App* c, std::string& timing, std::vector<std::string>& files) {
     c->add_option("--calibration", files,
@@ -180,25 +184,35 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         ->check(CLI::IsMember({"per-instance", "report"}))
         ->capture_default_str();
     add_timing(c, pipe.timing, pipe.calibrations);
+    // 576: the largest NVLink domain (NVLink Switch System), an upper bound on one instance.
+    c->add_option("--gpus-per-instance", pipe.gpus_per_instance,
+                  "GPUs of one instance (1: single-GPU instances of one machine, linked by intra_node_bytes_per_s)")
+        ->check(CLI::Range(1, 576))
+        ->capture_default_str();
+    add_kv_dtype(c, pipe.kv_dtype);
     common.add_to(c);
   };
   auto add_deployment = [&](CLI::App* c) {
-    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
+    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of --gpus-per-instance GPUs) or EPn (n GPUs)")
         ->capture_default_str();
-    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight")->check(CLI::PositiveNumber)->capture_default_str();
+    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (default: AFD 3, EP 2)")->check(CLI::PositiveNumber);
   };
   CLI::App* simulate_cmd = app.add_subcommand("simulate", "served decoding as a discrete-event pipeline (AFD xAyF or EP)");
   add_pipeline(simulate_cmd), add_deployment(simulate_cmd);
   simulate_cmd->add_option("--batch", pipe.batch, "requests decoding concurrently (default: the largest meeting SLA and memory)")
       ->check(CLI::PositiveNumber);
+  simulate_cmd->add_option("--trace", pipe.trace_file, "also write the simulated timeline as Chrome trace JSON (Perfetto)");
 
-  CLI::App* plan_cmd = app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8, EP 8..256 GPUs, 2..4 micro-batches) under the SLA");
+  CLI::App* plan_cmd =
+      app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8 in 3 micro-batches, EP 1..32 instances in 2) under the SLA");
   add_pipeline(plan_cmd);
   plan_cmd->add_option("--deployments", pipe.deployments, "afd, ep or all")->check(CLI::IsMember({"afd", "ep", "all"}))->capture_default_str();
   plan_cmd->add_option("--rank-by", pipe.rank_by, "tgs (tokens per GPU per second) or usd (USD per 1M tokens)")
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
   plan_cmd->add_option("--top", pipe.top, "rows to print")->check(CLI::PositiveNumber)->capture_default_str();
+  plan_cmd->add_option("--micro-batches-search", pipe.micro_batches_search,
+                       "micro-batch counts tried for every deployment, N or A..B (default: AFD 3, EP 2)");
 
   LayerOptions layer;
   CLI::App* layer_cmd = app.add_subcommand("layer", "one attention layer per GPU at a deployment shape (report Table 9), kernel by kernel");
@@ -211,8 +225,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
                         "dp (each GPU its own requests, all heads) or tp (all requests, heads split over the GPUs)")
       ->check(CLI::IsMember({"dp", "tp"}))
       ->capture_default_str();
-  layer_cmd->add_option("--kv-dtype", layer.kv_dtype, "KV cache precision of every softmax layer (default: the model's)")
-      ->check(CLI::IsMember({"bf16", "fp8"}));
+  add_kv_dtype(layer_cmd, layer.kv_dtype);
   add_timing(layer_cmd, layer.timing, layer.calibrations);
   common.add_to(layer_cmd);
 

@@ -78,9 +78,13 @@ struct PipelineOptions {
   std::string ffn_hardware;             // AFD FFN chip(s)
   std::string deployment = "2A2F";      // simulate: xAyF or EPn
   std::string deployments = "all";      // plan: afd, ep or all
+  int gpus_per_instance = 8;            // GPUs of one attention, FFN or EP instance
   std::string context = "4096";
+  std::string kv_dtype;                 // bf16 or fp8 for every softmax-attention layer; empty: the model's own
   double batch = 0;                     // simulate: 0 = the largest batch meeting the SLA and memory
-  int micro_batches = 3;                // simulate
+  int micro_batches = 0;                // simulate: 0 = the deployment's serving schedule (default_micro_batches)
+  std::string micro_batches_search;     // plan: "N" or "A..B"; empty: each kind's serving schedule
+  std::string trace_file;               // simulate: the timeline as Chrome trace JSON
   double tpot_ms = 50;
   double nic_efficiency = 1.0;
   std::string fanout = "per-instance";  // or "report": one network crossing per token each way

@@ -17,17 +17,12 @@ int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, s
   if (o.attention_parallel != "dp" && o.attention_parallel != "tp")
     throw InputError(fmt::format("--attention-parallel: '{}': expected dp or tp", o.attention_parallel));
   shape.parallel = o.attention_parallel == "dp" ? AttentionParallel::dp : AttentionParallel::tp;
-  std::optional<Dtype> kv;
-  if (!o.kv_dtype.empty()) {
-    kv = dtype_named(o.kv_dtype);
-    if (kv != Dtype::bf16 && kv != Dtype::fp8) throw InputError(fmt::format("--kv-dtype: '{}': expected bf16 or fp8", o.kv_dtype));
-  }
   const std::vector<double> contexts = parse_contexts(o.context);
 
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   std::vector<LayerResult> results;
   for (const Model& loaded : load_models(o.model)) {
-    const Model m = kv ? with_kv_dtype(loaded, *kv) : loaded;
+    const Model m = with_kv_option(loaded, o.kv_dtype);
     // Per model: a calibrated timer takes the model's weight and KV precisions.
     for (const Pool& pool : pools(calibrations, o.hardware, m))
       for (double context : contexts) {

@@ -1,6 +1,8 @@
 #include "cli/pipeline_setup.hpp"
 
 #include <memory>
+#include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -31,6 +33,19 @@ std::string timing_note(const CalibrationSet& calibrations) {
   return "Calibrated timing: " + calibrations.describe() + "; --timing roofline gives the ideal upper bound.";
 }
 
+Model with_kv_option(Model m, const std::string& kv_dtype) {
+  if (kv_dtype.empty()) return m;
+  const std::optional<Dtype> kv = dtype_named(kv_dtype);
+  if (!kv || (*kv != Dtype::bf16 && *kv != Dtype::fp8))
+    throw InputError(fmt::format("--kv-dtype: '{}': expected bf16 or fp8", kv_dtype));
+  set_kv_dtype(m.attention_types, m.quant, *kv);
+  return m;
+}
+
+Model pipeline_model(const PipelineOptions& o) { return with_kv_option(one_model(o.model), o.kv_dtype); }
+
+Deployment deployment(const PipelineOptions& o) { return parse_deployment(o.deployment, o.gpus_per_instance); }
+
 std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, const Model& m) {
   std::vector<Pool> out;
   for (Hardware& h : load_hardware_list(specs)) {
@@ -55,6 +70,27 @@ Fanout parse_fanout(const std::string& s) {
   throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", s));
 }
 
+// Each count adds a full set of candidates: 1..16 on one chip is 1,536 candidates, 0.7 s on the
+// loaded 2-core build machine.
+constexpr int kMaxSearchMicroBatches = 16;
+
+// "3" or "2..4" -> {first, last}.
+std::pair<int, int> parse_micro_batch_range(const std::string& s) {
+  auto bad = [&]() -> std::pair<int, int> {
+    throw InputError(fmt::format("--micro-batches-search: '{}': expected N or A..B with 1 <= A <= B <= {}", s,
+                                 kMaxSearchMicroBatches));
+  };
+  const size_t dots = s.find("..");
+  const std::string first = s.substr(0, dots), last = dots == std::string::npos ? first : s.substr(dots + 2);
+  auto number = [&](const std::string& t) {
+    if (t.empty() || t.size() > 3 || t.find_first_not_of("0123456789") != std::string::npos) bad();
+    return std::stoi(t);
+  };
+  const int a = number(first), b = number(last);
+  if (a < 1 || b < a || b > kMaxSearchMicroBatches) bad();
+  return {a, b};
+}
+
 }  // namespace
 
 PipelineConfig base_config(const PipelineOptions& o) {
@@ -62,6 +98,13 @@ PipelineConfig base_config(const PipelineOptions& o) {
   c.tpot_sla_ms = o.tpot_ms;
   c.nic_efficiency = o.nic_efficiency;
   c.fanout = parse_fanout(o.fanout);
+  return c;
+}
+
+PipelineConfig deployment_config(const PipelineOptions& o, const Deployment& d) {
+  PipelineConfig c = base_config(o);
+  c.deployment = d;
+  c.micro_batches = o.micro_batches > 0 ? o.micro_batches : default_micro_batches(d.kind);
   return c;
 }
 
@@ -81,6 +124,9 @@ SearchSpace search_space(const PipelineOptions& o, const Model& m, std::string* 
     throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", o.deployments));
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   SearchSpace space;
+  space.gpus_per_instance = o.gpus_per_instance;
+  if (!o.micro_batches_search.empty())
+    std::tie(space.min_micro_batches, space.max_micro_batches) = parse_micro_batch_range(o.micro_batches_search);
   const bool afd = o.deployments != "ep", ep = o.deployments != "afd";
   std::vector<Pool> attention = pools(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m);
   std::vector<Pool> ffn = pools(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m);

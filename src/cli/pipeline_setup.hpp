@@ -1,5 +1,5 @@
-// What simulate, plan and traffic build from the pipeline options, in one place: an option or
-// default added for one of them applies to all.
+// What simulate, plan and traffic (and, for timing and models, layer) build from the pipeline
+// options, in one place: an option or default added for one of them applies to all.
 #pragma once
 #include <string>
 #include <vector>
@@ -11,6 +11,12 @@
 namespace decodesim::cli {
 
 Model one_model(const std::string& spec);
+// The model with every softmax layer's KV in `kv_dtype` (--kv-dtype: bf16 or fp8; empty: as described).
+Model with_kv_option(Model m, const std::string& kv_dtype);
+// The model of --model, its KV precision replaced by --kv-dtype where given.
+Model pipeline_model(const PipelineOptions& o);
+// --deployment with --gpus-per-instance.
+Deployment deployment(const PipelineOptions& o);
 
 // The calibrations `--timing` asks for: none for roofline; for calibrated, the --calibration files
 // or else the shipped H100 calibration. Roofline with --calibration files is an error.
@@ -24,6 +30,8 @@ Pool one_pool(CalibrationSet& calibrations, const std::string& spec, const Model
 
 // SLA and network settings shared by every pipeline command (deployment, batch and context are the caller's).
 PipelineConfig base_config(const PipelineOptions& o);
+// base_config for one deployment, in --micro-batches or else the deployment's serving schedule.
+PipelineConfig deployment_config(const PipelineOptions& o, const Deployment& d);
 
 // The attention and FFN pools of one deployment (EP: one chip for both), calibrated as asked.
 struct DeploymentPools {

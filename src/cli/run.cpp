@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -96,16 +97,18 @@ int run_scenario_command(const std::string& scenario, const std::string& format_
     s.format = format_named(format_override).value_or(Format::table);  // CLI11 admits only the three names
   if (!out_override.empty()) s.out_dir = out_override;
 
+  const bool plots = std::find(s.analyses.begin(), s.analyses.end(), Analysis::plots) != s.analyses.end();
+  if (plots && s.out_dir.empty()) throw InputError(s.file + ": $.output.dir: plots need an output folder");
+  std::optional<PlotRenderer> renderer;
+  if (plots) renderer.emplace();  // gnuplot starts up while the results are computed and written
   std::vector<Table> tables = scenario_tables(s);
   if (!note.empty())
     for (Table& t : tables) t.notes.push_back(note);
-  const bool plots = std::find(s.analyses.begin(), s.analyses.end(), Analysis::plots) != s.analyses.end();
-  if (plots && s.out_dir.empty()) throw InputError(s.file + ": $.output.dir: plots need an output folder");
 
   std::vector<OutputFile> extra;
   PlotSet plot_set;
   if (plots) {
-    plot_set = report_plots(s.models, s.hardware, s.contexts);
+    plot_set = report_plots(s);
     for (const OutputFile& f : plot_set.files) extra.push_back({f.path, f.content});
   }
   // CSV files always accompany a written table, whatever the printed format.
@@ -115,7 +118,7 @@ int run_scenario_command(const std::string& scenario, const std::string& format_
   if (s.format == Format::table) out << "== " << s.name << " ==\n\n";
   emit(tables, s.format, s.out_dir, out, std::move(extra));
   if (plots) {
-    const std::string note = render_plots(s.out_dir, plot_set);
+    const std::string note = renderer->render(s.out_dir, plot_set);
     if (!note.empty()) err << "decodesim: " << note << "\n";
   }
   if (!s.out_dir.empty() && s.format == Format::table) out << "\nwrote results to " << s.out_dir << "/\n";

@@ -134,16 +134,14 @@ void check_plan_traffic_options(const CLI::App* plan, const TrafficOptions& t) {
 
 int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir, std::ostream& out,
                     std::ostream& err) {
-  const Model m = one_model(o.model);
-  const Deployment d = parse_deployment(o.deployment);
+  const Model m = pipeline_model(o);
+  const Deployment d = deployment(o);
   const auto [attention, ffn, timing] = deployment_pools(o, d, m);
   const TrafficDemand demand = demand_from(t);
   const std::vector<Request> requests = demand.replica_share(t.replicas);
   if (requests.empty()) throw InputError(fmt::format("traffic: no request arrives within {} s", demand.duration_s));
 
-  PipelineConfig c = base_config(o);
-  c.deployment = d;
-  c.micro_batches = o.micro_batches;
+  const PipelineConfig c = deployment_config(o, d);
   const TrafficConfig run = run_config(t, demand, mean_output_tokens(requests), c.tpot_sla_ms);
   const ServedTraffic served = served_traffic(m, attention, ffn, c, batch_mean_context(requests), t.max_batch, run);
   const PipelineStepTimer timer(m, attention, ffn, c);
@@ -186,7 +184,7 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
 
 int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir,
                          std::ostream& out) {
-  const Model m = one_model(o.model);
+  const Model m = pipeline_model(o);
   std::string timing;
   const SearchSpace space = search_space(o, m, &timing);
   const TrafficDemand demand = demand_from(t);

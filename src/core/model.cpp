@@ -43,11 +43,10 @@ Dtype cache_dtype(const AttentionSpec& a, const Quantization& q) {
   return a.cache_dtype.value_or(a.kind == AttentionKind::linear ? q.state : q.kv);
 }
 
-Model with_kv_dtype(Model m, Dtype kv) {
-  m.quant.kv = kv;
-  for (AttentionSpec& a : m.attention_types)
+void set_kv_dtype(std::vector<AttentionSpec>& designs, Quantization& q, Dtype kv) {
+  q.kv = kv;
+  for (AttentionSpec& a : designs)
     if (a.kind != AttentionKind::linear) a.cache_dtype.reset();
-  return m;
 }
 
 LayerKinds layer_kinds(const Model& m) {

@@ -176,9 +176,30 @@ Deployment parse_deployment(const std::string& text, int gpus_per_instance) {
   throw InputError(fmt::format("--deployment: '{}': expected xAyF (e.g. 2A2F) or EPn (e.g. EP128)", text));
 }
 
+int default_micro_batches(DeploymentKind kind) {
+  // Report section 3 (three stages: attention, communication, FFN); DeepSeek-V3 decode
+  // (github.com/deepseek-ai/profile-data): two micro-batches, one computing while the other communicates.
+  return kind == DeploymentKind::ep ? 2 : 3;
+}
+
 // ---- The event engine --------------------------------------------------------------------
 
-EventRun run_events(const EventPipeline& p) {
+const char* stage_name(Stage s) {
+  switch (s) {
+    case Stage::attention: return "attention";
+    case Stage::dispatch: return "dispatch";
+    case Stage::ffn: return "ffn";
+    case Stage::combine: return "combine";
+  }
+  return "?";
+}
+
+std::vector<std::string> resource_names(bool shared_resources) {
+  if (shared_resources) return {"gpu", "network"};
+  return {"attention", "a2f", "ffn", "f2a"};
+}
+
+EventRun run_events(const EventPipeline& p, std::vector<TaskRecord>* tasks) {
   const int L = static_cast<int>(p.layers.size());
   const int n = p.micro_batches;
   if (L == 0 || n < 1 || p.steps < 1 || p.warmup_steps < 0 || p.warmup_steps >= p.steps)
@@ -195,6 +216,7 @@ EventRun run_events(const EventPipeline& p) {
     duration[4 * l + 2] = s.ffn_us, duration[4 * l + 3] = s.combine_us;
   }
   const long last_task = tasks_per_step * p.steps;
+  if (tasks) tasks->reserve(tasks->size() + n * last_task);
 
   // Each micro-batch is a chain of tasks (step, layer, stage); a resource serves its queue in
   // arrival order, one task at a time. Events are task completions.
@@ -214,6 +236,7 @@ EventRun run_events(const EventPipeline& p) {
   std::vector<char> busy(R, 0);  // not vector<bool>: this is the inner loop
   std::vector<long> task(n, 0);  // the task each micro-batch waits for or runs
   std::vector<std::vector<double>> done(n, std::vector<double>(p.steps, 0.0));
+  std::vector<double> started(tasks ? n : 0);  // when each micro-batch's running task began
   long seq = 0;
   EventRun run;
 
@@ -233,6 +256,7 @@ EventRun run_events(const EventPipeline& p) {
     const int mb = q.slot[q.head];
     q.head = (q.head + 1) % n, --q.size;
     busy[r] = 1;
+    if (tasks) started[mb] = t;
     events.push({t + duration[task[mb] % tasks_per_step], seq++, mb});
   };
 
@@ -244,6 +268,11 @@ EventRun run_events(const EventPipeline& p) {
     ++run.events;
     const int r = resource_of[task[e.mb] % 4];
     busy[r] = 0;
+    if (tasks) {
+      const long i = task[e.mb] % tasks_per_step;
+      tasks->push_back({r, e.mb, static_cast<int>(task[e.mb] / tasks_per_step), static_cast<int>(i / 4),
+                        static_cast<Stage>(i % 4), started[e.mb], e.t});
+    }
     finish(e.mb, e.t);
     advance(e.mb, e.t);
     start(r, e.t);
@@ -259,6 +288,7 @@ EventRun run_events(const EventPipeline& p) {
       run.tpot_max_us = std::max(run.tpot_max_us, done[mb][s] - (s == 0 ? 0.0 : done[mb][s - 1]));
   }
   run.tpot_mean_us = sum / n;
+  for (int mb = 0; mb < n; ++mb) run.end_us = std::max(run.end_us, done[mb][p.steps - 1]);
   run.busy_us_per_step.assign(R, 0.0);
   for (long i = 0; i < tasks_per_step; ++i) run.busy_us_per_step[resource_of[i % 4]] += n * duration[i];
   return run;
@@ -303,6 +333,14 @@ double nic_bytes_per_s(const Hardware& hw, const PipelineConfig& c) {
   return bw;
 }
 
+// A GPU's bandwidth to other instances. Instances of one GPU are GPUs of one machine, as on a
+// single NVLink node: each reaches the others over its intra-node link, which is then its "NIC".
+double instance_link_bytes_per_s(const Hardware& hw, const PipelineConfig& c) {
+  if (c.deployment.gpus_per_instance > 1) return nic_bytes_per_s(hw, c);
+  if (!(hw.intra_node_bytes_per_s > 0)) throw InputError(fmt::format("{}: no intra-node bandwidth (intra_node_bytes_per_s)", hw.id));
+  return hw.intra_node_bytes_per_s;
+}
+
 const OpTimer& timer_of(const Pool& p, std::unique_ptr<OpTimer>& own, const Model& m) {
   if (p.timer) return *p.timer;
   own = std::make_unique<RooflineTimer>(p.hw, m.quant.compute);
@@ -329,7 +367,7 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   const double out_bytes = H * dtype_bytes(m.quant.activations), back_bytes = H * dtype_bytes(m.quant.combine);
   if (ep) {
     // Every GPU sends its own tokens and receives as many; NIC and NVLink run side by side.
-    const double nic = nic_bytes_per_s(attn.hw, c), nvlink = attn.hw.intra_node_bytes_per_s;
+    const double nic = instance_link_bytes_per_s(attn.hw, c), nvlink = attn.hw.intra_node_bytes_per_s;
     auto link_us = [&](double bytes_per_copy) {
       const double over_nic = req * copies.network * bytes_per_copy / nic;
       const double over_nvlink = copies.nvlink > 0 && nvlink > 0 ? req * copies.nvlink * bytes_per_copy / nvlink : 0.0;
@@ -338,10 +376,17 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     s.dispatch_us = link_us(out_bytes);
     s.combine_us = link_us(back_bytes);
   } else {
-    const double bw = std::min(d.attention_gpus() * nic_bytes_per_s(attn.hw, c), d.ffn_gpus() * nic_bytes_per_s(ffn.hw, c));
+    // Every GPU of each side has its own link: x*N attention links against y*N FFN links.
+    const double bw = std::min(d.attention_gpus() * instance_link_bytes_per_s(attn.hw, c),
+                               d.ffn_gpus() * instance_link_bytes_per_s(ffn.hw, c));
     s.dispatch_us = 1e6 * T * copies.network * out_bytes / bw;
     s.combine_us = 1e6 * T * copies.network * back_bytes / bw;
   }
+  // Each transfer is a message per destination, sent side by side: one link latency each way,
+  // the slower side's. Dense EP layers send nothing and pay nothing.
+  const double latency_us = ep ? attn.hw.link_latency_us : std::max(attn.hw.link_latency_us, ffn.hw.link_latency_us);
+  if (s.dispatch_us > 0) s.dispatch_us += latency_us;
+  if (s.combine_us > 0) s.combine_us += latency_us;
 
   // FFN. Routed experts spread over all FFN GPUs (EP); dense layers and shared experts run
   // tensor-parallel over an instance on its share of the tokens (AFD) or locally (EP).
@@ -400,7 +445,7 @@ MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn,
   return mc;
 }
 
-PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
+PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c, Timeline* timeline) {
   const Deployment& d = c.deployment;
   const bool ep = d.kind == DeploymentKind::ep;
   if (!(c.batch > 0)) throw InputError("simulate: batch must be positive");
@@ -432,7 +477,8 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
     r.groups.push_back({m.attention(g.first_layer).name, m.ffn(g.first_layer).name, g.layers,
                         stage_times(m, g.first_layer, attention, ta, fpool, tf, c)});
   for (int group : kinds.group_of) p.layers.push_back(r.groups[group].stage);
-  const EventRun run = run_events(p);
+  if (timeline) timeline->tasks.clear();
+  const EventRun run = run_events(p, timeline ? &timeline->tasks : nullptr);
 
   r.events = run.events;
   r.tpot_ms = run.tpot_mean_us * 1e-3;
@@ -446,10 +492,16 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   // A hair of slack so a TPOT equal to the SLA up to rounding counts as met.
   r.sla_met = r.tpot_max_ms <= c.tpot_sla_ms * (1 + 1e-12);
   r.memory = memory_check(m, attention, fpool, c);
-  const std::vector<std::string> names = ep ? std::vector<std::string>{"gpu", "network"}
-                                            : std::vector<std::string>{"attention", "a2f", "ffn", "f2a"};
+  const std::vector<std::string> names = resource_names(ep);
   for (size_t i = 0; i < names.size(); ++i)
     r.resources.push_back({names[i], run.busy_us_per_step[i] * 1e-3, run.busy_us_per_step[i] / run.tpot_mean_us});
+  if (timeline) {
+    timeline->resources = names;
+    timeline->title = fmt::format("{} {} ({} GPUs per instance), attention {}, FFN {}, batch {:g} in {} micro-batches, "
+                                  "context {:g}, {} steps",
+                                  m.id, d.name(), d.gpus_per_instance, r.attention_hw, r.ffn_hw, c.batch, c.micro_batches,
+                                  c.context_tokens, c.steps);
+  }
   return r;
 }
 
@@ -476,6 +528,7 @@ Table simulate_table(const std::vector<PipelineResult>& results) {
                {"micro_batches", ""},
                {"requests_per_gpu_mb", "requests"},
                {"gpus", ""},
+               {"gpus_per_instance", ""},
                {"tpot_ms", "ms"},
                {"tpot_max_ms", "ms"},
                {"tpot_sla_ms", "ms"},
@@ -497,7 +550,8 @@ Table simulate_table(const std::vector<PipelineResult>& results) {
     any_ep = any_ep || ep;
     const double ua = use_of(r, ep ? "gpu" : "attention"), un = use_of(r, ep ? "network" : "a2f");
     t.add({r.model, r.config.deployment.name(), r.attention_hw, r.ffn_hw, r.timing, r.config.context_tokens, r.config.batch,
-           double(r.config.micro_batches), r.requests_per_gpu_micro_batch, double(r.config.deployment.gpus()), r.tpot_ms,
+           double(r.config.micro_batches), r.requests_per_gpu_micro_batch, double(r.config.deployment.gpus()),
+           double(r.config.deployment.gpus_per_instance), r.tpot_ms,
            r.tpot_max_ms, r.config.tpot_sla_ms, yes_no(r.sla_met), r.tokens_per_s, r.tgs, r.usd_per_mtok, ua, un,
            ep ? ua : use_of(r, "ffn"), ep ? un : use_of(r, "f2a"), r.memory.attention_weight_bytes + r.memory.attention_kv_bytes,
            r.memory.attention_capacity_bytes, r.memory.ffn_weight_bytes, yes_no(r.memory.fits())});

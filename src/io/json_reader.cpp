@@ -80,6 +80,13 @@ std::optional<double> ObjectReader::opt_positive(const std::string& key) {
   return positive(key);
 }
 
+double ObjectReader::opt_nonneg(const std::string& key, double dflt) {
+  if (!has(key)) return dflt;
+  const json& v = get(key);
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) fail_value(key, "a non-negative number", v);
+  return v.get<double>();
+}
+
 long ObjectReader::positive_int(const std::string& key) {
   const json& v = raw(key);
   if (!v.is_number_integer() || v.get<long long>() <= 0) fail_value(key, "a positive integer", v);

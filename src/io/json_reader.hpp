@@ -36,6 +36,7 @@ class ObjectReader {
   std::optional<std::string> opt_string(const std::string& key);
   double positive(const std::string& key);                 // finite, > 0
   std::optional<double> opt_positive(const std::string& key);
+  double opt_nonneg(const std::string& key, double dflt);  // finite, >= 0
   long positive_int(const std::string& key);               // integer, > 0
   long opt_positive_int(const std::string& key, long dflt);
   long opt_nonneg_int(const std::string& key, long dflt);  // integer, >= 0

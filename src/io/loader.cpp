@@ -261,6 +261,7 @@ Hardware load_hardware(const std::string& spec) {
   h.nic_count = static_cast<int>(r.positive_int("nic_count"));
   h.nic_gbps = r.positive("nic_gbps");
   h.intra_node_bytes_per_s = r.positive("intra_node_bytes_per_s");
+  h.link_latency_us = r.opt_nonneg("link_latency_us", 0.0);
   r.finish();
   return h;
 }
@@ -398,19 +399,19 @@ Scenario load_scenario(const std::string& spec) {
   Scenario s;
   s.file = path.string();
   s.name = r.string("name");
-  auto list = [&](const std::string& key) {
+  auto list = [&](ObjectReader& in, const std::string& key) {
     std::vector<std::string> out;
-    const json& a = r.array(key);
+    const json& a = in.array(key);
     for (size_t i = 0; i < a.size(); ++i) {
       if (!a[i].is_string() || a[i].get<std::string>().empty())
-        throw InputError(fmt::format("{}: {}[{}]: expected an id or path string, got {}", s.file, r.path_of(key), i,
+        throw InputError(fmt::format("{}: {}[{}]: expected an id or path string, got {}", s.file, in.path_of(key), i,
                                      io::describe(a[i])));
       out.push_back(scenario_relative(a[i].get<std::string>(), path));
     }
     return out;
   };
-  for (const std::string& m : list("models")) s.models.push_back(load_model(m));
-  for (const std::string& h : list("hardware")) s.hardware.push_back(load_hardware(h));
+  for (const std::string& m : list(r, "models")) s.models.push_back(load_model(m));
+  for (const std::string& h : list(r, "hardware")) s.hardware.push_back(load_hardware(h));
 
   const json& ctx = r.raw("contexts");
   if (ctx.is_array()) {
@@ -461,6 +462,12 @@ Scenario load_scenario(const std::string& spec) {
       if (*by != "usd" && *by != "tgs") pl.fail_value("rank_by", "usd or tgs", json(*by));
       s.plan_rank_by_usd = *by == "usd";
     }
+    pl.finish();
+  }
+  if (r.has("plots")) {
+    ObjectReader pl = r.object("plots");
+    if (pl.has("pareto_models"))
+      for (const std::string& m : list(pl, "pareto_models")) s.pareto_models.push_back(load_model(m));
     pl.finish();
   }
   if (r.has("output")) {
