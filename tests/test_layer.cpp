@@ -159,7 +159,7 @@ TEST_CASE("report Table 9: attention layers on H800 from the H100 calibration", 
     AttentionParallel parallel;
     double band;  // relative band the prediction is held to
   };
-  // DeepSeek-V3 misses the 15%: our MLA kernel alone took 353 us on H100 at this shape
+  // DeepSeek-V3 misses the 15% target: our MLA kernel alone took 353 us on H100 at this shape
   // (FlashMLA's whole layer: 372 us) and the MLA fit predicts 381 us there (docs/calibration.md);
   // it is held to the band it reaches.
   for (const Case& k : {Case{"step3", AttentionParallel::dp, 0.15}, Case{"deepseek-v3", AttentionParallel::dp, 0.30},

@@ -79,7 +79,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   };
   std::vector<std::string> calibrations;
   auto add_calibration = [&](CLI::App* c) {
-    c->add_option("--calibration", calibrations, "calibrated hardware file(s) from `decodesim calibrate`: achieved rates replace peaks (carried to chips other than the one measured)")
+    c->add_option("--calibration", calibrations,
+                  "calibrated hardware file(s) from `decodesim calibrate`: achieved rates replace peaks (carried to other chips)")
         ->check(CLI::ExistingFile);
   };
   std::string calibration_note;  // which chip the --calibration kernels ran on, and where they were carried

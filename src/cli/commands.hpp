@@ -95,6 +95,7 @@ struct PipelineOptions {
 };
 
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
+int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
 
 // `layer` (src/cli/layer_command.cpp): one attention layer per GPU at a deployment shape.
 struct LayerOptions {
@@ -109,7 +110,6 @@ struct LayerOptions {
   std::vector<std::string> calibrations;
 };
 int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, std::ostream& out);
-int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
 
 }  // namespace decodesim::cli
 

@@ -123,9 +123,9 @@ AttentionLayerTime attention_layer_time(const Model& m, int layer, double contex
   for (const Projection& g : attention_projections(a, m.hidden_size)) {
     const std::string_view name = g.name;
     double k = g.k, n = g.n;
-    if (name == "o") k /= tp;                                                         // by input rows
-    else if (name == "kv") n *= r.kv_heads / kv_heads;                                // by KV heads
-    else if (name != "q_a" && name != "kv_a") n /= tp;                                // per-head outputs by columns
+    if (name == "o") k /= tp;                                    // by input rows
+    else if (name == "kv") n *= r.kv_heads / kv_heads;           // by KV heads
+    else if (name != "q_a" && name != "kv_a") n /= tp;           // per-head outputs by columns
     r.projections_us += timed(g.name, gemm_op(req, k, n, wb), req, k, n);
   }
   // The core reads the KV and moves the BF16 query and output (the calibration's convention).
