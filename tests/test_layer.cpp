@@ -131,7 +131,7 @@ TEST_CASE("layer: TP replicates a KV head there are too few of, and MLA's latent
   CHECK_THROWS_AS(layer_times(qwen, roofline("h800"), none), InputError);
 }
 
-TEST_CASE("layer: the pipeline's attention stage is the layer view's DP layer plus its router", "[layer][pipeline]") {
+TEST_CASE("layer: the pipeline's attention stage is the layer view's DP layer plus its router and small kernels", "[layer][pipeline]") {
   const Model m = load_model("step3");
   for (const Pool& p : {roofline("h20"), calibrated("h20", m)}) {
     PipelineConfig c;
@@ -139,14 +139,23 @@ TEST_CASE("layer: the pipeline's attention stage is the layer view's DP layer pl
     c.context_tokens = 4096;
     c.batch = 6144;
     c.micro_batches = 3;
-    const StageTimes stage = layer_stage_times(m, 10, p, roofline("h800"), c);  // layer 10: MFA + MoE
     LayerShape s;
     s.batch = 128;  // 6144 / 3 micro-batches / 16 attention GPUs
     s.gpus = 1;
     s.context_tokens = 4096;
     const LayerResult r = layer_times(m, p, s)[0];
     INFO(r.timing);
-    CHECK(stage.attention_us == Approx(r.time.layer_us() + r.time.router_us));
+    const double core_us = r.time.layer_us() + r.time.router_us;
+    // Layer 10 (MFA + MoE) of a serving stack: two add + norms, rotary and cache write, the
+    // low-rank query's norm, router top-k, pack and combine: 7 element-wise kernels, each
+    // reading and writing the micro-batch's BF16 hidden states.
+    const StageTimes stage = layer_stage_times(m, 10, p, roofline("h800"), c);
+    const Op small{OpClass::elementwise, 0, 128.0 * m.hidden_size * 2 * 2};
+    const double small_us = p.timer ? p.timer->time_us(small) : RooflineTimer(p.hw, m.quant.weights).time_us(small);
+    CHECK(stage.attention_us == Approx(core_us + 7 * small_us));
+    // Without them the stage is exactly the layer view's.
+    c.kernels = {.serving_stack = false, .attention = 0, .ffn = 0, .lm_head = false};
+    CHECK(layer_stage_times(m, 10, p, roofline("h800"), c).attention_us == Approx(core_us));
   }
 }
 

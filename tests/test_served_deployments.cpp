@@ -147,6 +147,8 @@ TEST_CASE("simulate's timeline as Chrome trace JSON: well formed, one process pe
   // The last event ends when the last micro-batch finishes its last step.
   EventPipeline p;
   for (int l = 0; l < m.num_layers(); ++l) p.layers.push_back(layer_stage_times(m, l, pool("h800"), pool("h800"), c));
+  p.layers.front().attention_us += step_head_us(m, pool("h800"), c);
+  CHECK(r.head_us == step_head_us(m, pool("h800"), c));
   p.micro_batches = c.micro_batches;
   const double span_us = run_events(p).end_us;
   CHECK(last_end == Approx(span_us).epsilon(1e-12));
@@ -431,7 +433,8 @@ TEST_CASE("link latency: once per dispatch and per combine, 2 x layers x micro-b
     h.nic_gbps = 4;  // a network far slower than the GPU
     Hardware late = h;
     late.link_latency_us = kLatencyUs;
-    const PipelineConfig c = config("EP16", 8, 16 * 2 * 32);
+    PipelineConfig c = config("EP16", 8, 16 * 2 * 32);
+    c.kernels.lm_head = false;  // nothing between steps: the network never waits for the GPUs
     const PipelineResult base = simulate(m, Pool{h, nullptr}, Pool{h, nullptr}, c);
     const PipelineResult slow = simulate(m, Pool{late, nullptr}, Pool{late, nullptr}, c);
     REQUIRE(base.resources[1].utilisation == Approx(1).epsilon(1e-9));  // network-bound

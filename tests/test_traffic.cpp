@@ -456,8 +456,9 @@ TEST_CASE("plan: the cheapest replicas that meet the p99 TPOT, none fewer", "[tr
   demand.rate_per_s = 600;
   demand.input = dist("3072");
   demand.output = dist("512");
-  demand.duration_s = 60;
-  const TrafficConfig run = run_of(60, 15);
+  demand.duration_s = 80;
+  // A request lives at most 512 x 50 ms = 25.6 s under the SLA: after 30 s the batch is full.
+  const TrafficConfig run = run_of(80, 30);
   const TrafficSla sla{50, 0};
   TrafficPlanStats stats;
   const std::vector<TrafficPlan> plans = plan_traffic(m, space, base, demand, sla, run, 3, &stats);

@@ -16,7 +16,9 @@ namespace decodesim {
 
 // ---- How long one kernel takes --------------------------------------------------------
 
-enum class OpClass { gemm, moe_ffn, attention };
+// elementwise: the small memory-bound kernels around the products (norms, rotary and cache
+// writes, router top-k, packing and combining the dispatched tokens); bytes only.
+enum class OpClass { gemm, moe_ffn, attention, elementwise };
 struct Op {
   OpClass cls = OpClass::gemm;
   double flops = 0;
@@ -73,6 +75,8 @@ class CalibratedTimer final : public OpTimer {
   std::vector<EfficiencyFit> fits_;
   RooflineTimer weights_fallback_;
   RooflineTimer cache_fallback_[2];  // 8-bit, 16-bit cache
+  // Element-wise kernels: a small kernel's measured fixed cost plus their bytes at copy bandwidth.
+  double copy_bytes_per_s_ = 0;
 };
 
 // One pool of identical chips and how its kernels are timed (roofline at peak when null).
@@ -145,8 +149,19 @@ enum class Fanout {
   report,        // once, the report's section-5 convention (3*H bytes per token per layer)
 };
 
+// The kernels of a decode step besides the products and the attention core.
+struct StepKernels {
+  // Per layer and micro-batch, the element-wise kernels of a serving stack's decode layer (see
+  // docs/pipeline.md); when false, exactly `attention` and `ffn` of them per layer (a bench that runs
+  // only some, e.g. the pipeline bench's packing, expanding, reducing and combining).
+  bool serving_stack = true;
+  int attention = 0, ffn = 0;
+  bool lm_head = true;  // the LM head, sampling and embedding: see step_head_us
+};
+
 struct PipelineConfig {
   Deployment deployment;
+  StepKernels kernels;
   double context_tokens = 4096;  // average context of the requests in flight
   double batch = 0;              // requests decoding concurrently, whole deployment
   int micro_batches = 3;
@@ -232,12 +247,16 @@ struct PipelineResult {
   MemoryCheck memory;
   std::vector<ResourceUse> resources;
   std::vector<LayerGroup> groups;
+  double head_us = 0;  // LM head, sampling and embedding per step and micro-batch, on each attention GPU
   long events = 0;
   bool feasible() const { return sla_met && memory.fits(); }
 };
 
 // Stage times of one layer for one micro-batch (exposed for tests and the stage table).
 StageTimes layer_stage_times(const Model& m, int layer, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
+// Per step and micro-batch on each attention GPU: the LM head, sampling and the next token's
+// embedding (0 when c.kernels.lm_head is off). The pipeline adds it to the first layer's attention.
+double step_head_us(const Model& m, const Pool& attention, const PipelineConfig& c);
 // Memory per GPU for the configured batch.
 MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
 // What one simulation did, task by task (for `simulate --trace`).

@@ -44,6 +44,12 @@ double fallback_bytes(const Hardware& hw, const Calibration& c) {
   return c.copy_bytes_per_s > 0 ? c.copy_bytes_per_s : hw.mem_bytes_per_s;
 }
 
+// Fixed cost of one small element-wise kernel replayed in a CUDA graph: one-input row gathers of
+// 1 to 128 rows of 4096 or 7168 BF16 values took 2.3-2.9 us on an H100 (bench/results/h100-wgmma-5,
+// h100.json, measurements labelled "sum of 1"). Clock-bound rather than bandwidth-bound, so it is
+// carried to other Hopper parts unchanged.
+constexpr double kSmallKernelUs = 2.5;
+
 constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2;  // attention: + 2 * AttentionKind + (16-bit cache)
 int attention_slot(AttentionKind k, Dtype cache) { return kFitAttention + 2 * static_cast<int>(k) + (eight_bit(cache) ? 0 : 1); }
 
@@ -61,6 +67,7 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
   };
   take(kFitGemm, "gemm", q.weights);
   take(kFitMoe, "moe_ffn", q.weights);
+  copy_bytes_per_s_ = fallback_bytes(hw, c);
   // Both precisions: a model may keep some layers' cache in 8 bits and others in 16.
   for (AttentionKind k : {AttentionKind::gqa, AttentionKind::mfa, AttentionKind::mla, AttentionKind::linear})
     for (Dtype d : {Dtype::fp8, Dtype::bf16})
@@ -68,6 +75,7 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
 }
 
 const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, std::optional<Dtype> cache) const {
+  if (cls == OpClass::elementwise) return nullptr;
   const int slot = cls == OpClass::gemm      ? kFitGemm
                    : cls == OpClass::moe_ffn ? kFitMoe
                                              : attention_slot(kind, cache.value_or(default_cache_));
@@ -76,6 +84,7 @@ const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, s
 
 double CalibratedTimer::time_us(const Op& op) const {
   if (op.flops <= 0 && op.bytes <= 0) return 0;
+  if (op.cls == OpClass::elementwise) return kSmallKernelUs + 1e6 * op.bytes / copy_bytes_per_s_;
   if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache)) return f->predict_us(op.flops, op.bytes);
   if (op.cls != OpClass::attention) return weights_fallback_.time_us(op);
   return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);
@@ -347,6 +356,40 @@ const OpTimer& timer_of(const Pool& p, std::unique_ptr<OpTimer>& own, const Mode
   return *own;
 }
 
+// Element-wise kernels of one layer per micro-batch, on the attention GPUs and on the FFN GPUs.
+struct LayerKernels {
+  int attention = 0, ffn = 0;
+};
+LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c) {
+  if (!c.kernels.serving_stack) return {c.kernels.attention, c.kernels.ffn};
+  const AttentionSpec& a = m.attention(layer);
+  const FfnSpec& f = m.ffn(layer);
+  const bool ep = c.deployment.kind == DeploymentKind::ep;
+  const bool crosses = !ep || f.kind == FfnKind::moe;  // the layer's tokens leave for the FFN
+  LayerKernels k;
+  k.attention = 2;                                        // residual add + RMSNorm before attention and before the FFN
+  if (a.kind != AttentionKind::linear) k.attention += 1;  // rotary embedding and the cache write
+  if (a.q_lora_rank > 0) k.attention += 1;                // the low-rank query's RMSNorm
+  if (a.kind == AttentionKind::mla) k.attention += 1;     // the latent's RMSNorm
+  if (f.kind == FfnKind::moe) k.attention += 1;           // router softmax and top-k
+  if (crosses) k.attention += 2, k.ffn += 2;              // pack (quantize) and combine; expand into expert order and reduce
+  return k;
+}
+
+// The LM head, with sampling and the next token's embedding as two element-wise kernels. The head
+// stays in BF16 even in FP8 checkpoints (DeepSeek-V3's published FP8 weights leave embedding and
+// LM head unquantised), so its weights are read at 2 bytes.
+double head_us(const Model& m, const OpTimer& t, const PipelineConfig& c) {
+  if (!c.kernels.lm_head) return 0;
+  const double req = c.batch / c.micro_batches / c.deployment.attention_gpus();
+  const double H = double(m.hidden_size), V = double(m.vocab_size);
+  return t.time_us(gemm_op(req, H, V, 2.0)) + t.time_us({OpClass::elementwise, 0, req * V * 2.0}) +
+         t.time_us({OpClass::elementwise, 0, req * H * 2.0});
+}
+
+// An element-wise kernel that reads and writes `rows` BF16 hidden states once.
+Op rows_op(double rows, double H) { return {OpClass::elementwise, 0, rows * H * 2.0 * 2.0}; }
+
 StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTimer& ta, const Pool& ffn, const OpTimer& tf,
                        const PipelineConfig& c) {
   const Deployment& d = c.deployment;
@@ -361,6 +404,8 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   // Attention: data parallel, every GPU its own requests; the router runs here too.
   const AttentionLayerTime at = attention_layer_time(m, layer, c.context_tokens, {req, 1, 0}, ta);
   s.attention_us = at.layer_us() + at.router_us;
+  const LayerKernels k = layer_kernels(m, layer, c);
+  s.attention_us += k.attention * ta.time_us(rows_op(req, H));
 
   // Network: FP8 out, BF16 back, spread over every NIC on the slower side.
   const Copies copies = token_copies(f, c);
@@ -397,6 +442,7 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   auto mlp = [&](double width) {
     return t.time_us(gemm_op(local_tokens, H, 2.0 * width / tp, wb)) + t.time_us(gemm_op(local_tokens, width / tp, H, wb));
   };
+  double ffn_rows = local_tokens;  // rows the FFN side's expand and reduce kernels touch
   if (f.kind == FfnKind::dense) {
     s.ffn_us = mlp(double(f.intermediate));
   } else {
@@ -407,7 +453,9 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     const Op moe{OpClass::moe_ffn, 2.0 * routed_tokens * expert_params(f, H), weights + routed_tokens * H * (wb + 2.0)};
     s.ffn_us = t.time_us(moe);
     if (f.shared_experts > 0) s.ffn_us += mlp(shared_width(f));
+    ffn_rows = routed_tokens;
   }
+  s.ffn_us += k.ffn * t.time_us(rows_op(ffn_rows, H));
   return s;
 }
 
@@ -416,6 +464,11 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
 StageTimes layer_stage_times(const Model& m, int layer, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
   std::unique_ptr<OpTimer> own_a, own_f;
   return stage_times(m, layer, attention, timer_of(attention, own_a, m), ffn, timer_of(ffn, own_f, m), c);
+}
+
+double step_head_us(const Model& m, const Pool& attention, const PipelineConfig& c) {
+  std::unique_ptr<OpTimer> own;
+  return head_us(m, timer_of(attention, own, m), c);
 }
 
 MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
@@ -477,6 +530,9 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
     r.groups.push_back({m.attention(g.first_layer).name, m.ffn(g.first_layer).name, g.layers,
                         stage_times(m, g.first_layer, attention, ta, fpool, tf, c)});
   for (int group : kinds.group_of) p.layers.push_back(r.groups[group].stage);
+  // The head comes once per step and micro-batch, between the last layer and the first.
+  r.head_us = head_us(m, ta, c);
+  p.layers.front().attention_us += r.head_us;
   if (timeline) timeline->tasks.clear();
   const EventRun run = run_events(p, timeline ? &timeline->tasks : nullptr);
 
@@ -574,9 +630,9 @@ Table stage_table(const std::vector<PipelineResult>& results) {
     for (const ResourceUse& u : r.resources)
       busy += fmt::format("{}{} {:.3g} ms ({:.0f}%)", busy.empty() ? "" : ", ", u.name, u.busy_ms_per_step, 100 * u.utilisation);
     t.notes.push_back(fmt::format("{} {} at {:.0f} tokens, {:.4g} requests per attention GPU per micro-batch ({} timing): "
-                                  "busy per step {}; TPOT {:.4g} ms",
+                                  "LM head, sampling and embedding {:.4g} us per micro-batch; busy per step {}; TPOT {:.4g} ms",
                                   r.model, r.config.deployment.name(), r.config.context_tokens, r.requests_per_gpu_micro_batch,
-                                  r.timing, busy, r.tpot_ms));
+                                  r.timing, r.head_us, busy, r.tpot_ms));
   }
   return t;
 }

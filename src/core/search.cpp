@@ -17,7 +17,7 @@ namespace {
 // The busiest resource's work per step: no schedule finishes a step faster, so a batch whose
 // bound misses the SLA needs no simulation.
 double busiest_ms(const Model& m, const LayerKinds& kinds, const Pool& a, const Pool& f, const PipelineConfig& c) {
-  double attention = 0, dispatch = 0, ffn = 0, combine = 0;
+  double attention = step_head_us(m, a, c), dispatch = 0, ffn = 0, combine = 0;
   for (const LayerKinds::Group& g : kinds.groups) {
     const StageTimes s = layer_stage_times(m, g.first_layer, a, f, c);
     const double count = g.layers;

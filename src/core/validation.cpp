@@ -28,6 +28,9 @@ ServedCheck check_served_run(const ServedRun& run, const Model& model, const Poo
   c.context_tokens = run.context;
   c.batch = run.batch;
   c.micro_batches = run.micro_batches;
+  // The bench runs, per layer and micro-batch, only the combine and pack kernels on the attention
+  // GPUs and the expand and reduce kernels on the FFN GPUs, and no LM head.
+  c.kernels = {.serving_stack = false, .attention = 2, .ffn = 2, .lm_head = false};
   c.tpot_sla_ms = 1e9;  // the run's step time is what is compared, whatever the SLA
   ServedCheck out;
   out.run = run;
