@@ -377,13 +377,13 @@ LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c) {
 }
 
 // The LM head, with sampling and the next token's embedding as two element-wise kernels. The head
-// stays in BF16 even in FP8 checkpoints (DeepSeek-V3's published FP8 weights leave embedding and
-// LM head unquantised), so its weights are read at 2 bytes.
+// is a GEMM in the model's weight precision like every other (the timers know one GEMM precision
+// per model); a checkpoint that keeps it in BF16, as DeepSeek-V3's FP8 one does, reads twice the bytes.
 double head_us(const Model& m, const OpTimer& t, const PipelineConfig& c) {
   if (!c.kernels.lm_head) return 0;
   const double req = c.batch / c.micro_batches / c.deployment.attention_gpus();
   const double H = double(m.hidden_size), V = double(m.vocab_size);
-  return t.time_us(gemm_op(req, H, V, 2.0)) + t.time_us({OpClass::elementwise, 0, req * V * 2.0}) +
+  return t.time_us(gemm_op(req, H, V, dtype_bytes(m.quant.weights))) + t.time_us({OpClass::elementwise, 0, req * V * 2.0}) +
          t.time_us({OpClass::elementwise, 0, req * H * 2.0});
 }
 
