@@ -23,10 +23,11 @@ struct FfnBudget {
   double batch_tokens = 0;             // tokens per micro-batch
   double weight_bytes_per_layer = 0;   // all experts of the largest FFN layer
   double flops_per_layer = 0;          // at batch_tokens
-  int cards_for_bandwidth = 0;
-  int cards_for_compute = 0;
-  int cards_for_capacity = 0;
-  int cards = 0;
+  // Whole cards, as doubles: an absurd SLA or chip asks for more than any integer type holds.
+  double cards_for_bandwidth = 0;
+  double cards_for_compute = 0;
+  double cards_for_capacity = 0;
+  double cards = 0;
 };
 // batch_tokens <= 0 takes the chip's B_MoE for the model.
 FfnBudget ffn_budget(const Hardware& hw, const Model& m, double batch_tokens, const PipelineSla& sla);

@@ -1,12 +1,15 @@
 // The one place JSON is read and validated. Everything else takes the structs.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "decodesim/errors.hpp"
 #include "decodesim/hardware.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/model.hpp"
+#include "decodesim/pipeline.hpp"
 #include "decodesim/scenario.hpp"
 
 namespace decodesim {
@@ -19,18 +22,32 @@ std::vector<std::filesystem::path> data_dirs();
 Model load_model(const std::string& spec);
 Hardware load_hardware(const std::string& spec);
 Scenario load_scenario(const std::string& spec);
+// The same from a document's text; `file` names it in errors, and its stem must equal the id.
+Model parse_model(const std::string& json_text, const std::string& file);
+Hardware parse_hardware(const std::string& json_text, const std::string& file);
+Scenario parse_scenario(const std::string& json_text, const std::string& file);
 // Ids of every file in the data folders' models/ (or hardware/) folder, sorted.
 std::vector<std::string> known_ids(const std::string& folder);
 
 // "a,b,,c" -> {a, b, c}.
 std::vector<std::string> split_list(const std::string& comma_separated);
 
-// Comma-separated ids/paths, each loaded.
-std::vector<Model> load_models(const std::string& csv_specs);
-std::vector<Hardware> load_hardware_list(const std::string& csv_specs);
+// Comma-separated ids/paths, each loaded; at most limits::kMaxListItems, no id twice.
+// `option` names the list in errors.
+std::vector<Model> load_models(const std::string& csv_specs, const std::string& option = "--model");
+std::vector<Hardware> load_hardware_list(const std::string& csv_specs, const std::string& option = "--hardware");
 
-// "8192,32k,1m" or ranges "8k:1m:x2" (geometric) and "8k:64k:+8k" (arithmetic).
+// "8192,32k,1m" or ranges "8k:1m:x2" (geometric) and "8k:64k:+8k" (arithmetic): whole token
+// counts in limits::kContextTokens, at most limits::kMaxContexts of them, none twice.
 std::vector<double> parse_contexts(const std::string& text);
+
+// "2A2F" or "EP128" (a multiple of gpus_per_instance GPUs), instances in limits::kInstances.
+Deployment parse_deployment(const std::string& text, int gpus_per_instance = 8);
+
+// Decimal text in a range ("12"; "0.5", "1e3"): no sign on integers, no hex, inf or NaN.
+// Empty when the text is not such a number or lies outside the range.
+std::optional<long long> integer_in(const std::string& text, limits::IntRange r);
+std::optional<double> number_in(const std::string& text, limits::Range r);
 
 }  // namespace decodesim
 
@@ -39,4 +56,5 @@ std::vector<double> parse_contexts(const std::string& text);
 namespace decodesim {
 // A calibrated hardware file written by `decodesim calibrate` (see docs/schema.md).
 Calibration load_calibration(const std::string& path);
+Calibration parse_calibration(const std::string& json_text, const std::string& file);
 }  // namespace decodesim

@@ -16,14 +16,23 @@ namespace {
 
 Model one_model(const std::string& spec) {
   std::vector<Model> ms = load_models(spec);
-  if (ms.size() != 1) throw InputError(fmt::format("--model: '{}': give one model", spec));
+  if (ms.size() != 1) throw InputError(fmt::format("--model: '{}': give one model", printable(spec)));
   return std::move(ms.front());
 }
 
+// The chips an option names, or --hardware's where it is not given, and the option to blame.
+struct ChipOption {
+  const std::string& specs;
+  const char* option;
+};
+ChipOption chips_of(const PipelineOptions& o, const std::string& specs, const char* option) {
+  return specs.empty() ? ChipOption{o.hardware, "--hardware"} : ChipOption{specs, option};
+}
+
 // Chips as pools; a chip named by a calibration file is timed by its fitted kernels.
-std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, const Model& m) {
+std::vector<Pool> pools(CalibrationSet& calibrations, ChipOption chips, const Model& m) {
   std::vector<Pool> out;
-  for (Hardware& h : load_hardware_list(specs)) {
+  for (Hardware& h : load_hardware_list(chips.specs, chips.option)) {
     Pool p{h, nullptr};
     if (const Calibration* c = calibrations.for_chip(h.id)) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, *c);
     out.push_back(std::move(p));
@@ -31,16 +40,16 @@ std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, 
   return out;
 }
 
-Pool one_pool(CalibrationSet& calibrations, const std::string& spec, const Model& m, const char* option) {
-  std::vector<Pool> ps = pools(calibrations, spec, m);
-  if (ps.size() != 1) throw InputError(fmt::format("{}: '{}': give one chip", option, spec));
+Pool one_pool(CalibrationSet& calibrations, ChipOption chips, const Model& m) {
+  std::vector<Pool> ps = pools(calibrations, chips, m);
+  if (ps.size() != 1) throw InputError(fmt::format("{}: '{}': give one chip", chips.option, printable(chips.specs)));
   return std::move(ps.front());
 }
 
 Fanout parse_fanout(const std::string& s) {
   if (s == "per-instance") return Fanout::per_instance;
   if (s == "report") return Fanout::report;
-  throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", s));
+  throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", printable(s)));
 }
 
 PipelineConfig base_config(const PipelineOptions& o) {
@@ -60,8 +69,8 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
   if (ep && (!o.attention_hardware.empty() || !o.ffn_hardware.empty()) && o.attention_hardware != o.ffn_hardware)
     throw InputError("simulate: EP runs attention and FFN on the same GPUs; give --hardware");
   CalibrationSet calibrations(o.calibrations);
-  const Pool attention = one_pool(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m, "--attention-hardware");
-  const Pool ffn = ep ? attention : one_pool(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m, "--ffn-hardware");
+  const Pool attention = one_pool(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
+  const Pool ffn = ep ? attention : one_pool(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
   calibrations.check_used();
 
   std::vector<PipelineResult> results;
@@ -93,14 +102,15 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
 int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
   const Model m = one_model(o.model);
   if (o.deployments != "afd" && o.deployments != "ep" && o.deployments != "all")
-    throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", o.deployments));
-  if (o.rank_by != "tgs" && o.rank_by != "usd") throw InputError(fmt::format("--rank-by: '{}': expected tgs or usd", o.rank_by));
+    throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", printable(o.deployments)));
+  if (o.rank_by != "tgs" && o.rank_by != "usd")
+    throw InputError(fmt::format("--rank-by: '{}': expected tgs or usd", printable(o.rank_by)));
   const RankBy rank = o.rank_by == "tgs" ? RankBy::tgs : RankBy::usd_per_mtok;
   CalibrationSet calibrations(o.calibrations);
   SearchSpace space;
   const bool afd = o.deployments != "ep", ep = o.deployments != "afd";
-  std::vector<Pool> attention = pools(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m);
-  std::vector<Pool> ffn = pools(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m);
+  std::vector<Pool> attention = pools(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
+  std::vector<Pool> ffn = pools(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
   calibrations.check_used();
   if (ep) {
     // EP puts everything on one chip: every chip named for either part is a candidate.
@@ -122,7 +132,7 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
     const auto t0 = std::chrono::steady_clock::now();
     const std::vector<Plan> plans = search_deployments(m, space, base, rank, &stats);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    Table t = search_table(plans, static_cast<size_t>(std::max(o.top, 0)), rank);
+    Table t = search_table(plans, static_cast<size_t>(o.top), rank);
     if (contexts.size() > 1) t.name = fmt::format("plan_{:.0f}", context);
     t.notes.push_back(fmt::format("Searched {} candidates with {} simulations in {:.0f} ms.", stats.candidates, stats.simulations, ms));
     tables.push_back(std::move(t));

@@ -9,7 +9,13 @@
 namespace decodesim::cli {
 
 CalibrationSet::CalibrationSet(const std::vector<std::string>& files) : files_(files), used_(files.size(), false) {
-  for (const std::string& f : files_) calibrations_.push_back(load_calibration(f));
+  for (const std::string& f : files_) {
+    calibrations_.push_back(load_calibration(f));
+    for (size_t i = 0; i + 1 < calibrations_.size(); ++i)
+      if (calibrations_[i].hardware_id == calibrations_.back().hardware_id)
+        throw InputError(fmt::format("{}: $.hardware: a second calibration for '{}' (the first is {})", printable(f, 256),
+                                     calibrations_.back().hardware_id, printable(files_[i], 256)));
+  }
 }
 
 const Calibration* CalibrationSet::for_chip(const std::string& hardware_id) {
@@ -21,7 +27,7 @@ const Calibration* CalibrationSet::for_chip(const std::string& hardware_id) {
 void CalibrationSet::check_used() const {
   for (size_t i = 0; i < files_.size(); ++i)
     if (!used_[i])
-      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among the chips given", files_[i],
+      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among the chips given", printable(files_[i], 256),
                                    calibrations_[i].hardware_id));
 }
 

@@ -9,7 +9,7 @@ namespace decodesim {
 
 namespace {
 double stage_seconds(const PipelineSla& sla) { return sla.stage_ms() * 1e-3; }
-int cards_for(double need, double per_card) { return std::max(1, static_cast<int>(std::ceil(need / per_card - 1e-9))); }
+double cards_for(double need, double per_card) { return std::max(1.0, std::ceil(need / per_card - 1e-9)); }
 }  // namespace
 
 AttentionBudget attention_budget(const Hardware& hw, const Model& m, double context_tokens, const PipelineSla& sla) {

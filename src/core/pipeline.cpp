@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cmath>
 #include <queue>
-#include <regex>
 
 #include <fmt/format.h>
 
 #include "decodesim/census.hpp"
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 
 namespace decodesim {
 
@@ -72,26 +71,6 @@ double CalibratedTimer::time_us(const Op& op) const {
 std::string Deployment::name() const {
   if (kind == DeploymentKind::ep) return fmt::format("EP{}", attention_gpus());
   return fmt::format("{}A{}F", attention_instances, ffn_instances);
-}
-
-Deployment parse_deployment(const std::string& text, int gpus_per_instance) {
-  static const std::regex afd(R"(^\s*(\d+)\s*[aA]\s*(\d+)\s*[fF]\s*$)"), ep(R"(^\s*[eE][pP]\s*(\d+)\s*$)");
-  std::smatch mt;
-  Deployment d;
-  d.gpus_per_instance = gpus_per_instance;
-  if (std::regex_match(text, mt, afd)) {
-    d.kind = DeploymentKind::afd;
-    d.attention_instances = std::stoi(mt[1]);
-    d.ffn_instances = std::stoi(mt[2]);
-    if (d.attention_instances > 0 && d.ffn_instances > 0) return d;
-  } else if (std::regex_match(text, mt, ep)) {
-    const int gpus = std::stoi(mt[1]);
-    d.kind = DeploymentKind::ep;
-    d.attention_instances = d.ffn_instances = gpus / gpus_per_instance;
-    if (gpus > 0 && gpus % gpus_per_instance == 0) return d;
-    throw InputError(fmt::format("--deployment: '{}': EP counts GPUs, a positive multiple of {}", text, gpus_per_instance));
-  }
-  throw InputError(fmt::format("--deployment: '{}': expected xAyF (e.g. 2A2F) or EPn (e.g. EP128)", text));
 }
 
 // ---- The event engine --------------------------------------------------------------------
@@ -336,6 +315,10 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   const bool ep = d.kind == DeploymentKind::ep;
   if (!(c.batch > 0)) throw InputError("simulate: batch must be positive");
   if (c.micro_batches < 1) throw InputError("simulate: micro_batches must be at least 1");
+  if (c.micro_batches > limits::kMicroBatchesPerLayer * m.num_layers())
+    throw InputError(fmt::format("simulate: micro-batches: expected at most {} per layer ({} for the {} layers of {}), got {}",
+                                 limits::kMicroBatchesPerLayer, limits::kMicroBatchesPerLayer * m.num_layers(), m.num_layers(),
+                                 m.id, c.micro_batches));
   if (d.attention_instances < 1 || (!ep && d.ffn_instances < 1) || d.gpus_per_instance < 1)
     throw InputError("simulate: a deployment needs at least one instance of each kind");
   if (c.warmup_steps < 0 || c.steps <= c.warmup_steps) throw InputError("simulate: steps must exceed warmup_steps");

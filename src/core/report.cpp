@@ -113,8 +113,8 @@ Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>
       for (double c : contexts) {
         const AttentionBudget a = attention_budget(h, m, c, sla);
         t.add({m.id, h.id, c, a.layer_budget_us, a.linear_bytes_per_layer, a.kv_bytes_in_budget, a.max_tokens,
-               a.max_batch, a.kv_capacity_batch, f.batch_tokens, double(f.cards), double(f.cards_for_bandwidth),
-               double(f.cards_for_compute), double(f.cards_for_capacity)});
+               a.max_batch, a.kv_capacity_batch, f.batch_tokens, f.cards, f.cards_for_bandwidth,
+               f.cards_for_compute, f.cards_for_capacity});
       }
     }
   return t;

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "decodesim/limits.hpp"
+
 namespace decodesim {
 
 namespace {
@@ -45,7 +47,9 @@ std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const P
   if (!one.ffn_fits() || !one.attention_fits()) return std::nullopt;
   const double kv_per_k = one.attention_kv_bytes;
   const double free_bytes = one.attention_capacity_bytes - one.attention_weight_bytes;
-  const long k_mem = kv_per_k > 0 ? static_cast<long>(std::floor(free_bytes / kv_per_k * (1 + 1e-12))) : 1L << 20;
+  // A memory that would hold more requests than any SLA admits is searched up to the bound.
+  const double k_fit = kv_per_k > 0 ? std::floor(free_bytes / kv_per_k * (1 + 1e-12)) : INFINITY;
+  const long k_mem = static_cast<long>(std::min(k_fit, static_cast<double>(limits::kMaxRequestsPerGpu)));
 
   // The busiest-resource bound, monotone in k, narrows the range without simulating.
   const LayerKinds kinds = layer_kinds(m);

@@ -2,7 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
+#include <cctype>
+#include <cerrno>
+#include <string_view>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <map>
 
 #include <fmt/format.h>
@@ -14,7 +20,36 @@ namespace decodesim {
 
 namespace {
 
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+// Text from an input file inside a gnuplot string: a quote would end the string and let the
+// rest of the line run as gnuplot commands (system() among them), so only plain characters pass.
+std::string gnuplot_text(const std::string& s) {
+  std::string out;
+  for (char ch : s)
+    out += std::isalnum(static_cast<unsigned char>(ch)) || std::string_view(" ._,:()+/-").find(ch) != std::string_view::npos ? ch : '_';
+  return out;
+}
+
+std::string quoted(const std::string& s) { return fmt::format("\"{}\"", gnuplot_text(s)); }
+
+// Runs a program in `dir` with its output discarded, without a shell (the folder's name reaches
+// it as it is); true when it ran and exited 0.
+bool run_quietly(const std::string& dir, const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    if (!dir.empty() && chdir(dir.c_str()) != 0) _exit(127);
+    if (const int null = open("/dev/null", O_WRONLY); null >= 0) dup2(null, STDOUT_FILENO), dup2(null, STDERR_FILENO);
+    execvp(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
 
 // One figure: its data file and a script that renders it to PNG and SVG.
 void add_figure(PlotSet& set, const std::string& stem, const std::string& data, const std::string& setup,
@@ -176,24 +211,22 @@ PlotSet calibration_plots(const Calibration& c) {
   add_figure(set, "calibration-roofline", data,
              fmt::format("set multiplot layout 1,2 title 'Calibration of {} on {}'\nset logscale xy\nset grid\n"
                          "set key bottom right font ',8'",
-                         c.hardware_id, c.device),
+                         gnuplot_text(c.hardware_id), gnuplot_text(c.device)),
              "set xlabel 'arithmetic intensity (FLOP/byte)'\nset ylabel 'achieved FLOP/s'\n" + roof +
                  "\nset xlabel 'measured time (us)'\nset ylabel 'predicted time (us)'\n" + scatter);
   return set;
 }
 
 std::string render_plots(const std::string& dir, const PlotSet& plots) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
+  if (!run_quietly("", {"gnuplot", "--version"}))
     return "gnuplot not found: wrote plot data and .gp scripts to " + dir + "/ (install gnuplot-nox and run gnuplot on each .gp)";
   // One gnuplot process for all figures: its start-up dominates the rendering time.
-  std::string all;
-  for (const std::string& gp : plots.scripts) all += " '" + gp + "'";
-  if (std::system(fmt::format("cd '{}' && gnuplot{} >/dev/null 2>&1", dir, all).c_str()) == 0) return {};
+  std::vector<std::string> all{"gnuplot"};
+  all.insert(all.end(), plots.scripts.begin(), plots.scripts.end());
+  if (run_quietly(dir, all)) return {};
   std::vector<std::string> failed;
-  for (const std::string& gp : plots.scripts) {
-    const std::string cmd = fmt::format("cd '{}' && gnuplot '{}' >/dev/null 2>&1", dir, gp);
-    if (std::system(cmd.c_str()) != 0) failed.push_back(gp);
-  }
+  for (const std::string& gp : plots.scripts)
+    if (!run_quietly(dir, {"gnuplot", gp})) failed.push_back(gp);
   if (failed.empty()) return {};
   std::string list;
   for (const std::string& f : failed) list += " " + f;
