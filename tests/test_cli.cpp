@@ -147,3 +147,82 @@ TEST_CASE("list shows every data id", "[cli]") {
   REQUIRE(r.code == 0);
   for (const char* id : {"step3", "kimi-k2", "b200", "report-comparison"}) CHECK(r.out.find(id) != std::string::npos);
 }
+
+TEST_CASE("hostile options and files: exit 2, one short line, nothing written", "[cli][hostile]") {
+  test::TempDir d;
+  const std::string out = (d.path / "res").string();
+  const auto renamed = d.write("mine.json", test::read_file(test::source_dir() / "models/step3.json"));
+  const auto repeated = d.write("s.json", R"({"name": "s", "models": ["step3"], "hardware": ["h800"], "contexts": [8192, 4096, 8192],
+      "analyses": ["census", "cost"], "output": {"dir": "x"}})");
+  const std::pair<std::string, std::string> cases[] = {
+      {"sparsity --tpot-ms abc", "--tpot-ms: expected a number in [0.01, 1000000], got 'abc'"},
+      {"sparsity --tpot-ms nan", "got 'nan'"},
+      {"sparsity --nic-efficiency nan", "--nic-efficiency"},
+      {"sparsity --hidden 7168 --layers 61 --sparsity nan", "--sparsity"},
+      {"budget --ffn-batch nan", "--ffn-batch"},
+      {"budget --tpot-ms 1e-9", "--tpot-ms"},
+      {"sparsity --stages 0x10", "--stages: expected an integer in [1, 64], got '0x10'"},
+      {"simulate --batch nan", "--batch"},
+      {"simulate --micro-batches 2147483647", "--micro-batches: expected an integer in [1, 4096]"},
+      {"simulate --micro-batches 100000", "--micro-batches"},
+      {"simulate --micro-batches 1000", "expected at most 4 per layer"},
+      {"simulate --deployment 99999999999A1F", "--deployment: '99999999999A1F'"},
+      {"simulate --deployment EP2147483648", "--deployment: 'EP2147483648'"},
+      {"simulate --deployment 200000000A200000000F", "x and y in [1, 1024]"},
+      {"simulate --hardware h800,h800", "--hardware: chip 'h800' is given twice"},
+      {"plan --hardware h800,h800", "--hardware: chip 'h800' is given twice"},
+      {"plan --attention-hardware h800,h20 --ffn-hardware h800,h20 --context 1k:256k:+1k", "more than the 200000"},
+      {"census --context 0.5", "--context: expected whole token counts"},
+      {"census --context 0x10", "--context"},
+      {"census --context 1e308", "--context"},
+      {"census --context 8k,8192", "--context: context 8192 is listed twice"},
+      {"budget --context 1:99999:+1", "expected at most 1024 context lengths"},
+      {"census --model " + std::string(300, 'a'), "(300 bytes)' is neither a model id"},
+      {"census --model '" + renamed.string() + "'", "$.id: expected 'mine' (the file's name), got \"step3\""},
+      {"run '" + repeated.string() + "'", "$.contexts[2]: 8192 is already listed at $.contexts[0]"},
+  };
+  for (const auto& [args, expect] : cases) {
+    INFO(args);
+    const Result r = run(args + " --out '" + out + "'");
+    CHECK(r.code == 2);
+    CHECK(lines(r.err) == 1);
+    CHECK(r.err.size() < 400);
+    CHECK_THAT(r.err, Catch::Contains(expect));
+    CHECK(r.out.empty());
+    CHECK_FALSE(std::filesystem::exists(out));
+  }
+  // Control characters in an id come back escaped.
+  const Result control = run("census --model \"$(printf 'a\\033[2Jb')\"");
+  CHECK(control.code == 2);
+  CHECK_THAT(control.err, Catch::Contains("'a\\x1b[2Jb' is neither a model id"));
+}
+
+TEST_CASE("calibrate --refit writes all of its files or none", "[cli][hostile][calibration]") {
+  test::TempDir d;
+  const std::string shipped = (test::source_dir() / "hardware/calibrated/h100.json").string();
+  auto j = nlohmann::json::parse(test::read_file(shipped));
+  j.erase("measurements");
+  const auto fits_only = d.write("fits-only.json", j.dump());
+  const auto blocker = d.write("blocker", "a file");
+  const std::pair<std::string, std::string> cases[] = {
+      // A file without measurements used to refit into "fits": [], which --calibration refuses.
+      {"--refit '" + fits_only.string() + "' --out '" + (d.path / "a/x.json").string() + "'", "$.measurements: no measurements to refit"},
+      // An unwritable --out used to leave the CSV and plot data behind.
+      {"--refit '" + shipped + "' --out '" + (blocker / "x.json").string() + "'", "cannot create folder"},
+      {"--refit '" + shipped + "' --out '" + (d.path / "a/calibration_fits.csv").string() + "'", "two outputs of this name"},
+  };
+  for (const auto& [args, expect] : cases) {
+    INFO(args);
+    const Result r = run("calibrate " + args + " --csv '" + (d.path / "a").string() + "'");
+    CHECK(r.code == 2);
+    CHECK(lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains(expect));
+    CHECK(r.out.empty());
+    CHECK_FALSE(std::filesystem::exists(d.path / "a"));
+  }
+  const Result ok = run("calibrate --refit '" + shipped + "' --out '" + (d.path / "b/h100.json").string() + "' --csv '" +
+                        (d.path / "b").string() + "'");
+  CHECK(ok.code == 0);
+  CHECK(std::filesystem::exists(d.path / "b/h100.json"));
+  CHECK(std::filesystem::exists(d.path / "b/calibration_fits.csv"));
+}

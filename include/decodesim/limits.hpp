@@ -31,25 +31,26 @@ inline constexpr IntRange kHeadDim{1, 1 << 12};          // 16x the widest head 
 inline constexpr IntRange kLoraRank{0, 1 << 17};         // low-rank widths, up to the hidden bound; 0: full rank
 inline constexpr IntRange kFfnWidth{1, 1 << 20};         // 20x Llama-3.1-405B's 53,248
 inline constexpr IntRange kExperts{1, 1 << 16};          // routed experts: 170x Kimi-K2's 384
+inline constexpr IntRange kTopK{1, 1 << 10};             // experts per token: 128x the usual 8
 inline constexpr IntRange kSharedExperts{0, 1 << 10};
 inline constexpr long long kMaxLayers = 1024;            // 8x Llama-3.1-405B's 126
 inline constexpr IntRange kLayers{1, kMaxLayers};
 inline constexpr IntRange kContextTokens{1, 1 << 30};    // contexts, windows and chunks: 100x a 10M context
 
 // ---- Chips ----
-inline constexpr Range kUsdPerHour{0, 1e4};              // a card-hour: 1000x today's rental prices
+inline constexpr Range kUsdPerHour{0.01, 1e4, false};    // a card-hour: a cent to 1000x today's rental prices
 inline constexpr Range kFlopsPerSecond{1e9, 1e19, false};  // 1 GFLOP/s (no accelerator is slower) to 2000x B200
 inline constexpr Range kBytesPerSecond{1e9, 1e17, false};  // memory, copy and link rates: 1 GB/s to 10,000x B200's HBM
 inline constexpr Range kMemoryBytes{1e6, 1e15, false};     // 1 MB to 5,000x B200's 180 GB
 inline constexpr IntRange kNicCount{1, 64};              // scale-out NICs per card (the report: 1)
-inline constexpr Range kNicGbps{0, 1e5};                 // per NIC: 125x a 800 Gb/s NIC
+inline constexpr Range kNicGbps{1, 1e5, false};          // per NIC: 1 Gb/s to 125x an 800 Gb/s NIC
 
 // ---- Service level and network ----
 inline constexpr Range kTpotMs{0.01, 1e6, false};        // 10 us (a few kernel launches) to 1000 s per token
 inline constexpr IntRange kStages{1, 64};                // pipeline stages sharing the TPOT (the report: 3 or 4)
-inline constexpr Range kFraction{0, 1};                  // NIC efficiency, MoE sparsity
+inline constexpr Range kFraction{1e-6, 1, false};        // NIC efficiency, MoE sparsity (1 of 65,536 experts is 1.5e-5)
 inline constexpr IntRange kInstanceGpus{1, 1024};        // cards per FFN instance (the report: 8)
-inline constexpr Range kTokens{0, 1 << 30};              // tokens per FFN micro-batch, requests in a batch
+inline constexpr Range kTokens{1, 1 << 30, false};       // tokens per FFN micro-batch, requests in a batch
 inline constexpr IntRange kInstances{1, 1024};           // xAyF instances of 8 GPUs, EP instances
 // Micro-batches in flight: at most one per stage task of a decode step (4 stages x layers);
 // beyond that a micro-batch can only wait in a queue, and the event count grows without use.
@@ -59,10 +60,16 @@ inline constexpr IntRange kMicroBatches{1, kMicroBatchesPerLayer * kMaxLayers};
 // would allow more are searched up to here.
 inline constexpr long long kMaxRequestsPerGpu = 1 << 20;
 inline constexpr IntRange kTopRows{1, 1000000};
+// Deployment candidates one plan may search (each a batch search of a few simulations): about
+// 25 s on two cores at the measured 125 us per candidate; the report's 4 x 4 chips at 2 contexts are 7,000.
+inline constexpr long long kMaxPlanCandidates = 200000;
 
 // ---- Lists and files ----
 inline constexpr long long kMaxListItems = 64;           // models or chips in one list
 inline constexpr long long kMaxContexts = 1024;          // context lengths in one list or range
+// Rows of one models x chips x contexts table (cost, budget): a table is built whole before it is
+// written; the report's comparison has 24, every shipped model on every chip at 1024 contexts 83k.
+inline constexpr long long kMaxTableRows = 1 << 18;
 inline constexpr long long kMaxIdLength = 64;            // ids and type names: file names, not prose
 inline constexpr long long kMaxInputBytes = 64 << 20;    // 500x the largest shipped file (a 125 KB calibration)
 inline constexpr int kMaxJsonDepth = 32;                 // the schema nests 4 deep
@@ -72,7 +79,7 @@ inline constexpr long long kMaxMeasurements = 10000;     // samples to refit: 25
 inline constexpr Range kLaunchUs{0, 1e6};                // a fit's fixed cost per kernel, up to 1 s
 inline constexpr Range kFitP{1, 64, false};              // the corner sharpness a fit may take (calibration.cpp)
 inline constexpr IntRange kSampleCount{0, 1000000000};  // train and holdout samples of a fit
-inline constexpr Range kKernelUs{0, 1e12};               // one measured kernel, up to 11 days
+inline constexpr Range kKernelUs{1e-3, 1e12, false};     // one measured kernel: 1 ns to 11 days
 inline constexpr Range kShape{0, 1e12, false};           // m, n, k of a measured kernel
 inline constexpr Range kKernelWork{0, 1e24, false};      // FLOPs or bytes of one measured kernel
 inline constexpr Range kRelativeError{0, 1e6, false};    // or -1: not measured

@@ -26,7 +26,7 @@ Scenario load_scenario(const std::string& spec);
 Model parse_model(const std::string& json_text, const std::string& file);
 Hardware parse_hardware(const std::string& json_text, const std::string& file);
 Scenario parse_scenario(const std::string& json_text, const std::string& file);
-// Ids of every file in the data folders' models/ (or hardware/) folder, sorted.
+// Ids of every file in the data folders' models/ (or hardware/) folder that an id can name, sorted.
 std::vector<std::string> known_ids(const std::string& folder);
 
 // "a,b,,c" -> {a, b, c}.

@@ -144,7 +144,6 @@ void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out)
   if (c.fits.empty())
     throw InputError(fmt::format("calibrate: no op class has the {} measurements a fit needs; nothing written", kMinFitSamples));
   const Table fits = calibration_fits_table(c);
-  out << "\n" << render_table(fits);
   std::vector<OutputFile> files{{out_file, calibration_json(c)}};
   PlotSet plots;
   if (!o.csv_dir.empty()) {
@@ -155,7 +154,7 @@ void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out)
     for (const OutputFile& f : plots.files) files.push_back({csv / f.path, f.content});
   }
   write_files({}, files);
-  out << "wrote " << o.out_file << "\n";
+  out << "\n" << render_table(fits) << "wrote " << o.out_file << "\n";
   if (!o.csv_dir.empty())
     if (const std::string note = render_plots(o.csv_dir, plots); !note.empty()) out << note << "\n";
 }

@@ -37,10 +37,10 @@ std::string one_line(const std::string& message) { return printable(message, 409
 
 // Option values checked as decimal numbers in their range (limits.hpp) and rewritten in
 // canonical form, so CLI11's own conversion (which reads hex and octal) sees only plain digits.
-CLI::Validator integer_in(limits::IntRange r) {
+CLI::Validator integer_option(limits::IntRange r) {
   return CLI::Validator(
       [r](std::string& text) {
-        const std::optional<long long> v = decodesim::integer_in(text, r);
+        const std::optional<long long> v = integer_in(text, r);
         if (!v) return fmt::format("expected an integer in {}, got '{}'", limits::to_string(r), printable(text));
         text = std::to_string(*v);
         return std::string();
@@ -48,10 +48,10 @@ CLI::Validator integer_in(limits::IntRange r) {
       "INT in " + limits::to_string(r));
 }
 
-CLI::Validator number_in(limits::Range r) {
+CLI::Validator number_option(limits::Range r) {
   return CLI::Validator(
       [r](std::string& text) {
-        const std::optional<double> v = decodesim::number_in(text, r);
+        const std::optional<double> v = number_in(text, r);
         if (!v) return fmt::format("expected a number in {}, got '{}'", limits::to_string(r), printable(text));
         text = fmt::format("{}", *v);
         return std::string();
@@ -111,8 +111,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   };
   auto chips_loaded = [&]() { return calibrated(load_hardware_list(chips), calibrations); };
   auto add_sla = [&](CLI::App* c) {
-    c->add_option("--tpot-ms", sla.tpot_ms, "time-per-output-token SLA")->check(number_in(limits::kTpotMs))->capture_default_str();
-    c->add_option("--stages", sla.stages, "pipeline stages sharing the TPOT")->check(integer_in(limits::kStages))->capture_default_str();
+    c->add_option("--tpot-ms", sla.tpot_ms, "time-per-output-token SLA")->check(number_option(limits::kTpotMs))->capture_default_str();
+    c->add_option("--stages", sla.stages, "pipeline stages sharing the TPOT")->check(integer_option(limits::kStages))->capture_default_str();
   };
 
   CLI::App* census_cmd = app.add_subcommand("census", "per-token KV bytes, FLOPs and arithmetic intensity");
@@ -126,19 +126,19 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   CLI::App* sparsity_cmd = app.add_subcommand("sparsity", "MoE batch needs and the minimum sparsity each chip sustains");
   add_chips(sparsity_cmd), add_sla(sparsity_cmd), common.add_to(sparsity_cmd), add_calibration(sparsity_cmd);
   sparsity_cmd->add_option("--model", models, "take H, L and sparsity from these models")->capture_default_str();
-  sparsity_cmd->add_option("--hidden", hidden, "hidden size H (instead of --model)")->check(integer_in(limits::kHiddenSize));
-  sparsity_cmd->add_option("--layers", layers, "layers L (instead of --model)")->check(integer_in(limits::kLayers));
+  sparsity_cmd->add_option("--hidden", hidden, "hidden size H (instead of --model)")->check(integer_option(limits::kHiddenSize));
+  sparsity_cmd->add_option("--layers", layers, "layers L (instead of --model)")->check(integer_option(limits::kLayers));
   sparsity_cmd->add_option("--sparsity", sparsity, "MoE sparsity to compare with --hidden/--layers")
-      ->check(number_in(limits::kFraction));
+      ->check(number_option(limits::kFraction));
   sparsity_cmd->add_option("--nic-efficiency", sla.nic_efficiency, "achieved / line rate of the NICs (0.8 in practice)")
-      ->check(number_in(limits::kFraction))
+      ->check(number_option(limits::kFraction))
       ->capture_default_str();
 
   CLI::App* budget_cmd = app.add_subcommand("budget", "per-layer latency budget for attention and FFN chips");
   add_models(budget_cmd), add_chips(budget_cmd), add_contexts(budget_cmd), add_sla(budget_cmd), common.add_to(budget_cmd),
       add_calibration(budget_cmd);
   budget_cmd->add_option("--ffn-batch", ffn_batch, "tokens per FFN micro-batch (default: the chip's B_MoE)")
-      ->check(number_in(limits::kTokens));
+      ->check(number_option(limits::kTokens));
 
   CLI::App* run_cmd = app.add_subcommand("run", "run a scenario file (default: the report's comparison)");
   run_cmd->add_option("scenario", scenario, "scenario id or JSON path");
@@ -157,7 +157,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   calibrate_cmd->add_option("--csv", calib.csv_dir, "also write measurements and predictions as CSV (and plots) here");
   calibrate_cmd->add_flag("--quick", calib.quick, "a small sweep (for tests)");
   calibrate_cmd->add_option("--max-seconds", calib.max_seconds, "stop sweeping after this long and fit what was measured")
-      ->check(number_in({0, 1e6}));
+      ->check(number_option({0, 1e6}));
   calibrate_cmd->add_option("--refit", calib.refit,
                             "refit the measurements of calibrated files, comma-separated runs of one chip pooled (no GPU)");
 
@@ -168,9 +168,9 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--attention-hardware", pipe.attention_hardware, "AFD attention chip (plan: comma-separated candidates; default: --hardware)");
     c->add_option("--ffn-hardware", pipe.ffn_hardware, "AFD FFN chip (plan: comma-separated candidates; default: --hardware)");
     c->add_option("--context", pipe.context, "average context of the requests in flight: 4096, 32k or ranges")->capture_default_str();
-    c->add_option("--tpot-ms", pipe.tpot_ms, "time-per-output-token SLA")->check(number_in(limits::kTpotMs))->capture_default_str();
+    c->add_option("--tpot-ms", pipe.tpot_ms, "time-per-output-token SLA")->check(number_option(limits::kTpotMs))->capture_default_str();
     c->add_option("--nic-efficiency", pipe.nic_efficiency, "achieved / line rate of the NICs (0.8 in practice)")
-        ->check(number_in(limits::kFraction))
+        ->check(number_option(limits::kFraction))
         ->capture_default_str();
     c->add_option("--fanout", pipe.fanout, "network copies per token: per-instance (distinct expert instances) or report (one)")
         ->check(CLI::IsMember({"per-instance", "report"}))
@@ -184,9 +184,9 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   simulate_cmd->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
       ->capture_default_str();
   simulate_cmd->add_option("--batch", pipe.batch, "requests decoding concurrently (default: the largest meeting SLA and memory)")
-      ->check(number_in(limits::kTokens));
+      ->check(number_option(limits::kTokens));
   simulate_cmd->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (at most 4 per layer)")
-      ->check(integer_in(limits::kMicroBatches))
+      ->check(integer_option(limits::kMicroBatches))
       ->capture_default_str();
 
   CLI::App* plan_cmd = app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8, EP 8..256 GPUs, 2..4 micro-batches) under the SLA");
@@ -195,7 +195,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   plan_cmd->add_option("--rank-by", pipe.rank_by, "tgs (tokens per GPU per second) or usd (USD per 1M tokens)")
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
-  plan_cmd->add_option("--top", pipe.top, "rows to print")->check(integer_in(limits::kTopRows))->capture_default_str();
+  plan_cmd->add_option("--top", pipe.top, "rows to print")->check(integer_option(limits::kTopRows))->capture_default_str();
 
   try {
     app.parse(argc, argv);

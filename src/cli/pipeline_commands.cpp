@@ -124,6 +124,7 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
   if (afd) space.attention_chips = std::move(attention), space.ffn_chips = std::move(ffn);
 
   const std::vector<double> contexts = parse_contexts(o.context);
+  check_search_size(space, contexts.size());
   std::vector<Table> tables;
   for (double context : contexts) {
     PipelineConfig base = base_config(o);

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -62,8 +63,11 @@ int run_scenario_command(const std::string& scenario, const std::string& format_
   if (!s.out_dir.empty() && s.format != Format::csv)
     for (const Table& t : tables) extra.push_back({t.name + ".csv", render_csv(t)});
 
+  // Printed once the files are written: a failure prints nothing.
+  std::ostringstream text;
+  emit(tables, s.format, s.out_dir, text, std::move(extra));
   if (s.format == Format::table) out << "== " << s.name << " ==\n\n";
-  emit(tables, s.format, s.out_dir, out, std::move(extra));
+  out << text.str();
   if (plots) {
     const std::string note = render_plots(s.out_dir, plot_set);
     if (!note.empty()) err << "decodesim: " << note << "\n";

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "decodesim/errors.hpp"
 #include "decodesim/limits.hpp"
 
 namespace decodesim {
@@ -95,6 +96,21 @@ std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const P
   return Plan{run(good), good == k_mem ? "memory" : "sla"};
 }
 
+long search_candidates(const SearchSpace& space) {
+  const long afd = static_cast<long>(space.attention_chips.size() * space.ffn_chips.size()) * space.max_attention_instances *
+                   space.max_ffn_instances;
+  const long ep = static_cast<long>(space.ep_chips.size()) * space.max_ep_instances;
+  return (afd + ep) * std::max(0, space.max_micro_batches - space.min_micro_batches + 1);
+}
+
+void check_search_size(const SearchSpace& space, size_t searches) {
+  const double total = static_cast<double>(search_candidates(space)) * static_cast<double>(searches);
+  if (total > static_cast<double>(limits::kMaxPlanCandidates))
+    throw InputError(fmt::format("plan: {} search(es) of {} deployment candidates each is {:.0f}, more than the {} one plan may "
+                                 "try: give fewer chips, contexts or models",
+                                 searches, search_candidates(space), total, limits::kMaxPlanCandidates));
+}
+
 std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, const PipelineConfig& base, RankBy rank,
                                      SearchStats* stats) {
   struct Candidate {
@@ -102,6 +118,7 @@ std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, c
     const Pool* ffn;
     PipelineConfig config;
   };
+  check_search_size(space, 1);
   std::vector<Candidate> candidates;
   auto consider = [&](const Pool& a, const Pool& f, const Deployment& d) {
     for (int n = space.min_micro_batches; n <= space.max_micro_batches; ++n) {

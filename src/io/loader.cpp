@@ -30,7 +30,8 @@ std::vector<std::string> known_ids(const std::string& folder) {
   for (const fs::path& d : data_dirs()) {
     std::error_code ec;
     for (auto it = fs::directory_iterator(d / folder, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-      if (it->path().extension() == ".json") ids.push_back(it->path().stem().string());
+      if (it->path().extension() == ".json" && io::is_plain_name(it->path().stem().string()))  // loadable by id
+        ids.push_back(it->path().stem().string());
   }
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -139,7 +140,7 @@ FfnSpec parse_ffn(ObjectReader r, const std::string& name) {
   } else if (kind == "moe") {
     f.kind = FfnKind::moe;
     f.routed_experts = shape(r, "routed_experts", lim::kExperts);
-    f.top_k = shape(r, "top_k", lim::kExperts);
+    f.top_k = shape(r, "top_k", lim::kTopK);
     if (f.top_k > f.routed_experts)
       r.fail("top_k", fmt::format("expected at most routed_experts ({}), got {}", f.routed_experts, f.top_k));
     f.expert_intermediate = r.integer("expert_intermediate", lim::kFfnWidth);
@@ -332,13 +333,14 @@ std::optional<double> tokens_in(const std::string& t) {
 // Messages carry no prefix: the caller names the option or the JSON path.
 std::vector<double> context_range(double from, double to, bool geometric, double by) {
   if (to < from) throw InputError(fmt::format("the range {:.0f} to {:.0f} ends before it starts", from, to));
+  // The count first: a factor near 1 would otherwise spin long before the values part.
+  const double terms = std::floor((geometric ? std::log(to / from) / std::log(by) : (to - from) / by) * (1 + 1e-12)) + 1;
+  if (!(terms <= static_cast<double>(lim::kMaxContexts)))
+    throw InputError(fmt::format("expected at most {} context lengths, the range gives {:.0f}", lim::kMaxContexts, terms));
   std::vector<double> out;
-  for (long long i = 0;; ++i) {
+  for (long long i = 0; i < static_cast<long long>(terms); ++i) {
     const double c = geometric ? std::round(from * std::pow(by, static_cast<double>(i))) : from + static_cast<double>(i) * by;
-    if (c > to * (1 + 1e-12)) break;
-    if (!out.empty() && c == out.back()) continue;  // a small factor rounds to the same token count
-    if (static_cast<long long>(out.size()) >= lim::kMaxContexts)
-      throw InputError(fmt::format("expected at most {} context lengths, the range gives more", lim::kMaxContexts));
+    if (c > to || (!out.empty() && c == out.back())) continue;  // rounding: a small factor repeats a count
     out.push_back(c);
   }
   return out;
@@ -364,6 +366,7 @@ std::vector<double> parse_contexts(const std::string& text) {
   };
   std::vector<double> out;
   for (const std::string& item : split_list(text)) {
+    if (static_cast<long long>(out.size()) > lim::kMaxContexts) break;  // refused below
     const size_t c1 = item.find(':');
     if (c1 == std::string::npos) {
       out.push_back(token(item));
@@ -375,7 +378,7 @@ std::vector<double> parse_contexts(const std::string& text) {
       throw InputError(fmt::format("--context: a range is FROM:TO:xFACTOR or FROM:TO:+STEP, got '{}'", printable(item)));
     const double from = token(item.substr(0, c1)), to = token(item.substr(c1 + 1, c2 - c1 - 1));
     const std::string by = item.substr(c2 + 2);
-    std::optional<double> step = op == 'x' ? number_in(by, {1, 1024}) : tokens_in(by);
+    const std::optional<double> step = op == 'x' ? number_in(by, {1, 1024}) : tokens_in(by);
     if (!step)
       throw InputError(fmt::format("--context: {} in '{}': expected {}", op == 'x' ? "factor" : "step", printable(item),
                                    op == 'x' ? "a number in (1, 1024]" : "a whole token count"));
@@ -384,7 +387,6 @@ std::vector<double> parse_contexts(const std::string& text) {
     } catch (const InputError& e) {
       throw InputError(fmt::format("--context: '{}': {}", printable(item), e.what()));
     }
-    if (static_cast<long long>(out.size()) > lim::kMaxContexts) break;
   }
   if (out.empty()) throw InputError(fmt::format("--context: no context lengths in '{}'", shown));
   check_unique_contexts(out, "--context");
