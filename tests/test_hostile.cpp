@@ -3,6 +3,7 @@
 // ask for unbounded work. Each is refused with an InputError naming where, or stays finite.
 #include "helpers.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 #include "decodesim/budget.hpp"
 #include "decodesim/census.hpp"
 #include "decodesim/plots.hpp"
+#include "decodesim/report.hpp"
 #include "decodesim/search.hpp"
 #include "decodesim/writers.hpp"
 
@@ -29,7 +31,7 @@ std::string refusal(Load load) {
     const std::string msg = e.what();
     CHECK(msg.find('\n') == std::string::npos);
     CHECK(msg.size() < 1000);
-    for (char ch : msg) CHECK(static_cast<unsigned char>(ch) >= 0x20);
+    CHECK(std::none_of(msg.begin(), msg.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20; }));
     return msg;
   }
   FAIL("accepted");
@@ -253,4 +255,13 @@ TEST_CASE("served pipeline: micro-batches and the batch search are bounded", "[h
   CHECK_THROWS_WITH(check_search_size(space, 1), Catch::Contains("more than the 200000 one plan may try"));
   space.attention_chips.resize(4), space.ffn_chips.resize(4);
   CHECK_NOTHROW(check_search_size(space, 2));
+}
+
+TEST_CASE("a models x chips x contexts table is refused before it is built past its bound", "[hostile][report]") {
+  const std::vector<Model> models(3, load_model("step3"));
+  const std::vector<Hardware> chips(64, load_hardware("h800"));
+  const std::vector<double> contexts = parse_contexts("1:1024:+1");
+  CHECK_THROWS_WITH(cost_table(models, chips, contexts),
+                    Catch::Contains("cost: 3 models x 64 chips x 1024 contexts is 196608 rows, more than the 131072"));
+  CHECK_THROWS_AS(budget_table(models, chips, contexts, {}, 0), InputError);
 }
