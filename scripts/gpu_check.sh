@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# The one script for a GPU machine: build the whole project with CUDA, run every test (the GPU
-# kernels' checks included), calibrate this chip with `decodesim calibrate`, time the kernels
-# with decodesim_gpu_bench, and print a summary last.
+# The one script for a GPU machine: build the whole project with CUDA, then run the steps asked for
+# and print a summary last.
 #
-#   scripts/gpu_check.sh            # results in $OUT, else bench/results/gpu-<date>/
+#   scripts/gpu_check.sh                       # results in $OUT, else bench/results/gpu-<date>/
+#   STEPS=probe,tests,bench scripts/gpu_check.sh
 #
+# Steps (STEPS, comma-separated; default all but torch):
+#   probe      each warpgroup-MMA layout alone against an exact product (decodesim_gpu_bench --only probe)
+#   tests      the GPU-labelled tests (kernels against float64 references, paged == contiguous)
+#   alltests   the whole test suite
+#   calibrate  `decodesim calibrate` of this chip (CAL_SECONDS sweep limit, default 300)
+#   bench      the kernel timing tool (BENCH_ONLY: its --only list)
+#   torch      PyTorch's kernels on the same shapes (bench/gpu/torch_reference.py)
 # A GPU box without the Debian -dev packages: run scripts/gpu_deps.sh on a machine that has them
 # and bring the resulting .gpu-deps/ folder along; it is used when present.
-# Knobs: HW (hardware id; default from the GPU's name), CAL_SECONDS (sweep time limit, 300),
-#        BENCH=0 (skip the timing tool), TOTAL_SECONDS (the timing tool gets what is left of it, 570), JOBS.
+# Knobs: HW (hardware id; default from the GPU's name), JOBS, TOTAL_SECONDS (budget for the timed steps, 570).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 OUT=${OUT:-$ROOT/bench/results/gpu-$(date +%Y%m%d-%H%M%S)}
 JOBS=${JOBS:-$(nproc)}
 CAL_SECONDS=${CAL_SECONDS:-300}
+STEPS=${STEPS:-probe,tests,calibrate,bench}
+TOTAL_SECONDS=${TOTAL_SECONDS:-570}
 mkdir -p "$OUT"
 LOG=$OUT/run.log
 T0=$(date +%s)
 say() { echo "[gpu_check $(( $(date +%s) - T0 ))s] $*" | tee -a "$LOG"; }
+has() { [[ ",$STEPS," == *",$1,"* ]]; }
+left() { echo $(( TOTAL_SECONDS - ($(date +%s) - T0) )); }
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 {
@@ -35,37 +45,64 @@ fi
 
 prefix=()
 [ -d "$ROOT/.gpu-deps" ] && prefix=(-DCMAKE_PREFIX_PATH="$ROOT/.gpu-deps")
-say "build (CUDA on, $JOBS jobs) for $gpu as $HW"
+say "build (CUDA on, $JOBS jobs) for $gpu as $HW; steps $STEPS"
 if ! { cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DDECODESIM_CUDA=ON "${prefix[@]}" &&
        cmake --build build-gpu -j "$JOBS"; } >build-gpu.log 2>&1; then
   tail -40 build-gpu.log | tee -a "$LOG"; say "BUILD FAILED"; exit 1
 fi
+grep -E "warning" build-gpu.log | sort -u | head -20 >>"$LOG"
 
-say "tests (all, GPU label included)"
-(cd build-gpu && timeout 300 ctest --output-on-failure -j 4) >>"$LOG" 2>&1
-TESTS=$(grep -E "tests passed|tests failed" "$LOG" | tail -1)
-say "tests: $TESTS"
+if has probe; then
+  say "wgmma layout probe"
+  timeout 60 build-gpu/decodesim_gpu_bench --only probe --csv /dev/null 2>&1 | grep -E "^probe|ERROR" | tee "$OUT/probe.log" | tee -a "$LOG"
+fi
 
-say "calibrate $HW (sweep limit ${CAL_SECONDS}s)"
-# The CSV and figures stay beside the build (decodesim calibrate --refit remakes them from $HW.json).
-timeout $((CAL_SECONDS + 120)) build-gpu/decodesim calibrate --hardware "$HW" --out "$OUT/$HW.json" --csv build-gpu/calibration \
-  --max-seconds "$CAL_SECONDS" >>"$LOG" 2>&1
-CAL=$?
+TESTS="not run"
+if has tests || has alltests; then
+  label=(-L gpu)
+  has alltests && label=()
+  say "tests ${label[*]}"
+  (cd build-gpu && timeout 300 ctest --output-on-failure -j 4 "${label[@]}") >"$OUT/tests.log" 2>&1
+  TESTS=$(grep -E "tests passed|tests failed" "$OUT/tests.log" | tail -1)
+  say "tests: $TESTS"
+fi
 
-BENCH_RC="skipped"
-if [ "${BENCH:-1}" = 1 ]; then
-  say "kernel timing tool"
-  left=$(( ${TOTAL_SECONDS:-570} - ($(date +%s) - T0) ))
-  timeout $(( left > 30 ? left : 30 )) build-gpu/decodesim_gpu_bench --csv "$OUT/gpu_bench.csv" >"$OUT/bench.log" 2>&1
-  BENCH_RC=$?
+CAL="not run"
+if has calibrate && [[ "$TESTS" == *failed* && "$TESTS" != *"0 tests failed"* ]]; then
+  CAL="skipped: the kernel tests failed"
+elif has calibrate; then
+  say "calibrate $HW (sweep limit ${CAL_SECONDS}s)"
+  # The CSV and figures stay beside the build (decodesim calibrate --refit remakes them from $HW.json).
+  timeout $((CAL_SECONDS + 120)) build-gpu/decodesim calibrate --hardware "$HW" --out "$OUT/$HW.json" --csv build-gpu/calibration \
+    --max-seconds "$CAL_SECONDS" >>"$LOG" 2>&1
+  CAL="rc $?"
+  [ -d build-gpu/calibration ] && tar -czf "$OUT/calibration.tar.gz" -C build-gpu calibration
+fi
+
+BENCH="not run"
+if has bench; then
+  say "kernel timing tool ${BENCH_ONLY:-}"
+  l=$(left)
+  timeout $(( l > 30 ? l : 30 )) build-gpu/decodesim_gpu_bench ${BENCH_ONLY:+--only "$BENCH_ONLY"} --csv "$OUT/gpu_bench.csv" >"$OUT/bench.log" 2>&1
+  BENCH="rc $?"
+fi
+
+if has torch; then
+  say "PyTorch reference kernels"
+  l=$(left)
+  timeout $(( l > 30 ? l : 30 )) python3 bench/gpu/torch_reference.py --csv "$OUT/torch_reference.csv" >"$OUT/torch.log" 2>&1
+  tail -3 "$OUT/torch.log" >>"$LOG"
 fi
 
 echo
 echo "================ gpu_check summary ($(( $(date +%s) - T0 )) s) ================"
 cat "$OUT/device.txt"
+[ -f "$OUT/probe.log" ] && cat "$OUT/probe.log"
 echo "tests: $TESTS"
-echo "calibrate: rc $CAL"
+[ -f "$OUT/tests.log" ] && grep -E "FAILED|failed|REQUIRE|CHECK\(|with expansion|rel err" "$OUT/tests.log" | head -30
+echo "calibrate: $CAL"
 sed -n '/^Efficiency fits/,/^wrote/p' "$LOG"
-echo "timing tool: rc $BENCH_RC"
-[ -f "$OUT/bench.log" ] && sed -n '/==== summary/,$p' "$OUT/bench.log"
+echo "timing tool: $BENCH"
+[ -f "$OUT/bench.log" ] && { grep -E "^ERROR" "$OUT/bench.log" | head -10; sed -n '/==== summary/,$p' "$OUT/bench.log"; }
+[ -f "$OUT/torch.log" ] && grep -vE "^csv" "$OUT/torch.log"
 echo "files: $OUT"

@@ -1,6 +1,10 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -72,5 +76,27 @@ inline std::string read_file(const std::filesystem::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+#ifdef DECODESIM_BINARY
+// End-to-end: the built binary with these arguments (run from cwd when given): exit code, stdout, stderr.
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+inline Result run(const std::string& args, const std::string& cwd = "") {
+  TempDir d;
+  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string("'") + DECODESIM_BINARY + "' " + args +
+                          " >'" + (d.path / "out").string() + "' 2>'" + (d.path / "err").string() + "'";
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_file(d.path / "out");
+  r.err = read_file(d.path / "err");
+  return r;
+}
+#endif
+
+inline size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
 
 }  // namespace test

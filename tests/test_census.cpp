@@ -97,10 +97,60 @@ TEST_CASE("linear attention keeps a fixed state", "[census]") {
   a.output_gate = true;
   Model m = tiny(a, dense(10), 1);
   m.quant.state = Dtype::fp32;
-  CHECK(census(m, 10).kv_bytes == 4 * 8 * 8 * 4);
+  // 4 heads x 8 x 8 FP32 state: read and written back each step, held once.
+  CHECK(census(m, 10).kv_bytes == 2 * 4 * 8 * 8 * 4);
+  CHECK(census(m, 10).kv_resident_bytes == 4 * 8 * 8 * 4);
   CHECK(census(m, 1e6).kv_bytes == census(m, 10).kv_bytes);
   CHECK(census(m, 10).attention_flops == 4.0 * 4 * 8 * 8);
   CHECK(attention_linear_params(a, 64) == 5 * 64 * 32);  // q, k, v, o and the output gate: 64x32 each
+}
+
+TEST_CASE("a design's own cache precision overrides the model's", "[census]") {
+  AttentionSpec global = gqa(8, 2, 16), chunked = gqa(8, 2, 16);
+  global.name = "global", chunked.name = "chunked";
+  global.cache_dtype = Dtype::bf16;
+  chunked.scope = AttentionScope::chunked, chunked.window_tokens = 100;
+  Model m = tiny(global, dense(10), 2);
+  m.attention_types = {chunked, global};
+  m.layer_attention = {0, 1};
+  // chunked: 2 x 2 heads x 16 = 64 B per token at FP8, 100 tokens; global: 64 x 2 B (BF16), 1000 tokens.
+  CHECK(census(m, 1000).kv_bytes == 100 * 64 + 1000 * 64 * 2);
+  CHECK(census(m, 1000).kv_resident_bytes == census(m, 1000).kv_bytes);
+  CHECK(kv_bytes_per_token(m) == 64 * 2);
+  // The model's KV precision still sets the layers without their own.
+  m.quant.kv = Dtype::bf16;
+  CHECK(census(m, 1000).kv_bytes == 100 * 64 * 2 + 1000 * 64 * 2);
+  // A linear layer's own state precision overrides quantization.state.
+  AttentionSpec lin = gqa(4, 4, 8);
+  lin.kind = AttentionKind::linear;
+  lin.cache_dtype = Dtype::bf16;
+  const Model l = tiny(lin, dense(10), 1);
+  CHECK(census(l, 10).kv_resident_bytes == 4 * 8 * 8 * 2);
+}
+
+TEST_CASE("MiniMax-M1: lightning state read and written back, BF16 KV on the softmax layers", "[census][models]") {
+  const Model m = load_model("minimax-m1");
+  // 70 lightning layers: 64 heads x 128 x 128 FP32 = 4,194,304 B of state each, read and written
+  // back: 8,388,608 B per layer, 587,202,560 B in all, whatever the context.
+  const double state = 64.0 * 128 * 128 * 4;
+  // 10 softmax layers: K and V of 8 heads x 128 in BF16 = 4,096 B per token per layer.
+  const double kv_per_token = 2.0 * 8 * 128 * 2;
+  const Census c = census(m, 8192);
+  CHECK(c.kv_bytes == 70 * 2 * state + 10 * kv_per_token * 8192);         // 922,746,880
+  CHECK(c.kv_resident_bytes == 70 * state + 10 * kv_per_token * 8192);    // 629,145,600
+  // FLOPs: 2 x 2 x 64 x 128 x 128 per lightning layer, 2 x (128 + 128) x 64 x 8192 per softmax layer.
+  CHECK(c.attention_flops == 70 * 4.0 * 64 * 128 * 128 + 10 * 2.0 * 256 * 64 * 8192);  // 2,977,955,840
+  CHECK(kv_bytes_per_token(m) == 10 * kv_per_token);
+}
+
+TEST_CASE("Llama-4 Maverick: FP8 KV on chunked layers, BF16 on its full-attention NoPE layers", "[census][models]") {
+  const Model m = load_model("llama4-maverick");
+  // 2 x 8 KV heads x 128 = 2,048 KV elements per token per layer. 36 chunked layers at FP8 hold at
+  // most the 8,192-token chunk; 12 NoPE layers hold the whole context at BF16.
+  const double elems = 2.0 * 8 * 128;
+  CHECK(census(m, 8192).kv_bytes == 36 * elems * 8192 + 12 * elems * 2 * 8192);     // 1,006,632,960
+  CHECK(census(m, 32768).kv_bytes == 36 * elems * 8192 + 12 * elems * 2 * 32768);   // 2,214,592,512
+  CHECK(kv_bytes_per_token(m) == 12 * elems * 2);                                   // 49,152
 }
 
 TEST_CASE("MoE: activated = top-k + shared, total = all experts; routers in params only", "[census]") {

@@ -7,26 +7,11 @@ using namespace decodesim;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-Result run(const std::string& args, const std::string& cwd = "") {
-  test::TempDir d;
-  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string("'") + DECODESIM_BINARY + "' " + args +
-                          " >'" + (d.path / "out").string() + "' 2>'" + (d.path / "err").string() + "'";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = test::read_file(d.path / "out");
-  r.err = test::read_file(d.path / "err");
-  return r;
-}
+using test::lines;
+using test::Result;
+using test::run;
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
 
 }  // namespace
 
@@ -67,6 +52,15 @@ TEST_CASE("budget prints a table with units", "[cli]") {
   REQUIRE(r.code == 0);
   CHECK(r.out.find("layer_budget_us [us]") != std::string::npos);
   CHECK(r.out.find("273.2") != std::string::npos);
+  CHECK(r.out.find("o_proj sharded over its server's 8 cards") != std::string::npos);
+  // Step-3's per-card projection bytes per layer: 66,584,576 (o_proj sharded) or 169,345,024 (whole).
+  const Result report = run("budget --format csv --model step3 --hardware h20 --context 8k");
+  const Result strict = run("budget --format csv --model step3 --hardware h20 --context 8k --whole-o-proj");
+  REQUIRE(report.code == 0);
+  REQUIRE(strict.code == 0);
+  CHECK(report.out.find(",66584576,") != std::string::npos);
+  CHECK(strict.out.find(",169345024,") != std::string::npos);
+  CHECK(first_line(report.out).find("ffn_servers") != std::string::npos);
 }
 
 TEST_CASE("run with no argument runs the report's comparison and writes every output", "[cli]") {
@@ -139,7 +133,7 @@ TEST_CASE("an unwritable output folder fails cleanly", "[cli]") {
 TEST_CASE("help works and lists the subcommands", "[cli]") {
   const Result r = run("--help");
   CHECK(r.code == 0);
-  for (const char* sub : {"census", "cost", "sparsity", "budget", "run", "calibrate"}) CHECK(r.out.find(sub) != std::string::npos);
+  for (const char* sub : {"census", "cost", "sparsity", "budget", "run", "calibrate", "import"}) CHECK(r.out.find(sub) != std::string::npos);
 }
 
 TEST_CASE("list shows every data id", "[cli]") {
@@ -225,4 +219,79 @@ TEST_CASE("calibrate --refit writes all of its files or none", "[cli][hostile][c
   CHECK(ok.code == 0);
   CHECK(std::filesystem::exists(d.path / "b/h100.json"));
   CHECK(std::filesystem::exists(d.path / "b/calibration_fits.csv"));
+}
+
+TEST_CASE("a Hugging Face config works wherever a model does, and import writes its description", "[cli][hf]") {
+  const std::string src = test::source_dir().string();
+  auto rows = [](const std::string& csv) { return csv.substr(csv.find('\n') + 1); };
+  auto without_ids = [](std::string s, const std::string& id) {
+    for (size_t at; (at = s.find(id + ",")) != std::string::npos;) s.erase(at, id.size());
+    return s;
+  };
+  const Result builtin = run("census --format csv --model step3 --context 8k,32k");
+  const Result config = run("census --format csv --model '" + src + "/tests/hf/step3/config.json' --context 8k,32k");
+  REQUIRE(builtin.code == 0);
+  REQUIRE(config.code == 0);
+  CHECK(rows(config.out) == rows(builtin.out));  // the folder is named step3 too
+
+  test::TempDir d;
+  const std::string out = (d.path / "models" / "kimi.json").string();
+  const Result imported = run("import '" + src + "/tests/hf/kimi-k2' --out '" + out + "'");
+  REQUIRE(imported.code == 0);
+  CHECK_THAT(imported.out, Catch::Contains("kimi, 61 layers"));
+  REQUIRE(std::filesystem::exists(out));
+  const auto description = nlohmann::json::parse(test::read_file(out));
+  CHECK(description["id"] == "kimi");
+  CHECK_THAT(description["source"].get<std::string>(), Catch::Contains("n_routed_experts 384"));
+  const Result reloaded = run("cost --format csv --hardware h800,h20 --model '" + out + "'");
+  const Result kimi = run("cost --format csv --hardware h800,h20 --model kimi-k2");
+  REQUIRE(reloaded.code == 0);
+  CHECK(without_ids(rows(reloaded.out), "kimi") == without_ids(rows(kimi.out), "kimi-k2"));
+
+  // --kv replaces the report's precision (MiniMax-M1's BF16 softmax KV).
+  const std::string fp8 = (d.path / "mm.json").string();
+  REQUIRE(run("import '" + src + "/tests/hf/minimax-m1' --out '" + fp8 + "' --kv fp8").code == 0);
+  CHECK(nlohmann::json::parse(test::read_file(fp8))["quantization"]["kv"] == "fp8");
+
+  // Bad input: exit 2, one line, nothing written.
+  const auto bad = d.write("bad/config.json", R"({"model_type": "falcon", "hidden_size": 4544})");
+  for (const auto& [args, expect] :
+       {std::pair{"import '" + bad.string() + "' --out '" + (d.path / "falcon.json").string() + "'", std::string("unsupported model_type")},
+        std::pair{"import '" + src + "/tests/hf/step3' --out '" + (d.path / "falcon.json").string() + "' --id step3",
+                  std::string("must be the id (step3.json)")},
+        std::pair{"import '" + src + "/tests/hf/step3' --out '" + (d.path / "falcon.json").string() + "' --kv fp9",
+                  std::string("--kv")},
+        std::pair{"census --model '" + bad.string() + "'", std::string("$.model_type: unsupported model_type \"falcon\"")}}) {
+    INFO(args);
+    const Result r = run(args);
+    CHECK(r.code == 2);
+    CHECK(lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains(expect));
+    CHECK_FALSE(std::filesystem::exists(d.path / "falcon.json"));
+  }
+}
+
+TEST_CASE("hostile traffic options and traces: exit 2, one short line", "[cli][hostile][traffic]") {
+  test::TempDir d;
+  const auto far = d.write("far.csv", "0,10,10\n1e300,10,10\n");
+  const auto control = d.write("control.csv", "0,10,10\n1,\x1b[2J,10\n");
+  const std::pair<std::string, std::string> cases[] = {
+      {"traffic --rate nan", "--rate: expected a number in [1e-06, 1000000], got 'nan'"},
+      {"traffic --rate 1 --duration inf", "--duration"},
+      {"traffic --rate 1 --warmup-s -1", "--warmup-s"},
+      {"traffic --rate 1 --replicas 0x10", "--replicas: expected an integer in [1, 1024], got '0x10'"},
+      {"traffic --rate 1 --seed -1", "--seed"},
+      {"traffic --rate 1 --max-batch nan", "--max-batch"},
+      {"traffic --rate 1 --input-tokens lognormal:nan:1", "--input-tokens"},
+      {"traffic --trace '" + far.string() + "'", "line 2: arrival_s: expected seconds in [0, 1e+07]"},
+      {"traffic --trace '" + control.string() + "'", "line 2: input_tokens: expected a whole number of tokens >= 1, got '\\x1b[2J'"},
+      {"plan --rate 1 --p99-tpot-ms 0", "--p99-tpot-ms"},
+  };
+  for (const auto& [args, expect] : cases) {
+    INFO(args);
+    const Result r = run(args);
+    CHECK(r.code == 2);
+    CHECK(lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains(expect));
+  }
 }

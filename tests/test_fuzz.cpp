@@ -1,4 +1,4 @@
-// Fixed-seed mutation of the shipped model, chip, scenario and calibration files through the
+// Fixed-seed mutation of the shipped model, chip, scenario, calibration and Hugging Face files through the
 // loaders: bit flips, truncation, hostile numbers, deep nesting, duplicate keys, type swaps,
 // NUL and control bytes, long strings. Only InputError may come out, and whatever still loads
 // must give finite figures (fuzz/load_checked.hpp). Tag [fuzz], CTest label "fuzz", 2,500
@@ -35,6 +35,9 @@ std::vector<Seed> seeds() {
   add(fuzz::Kind::hardware, "hardware", "hardware");
   add(fuzz::Kind::scenario, "scenarios", (dir / "scenarios").string());
   add(fuzz::Kind::calibration, "hardware/calibrated", "calibrated");
+  for (const auto& e : std::filesystem::directory_iterator(dir / "tests/hf"))  // Hugging Face configs, read as models
+    if (e.is_directory()) out.push_back({fuzz::Kind::model, "hf/" + e.path().filename().string() + "/config.json",
+                                         test::read_file(e.path() / "config.json")});
   std::sort(out.begin(), out.end(), [](const Seed& a, const Seed& b) { return a.file < b.file; });  // fixed order
   return out;
 }

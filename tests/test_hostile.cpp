@@ -265,3 +265,15 @@ TEST_CASE("a models x chips x contexts table is refused before it is built past 
                     Catch::Contains("cost: 3 models x 64 chips x 1024 contexts is 196608 rows, more than the 131072"));
   CHECK_THROWS_AS(budget_table(models, chips, contexts, {}, 0), InputError);
 }
+
+TEST_CASE("a Hugging Face config is held to the description's ranges", "[hostile][hf]") {
+  const std::string dsv3 = shipped("tests/hf/deepseek-v3/config.json");
+  auto error = [&](const std::string& text) { return refusal([&] { parse_model(text, "deepseek-v3/config.json"); }); };
+  CHECK_THAT(error(replace(dsv3, "\"kv_lora_rank\": 512", "\"kv_lora_rank\": 2147483647")),
+             Catch::Contains("$.kv_lora_rank: expected a positive integer"));
+  // Inside the readers' generic bound but beyond the field's: refused once the model is built.
+  CHECK_THAT(error(replace(dsv3, "\"num_attention_heads\": 128", "\"num_attention_heads\": 65536")),
+             Catch::Contains("the model it describes has attention design 'mla' q_heads 65536: expected an integer in [1, 4096]"));
+  CHECK_THAT(error(replace(dsv3, "\"first_k_dense_replace\": 3", "\"first_k_dense_replace\": -9223372036854775808")),
+             Catch::Contains("$.first_k_dense_replace"));
+}

@@ -69,6 +69,22 @@ TEST_CASE("missing, mistyped, unknown and out-of-range fields", "[loader]") {
   CHECK_THAT(model_error(replace(m, "{\"type\": \"gqa\", \"count\": 64}", "{\"type\": \"mla\", \"count\": 64}")),
              Catch::Contains("$.attention_layers[0].type: expected a declared type (gqa), got \"mla\""));
   CHECK_THAT(model_error("[1, 2]"), Catch::Contains("$: expected an object, got an array of 2 elements"));
+  CHECK_THAT(model_error(replace(m, "\"head_dim\": 128", "\"head_dim\": 128, \"kv_dtype\": \"bf17\"")),
+             Catch::Contains("$.attention_types.gqa.kv_dtype: expected one of fp32, bf16"));
+  CHECK_THAT(model_error(replace(m, "\"head_dim\": 128", "\"head_dim\": 128, \"state_dtype\": \"fp32\"")),
+             Catch::Contains("$.attention_types.gqa.state_dtype: unknown key"));
+}
+
+TEST_CASE("an attention type's kv_dtype overrides the model's KV precision", "[loader]") {
+  const Model m = load_model("llama4-maverick");
+  for (const AttentionSpec& a : m.attention_types) {
+    INFO(a.name);
+    CHECK(cache_dtype(a, m.quant) == (a.name == "global" ? Dtype::bf16 : Dtype::fp8));
+  }
+  test::TempDir d;
+  const auto p = d.write("qwen3-32b.json", replace(good_model(), "\"head_dim\": 128", "\"head_dim\": 128, \"kv_dtype\": \"fp16\""));
+  const Model f = load_model(p.string());
+  CHECK(cache_dtype(f.attention_types[0], f.quant) == Dtype::fp16);
 }
 
 TEST_CASE("non-finite and negative chip figures are refused", "[loader]") {
@@ -131,6 +147,11 @@ TEST_CASE("scenarios validate their own fields", "[loader]") {
              Catch::Contains("$.plan.rank_by: expected usd or tgs"));
   CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plan": {"top": 0}, "name")")),
              Catch::Contains("$.plan.top: expected an integer in [1, 1000000], got 0"));
+  CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("budget": {"whole_o_proj": 1}, "name")")),
+             Catch::Contains("$.budget.whole_o_proj: expected true or false"));
+  const auto strict = d.write("w.json", replace(base, "\"name\"", R"("budget": {"whole_o_proj": true}, "name")"));
+  CHECK(load_scenario(strict.string()).budget_convention.o_proj_shards == 1);
+  CHECK(load_scenario(p.string()).budget_convention.o_proj_shards == 8);
 }
 
 TEST_CASE("a scenario's plan ranks served deployments over its chips", "[loader][plan]") {

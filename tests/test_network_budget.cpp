@@ -68,28 +68,62 @@ TEST_CASE("per-layer budget is TPOT / stages / layers", "[budget]") {
   const Hardware h20 = load_hardware("h20");
   const AttentionBudget a = attention_budget(h20, m, 8192, {});
   CHECK(a.layer_budget_us == Approx(50e3 / 3 / 61));  // about 273 us (the report rounds to 272)
-  double linear = 0;
-  for (int l = 0; l < m.num_layers(); ++l) linear += layer_census(m, l, 0).linear_params;
-  CHECK(a.linear_bytes_per_layer == Approx(linear / 61));
-  CHECK(a.kv_bytes_in_budget == Approx(4e12 * a.layer_budget_us * 1e-6 - linear / 61));
+  CHECK(a.kv_bytes_in_budget == Approx(4e12 * a.layer_budget_us * 1e-6 - a.linear_bytes_per_layer));
   // Batch whose KV is read in the stage time, at 8K context.
   CHECK(a.max_batch == Approx(a.kv_bytes_in_budget * 61 / census(m, 8192).kv_bytes));
   CHECK(a.max_tokens == Approx(a.max_batch * 8192));
 }
 
-TEST_CASE("FFN cards cover bandwidth, compute and capacity", "[budget]") {
+TEST_CASE("report section 6: an attention card holds o_proj sharded over its server's 8 cards", "[budget]") {
+  const Model m = load_model("step3");
+  const Hardware h20 = load_hardware("h20");
+  // Step-3's projections per layer, 8-bit: q_a 7168x2048 = 14,680,064; q_b 2048x(64x256) =
+  // 33,554,432; kv 7168x(256+256) = 3,670,016; o (64x256)x7168 = 117,440,512 bytes.
+  const double whole = 14680064.0 + 33554432 + 3670016 + 117440512;  // 169,345,024
+  const double sharded = 14680064.0 + 33554432 + 3670016 + 117440512 / 8;  // 66,584,576
+  const AttentionBudget report = attention_budget(h20, m, 8192, {});
+  const AttentionBudget strict = attention_budget(h20, m, 8192, {}, BudgetConvention::whole_o_proj());
+  CHECK(report.linear_bytes_per_layer == Approx(sharded));
+  CHECK(strict.linear_bytes_per_layer == Approx(whole));
+  // H20 reads 4e12 B/s x 273.22 us = 1,092,896,175 B per layer; the rest after the weights is KV.
+  CHECK(report.kv_bytes_in_budget == Approx(4e12 * 50e-3 / 3 / 61 - sharded));
+  CHECK(strict.kv_bytes_in_budget == Approx(4e12 * 50e-3 / 3 / 61 - whole));
+  // 1,026,311,599 B of KV per layer at 512 B per token per layer: 244.7 requests of 8192 tokens.
+  CHECK(report.max_batch == Approx((4e12 * 50e-3 / 3 / 61 - sharded) / (512.0 * 8192)));
+  // Memory holds the card's weights (61 layers) once; the rest holds KV.
+  CHECK(report.kv_capacity_batch == Approx((9.6e10 - 61 * sharded) / (61 * 512.0 * 8192)));
+}
+
+TEST_CASE("report section 6: FFN cards read weights at half the bandwidth, in whole servers", "[budget]") {
   const Model m = load_model("step3");
   const Hardware l20 = load_hardware("l20");
   const FfnBudget f = ffn_budget(l20, m, 2048, {});
   CHECK(f.batch_tokens == 2048);
-  CHECK(f.cards >= f.cards_for_bandwidth);
-  CHECK(f.cards >= f.cards_for_compute);
-  CHECK(f.cards >= f.cards_for_capacity);
-  // A MoE layer's weights (49 experts of 3 x 7168 x 5120, 8-bit) must stream within 273 us.
+  // A MoE layer's weights (49 experts of 3 x 7168 x 5120, plus the 7168 x 48 router, 8-bit):
+  // 5,396,316,160 B, read within 273.22 us at half of L20's 864 GB/s = 118,032,787 B per card.
   const double weights = 49.0 * 3 * 7168 * 5120 + 7168 * 48;
   CHECK(f.weight_bytes_per_layer == Approx(weights));
-  CHECK(f.cards_for_bandwidth == static_cast<int>(std::ceil(weights / (l20.mem_bytes_per_s * 50e-3 / 3 / 61))));
+  CHECK(f.cards_for_bandwidth == 46);  // 45.7
+  CHECK(f.cards_for_bandwidth == static_cast<int>(std::ceil(weights / (0.5 * 8.64e11 * 50e-3 / 3 / 61))));
+  // 2048 tokens x 2 x 4 activated experts (3 x 7168 x 5120 each) = 1.804e12 FLOPs over
+  // 2.39e14 FLOP/s x 273.22 us = 6.530e10 per card: 27.6 cards.
+  CHECK(f.cards_for_compute == 28);
+  // All FFN weights, 56 MoE layers and 5 dense (3 x 7168 x 18432): 304.2 GB over 48 GB.
+  CHECK(f.cards_for_capacity == 7);
+  // 46 cards round up to 6 servers of 8.
+  CHECK(f.servers == 6);
+  CHECK(f.cards == 48);
   // Defaults to the chip's B_MoE.
   CHECK(ffn_budget(l20, m, 0, {}).batch_tokens ==
         Approx(sparsity_limits(l20, m.quant, 7168, 61, model_sparsity(m), {}).b_moe_tokens));
+}
+
+TEST_CASE("the budget's hybrid-model caches: MiniMax state counted twice in traffic, once in memory", "[budget]") {
+  const Model m = load_model("minimax-m1");
+  const Hardware h20 = load_hardware("h20");
+  const AttentionBudget a = attention_budget(h20, m, 8192, {});
+  const Census c = census(m, 8192);
+  CHECK(c.kv_bytes > c.kv_resident_bytes);
+  CHECK(a.max_batch == Approx(a.kv_bytes_in_budget * 80 / c.kv_bytes));
+  CHECK(a.kv_capacity_batch == Approx((9.6e10 - 80 * a.linear_bytes_per_layer) / c.kv_resident_bytes));
 }

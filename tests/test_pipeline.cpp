@@ -255,6 +255,14 @@ TEST_CASE("calibrated timing uses the fitted kernels and falls back to measured 
   Quantization q16;
   q16.kv = Dtype::bf16;
   CHECK(CalibratedTimer(h, q16, cal).time_us(a) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));
+  // A layer's own cache precision picks its fit, whatever the model's KV precision.
+  Op a16 = a;
+  a16.cache = Dtype::bf16;
+  CHECK(t.time_us(a16) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));
+  REQUIRE(t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::bf16) != nullptr);
+  CHECK(t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::bf16)->dtype == "bf16");
+  CHECK(t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::int8)->dtype == "fp8");
+  CHECK(t.fit_for(OpClass::attention, AttentionKind::gqa, Dtype::bf16) == nullptr);
 
   // Slower-than-peak kernels lengthen the simulated step.
   const Model m = load_model("step3");

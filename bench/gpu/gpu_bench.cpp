@@ -1,6 +1,8 @@
 // decodesim_gpu_bench: times the CUDA backend's kernels on the shapes of the Step-3 report and writes
 // CSV. Depends on CUDA and the standard library only (no JSON/CLI/fmt), so it builds on a bare GPU box.
-//   decodesim_gpu_bench [--quick] [--csv FILE] [--only copy,attention,gemm,moe,layer]
+//   decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,peaks,attention,gemm,moe,layer] [--filter TEXT] [--variant NAME]
+//   --filter keeps the attention shapes whose "model design ctx=N bf16|fp8" contains TEXT (for profiling one kernel);
+//   --variant times one attention kernel variant by name.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -82,15 +84,18 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::string csv_path = "gpu_bench.csv";
   std::set<std::string> only;
+  std::string filter, variant;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
+    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+    else if (a == "--variant" && i + 1 < argc) variant = argv[++i];
     else if (a == "--csv" && i + 1 < argc) csv_path = argv[++i];
     else if (a == "--only" && i + 1 < argc) {
       std::stringstream ss(argv[++i]);
       for (std::string t; std::getline(ss, t, ',');) only.insert(t);
     } else {
-      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only copy,attention,gemm,moe,layer]\n";
+      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,peaks,attention,gemm,moe,layer] [--filter TEXT] [--variant NAME]\n";
       return 2;
     }
   }
@@ -115,7 +120,18 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   };
 
-  // ceilings
+  if (want("probe"))
+    guarded("probe", [&] {
+      for (const auto& [form, err] : d::wgmma_probe()) {
+        const bool ok = err < 1e-6;
+        failures += ok ? 0 : 1;
+        std::printf("probe %-72s rel err %-10.3g %s\n", form.c_str(), err, ok ? "ok" : "WRONG");
+      }
+      std::fflush(stdout);
+    });
+
+  // ceilings (the floors and % columns below need them)
+  if (want("peaks") || want("attention") || want("gemm") || want("moe") || want("layer")) {
   guarded("copy", [&] {
     const g::Measurement c = g::measure_copy();
     copy_bw = c.bytes / (c.time_us * 1e-6);
@@ -137,9 +153,11 @@ int main(int argc, char** argv) {
       peak_fp8 = f.flops / (f.time_us * 1e-6);
       add(f);
     });
+  }
 
   d::Options o;
   o.warmup = 5, o.repeats = quick ? 10 : 30;
+  o.variant = variant;
   std::vector<std::pair<std::string, g::Measurement>> best_attn;  // summary
   using L = g::KvLayout;
   if (want("attention")) {
@@ -158,13 +176,23 @@ int main(int argc, char** argv) {
       shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, c, false, L::contiguous));
     shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, false, L::paged));
     shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, true, L::contiguous));
-    for (const auto& s : shapes)
-      guarded(s.model + " " + s.design + " ctx " + std::to_string(s.context), [&] {
+    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 4096, true, L::paged));
+    // served shapes: Step-3 2A2F (128 requests per attention GPU per micro-batch, 4K, FP8 KV),
+    // Qwen3 with TP4 attention (16 heads and 1 KV head per GPU, all 256 requests)
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 128, 4096, true, L::paged));
+    shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, false, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, true, L::contiguous));
+    for (const auto& s : shapes) {
+      const std::string key = s.model + " " + s.design + " ctx=" + std::to_string(s.context) + (s.fp8_kv ? " fp8" : " bf16") +
+                              (s.layout == L::paged ? " paged" : "");
+      if (!filter.empty() && key.find(filter) == std::string::npos) continue;
+      guarded(key, [&] {
         std::vector<g::Measurement> all;
         const g::Measurement best = d::measure_attention(s, o, &all);
         for (const auto& m : all) add(m, m.label == best.label ? "best" : "variant");
         best_attn.push_back({s.design, best});
       });
+    }
   }
   if (want("gemm")) {
     for (bool fp8 : {true, false})
@@ -172,15 +200,55 @@ int main(int argc, char** argv) {
         for (const auto& gs : step3_projections(m, fp8)) guarded(gs.label, [&] { add(d::measure_gemm(gs, o)); });
   }
   if (want("moe")) {
-    for (int t : quick ? std::vector<int>{64} : std::vector<int>{1, 64, 512})
-      guarded("moe", [&] { add(d::measure_moe({"step3 8 experts x " + std::to_string(t) + " tokens 7168x5120", 8, t, 7168, 5120, true}, o)); });
-    guarded("moe", [&] { add(d::measure_moe({"step3 8 experts x 64 tokens 7168x5120", 8, 64, 7168, 5120, false}, o)); });
+    auto moe = [&](const g::GroupedGemmShape& s) {
+      guarded(s.label, [&] {
+        std::vector<g::Measurement> all;
+        const g::Measurement best = d::measure_moe(s, o, &all);
+        for (const auto& m : all) add(m, m.label == best.label ? "best" : "variant");
+      });
+    };
+    for (int t : quick ? std::vector<int>{64} : std::vector<int>{1, 16, 64, 128, 512})
+      moe({"step3 8 experts x " + std::to_string(t) + " tokens 7168x5120", 8, t, 7168, 5120, true});
+    moe({"step3 8 experts x 64 tokens 7168x5120", 8, 64, 7168, 5120, false});
+    // DeepSeek-V3 EP decode: 2 experts per GPU of 128; uneven routing (empty and hot experts)
+    moe({"deepseek-v3 2 experts x 128 tokens 7168x2048", 2, 128, 7168, 2048, true});
+    moe({"deepseek-v3 2 experts x 8 tokens 7168x2048", 2, 8, 7168, 2048, true});
+    g::GroupedGemmShape u{"deepseek-v3 8 experts, uneven tokens 0,1,3,17,64,2,0,40 7168x2048", 8, 0, 7168, 2048, true};
+    u.tokens = {0, 1, 3, 17, 64, 2, 0, 40};
+    moe(u);
   }
   std::vector<g::Measurement> layers;
   if (want("layer")) {
     struct LV {
       bool fp8_kv, fp8_proj;
     };
+    // The report's Table 9 shapes: DeepSeek-V3 MLA (64 requests per GPU, kv_b as one GEMM of the same
+    // weights and FLOPs as its two absorbed products) and Qwen3 GQA with TP4 attention.
+    {
+      g::AttentionLayerShape l;
+      l.attention = attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, false, L::contiguous);
+      l.projections = {{"dsv3 q_a 7168->1536", 64, 1536, 7168, true}, {"dsv3 q_b 1536->128*192", 64, 128 * 192, 1536, true},
+                       {"dsv3 kv_a 7168->576", 64, 576, 7168, true},  {"dsv3 kv_b 512->128*256", 64, 128 * 256, 512, true},
+                       {"dsv3 o 128*128->7168", 64, 7168, 128 * 128, true}};
+      guarded("layer mla", [&] {
+        std::vector<g::Measurement> parts;
+        const g::Measurement m = d::measure_layer(l, o, &parts);
+        for (const auto& p : parts) add(p, "layer part");
+        add(m, "layer");
+        layers.push_back(m);
+      });
+      g::AttentionLayerShape q;
+      q.attention = attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, false, L::contiguous);
+      q.projections = {{"qwen3 q 4096->16*128", 256, 2048, 4096, true}, {"qwen3 kv 4096->2*128", 256, 256, 4096, true},
+                       {"qwen3 o 16*128->4096", 256, 4096, 2048, true}};
+      guarded("layer gqa", [&] {
+        std::vector<g::Measurement> parts;
+        const g::Measurement m = d::measure_layer(q, o, &parts);
+        for (const auto& p : parts) add(p, "layer part");
+        add(m, "layer");
+        layers.push_back(m);
+      });
+    }
     for (LV lv : quick ? std::vector<LV>{{false, true}} : std::vector<LV>{{false, true}, {false, false}, {true, true}}) {
       g::AttentionLayerShape l;
       l.attention = attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, lv.fp8_kv, L::contiguous);
@@ -205,7 +273,7 @@ int main(int argc, char** argv) {
                 100.0 * m.bytes / (m.time_us * 1e-6) / copy_bw, m.flops / (m.time_us * 1e-6) / 1e12, m.rel_error);
   for (const auto& m : layers) {
     const double fl = m.bytes / copy_bw * 1e6;
-    std::printf("LAYER %s\n      %.1f us (report: 281 us on H800) | bytes floor %.1f us (%.0f MB at copy bw) | time/floor %.2f | err %.2g\n",
+    std::printf("LAYER %s\n      %.1f us (report, H800: MFA 281, MLA 372, GQA 382 us) | bytes floor %.1f us (%.0f MB at copy bw) | time/floor %.2f | err %.2g\n",
                 m.label.c_str(), m.time_us, fl, m.bytes / 1e6, m.time_us / fl, m.rel_error);
   }
   std::printf("csv: %s%s\n", csv_path.c_str(), failures ? ("   ERRORS: " + std::to_string(failures)).c_str() : "");

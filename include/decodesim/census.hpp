@@ -9,7 +9,10 @@ namespace decodesim {
 
 struct Census {
   double context_tokens = 0;
-  double kv_bytes = 0;          // KV cache + linear-attention state read per decoded token
+  // KV cache and linear-attention state moved per decoded token: the KV read, and the state
+  // read and written back (report section 4.1 counts both for MiniMax-M1's lightning layers).
+  double kv_bytes = 0;
+  double kv_resident_bytes = 0; // what one request holds at this context: KV, and the state once
   double attention_flops = 0;   // score and value products only
   double linear_flops = 0;      // attention projections
   double ffn_flops = 0;         // activated FFN (dense + routed top-k + shared)
@@ -18,8 +21,8 @@ struct Census {
 
 // Per-layer pieces, exposed for the budget, network and pipeline analyses.
 struct LayerCensus {
-  double kv_bytes = 0, attention_flops = 0, linear_params = 0, ffn_activated_params = 0,
-         ffn_total_params = 0, router_params = 0;
+  double kv_bytes = 0, kv_resident_bytes = 0;  // as in Census, for one layer
+  double attention_flops = 0, linear_params = 0, ffn_activated_params = 0, ffn_total_params = 0, router_params = 0;
 };
 
 LayerCensus layer_census(const Model& m, int layer, double context_tokens);

@@ -42,11 +42,12 @@ struct GemmShape {
 };
 
 // One MoE FFN layer's routed experts at decode: `experts` groups, each a gated MLP
-// (gate+up: k -> 2n, down: n -> k) over tokens_per_expert tokens.
+// (gate+up: hidden -> 2 x intermediate, down: intermediate -> hidden) over its routed tokens.
 struct GroupedGemmShape {
   std::string label;
   int experts = 0, tokens_per_expert = 0, hidden = 0, intermediate = 0;
   bool fp8 = false;
+  std::vector<int> tokens = {};  // per expert (uneven routing); empty: tokens_per_expert each
 };
 
 // A whole attention layer: projections (GEMMs at m = batch) + decode attention.

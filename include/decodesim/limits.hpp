@@ -64,6 +64,13 @@ inline constexpr IntRange kTopRows{1, 1000000};
 // 25 s on two cores at the measured 125 us per candidate; the report's 4 x 4 chips at 2 contexts are 7,000.
 inline constexpr long long kMaxPlanCandidates = 200000;
 
+// ---- Traffic ----
+inline constexpr Range kRatePerSecond{1e-6, 1e6, false};  // requests per second
+inline constexpr Range kSeconds{0, 1e7};                  // durations, warm-up, sampling, queueing: up to 115 days
+// Requests one traffic run holds: the engine keeps about 80 bytes each, 1.6 GB at most. An hour
+// at 500 requests/s is 1.8 million.
+inline constexpr double kMaxRequests = 2e7;
+
 // ---- Lists and files ----
 inline constexpr long long kMaxListItems = 64;           // models or chips in one list
 inline constexpr long long kMaxContexts = 1024;          // context lengths in one list or range

@@ -18,7 +18,8 @@ namespace decodesim {
 // $DECODESIM_DATA (if set), then the source tree the binary was built from.
 std::vector<std::filesystem::path> data_dirs();
 
-// `spec` is an id ("step3") or a path to a JSON file ("./my-model.json"). Throws InputError.
+// `spec` is an id ("step3"), a path to a JSON file ("./my-model.json"), or a Hugging Face
+// config.json or the folder holding one (see hf_import.hpp). Throws InputError.
 Model load_model(const std::string& spec);
 Hardware load_hardware(const std::string& spec);
 Scenario load_scenario(const std::string& spec);
@@ -26,8 +27,14 @@ Scenario load_scenario(const std::string& spec);
 Model parse_model(const std::string& json_text, const std::string& file);
 Hardware parse_hardware(const std::string& json_text, const std::string& file);
 Scenario parse_scenario(const std::string& json_text, const std::string& file);
+// The ranges the description loader holds each field to (docs/schema.md), for a model built
+// another way (a Hugging Face config). Throws InputError naming `file` and the field.
+void check_model_ranges(const Model& m, const std::string& file);
 // Ids of every file in the data folders' models/ (or hardware/) folder that an id can name, sorted.
 std::vector<std::string> known_ids(const std::string& folder);
+
+// "fp8" -> Dtype::fp8; none for a name that is no precision.
+std::optional<Dtype> dtype_named(const std::string& name);
 
 // "a,b,,c" -> {a, b, c}.
 std::vector<std::string> split_list(const std::string& comma_separated);

@@ -1,5 +1,6 @@
 // Model description: pure data, filled by the loader (io/loader.cpp), read by every analysis.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ struct AttentionSpec {
   long window_tokens = 0;  // sliding window or chunk length
   // linear attention: an extra H x (q_heads*head_dim) output gate projection
   bool output_gate = false;
+  // Precision of this design's cache (KV, or the state of a linear layer) where it differs
+  // from the model's quantization.kv / .state: Llama-4 keeps its NoPE layers' KV in BF16.
+  std::optional<Dtype> cache_dtype;
+
+  bool operator==(const AttentionSpec&) const = default;
 };
 
 enum class FfnKind { dense, moe };
@@ -51,6 +57,8 @@ struct FfnSpec {
   int shared_experts = 0;
   long expert_intermediate = 0;  // width of one routed expert
   long shared_intermediate = 0;  // width of one shared expert
+
+  bool operator==(const FfnSpec&) const = default;
 };
 
 struct Quantization {
@@ -62,6 +70,10 @@ struct Quantization {
   Dtype compute = Dtype::fp8;     // which peak FLOP/s the chip is costed at
 };
 
+// The precision a layer of design `a` keeps its cache in: its own, else the model's KV (softmax
+// kinds) or state (linear) precision.
+Dtype cache_dtype(const AttentionSpec& a, const Quantization& q);
+
 struct PublishedParams {
   double total_params = 0;      // 0: not published
   double activated_params = 0;
@@ -71,7 +83,8 @@ struct PublishedParams {
 struct Model {
   std::string id;
   std::string name;
-  std::string file;  // where it was loaded from, for messages
+  std::string file;    // where it was loaded from, for messages
+  std::string source;  // where the architecture facts come from
   long hidden_size = 0;
   long vocab_size = 0;
   bool tie_embeddings = false;

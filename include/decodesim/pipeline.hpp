@@ -3,6 +3,7 @@
 // so the throughput, stalls and bubbles come from the schedule rather than a closed formula.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ struct Op {
   double flops = 0;
   double bytes = 0;  // fewest bytes the kernel must move through device memory
   AttentionKind attention = AttentionKind::gqa;  // which attention fit, for OpClass::attention
+  std::optional<Dtype> cache = std::nullopt;  // attention: the cache's precision (none: the timer's model default)
 };
 
 class OpTimer {
@@ -44,7 +46,8 @@ class RooflineTimer final : public OpTimer {
 };
 
 // Kernels as measured by `decodesim calibrate`: gemm (projections, dense FFN, shared experts),
-// moe_ffn (routed experts), attention_<kind>; dtype fp8 for 8-bit weights / KV, else bf16.
+// moe_ffn (routed experts), attention_<kind>; dtype fp8 for 8-bit weights / KV (each layer's
+// own cache precision), else bf16.
 // A class the calibration lacks falls back to a roofline at its measured copy and GEMM rates
 // (the chip's peaks where the calibration has none).
 class CalibratedTimer final : public OpTimer {
@@ -52,12 +55,17 @@ class CalibratedTimer final : public OpTimer {
   CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c);
   double time_us(const Op& op) const override;
   std::string name() const override { return "calibrated"; }
-  // The fit used for an op, nullptr where it falls back to the roofline.
-  const EfficiencyFit* fit_for(OpClass cls, AttentionKind kind = AttentionKind::gqa) const;
+  // The fit used for an op, nullptr where it falls back to the roofline; attention fits by the
+  // cache's precision (none: the model's KV precision).
+  const EfficiencyFit* fit_for(OpClass cls, AttentionKind kind = AttentionKind::gqa,
+                               std::optional<Dtype> cache = std::nullopt) const;
 
  private:
-  std::vector<EfficiencyFit> fits_;  // gemm, moe_ffn, attention_gqa/mfa/mla/linear (op_class empty: absent)
-  RooflineTimer weights_fallback_, kv_fallback_;
+  Dtype default_cache_;
+  // gemm, moe_ffn, attention_gqa/mfa/mla/linear x (8-bit, 16-bit cache) (op_class empty: absent)
+  std::vector<EfficiencyFit> fits_;
+  RooflineTimer weights_fallback_;
+  RooflineTimer cache_fallback_[2];  // 8-bit, 16-bit cache
 };
 
 // One pool of identical chips and how its kernels are timed (roofline at peak when null).

@@ -6,6 +6,7 @@
 #include "decodesim/calibration.hpp"
 #include "decodesim/hardware.hpp"
 #include "decodesim/model.hpp"
+#include "decodesim/traffic.hpp"
 #include "decodesim/writers.hpp"
 
 namespace decodesim {
@@ -23,6 +24,10 @@ PlotSet report_plots(const std::vector<Model>& models, const std::vector<Hardwar
 // Calibration: achieved FLOP/s against arithmetic intensity under the measured roofline, and
 // predicted against measured time, one point per kernel measured.
 PlotSet calibration_plots(const Calibration& c);
+
+// Traffic over time (`traffic-timeseries`): running batch against its limit, step time
+// against the TPOT SLA, and the queue.
+PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_ms);
 
 // Runs gnuplot on each script inside `dir`; returns a note for the user (e.g. gnuplot missing).
 std::string render_plots(const std::string& dir, const PlotSet& plots);

@@ -28,7 +28,8 @@ struct SparsityQuery {
 Table sparsity_table(const SparsityQuery& q, const std::vector<Hardware>& chips);
 
 Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>& chips,
-                   const std::vector<double>& contexts, const PipelineSla& sla, double ffn_batch_tokens);
+                   const std::vector<double>& contexts, const PipelineSla& sla, double ffn_batch_tokens,
+                   const BudgetConvention& conv = BudgetConvention::report());
 
 }  // namespace decodesim
 

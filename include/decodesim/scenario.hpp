@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "decodesim/budget.hpp"
 #include "decodesim/hardware.hpp"
 #include "decodesim/model.hpp"
 #include "decodesim/network.hpp"
@@ -24,6 +25,7 @@ struct Scenario {
   PipelineSla network;          // sparsity analysis
   PipelineSla budget;           // latency-budget analysis
   double ffn_batch_tokens = 0;  // 0: each chip's B_MoE
+  BudgetConvention budget_convention;  // the report's section-6 sizing unless whole_o_proj is asked for
   // plan: deployment search over the scenario's chips (for attention, FFN and EP alike)
   int plan_top = 10;
   bool plan_rank_by_usd = true;  // else by tokens per GPU per second

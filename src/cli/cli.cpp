@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
@@ -35,8 +36,8 @@ struct Common {
 // Whatever a message quotes, it prints as one line of text.
 std::string one_line(const std::string& message) { return printable(message, 4096); }
 
-// Option values checked as decimal numbers in their range (limits.hpp) and rewritten in
-// canonical form, so CLI11's own conversion (which reads hex and octal) sees only plain digits.
+}  // namespace
+
 CLI::Validator integer_option(limits::IntRange r) {
   return CLI::Validator(
       [r](std::string& text) {
@@ -58,8 +59,6 @@ CLI::Validator number_option(limits::Range r) {
       },
       "NUMBER in " + limits::to_string(r));
 }
-
-}  // namespace
 
 void emit(const std::vector<Table>& tables, Format f, const std::string& out_dir, std::ostream& out,
           std::vector<OutputFile> extra_files) {
@@ -91,11 +90,12 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   double ffn_batch = 0, sparsity = 0;
   long hidden = 0;
   int layers = 0;
-  bool afd = false, units = false;
+  bool afd = false, units = false, whole_o_proj = false;
   std::string scenario;
 
   auto add_models = [&](CLI::App* c) {
-    c->add_option("--model", models, "model ids or JSON paths, comma-separated")->capture_default_str();
+    c->add_option("--model", models, "model ids, JSON paths or Hugging Face config.json files/folders, comma-separated")
+        ->capture_default_str();
   };
   auto add_chips = [&](CLI::App* c) {
     c->add_option("--hardware", chips, "chip ids or JSON paths, comma-separated")->capture_default_str();
@@ -139,6 +139,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       add_calibration(budget_cmd);
   budget_cmd->add_option("--ffn-batch", ffn_batch, "tokens per FFN micro-batch (default: the chip's B_MoE)")
       ->check(number_option(limits::kTokens));
+  budget_cmd->add_flag("--whole-o-proj", whole_o_proj,
+                       "every attention card holds o_proj whole (stricter than the report, which shards it over the server's 8 cards)");
 
   CLI::App* run_cmd = app.add_subcommand("run", "run a scenario file (default: the report's comparison)");
   run_cmd->add_option("scenario", scenario, "scenario id or JSON path");
@@ -148,6 +150,19 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   add_calibration(run_cmd);
 
   CLI::App* list_cmd = app.add_subcommand("list", "known model, hardware and scenario ids");
+
+  ImportOptions import_opts;
+  CLI::App* import_cmd = app.add_subcommand("import", "write a Hugging Face config.json as a model description of decodesim's schema");
+  import_cmd->add_option("config", import_opts.config, "config.json as published, or the folder holding it")->required();
+  import_cmd->add_option("--out", import_opts.out_file, "description to write, models/NAME.json (its id is NAME)")->required();
+  import_cmd->add_option("--id", import_opts.id, "id of the description (default: the --out file's name, which must match it)");
+  const auto precisions = CLI::IsMember({"fp32", "bf16", "fp16", "fp8", "int8", "int4"});
+  import_cmd->add_option("--weights", import_opts.weights, "weight (and compute) precision instead of the report's 8 bits")
+      ->check(precisions);
+  import_cmd->add_option("--kv", import_opts.kv, "KV precision of every softmax layer instead of the report's convention")
+      ->check(precisions);
+  import_cmd->add_option("--state", import_opts.state, "linear-attention state precision instead of the official FP32")
+      ->check(precisions);
 
   CalibrateOptions calib;
   CLI::App* calibrate_cmd = app.add_subcommand("calibrate", "measure decode kernels on this GPU and fit the efficiency model");
@@ -179,15 +194,17 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         ->check(CLI::ExistingFile);
     common.add_to(c);
   };
+  auto add_deployment = [&](CLI::App* c) {
+    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
+        ->capture_default_str();
+    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (at most 4 per layer)")
+        ->check(integer_option(limits::kMicroBatches))
+        ->capture_default_str();
+  };
   CLI::App* simulate_cmd = app.add_subcommand("simulate", "served decoding as a discrete-event pipeline (AFD xAyF or EP)");
-  add_pipeline(simulate_cmd);
-  simulate_cmd->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
-      ->capture_default_str();
+  add_pipeline(simulate_cmd), add_deployment(simulate_cmd);
   simulate_cmd->add_option("--batch", pipe.batch, "requests decoding concurrently (default: the largest meeting SLA and memory)")
       ->check(number_option(limits::kTokens));
-  simulate_cmd->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (at most 4 per layer)")
-      ->check(integer_option(limits::kMicroBatches))
-      ->capture_default_str();
 
   CLI::App* plan_cmd = app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8, EP 8..256 GPUs, 2..4 micro-batches) under the SLA");
   add_pipeline(plan_cmd);
@@ -196,6 +213,13 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
   plan_cmd->add_option("--top", pipe.top, "rows to print")->check(integer_option(limits::kTopRows))->capture_default_str();
+
+  TrafficOptions traffic;
+  add_traffic_options(plan_cmd, traffic, true);
+  CLI::App* traffic_cmd = app.add_subcommand("traffic", "request-level serving: arrivals, continuous batching and queueing on one deployment");
+  add_pipeline(traffic_cmd), add_deployment(traffic_cmd);
+  traffic_cmd->remove_option(traffic_cmd->get_option("--context"));  // the requests carry their contexts
+  add_traffic_options(traffic_cmd, traffic, false);
 
   try {
     app.parse(argc, argv);
@@ -234,7 +258,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       }
       emit({sparsity_table(q, chips_loaded())}, common.fmt(), common.out_dir, out);
     } else if (*budget_cmd) {
-      emit({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch)},
+      emit({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch,
+                         whole_o_proj ? BudgetConvention::whole_o_proj() : BudgetConvention::report())},
            common.fmt(), common.out_dir, out);
     } else if (*run_cmd) {
       return run_scenario_command(scenario, common.format, common.out_dir, calibrations, out, err);
@@ -244,12 +269,18 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         for (const std::string& id : known_ids(folder)) out << " " << id;
         out << "\n";
       }
+    } else if (*import_cmd) {
+      return import_command(import_opts, out);
     } else if (*calibrate_cmd) {
       return calibrate_command(calib, out, err);
     } else if (*simulate_cmd) {
       return simulate_command(pipe, common.fmt(), common.out_dir, out);
     } else if (*plan_cmd) {
+      check_plan_traffic_options(plan_cmd, traffic);
+      if (traffic.requested()) return plan_traffic_command(pipe, traffic, common.fmt(), common.out_dir, out);
       return plan_command(pipe, common.fmt(), common.out_dir, out);
+    } else if (*traffic_cmd) {
+      return traffic_command(pipe, traffic, common.fmt(), common.out_dir, out, err);
     }
   } catch (const InputError& e) {
     err << "decodesim: " << one_line(e.what()) << "\n";

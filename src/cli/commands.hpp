@@ -45,6 +45,15 @@ struct CalibrateOptions {
 };
 int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 
+// `import`: a Hugging Face config as a description in our schema (src/cli/import.cpp).
+struct ImportOptions {
+  std::string config;  // config.json or its folder
+  std::string out_file;
+  std::string id;      // empty: the --out file's name
+  std::string weights, kv, state;  // precision names; empty: the report's convention
+};
+int import_command(const ImportOptions& o, std::ostream& out);
+
 }  // namespace decodesim::cli
 
 // `simulate` and `plan` (src/cli/pipeline_commands.cpp): served decoding as an event pipeline.
@@ -70,5 +79,39 @@ struct PipelineOptions {
 
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
 int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
+
+}  // namespace decodesim::cli
+
+// `traffic` and `plan --rate/--trace` (src/cli/traffic_command.cpp): request-level serving.
+namespace CLI {
+class App;
+}
+namespace decodesim::cli {
+
+struct TrafficOptions {
+  double rate_per_s = 0;           // requests per second, Poisson arrivals
+  std::string trace;               // or a CSV trace
+  std::string input_tokens;        // distribution; empty: kDefaultInputTokens (not with --trace)
+  std::string output_tokens;       // distribution; empty: kDefaultOutputTokens (not with --trace)
+  double duration_s = 0;           // 0: 600 s with --rate, the trace's last arrival with --trace
+  double warmup_s = -1;            // < 0: default_warmup_s()
+  unsigned long long seed = 1;
+  double max_batch = 0;            // traffic: 0 = the largest batch meeting the SLA at the traffic's batch context
+  std::string admission = "reserve";
+  int replicas = 1;                // traffic
+  double sample_s = 0;             // traffic: time-series interval; 0 = duration / 1000
+  double p99_tpot_ms = 0;          // plan: 0 = --tpot-ms
+  double p99_queue_s = 0;          // plan: 0 = no limit
+  bool requested() const { return rate_per_s > 0 || !trace.empty(); }
+};
+
+// The traffic options on `traffic` (plan = false) or on `plan` (plan = true).
+void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan);
+// Without --rate or --trace, `plan` searches at one context: its traffic options would go unused.
+void check_plan_traffic_options(const CLI::App* plan, const TrafficOptions& t);
+int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir, std::ostream& out,
+                    std::ostream& err);
+int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir,
+                         std::ostream& out);
 
 }  // namespace decodesim::cli

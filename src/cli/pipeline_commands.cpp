@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/pipeline_setup.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/pipeline.hpp"
@@ -12,66 +13,10 @@
 
 namespace decodesim::cli {
 
-namespace {
-
-Model one_model(const std::string& spec) {
-  std::vector<Model> ms = load_models(spec);
-  if (ms.size() != 1) throw InputError(fmt::format("--model: '{}': give one model", printable(spec)));
-  return std::move(ms.front());
-}
-
-// The chips an option names, or --hardware's where it is not given, and the option to blame.
-struct ChipOption {
-  const std::string& specs;
-  const char* option;
-};
-ChipOption chips_of(const PipelineOptions& o, const std::string& specs, const char* option) {
-  return specs.empty() ? ChipOption{o.hardware, "--hardware"} : ChipOption{specs, option};
-}
-
-// Chips as pools; a chip named by a calibration file is timed by its fitted kernels.
-std::vector<Pool> pools(CalibrationSet& calibrations, ChipOption chips, const Model& m) {
-  std::vector<Pool> out;
-  for (Hardware& h : load_hardware_list(chips.specs, chips.option)) {
-    Pool p{h, nullptr};
-    if (const Calibration* c = calibrations.for_chip(h.id)) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, *c);
-    out.push_back(std::move(p));
-  }
-  return out;
-}
-
-Pool one_pool(CalibrationSet& calibrations, ChipOption chips, const Model& m) {
-  std::vector<Pool> ps = pools(calibrations, chips, m);
-  if (ps.size() != 1) throw InputError(fmt::format("{}: '{}': give one chip", chips.option, printable(chips.specs)));
-  return std::move(ps.front());
-}
-
-Fanout parse_fanout(const std::string& s) {
-  if (s == "per-instance") return Fanout::per_instance;
-  if (s == "report") return Fanout::report;
-  throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", printable(s)));
-}
-
-PipelineConfig base_config(const PipelineOptions& o) {
-  PipelineConfig c;
-  c.tpot_sla_ms = o.tpot_ms;
-  c.nic_efficiency = o.nic_efficiency;
-  c.fanout = parse_fanout(o.fanout);
-  return c;
-}
-
-}  // namespace
-
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
   const Model m = one_model(o.model);
   const Deployment d = parse_deployment(o.deployment);
-  const bool ep = d.kind == DeploymentKind::ep;
-  if (ep && (!o.attention_hardware.empty() || !o.ffn_hardware.empty()) && o.attention_hardware != o.ffn_hardware)
-    throw InputError("simulate: EP runs attention and FFN on the same GPUs; give --hardware");
-  CalibrationSet calibrations(o.calibrations);
-  const Pool attention = one_pool(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
-  const Pool ffn = ep ? attention : one_pool(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
-  calibrations.check_used();
+  const auto [attention, ffn] = deployment_pools(o, d, m);
 
   std::vector<PipelineResult> results;
   std::vector<std::string> notes;
@@ -101,27 +46,10 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
 
 int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
   const Model m = one_model(o.model);
-  if (o.deployments != "afd" && o.deployments != "ep" && o.deployments != "all")
-    throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", printable(o.deployments)));
   if (o.rank_by != "tgs" && o.rank_by != "usd")
     throw InputError(fmt::format("--rank-by: '{}': expected tgs or usd", printable(o.rank_by)));
   const RankBy rank = o.rank_by == "tgs" ? RankBy::tgs : RankBy::usd_per_mtok;
-  CalibrationSet calibrations(o.calibrations);
-  SearchSpace space;
-  const bool afd = o.deployments != "ep", ep = o.deployments != "afd";
-  std::vector<Pool> attention = pools(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
-  std::vector<Pool> ffn = pools(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
-  calibrations.check_used();
-  if (ep) {
-    // EP puts everything on one chip: every chip named for either part is a candidate.
-    for (const std::vector<Pool>* list : {&attention, &ffn})
-      for (const Pool& p : *list) {
-        bool dup = false;
-        for (const Pool& q : space.ep_chips) dup = dup || q.hw.id == p.hw.id;
-        if (!dup) space.ep_chips.push_back(p);
-      }
-  }
-  if (afd) space.attention_chips = std::move(attention), space.ffn_chips = std::move(ffn);
+  const SearchSpace space = search_space(o, m);
 
   const std::vector<double> contexts = parse_contexts(o.context);
   check_search_size(space, contexts.size());

@@ -38,22 +38,26 @@ double ffn_total(const FfnSpec& f, long h) {
                     static_cast<double>(f.shared_experts) * f.shared_intermediate);
 }
 
-// KV (or state) bytes read and core FLOPs of one layer of design `a` at context C.
-void attention_core(const AttentionSpec& a, const Quantization& q, double context_tokens, double& kv_bytes,
-                    double& flops) {
+// Cache traffic, cache held and core FLOPs of one layer of design `a` at context C.
+struct CoreCost {
+  double kv_bytes = 0, kv_resident_bytes = 0, flops = 0;
+};
+CoreCost attention_core(const AttentionSpec& a, const Quantization& q, double context_tokens) {
+  const double bytes_per_element = dtype_bytes(cache_dtype(a, q));
   if (a.kind == AttentionKind::linear) {
     const double state_elems = double(a.q_heads) * a.head_dim * a.head_dim;
-    kv_bytes = state_elems * dtype_bytes(q.state);
-    flops = 2.0 * 2.0 * state_elems;  // state update (k^T v) and read-out (q S)
-    return;
+    const double state_bytes = state_elems * bytes_per_element;
+    // Each step reads the state and writes the updated one back; the request holds one copy.
+    // FLOPs: the state update (k^T v) and the read-out (q S).
+    return {2.0 * state_bytes, state_bytes, 2.0 * 2.0 * state_elems};
   }
   const double ctx = effective_context(a, context_tokens);
-  kv_bytes = kv_elements_per_token(a) * ctx * dtype_bytes(q.kv);
+  const double kv_bytes = kv_elements_per_token(a) * ctx * bytes_per_element;
   // One multiply-add (2 FLOPs) per element of the score product and of the value product.
   const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
   // The report counts the full 576-wide latent for the absorbed value product too.
   const double v = a.kind == AttentionKind::mla ? qk : a.head_dim;
-  flops = 2.0 * (qk + v) * a.q_heads * ctx;
+  return {kv_bytes, kv_bytes, 2.0 * (qk + v) * a.q_heads * ctx};
 }
 
 }  // namespace
@@ -90,7 +94,10 @@ LayerCensus layer_census(const Model& m, int layer, double context_tokens) {
   const AttentionSpec& a = m.attention(layer);
   const FfnSpec& f = m.ffn(layer);
   LayerCensus lc;
-  attention_core(a, m.quant, context_tokens, lc.kv_bytes, lc.attention_flops);
+  const CoreCost core = attention_core(a, m.quant, context_tokens);
+  lc.kv_bytes = core.kv_bytes;
+  lc.kv_resident_bytes = core.kv_resident_bytes;
+  lc.attention_flops = core.flops;
   lc.linear_params = attention_linear_params(a, m.hidden_size);
   lc.ffn_activated_params = ffn_activated(f, m.hidden_size);
   lc.ffn_total_params = ffn_total(f, m.hidden_size);
@@ -111,10 +118,10 @@ Census census(const Model& m, double context_tokens) {
   for (size_t t = 0; t < m.attention_types.size(); ++t) {
     if (!attn_count[t]) continue;
     const AttentionSpec& a = m.attention_types[t];
-    double kv = 0, flops = 0;
-    attention_core(a, m.quant, context_tokens, kv, flops);
-    c.kv_bytes += attn_count[t] * kv;
-    c.attention_flops += attn_count[t] * flops;
+    const CoreCost core = attention_core(a, m.quant, context_tokens);
+    c.kv_bytes += attn_count[t] * core.kv_bytes;
+    c.kv_resident_bytes += attn_count[t] * core.kv_resident_bytes;
+    c.attention_flops += attn_count[t] * core.flops;
     c.linear_flops += attn_count[t] * 2.0 * attention_linear_params(a, m.hidden_size);
   }
   for (size_t t = 0; t < m.ffn_types.size(); ++t)
@@ -123,12 +130,12 @@ Census census(const Model& m, double context_tokens) {
 }
 
 double kv_bytes_per_token(const Model& m) {
-  double elems = 0;
+  double bytes = 0;
   for (int l = 0; l < m.num_layers(); ++l) {
     const AttentionSpec& a = m.attention(l);
-    if (a.scope == AttentionScope::global) elems += kv_elements_per_token(a);
+    if (a.scope == AttentionScope::global) bytes += kv_elements_per_token(a) * dtype_bytes(cache_dtype(a, m.quant));
   }
-  return elems * dtype_bytes(m.quant.kv);
+  return bytes;
 }
 
 ParamCount count_params(const Model& m) {

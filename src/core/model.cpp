@@ -39,6 +39,10 @@ const char* attention_kind_name(AttentionKind k) {
   return "?";
 }
 
+Dtype cache_dtype(const AttentionSpec& a, const Quantization& q) {
+  return a.cache_dtype.value_or(a.kind == AttentionKind::linear ? q.state : q.kv);
+}
+
 LayerKinds layer_kinds(const Model& m) {
   LayerKinds k;
   std::map<std::pair<int, int>, int> index;

@@ -38,32 +38,40 @@ double fallback_bytes(const Hardware& hw, const Calibration& c) {
   return c.copy_bytes_per_s > 0 ? c.copy_bytes_per_s : hw.mem_bytes_per_s;
 }
 
-constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2;  // attention: + AttentionKind
+constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2;  // attention: + 2 * AttentionKind + (16-bit cache)
+int attention_slot(AttentionKind k, Dtype cache) { return kFitAttention + 2 * static_cast<int>(k) + (eight_bit(cache) ? 0 : 1); }
 
 }  // namespace
 
 CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c)
-    : weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
-      kv_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.kv)) {
-  fits_.resize(kFitAttention + 4);
+    : default_cache_(q.kv),
+      weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
+      cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
+                      RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
+  fits_.resize(kFitAttention + 2 * 4);
   auto take = [&](int slot, const std::string& cls, Dtype d) {
     if (const EfficiencyFit* f = c.find(cls, calib_dtype(d))) fits_[slot] = *f;
   };
   take(kFitGemm, "gemm", q.weights);
   take(kFitMoe, "moe_ffn", q.weights);
+  // Both precisions: a model may keep some layers' cache in 8 bits and others in 16.
   for (AttentionKind k : {AttentionKind::gqa, AttentionKind::mfa, AttentionKind::mla, AttentionKind::linear})
-    take(kFitAttention + static_cast<int>(k), std::string("attention_") + attention_kind_name(k), q.kv);
+    for (Dtype d : {Dtype::fp8, Dtype::bf16})
+      take(attention_slot(k, d), std::string("attention_") + attention_kind_name(k), d);
 }
 
-const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind) const {
-  const int slot = cls == OpClass::gemm ? kFitGemm : cls == OpClass::moe_ffn ? kFitMoe : kFitAttention + static_cast<int>(kind);
+const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, std::optional<Dtype> cache) const {
+  const int slot = cls == OpClass::gemm      ? kFitGemm
+                   : cls == OpClass::moe_ffn ? kFitMoe
+                                             : attention_slot(kind, cache.value_or(default_cache_));
   return fits_[slot].op_class.empty() ? nullptr : &fits_[slot];
 }
 
 double CalibratedTimer::time_us(const Op& op) const {
   if (op.flops <= 0 && op.bytes <= 0) return 0;
-  if (const EfficiencyFit* f = fit_for(op.cls, op.attention)) return f->predict_us(op.flops, op.bytes);
-  return (op.cls == OpClass::attention ? kv_fallback_ : weights_fallback_).time_us(op);
+  if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache)) return f->predict_us(op.flops, op.bytes);
+  if (op.cls != OpClass::attention) return weights_fallback_.time_us(op);
+  return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);
 }
 
 // ---- Deployment names --------------------------------------------------------------------
@@ -232,7 +240,8 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
   const double v = a.kind == AttentionKind::mla ? a.kv_lora_rank : a.head_dim;
   const double qo_bytes = a.kind == AttentionKind::linear ? 0.0 : 2.0 * a.q_heads * (qk + v);
-  s.attention_us += ta.time_us({OpClass::attention, req * lc.attention_flops, req * (lc.kv_bytes + qo_bytes), a.kind});
+  s.attention_us +=
+      ta.time_us({OpClass::attention, req * lc.attention_flops, req * (lc.kv_bytes + qo_bytes), a.kind, cache_dtype(a, m.quant)});
 
   // Network: FP8 out, BF16 back, spread over every NIC on the slower side.
   const Copies copies = token_copies(f, c);
@@ -303,7 +312,7 @@ MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn,
   }
   MemoryCheck mc;
   mc.attention_weight_bytes = (attn_params + (ep ? ffn_params : 0)) * wb;
-  mc.attention_kv_bytes = c.batch / d.attention_gpus() * census(m, c.context_tokens).kv_bytes;
+  mc.attention_kv_bytes = c.batch / d.attention_gpus() * census(m, c.context_tokens).kv_resident_bytes;
   mc.attention_capacity_bytes = attention.hw.mem_capacity_bytes;
   mc.ffn_weight_bytes = ep ? 0 : ffn_params * wb;
   mc.ffn_capacity_bytes = ep ? attention.hw.mem_capacity_bytes : ffn.hw.mem_capacity_bytes;

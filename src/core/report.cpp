@@ -102,11 +102,19 @@ Table sparsity_table(const SparsityQuery& q, const std::vector<Hardware>& chips)
 }
 
 Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>& chips,
-                   const std::vector<double>& contexts, const PipelineSla& sla, double ffn_batch_tokens) {
+                   const std::vector<double>& contexts, const PipelineSla& sla, double ffn_batch_tokens,
+                   const BudgetConvention& conv) {
   check_rows("budget", models.size(), chips.size(), contexts.size());
+  const std::string attention_rule =
+      conv.shards_o_proj()
+          ? fmt::format("each card holding o_proj sharded over its server's {} cards and the other projections whole "
+                        "(report section 6)",
+                        conv.o_proj_shards)
+          : std::string("each card holding every projection whole (stricter than the report, which shards o_proj)");
   Table t{"budget",
-          fmt::format("Latency budget per layer: TPOT {} ms over {} stages; attention DP per card, FFN cards per instance",
-                      sla.tpot_ms, sla.stages),
+          fmt::format("Latency budget per layer: TPOT {} ms over {} stages; attention DP, {}; FFN weights read "
+                      "at {:g}% of bandwidth, FFN cards in whole {}-card servers",
+                      sla.tpot_ms, sla.stages, attention_rule, 100 * conv.ffn_weight_bandwidth_share, conv.server_gpus),
           {}, {}, {}};
   t.columns = {{"model", ""},
                {"hardware", ""},
@@ -118,17 +126,18 @@ Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>
                {"max_batch", "requests"},
                {"kv_capacity_batch", "requests"},
                {"ffn_batch_tokens", "tokens"},
+               {"ffn_servers", "servers"},
                {"ffn_cards", "cards"},
                {"ffn_cards_bandwidth", "cards"},
                {"ffn_cards_compute", "cards"},
                {"ffn_cards_capacity", "cards"}};
   for (const Model& m : models)
     for (const Hardware& h : chips) {
-      const FfnBudget f = ffn_budget(h, m, ffn_batch_tokens, sla);
+      const FfnBudget f = ffn_budget(h, m, ffn_batch_tokens, sla, conv);
       for (double c : contexts) {
-        const AttentionBudget a = attention_budget(h, m, c, sla);
+        const AttentionBudget a = attention_budget(h, m, c, sla, conv);
         t.add({m.id, h.id, c, a.layer_budget_us, a.linear_bytes_per_layer, a.kv_bytes_in_budget, a.max_tokens,
-               a.max_batch, a.kv_capacity_batch, f.batch_tokens, f.cards, f.cards_for_bandwidth,
+               a.max_batch, a.kv_capacity_batch, f.batch_tokens, f.servers, f.cards, f.cards_for_bandwidth,
                f.cards_for_compute, f.cards_for_capacity});
       }
     }
@@ -157,7 +166,7 @@ std::vector<Table> scenario_tables(const Scenario& s) {
         break;
       }
       case Analysis::budget:
-        out.push_back(budget_table(s.models, s.hardware, s.contexts, s.budget, s.ffn_batch_tokens));
+        out.push_back(budget_table(s.models, s.hardware, s.contexts, s.budget, s.ffn_batch_tokens, s.budget_convention));
         break;
       case Analysis::plan: {
         SearchSpace space;

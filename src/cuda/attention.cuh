@@ -28,6 +28,7 @@ struct AttnParams {
   const int* block_table;  // [B][max_pages] page ids, or nullptr for contiguous rows b*ctx_rows + t
   int max_pages, page_size;
   long long ctx_rows;
+  long long cache_rows;  // rows of the whole K (and V) cache, for the TMA bounds
   int context, batch, q_heads, kv_heads, group, head_blocks;
   int splits, tokens_per_split;
   float scale_log2;  // softmax scale * log2(e) * k_scale

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <cudaTypedefs.h>
+
 #include "attention_host.hpp"
 
 namespace decodesim::gpu::detail {
@@ -16,9 +18,52 @@ const std::vector<AttnVariant>& attn_registry() {
     register_attn_d256(v);
     register_attn_d128(v);
     register_attn_mla(v);
+    register_attn_wg(v);
     return v;
   }();
   return r;
+}
+
+bool prepare_kernel(const void* fn, int smem) {
+  if (smem > int(props().sharedMemPerBlockOptin)) return false;
+  DS_CUDA(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  return true;
+}
+
+namespace {
+
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    DS_CUDA(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q));
+    if (q != cudaDriverEntryPointSuccess || !f) throw std::runtime_error("cuTensorMapEncodeTiled is not available from this driver");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
+  }();
+  return fn;
+}
+
+CUtensorMap cache_map(const void* base, bool fp8, long long row_elems, long long rows, int box_rows) {
+  CUtensorMap m{};
+  const int es = fp8 ? 1 : 2;
+  const cuuint64_t dims[2] = {cuuint64_t(row_elems), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(row_elems * es)};
+  const cuuint32_t box[2] = {64, cuuint32_t(box_rows)}, elem_strides[2] = {1, 1};
+  const CUresult r = tensor_map_encoder()(&m, fp8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
+                                          const_cast<void*>(base), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                          fp8 ? CU_TENSOR_MAP_SWIZZLE_64B : CU_TENSOR_MAP_SWIZZLE_128B,
+                                          CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) throw std::runtime_error("cuTensorMapEncodeTiled failed with CUresult " + std::to_string(int(r)));
+  return m;
+}
+
+}  // namespace
+
+WgMaps make_wg_maps(const AttnParams& p, bool fp8, bool shared, int box_rows) {
+  WgMaps m{};
+  m.k = cache_map(p.k, fp8, p.k_row_stride, p.cache_rows, box_rows);
+  if (!shared) m.v = cache_map(p.v, fp8, p.v_row_stride, p.cache_rows, box_rows);
+  return m;
 }
 
 namespace {
@@ -48,17 +93,18 @@ std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
     throw std::runtime_error("no attention kernel for " + s.design + " qk_dim " + std::to_string(s.qk_dim) + " v_dim " +
                              std::to_string(s.v_dim) + (s.fp8_kv ? " fp8" : " bf16") +
                              " (compiled: 128/128, 256/256, mla 576/512)");
+  // mma.sync variants: the head-block size that suits the group; warpgroup variants take 64 heads
+  // per block whatever the group (rows past the group are padding).
   int gmax = 0;
-  for (auto* v : m) gmax = std::max(gmax, v->g_blk);
+  for (auto* v : m)
+    if (!v->wgmma) gmax = std::max(gmax, v->g_blk);
   int target = gmax;
-  if (group < gmax) {
-    target = gmax;
+  if (group < gmax)
     for (auto* v : m)
-      if (v->g_blk >= group) target = std::min(target, v->g_blk);
-  }
+      if (!v->wgmma && v->g_blk >= group) target = std::min(target, v->g_blk);
   std::vector<const AttnVariant*> out;
   for (auto* v : m)
-    if (v->g_blk == target) out.push_back(v);
+    if (v->wgmma || v->g_blk == target) out.push_back(v);
   return out;
 }
 
@@ -160,6 +206,7 @@ AttnParams AttnData::params(const AttnLaunch& L, int set, void* out_ptr, bool ou
   p.block_table = paged ? table.get<int>() : nullptr;
   p.max_pages = pages_per_req, p.page_size = page_size;
   p.ctx_rows = s.context;
+  p.cache_rows = rows;
   p.context = s.context, p.batch = s.batch, p.q_heads = s.q_heads, p.kv_heads = s.kv_heads;
   p.group = group, p.head_blocks = L.head_blocks;
   p.splits = L.splits, p.tokens_per_split = L.tokens_per_split;
@@ -266,7 +313,11 @@ double check_attention_output(const AttnData& d, const std::vector<int>& reqs, c
   return rel_error(got, ref);
 }
 
-double attention_tolerance(const AttentionShape& s) { return s.fp8_kv ? 5e-2 : 1e-2; }
+// FP8 KV: the warpgroup kernels also round Q and P to e4m3 (3 mantissa bits) for the e4m3 products;
+// on the test data (scores of standard deviation ~2) that alone gives 4-5% relative error against
+// the exact reference (a float64 model of the rounding reproduces it), so the bound is 8%. A wrong
+// index or layout gives errors of order 1.
+double attention_tolerance(const AttentionShape& s) { return s.fp8_kv ? 8e-2 : 1e-2; }
 
 static std::string kv_desc(const AttentionShape& s) {
   return std::string(s.fp8_kv ? "fp8" : "bf16") + (s.layout == KvLayout::paged ? " paged" : " contiguous");

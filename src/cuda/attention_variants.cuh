@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "attention.cuh"
+#include "attention_wg.cuh"
 #include "common.cuh"
 
 namespace decodesim::gpu::detail {
@@ -14,50 +15,90 @@ struct AttnVariant {
   int dqk = 0, dv = 0;
   bool fp8 = false, shared = false;
   int g_blk = 0, tn = 0, threads = 0, smem = 0;
+  bool wgmma = false;  // Hopper warpgroup kernel: 64 heads per block, any group size
   void (*launch)(const AttnParams&, int grid, cudaStream_t) = nullptr;
   int (*blocks_per_sm)() = nullptr;  // 0 when it cannot run on this device
 };
 
+// Raises a kernel's dynamic shared memory limit once; false when the device has too little.
+bool prepare_kernel(const void* fn, int smem);
+
+// One compiled mma.sync kernel (template instance) behind the variant's pointers.
 template <class Cfg>
-bool attn_prepare() {
-  static const bool ok = [] {
-    if (Cfg::SMEM > int(props().sharedMemPerBlockOptin)) return false;
-    DS_CUDA(cudaFuncSetAttribute(attn_decode_kernel<Cfg>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM));
-    return true;
-  }();
-  return ok;
-}
+struct MmaKernel {
+  static bool prepare() {
+    static const bool ok = prepare_kernel(reinterpret_cast<const void*>(&attn_decode_kernel<Cfg>), Cfg::SMEM);
+    return ok;
+  }
+  static void launch(const AttnParams& p, int grid, cudaStream_t s) {
+    if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
+    attn_decode_kernel<Cfg><<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p);
+    DS_LAUNCHED("attn_decode_kernel");
+  }
+  static int blocks_per_sm() {
+    if (!prepare()) return 0;
+    int n = 0;
+    DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_decode_kernel<Cfg>, Cfg::THREADS, Cfg::SMEM));
+    return n;
+  }
+};
+
+// Tensor maps of the caches for the TMA variants: 64-column x 32-row boxes with the swizzle the
+// kernel's shared layout uses (128 bytes for bf16 rows, 64 for e4m3).
+WgMaps make_wg_maps(const AttnParams& p, bool fp8, bool shared, int box_rows);
 
 template <class Cfg>
-void attn_launch(const AttnParams& p, int grid, cudaStream_t s) {
-  if (!attn_prepare<Cfg>()) throw std::runtime_error("attention variant needs more shared memory than this device has");
-  attn_decode_kernel<Cfg><<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p);
-  DS_LAUNCHED("attn_decode_kernel");
-}
-
-template <class Cfg>
-int attn_blocks_per_sm() {
-  if (!attn_prepare<Cfg>()) return 0;
-  int n = 0;
-  DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_decode_kernel<Cfg>, Cfg::THREADS, Cfg::SMEM));
-  return n;
-}
+struct WgKernel {
+  static bool prepare() {
+    static const bool ok = prepare_kernel(reinterpret_cast<const void*>(&attn_wg_kernel<Cfg>), Cfg::SMEM);
+    return ok;
+  }
+  static void launch(const AttnParams& p, int grid, cudaStream_t s) {
+    if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
+    const WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED, Cfg::TN) : WgMaps{};
+    attn_wg_kernel<Cfg><<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p, maps);
+    DS_LAUNCHED("attn_wg_kernel");
+  }
+  static int blocks_per_sm() {
+    if (!prepare()) return 0;
+    int n = 0;
+    DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_wg_kernel<Cfg>, Cfg::THREADS, Cfg::SMEM));
+    return n;
+  }
+};
 
 template <class Cfg>
 AttnVariant attn_variant() {
+  using K = MmaKernel<Cfg>;
   AttnVariant v;
   v.name = "mt" + std::to_string(Cfg::MT) + "c" + std::to_string(Cfg::C) + "tn" + std::to_string(Cfg::TN) + "s" +
            std::to_string(Cfg::STAGES) + (Cfg::QREG ? "q" : "") + "b" + std::to_string(Cfg::MINB);
   v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
   v.g_blk = Cfg::G, v.tn = Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
-  v.launch = &attn_launch<Cfg>;
-  v.blocks_per_sm = &attn_blocks_per_sm<Cfg>;
+  v.launch = &K::launch;
+  v.blocks_per_sm = &K::blocks_per_sm;
+  return v;
+}
+
+// Warpgroup (wgmma) variants: contexts are split at whole pairs of tiles.
+template <class Cfg>
+AttnVariant wg_variant() {
+  using K = WgKernel<Cfg>;
+  AttnVariant v;
+  v.name = "wg" + std::to_string(Cfg::TN) + "x2p" + std::to_string(Cfg::NP) + (Cfg::TMA ? "tma" : "") +
+           (Cfg::MINB > 1 ? "b" + std::to_string(Cfg::MINB) : "");
+  v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
+  v.g_blk = Cfg::G, v.tn = 2 * Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
+  v.wgmma = true;
+  v.launch = &K::launch;
+  v.blocks_per_sm = &K::blocks_per_sm;
   return v;
 }
 
 void register_attn_d256(std::vector<AttnVariant>& out);
 void register_attn_d128(std::vector<AttnVariant>& out);
 void register_attn_mla(std::vector<AttnVariant>& out);
+void register_attn_wg(std::vector<AttnVariant>& out);
 const std::vector<AttnVariant>& attn_registry();
 
 }  // namespace decodesim::gpu::detail

@@ -35,12 +35,16 @@ struct LayoutCompare {
 LayoutCompare attention_layout_compare(const AttentionShape& s, const std::string& variant = "");
 
 Measurement measure_gemm(const GemmShape& g, const Options& o);
-Measurement measure_moe(const GroupedGemmShape& g, const Options& o);
+// The grouped kernels and (uniform routing) the per-expert cuBLASLt loop; `all` gets each, the fastest is returned.
+Measurement measure_moe(const GroupedGemmShape& g, const Options& o, std::vector<Measurement>* all = nullptr);
 // Projections then attention, captured in one CUDA graph; `parts` gets each piece timed alone.
 Measurement measure_layer(const AttentionLayerShape& l, const Options& o, std::vector<Measurement>* parts = nullptr);
 // Read-only streaming bandwidth (bytes read / time) over a buffer far larger than L2.
 Measurement measure_read();
 
 Options options_of(const SweepPlan& p);
+
+// Each warpgroup-MMA form of the kernels alone on exact operands: (form, relative error).
+std::vector<std::pair<std::string, double>> wgmma_probe();
 
 }  // namespace decodesim::gpu::detail

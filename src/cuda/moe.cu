@@ -1,10 +1,16 @@
-// MoE expert FFN: per-expert cuBLASLt GEMMs (gate+up, down) around a SiLU*up kernel, captured in a CUDA graph.
+// Routed-expert FFN of one MoE layer at decode: the grouped warpgroup kernels (one launch for
+// gate+up with SiLU*up, one for down, all local experts, any routing) and, for comparison, the
+// earlier per-expert cuBLASLt loop; each checked against a float64 reference.
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <memory>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 
 #include "gemm_host.hpp"
+#include "moe_grouped.cuh"
 
 namespace decodesim::gpu::detail {
 
@@ -31,22 +37,39 @@ __global__ void silu_mul_kernel(const __nv_bfloat16* __restrict__ h, void* __res
 
 constexpr float kActScale = 1.f / 64.f;  // static per-tensor scale of the fp8 activations (|act| < 7 representable)
 
+// Tokens per expert: the listed routing, or the same count for every expert.
+std::vector<int> counts_of(const GroupedGemmShape& g) {
+  std::vector<int> c = g.tokens.empty() ? std::vector<int>(size_t(std::max(g.experts, 0)), g.tokens_per_expert) : g.tokens;
+  if (int(c.size()) != g.experts) throw std::runtime_error("MoE shape: " + std::to_string(c.size()) + " token counts for " + std::to_string(g.experts) + " experts");
+  for (int x : c)
+    if (x < 0) throw std::runtime_error("MoE shape: negative token count");
+  return c;
+}
+
 struct MoeSet {
   DeviceBuffer w1, w2, x, h1, act, y;
 };
 
 struct MoeData {
-  int E, t, H, I;
+  int E, H, I;
   bool fp8;
-  int sets;
+  std::vector<int> counts, offsets;
+  int rows = 0;  // tokens over all experts
+  int sets = 1;
   float w1_scale = 1, w2_scale = 1, x_scale = 1;
-  using Set = MoeSet;
   std::vector<MoeSet> s;
-  DeviceBuffer scales;  // w1, w2, x, act
-  MoeData(const GroupedGemmShape& g) : E(g.experts), t(g.tokens_per_expert), H(g.hidden), I(g.intermediate), fp8(g.fp8) {
-    if (E <= 0 || t <= 0 || H <= 0 || I <= 0 || I % 2) throw std::runtime_error("MoE shape: bad sizes");
+  DeviceBuffer scales;               // cuBLASLt: w1, w2, x, act
+  DeviceBuffer d_counts, d_offsets;  // grouped kernels
+  MoeData(const GroupedGemmShape& g) : E(g.experts), H(g.hidden), I(g.intermediate), fp8(g.fp8) {
+    if (E <= 0 || H <= 0 || I <= 0) throw std::runtime_error("MoE shape: bad sizes");
+    if (H % 128 || I % 128)
+      throw std::runtime_error("MoE shape: hidden and intermediate must be multiples of 128 (H=" + std::to_string(H) + ", I=" + std::to_string(I) + ")");
+    counts = counts_of(g);
+    offsets.resize(E);
+    std::exclusive_scan(counts.begin(), counts.end(), offsets.begin(), 0);
+    rows = std::accumulate(counts.begin(), counts.end(), 0);
     const double es = fp8 ? 1 : 2;
-    const double set_bytes = double(E) * 3.0 * H * I * es + double(E) * t * H * (es + 2);
+    const double set_bytes = double(E) * 3.0 * H * I * es + double(std::max(rows, 1)) * H * (es + 2);
     size_t free_b = 0, total_b = 0;
     DS_CUDA(cudaMemGetInfo(&free_b, &total_b));
     sets = std::min(rotation_sets(set_bytes, 16), std::max(1, int(0.6 * free_b / set_bytes)));
@@ -58,14 +81,18 @@ struct MoeData {
       hs[0] = w1_scale, hs[kScaleStride] = w2_scale, hs[2 * kScaleStride] = x_scale, hs[3 * kScaleStride] = kActScale;
       DS_CUDA(cudaMemcpy(scales.get(), hs.data(), hs.size() * sizeof(float), cudaMemcpyHostToDevice));
     }
+    d_counts.alloc(size_t(E) * sizeof(int));
+    d_offsets.alloc(size_t(E) * sizeof(int));
+    DS_CUDA(cudaMemcpy(d_counts.get(), counts.data(), size_t(E) * sizeof(int), cudaMemcpyHostToDevice));
+    DS_CUDA(cudaMemcpy(d_offsets.get(), offsets.data(), size_t(E) * sizeof(int), cudaMemcpyHostToDevice));
     s.resize(sets);
-    for (Set& x : s) {
-      const size_t n1 = size_t(E) * 2 * I * H, n2 = size_t(E) * H * I, nx = size_t(E) * t * H;
+    const size_t r = size_t(std::max(rows, 1));
+    for (MoeSet& x : s) {
+      const size_t n1 = size_t(E) * 2 * I * H, n2 = size_t(E) * H * I, nx = r * H;
       x.w1.alloc(size_t(n1 * es));
       x.w2.alloc(size_t(n2 * es));
       x.x.alloc(size_t(nx * es));
-      x.h1.alloc(size_t(E) * t * 2 * I * 2);
-      x.act.alloc(size_t(size_t(E) * t * I * es));
+      x.act.alloc(size_t(r * I * es));
       x.y.alloc(nx * 2);
       if (fp8) {
         fill_fp8(x.w1.get(), n1, next_seed(), 16.f, stream());
@@ -79,48 +106,126 @@ struct MoeData {
     }
     DS_CUDA(cudaStreamSynchronize(stream()));
   }
+  bool uniform() const { return std::adjacent_find(counts.begin(), counts.end(), std::not_equal_to<>()) == counts.end(); }
   const float* sc(int i) const { return fp8 ? scales.get<float>() + i * kScaleStride : nullptr; }
 };
 
-void moe_forward(const MoeData& d, int set, const LtMatmul& up, const LtMatmul& down, cudaStream_t st) {
-  const MoeData::Set& x = d.s[set];
+// ---- grouped warpgroup kernels -----------------------------------------------------------
+
+// Few tokens: the kernel streams weights, so deep pipelines (6 stages, one block per SM); more
+// tokens: the products dominate, so shallower stages leave room for two blocks (warpgroups) per SM.
+template <bool FP8, int NT>
+struct Grouped {
+  using Cfg = MoeCfg<FP8, NT, NT <= 32 ? 6 : NT == 64 ? 4 : 3>;
+  static bool prepare() {
+    static const bool ok = [] {
+      if (Cfg::SMEM > int(props().sharedMemPerBlockOptin)) return false;
+      DS_CUDA(cudaFuncSetAttribute(moe_grouped_kernel<Cfg, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM));
+      DS_CUDA(cudaFuncSetAttribute(moe_grouped_kernel<Cfg, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM));
+      return true;
+    }();
+    return ok;
+  }
+  static void run(const MoeParams& p, int tiles_up, int tiles_down, cudaStream_t st) {
+    if (!prepare()) throw std::runtime_error("grouped MoE kernel needs more shared memory than this device has");
+    static const int per_sm = [] {
+      int n = 0;
+      DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, moe_grouped_kernel<Cfg, false>, Cfg::THREADS, Cfg::SMEM));
+      return std::max(n, 1);
+    }();
+    const int slots = props().multiProcessorCount * per_sm;  // a persistent grid
+    if (tiles_up > 0) moe_grouped_kernel<Cfg, false><<<std::min(tiles_up, slots), Cfg::THREADS, Cfg::SMEM, st>>>(p);
+    DS_LAUNCHED("moe_grouped_kernel (gate+up)");
+    if (tiles_down > 0) moe_grouped_kernel<Cfg, true><<<std::min(tiles_down, slots), Cfg::THREADS, Cfg::SMEM, st>>>(p);
+    DS_LAUNCHED("moe_grouped_kernel (down)");
+  }
+};
+
+// Tokens per tile: the smallest block holding the busiest expert (an expert with more tokens takes
+// several blocks and re-reads its weights, mostly from L2).
+int token_block(const std::vector<int>& counts) {
+  const int max_count = counts.empty() ? 0 : *std::max_element(counts.begin(), counts.end());
+  return max_count <= 16 ? 16 : max_count <= 32 ? 32 : max_count <= 64 ? 64 : 128;
+}
+
+void forward_grouped(const MoeData& d, int set, cudaStream_t st) {
+  if (d.E > MoeCfg<true, 16, 6>::MAX_EXPERTS) throw std::runtime_error("grouped MoE: too many experts");
+  const MoeSet& x = d.s[set];
+  MoeParams p{};
+  p.counts = d.d_counts.get<int>(), p.offsets = d.d_offsets.get<int>();
+  p.experts = d.E, p.hidden = d.H, p.inter = d.I;
+  p.x = x.x.get(), p.w1 = x.w1.get(), p.w2 = x.w2.get(), p.act = x.act.get(), p.y = x.y.get<__nv_bfloat16>();
+  p.gate_up_scale = d.w1_scale * d.x_scale;
+  p.down_scale = d.fp8 ? d.w2_scale * kActScale : 1.f;
+  p.act_inv_scale = 1.f / kActScale;
+  const int nt = token_block(d.counts);
+  int tb = 0;
+  for (int c : d.counts) tb += (c + nt - 1) / nt;
+  const int up = tb * (d.I / 64), down = tb * (d.H / 64);
+  auto go = [&](auto fp8_tag) {
+    constexpr bool F = decltype(fp8_tag)::value;
+    switch (nt) {
+      case 16: Grouped<F, 16>::run(p, up, down, st); break;
+      case 32: Grouped<F, 32>::run(p, up, down, st); break;
+      case 64: Grouped<F, 64>::run(p, up, down, st); break;
+      default: Grouped<F, 128>::run(p, up, down, st); break;
+    }
+  };
+  if (d.fp8) go(std::true_type{});
+  else go(std::false_type{});
+}
+
+// ---- per-expert cuBLASLt loop (uniform routing) -------------------------------------------
+
+struct LtLoop {
+  LtMatmul up, down;
+  LtLoop(const MoeData& d, int t) : up(t, 2 * d.I, d.H, d.fp8, d.sc(0), d.sc(2)), down(t, d.H, d.I, d.fp8, d.sc(1), d.sc(3)) {}
+};
+
+void forward_lt(const MoeData& d, int set, const LtLoop& lt, cudaStream_t st) {
+  const MoeSet& x = d.s[set];
   const double es = d.fp8 ? 1 : 2;
+  const int t = d.counts[0];
   for (int e = 0; e < d.E; ++e)
-    up.run(x.w1.get<char>() + size_t(e * es * 2 * d.I * double(d.H)), x.x.get<char>() + size_t(e * es * d.t * double(d.H)),
-           x.h1.get<char>() + size_t(e) * d.t * 2 * d.I * 2, st);
-  const long long rows = (long long)d.E * d.t;
+    lt.up.run(x.w1.get<char>() + size_t(e * es * 2 * d.I * double(d.H)), x.x.get<char>() + size_t(e * es * t * double(d.H)),
+              x.h1.get<char>() + size_t(e) * t * 2 * d.I * 2, st);
+  const long long rows = (long long)d.E * t;
   const int grid = int(std::min<long long>((rows * d.I / 2 + 255) / 256, props().multiProcessorCount * 8LL));
   if (d.fp8) silu_mul_kernel<true><<<grid, 256, 0, st>>>(x.h1.get<__nv_bfloat16>(), x.act.get(), rows, d.I, 1.f / kActScale);
   else silu_mul_kernel<false><<<grid, 256, 0, st>>>(x.h1.get<__nv_bfloat16>(), x.act.get(), rows, d.I, 1.f);
   DS_LAUNCHED("silu_mul_kernel");
   for (int e = 0; e < d.E; ++e)
-    down.run(x.w2.get<char>() + size_t(e * es * double(d.H) * d.I), x.act.get<char>() + size_t(e * es * d.t * double(d.I)),
-             x.y.get<char>() + size_t(e) * d.t * d.H * 2, st);
+    lt.down.run(x.w2.get<char>() + size_t(e * es * double(d.H) * d.I), x.act.get<char>() + size_t(e * es * t * double(d.I)),
+                x.y.get<char>() + size_t(e) * t * d.H * 2, st);
 }
 
-double check_moe(const MoeData& d) {
-  const MoeData::Set& x = d.s[0];
-  const std::vector<uint16_t> Y = to_host<uint16_t>(x.y.get(), size_t(d.E) * d.t * d.H);
-  for (uint16_t v : Y)
-    if (!std::isfinite(bf16_to_float(v))) return INFINITY;
-  std::vector<int> experts{0};
-  if (d.E > 1) experts.push_back(d.E - 1);
-  std::vector<int> toks{0};
-  if (d.t > 1) toks.push_back(d.t - 1);
+// float64 reference for sampled (expert, token) pairs. `h_bf16`: the gate/up outputs are rounded to
+// bf16 before SiLU (the cuBLASLt loop stores them); the grouped kernel keeps them in fp32.
+double check_moe(const MoeData& d, bool h_bf16) {
+  const MoeSet& x = d.s[0];
+  const std::vector<uint16_t> Y = to_host<uint16_t>(x.y.get(), size_t(std::max(d.rows, 1)) * d.H);
+  for (int r = 0; r < d.rows; ++r)
+    for (int j = 0; j < d.H; ++j)
+      if (!std::isfinite(bf16_to_float(Y[size_t(r) * d.H + j]))) return INFINITY;
+  std::vector<int> experts;
+  for (int e : {0, d.E / 2, d.E - 1})
+    if (d.counts[e] > 0 && (experts.empty() || experts.back() != e)) experts.push_back(e);
   const size_t es = d.fp8 ? 1 : 2;
   std::vector<double> ref, got;
   for (int e : experts) {
     const std::vector<float> W1 = host_values(x.w1.get<char>() + es * size_t(e) * 2 * d.I * d.H, size_t(2) * d.I * d.H, d.fp8, d.w1_scale);
     const std::vector<float> W2 = host_values(x.w2.get<char>() + es * size_t(e) * d.H * d.I, size_t(d.H) * d.I, d.fp8, d.w2_scale);
+    std::vector<int> toks{0};
+    if (d.counts[e] > 1) toks.push_back(d.counts[e] - 1);
     for (int tk : toks) {
-      const std::vector<float> X = host_values(x.x.get<char>() + es * (size_t(e) * d.t + tk) * d.H, size_t(d.H), d.fp8, d.x_scale);
-      // h1 is stored as bf16 on the device; act as bf16 or e4m3 (static scale): mirror those roundings
+      const size_t row = size_t(d.offsets[e]) + tk;
+      const std::vector<float> X = host_values(x.x.get<char>() + es * row * d.H, size_t(d.H), d.fp8, d.x_scale);
       std::vector<double> h(2 * size_t(d.I));
       parallel_for(size_t(2) * d.I, [&](size_t j) {
         double a = 0;
         const float* wr = W1.data() + j * d.H;
         for (int i = 0; i < d.H; ++i) a += double(X[i]) * wr[i];
-        h[j] = bf16_to_float(float_to_bf16(float(a)));
+        h[j] = h_bf16 ? bf16_to_float(float_to_bf16(float(a))) : a;
       });
       std::vector<double> act(d.I);
       for (int i = 0; i < d.I; ++i) {
@@ -137,57 +242,86 @@ double check_moe(const MoeData& d) {
       });
       for (int j = 0; j < d.H; ++j) {
         ref.push_back(yr[j]);
-        got.push_back(bf16_to_float(Y[(size_t(e) * d.t + tk) * d.H + j]));
+        got.push_back(bf16_to_float(Y[row * d.H + j]));
       }
     }
   }
-  return rel_error(got, ref);
+  return ref.empty() ? 0.0 : rel_error(got, ref);
 }
 
 }  // namespace
 
-Measurement measure_moe(const GroupedGemmShape& g, const Options& o) {
+Measurement measure_moe(const GroupedGemmShape& g, const Options& o, std::vector<Measurement>* all) {
   MoeData d(g);
-  LtMatmul up(d.t, 2 * d.I, d.H, d.fp8, d.sc(0), d.sc(2));
-  LtMatmul down(d.t, d.H, d.I, d.fp8, d.sc(1), d.sc(3));
-  if (o.autotune) {
-    const double es = d.fp8 ? 1 : 2;
-    up.tune([&](int i) {
-      const MoeData::Set& x = d.s[i % d.sets];
-      const int e = i % d.E;
-      up.run(x.w1.get<char>() + size_t(e * es * 2 * d.I * double(d.H)), x.x.get<char>() + size_t(e * es * d.t * double(d.H)),
-             x.h1.get<char>() + size_t(e) * d.t * 2 * d.I * 2, stream());
-    });
-    down.tune([&](int i) {
-      const MoeData::Set& x = d.s[i % d.sets];
-      const int e = i % d.E;
-      down.run(x.w2.get<char>() + size_t(e * es * double(d.H) * d.I), x.act.get<char>() + size_t(e * es * d.t * double(d.I)),
-               x.y.get<char>() + size_t(e) * d.t * d.H * 2, stream());
-    });
-  }
   Measurement r;
   r.op_class = "moe_ffn";
   r.dtype = g.fp8 ? "fp8" : "bf16";
-  r.m = g.tokens_per_expert, r.n = g.intermediate, r.k = g.hidden;
   const double es = g.fp8 ? 1 : 2;
-  r.flops = 6.0 * g.experts * double(g.tokens_per_expert) * g.hidden * double(g.intermediate);
-  r.bytes = double(g.experts) * 3.0 * g.hidden * double(g.intermediate) * es +
-            double(g.experts) * g.tokens_per_expert * double(g.hidden) * (es + 2);
+  int active = 0;
+  for (int c : d.counts) active += c > 0;
+  r.m = double(d.rows) / g.experts, r.n = g.intermediate, r.k = g.hidden;
+  r.flops = 6.0 * double(d.rows) * g.hidden * double(g.intermediate);
+  // an expert without tokens has no weights read
+  r.bytes = double(active) * 3.0 * g.hidden * double(g.intermediate) * es + double(d.rows) * g.hidden * (es + 2);
   std::ostringstream l;
   if (g.label.empty()) l << "moe " << g.experts << " experts x " << g.tokens_per_expert << " tokens " << g.hidden << "x" << g.intermediate;
   else l << g.label;
-  l << " " << r.dtype << " (graph of " << 2 * g.experts << " cuBLASLt GEMMs)";
-  r.label = l.str();
-  if (o.check) {
-    poison(d.s[0].y.get(), d.s[0].y.bytes(), stream());
-    moe_forward(d, 0, up, down, stream());
-    DS_CUDA(cudaStreamSynchronize(stream()));
-    r.rel_error = check_moe(d);
+  l << " " << r.dtype;
+
+  struct Impl {
+    std::string name;
+    std::function<void(int, cudaStream_t)> run;
+    bool h_bf16;
+  };
+  std::vector<Impl> impls;
+  impls.push_back({"grouped wgmma, 2 launches", [&](int s, cudaStream_t st) { forward_grouped(d, s, st); }, false});
+  std::unique_ptr<LtLoop> lt;
+  if (o.autotune && d.uniform() && d.counts[0] > 0) {
+    for (MoeSet& x : d.s) x.h1.alloc(size_t(d.rows) * 2 * d.I * 2);
+    lt = std::make_unique<LtLoop>(d, d.counts[0]);
+    for (LtMatmul* mm : {&lt->up, &lt->down}) {
+      const bool is_up = mm == &lt->up;
+      mm->tune([&, is_up](int i) {
+        const MoeSet& x = d.s[i % d.sets];
+        const int e = i % d.E, t = d.counts[0];
+        if (is_up)
+          lt->up.run(x.w1.get<char>() + size_t(e * es * 2 * d.I * double(d.H)), x.x.get<char>() + size_t(e * es * t * double(d.H)),
+                     x.h1.get<char>() + size_t(e) * t * 2 * d.I * 2, stream());
+        else
+          lt->down.run(x.w2.get<char>() + size_t(e * es * double(d.H) * d.I), x.act.get<char>() + size_t(e * es * t * double(d.I)),
+                       x.y.get<char>() + size_t(e) * t * d.H * 2, stream());
+      });
+    }
+    impls.push_back({"cuBLASLt per-expert loop, " + std::to_string(2 * d.E) + " GEMMs", [&](int s, cudaStream_t st) { forward_lt(d, s, *lt, st); }, true});
   }
-  // one graph per input set, replayed in turn
-  GraphSet graphs;
-  for (int s = 0; s < d.sets; ++s) capture(graphs, [&] { moe_forward(d, s, up, down, stream()); });
-  r.time_us = median(time_runs(o.warmup, o.repeats, [&](int i) { DS_CUDA(cudaGraphLaunch(graphs.g[i % graphs.g.size()], stream())); }));
+
+  bool have = false, best_ok = false;
+  double worst = -1;
+  for (const Impl& im : impls) {
+    double err = -1;
+    if (o.check) {
+      poison(d.s[0].y.get(), d.s[0].y.bytes(), stream());
+      im.run(0, stream());
+      DS_CUDA(cudaStreamSynchronize(stream()));
+      err = check_moe(d, im.h_bf16);
+      worst = (std::isfinite(worst) && std::isfinite(err)) ? std::max(worst, err) : INFINITY;
+    }
+    GraphSet graphs;  // one graph per input set, replayed in turn
+    for (int s = 0; s < d.sets; ++s) capture(graphs, [&] { im.run(s, stream()); });
+    const double t =
+        median(time_runs(o.warmup, o.repeats, [&](int i) { DS_CUDA(cudaGraphLaunch(graphs.g[i % graphs.g.size()], stream())); }));
+    const bool ok = !o.check || err <= (g.fp8 ? 5e-2 : 1e-2);
+    if (all) {
+      Measurement m = r;
+      m.time_us = t, m.rel_error = err, m.label = l.str() + " (" + im.name + ")";
+      all->push_back(m);
+    }
+    if (!have || (ok && !best_ok) || (ok == best_ok && t < r.time_us)) {
+      r.time_us = t, best_ok = ok, have = true;
+      r.label = l.str() + " (" + im.name + ")";
+    }
+  }
+  r.rel_error = o.check ? worst : -1;
   return r;
 }
 

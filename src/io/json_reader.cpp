@@ -141,7 +141,8 @@ ObjectReader::ObjectReader(const json& j, std::string file, std::string path)
 std::string ObjectReader::path_of(const std::string& key) const { return path_ + "." + printable(key); }
 
 void ObjectReader::fail(const std::string& key, const std::string& expected) const {
-  throw InputError(fmt::format("{}: {}: {}", file_, path_of(key), expected));
+  // Callers may quote what they read: escaped and cut here, whatever they built.
+  throw InputError(fmt::format("{}: {}: {}", file_, path_of(key), printable(expected, 1024)));
 }
 
 void ObjectReader::fail_value(const std::string& key, const std::string& expected, const json& got) const {

@@ -9,6 +9,7 @@
 
 #include "decodesim/census.hpp"
 #include "decodesim/writers.hpp"
+#include "hf/hf_config.hpp"
 #include "json_reader.hpp"
 
 namespace decodesim {
@@ -58,6 +59,12 @@ std::optional<double> number_in(const std::string& text, lim::Range r) {
   return v;
 }
 
+std::optional<Dtype> dtype_named(const std::string& name) {
+  for (Dtype d : {Dtype::fp32, Dtype::bf16, Dtype::fp16, Dtype::fp8, Dtype::int8, Dtype::int4})
+    if (name == dtype_name(d)) return d;
+  return std::nullopt;
+}
+
 namespace {
 
 bool looks_like_path(const std::string& spec) {
@@ -84,12 +91,9 @@ fs::path resolve(const std::string& spec, const std::string& folder, const std::
 
 Dtype parse_dtype(ObjectReader& r, const std::string& key, Dtype dflt) {
   if (!r.has(key)) return dflt;
-  static const std::map<std::string, Dtype> names = {{"fp32", Dtype::fp32}, {"bf16", Dtype::bf16},
-                                                     {"fp16", Dtype::fp16}, {"fp8", Dtype::fp8},
-                                                     {"int8", Dtype::int8}, {"int4", Dtype::int4}};
   const json& v = r.raw(key);
   if (v.is_string())
-    if (auto it = names.find(v.get<std::string>()); it != names.end()) return it->second;
+    if (const std::optional<Dtype> d = dtype_named(v.get<std::string>())) return *d;
   r.fail_value(key, "one of fp32, bf16, fp16, fp8, int8, int4", v);
 }
 
@@ -119,6 +123,7 @@ AttentionSpec parse_attention(ObjectReader r, const std::string& name) {
       r.fail("kv_heads", fmt::format("expected a divisor of q_heads ({}), got {}", a.q_heads, a.kv_heads));
     if (a.kind == AttentionKind::linear) {
       a.output_gate = r.opt_bool("output_gate", false);
+      if (r.has("state_dtype")) a.cache_dtype = parse_dtype(r, "state_dtype", Dtype::fp32);
     } else {
       a.q_lora_rank = static_cast<int>(r.opt_integer("q_lora_rank", lim::kLoraRank, 0));
       if (r.has("window") && r.has("chunk")) r.fail("chunk", "give either window or chunk, not both");
@@ -126,6 +131,7 @@ AttentionSpec parse_attention(ObjectReader r, const std::string& name) {
       if (r.has("chunk")) a.scope = AttentionScope::chunked, a.window_tokens = r.integer("chunk", lim::kContextTokens);
     }
   }
+  if (a.kind != AttentionKind::linear && r.has("kv_dtype")) a.cache_dtype = parse_dtype(r, "kv_dtype", Dtype::fp8);
   r.finish();
   return a;
 }
@@ -218,13 +224,14 @@ std::string check_id(ObjectReader& r, const std::string& key, const std::string&
   return id;
 }
 
-Model model_from(const json& j, const std::string& file) {
+// A description of ours (docs/schema.md).
+Model description_from(const json& j, const std::string& file) {
   ObjectReader r(j, file, "$");
   Model m;
   m.file = file;
   m.id = check_id(r, "id", file);
   m.name = r.string("name");
-  r.string("source");
+  m.source = r.string("source");
   m.hidden_size = r.integer("hidden_size", lim::kHiddenSize);
   m.vocab_size = r.integer("vocab_size", lim::kVocabSize);
   m.tie_embeddings = r.opt_bool("tie_embeddings", false);
@@ -265,6 +272,55 @@ Model model_from(const json& j, const std::string& file) {
 
 }  // namespace
 
+void check_model_ranges(const Model& m, const std::string& file) {
+  auto check = [&](long long v, lim::IntRange r, const std::string& what) {
+    if (!r.contains(v))
+      throw InputError(fmt::format("{}: $: the model it describes has {} {}: expected an integer in {}", printable(file, 256), what, v,
+                                   lim::to_string(r)));
+  };
+  check(m.hidden_size, lim::kHiddenSize, "hidden_size");
+  check(m.vocab_size, lim::kVocabSize, "vocab_size");
+  check(m.num_layers(), lim::kLayers, "layers");
+  check(static_cast<long long>(m.attention_types.size()), {1, kMaxModelTypes}, "attention designs");
+  check(static_cast<long long>(m.ffn_types.size()), {1, kMaxModelTypes}, "FFN designs");
+  for (const AttentionSpec& a : m.attention_types) {
+    const std::string d = "attention design '" + printable(a.name) + "'";
+    check(a.q_heads, lim::kHeads, d + " q_heads");
+    check(a.q_lora_rank, lim::kLoraRank, d + " q_lora_rank");
+    if (a.kind == AttentionKind::mla) {
+      check(a.kv_lora_rank, {1, lim::kLoraRank.hi}, d + " kv_lora_rank");
+      for (const auto& [v, name] : {std::pair{a.qk_nope_head_dim, "qk_nope_head_dim"}, std::pair{a.qk_rope_head_dim, "qk_rope_head_dim"},
+                                    std::pair{a.v_head_dim, "v_head_dim"}})
+        check(v, lim::kHeadDim, d + " " + name);
+    } else {
+      check(a.kv_heads, {1, a.q_heads}, d + " kv_heads");
+      check(a.head_dim, lim::kHeadDim, d + " head_dim");
+    }
+    if (a.scope != AttentionScope::global) check(a.window_tokens, lim::kContextTokens, d + " window");
+  }
+  for (const FfnSpec& f : m.ffn_types) {
+    const std::string d = "FFN design '" + printable(f.name) + "'";
+    if (f.kind == FfnKind::dense) {
+      check(f.intermediate, lim::kFfnWidth, d + " intermediate");
+      continue;
+    }
+    check(f.routed_experts, lim::kExperts, d + " routed_experts");
+    check(f.top_k, {1, std::min<long long>(lim::kTopK.hi, f.routed_experts)}, d + " top_k");
+    check(f.expert_intermediate, lim::kFfnWidth, d + " expert_intermediate");
+    check(f.shared_experts, lim::kSharedExperts, d + " shared_experts");
+    if (f.shared_experts > 0) check(f.shared_intermediate, lim::kFfnWidth, d + " shared_intermediate");
+  }
+}
+
+namespace {
+
+// A description, or a Hugging Face config.json: one more way to describe the same model.
+Model model_from(const json& j, const fs::path& file) {
+  return io::hf::is_hf_config(j) ? io::hf::model_from_hf(j, file, {}) : description_from(j, file.string());
+}
+
+}  // namespace
+
 Model parse_model(const std::string& text, const std::string& file) { return model_from(io::parse_json_text(text, file), file); }
 
 namespace {
@@ -299,8 +355,10 @@ Hardware parse_hardware(const std::string& text, const std::string& file) {
 }
 
 Model load_model(const std::string& spec) {
-  const fs::path path = resolve(spec, "models", "model");
-  return model_from(io::parse_json_file(path), path.string());
+  fs::path path = resolve(spec, "models", "model");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) path /= "config.json";  // a Hugging Face model folder
+  return model_from(io::parse_json_file(path), path);
 }
 
 Hardware load_hardware(const std::string& spec) {
@@ -579,6 +637,7 @@ Scenario scenario_from(const json& j, const std::string& file) {
     ObjectReader b = r.object("budget");
     s.budget = read_tpot(b);
     s.ffn_batch_tokens = b.opt_number("ffn_batch_tokens", lim::kTokens).value_or(0);
+    if (b.opt_bool("whole_o_proj", false)) s.budget_convention = BudgetConvention::whole_o_proj();
     b.finish();
   }
   if (r.has("plan")) {

@@ -217,6 +217,26 @@ PlotSet calibration_plots(const Calibration& c) {
   return set;
 }
 
+PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_ms) {
+  PlotSet set;
+  std::string data = "# time_s batch queue step_ms step_max_ms (nan: no step ended in the interval)\n";
+  for (const TrafficSample& x : r.series)
+    data += fmt::format("{:.6g} {:.6g} {:.6g} {:.6g} {:.6g}\n", x.time_s, x.batch, x.queue, x.step_ms, x.step_max_ms);
+  add_figure(set, "traffic-timeseries", data,
+             "set multiplot layout 3,1 title 'Served traffic over time'\nset datafile missing 'nan'\nset grid\n"
+             "set key bottom right\nset xlabel 'time (s)'\nset offsets 0, 0, graph 0.1, 0",
+             fmt::format("set ylabel 'running requests'\nset yrange [0:*]\n"
+                         "plot 'traffic-timeseries.dat' using 1:2 with lines lw 2 title 'batch (mean)', {0:.6g} with lines dt 2 "
+                         "title 'batch limit'\n"
+                         "set ylabel 'step time (ms)'\n"
+                         "plot 'traffic-timeseries.dat' using 1:4 with lines lw 2 title 'mean step', '' using 1:5 with lines "
+                         "title 'worst step', {1:.6g} with lines dt 2 title 'TPOT SLA'\n"
+                         "set ylabel 'waiting requests'\n"
+                         "plot 'traffic-timeseries.dat' using 1:3 with lines lw 2 title 'queue (mean)'",
+                         max_batch, tpot_sla_ms));
+  return set;
+}
+
 std::string render_plots(const std::string& dir, const PlotSet& plots) {
   if (!run_quietly("", {"gnuplot", "--version"}))
     return "gnuplot not found: wrote plot data and .gp scripts to " + dir + "/ (install gnuplot-nox and run gnuplot on each .gp)";

@@ -9,6 +9,7 @@ seed() {  # kind byte (octal), files
   for f in "$@"; do printf "\\$kind" | cat - "$f" > "$out/$kind-$(basename "$f")"; done
 }
 seed 000 "$root"/models/*.json
+for f in "$root"/tests/hf/*/config.json; do printf '\000' | cat - "$f" > "$out/000-hf-$(basename "$(dirname "$f")").json"; done
 seed 001 "$root"/hardware/*.json
 seed 002 "$root"/scenarios/*.json
 seed 003 "$root"/hardware/calibrated/*.json

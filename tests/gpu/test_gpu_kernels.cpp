@@ -68,7 +68,7 @@ TEST_CASE("decode attention matches the float64 reference", "[gpu][attention]") 
     INFO(ms[i].label << " rel err " << ms[i].rel_error);
     CHECK(ms[i].op_class == "attention_" + p.attention[i].design);
     CHECK(ms[i].rel_error >= 0);
-    CHECK(ms[i].rel_error < (p.attention[i].fp8_kv ? 5e-2 : 1e-2));
+    CHECK(ms[i].rel_error < (p.attention[i].fp8_kv ? 8e-2 : 1e-2));  // see attention_tolerance()
     CHECK(ms[i].time_us > 0);
     CHECK(ms[i].bytes > 0);
     CHECK(ms[i].flops > 0);
@@ -108,6 +108,7 @@ TEST_CASE("MoE expert FFN matches the reference", "[gpu][moe]") {
   for (bool fp8 : {false, true}) {
     p.moe.push_back({"tiny", 3, 5, 512, 256, fp8});
     p.moe.push_back({"one token", 2, 1, 1024, 512, fp8});
+    p.moe.push_back({"two token blocks", 2, 200, 512, 384, fp8});
   }
   const auto ms = g::measure(p, {});
   REQUIRE(ms.size() == p.moe.size());
@@ -116,6 +117,23 @@ TEST_CASE("MoE expert FFN matches the reference", "[gpu][moe]") {
     CHECK(ms[i].op_class == "moe_ffn");
     CHECK(ms[i].rel_error >= 0);
     CHECK(ms[i].rel_error < (p.moe[i].fp8 ? 5e-2 : 1e-2));
+  }
+}
+
+TEST_CASE("grouped MoE FFN handles uneven routing and empty experts", "[gpu][moe]") {
+  g::SweepPlan p = quick_plan();
+  for (bool fp8 : {false, true}) {
+    g::GroupedGemmShape u{"uneven", 6, 0, 1024, 512, fp8};
+    u.tokens = {0, 1, 19, 0, 130, 7};  // 130 > one 128-token block
+    p.moe.push_back(u);
+  }
+  const auto ms = g::measure(p, {});
+  REQUIRE(ms.size() == p.moe.size());
+  for (size_t i = 0; i < ms.size(); ++i) {
+    INFO(ms[i].label << " rel err " << ms[i].rel_error);
+    CHECK(ms[i].rel_error >= 0);
+    CHECK(ms[i].rel_error < (p.moe[i].fp8 ? 5e-2 : 1e-2));
+    CHECK(ms[i].flops == Approx(6.0 * 157 * 1024 * 512));
   }
 }
 

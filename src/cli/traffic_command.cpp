@@ -1,0 +1,213 @@
+// `decodesim traffic` and `decodesim plan --rate/--trace`: request-level serving on the event pipeline.
+#include <unistd.h>
+
+#include <chrono>
+#include <limits>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "cli/pipeline_setup.hpp"
+#include "decodesim/errors.hpp"
+#include "decodesim/loader.hpp"
+#include "decodesim/plots.hpp"
+#include "decodesim/served_traffic.hpp"
+#include "decodesim/trace.hpp"
+
+namespace decodesim::cli {
+
+namespace {
+
+// 3072 prompt tokens and 2048 generated make the batch average 4K of context, the report's
+// headline setting (section 7).
+const char* kDefaultInputTokens = "3072";
+const char* kDefaultOutputTokens = "2048";
+// Ten minutes: several request lifetimes at the SLA (2048 tokens x 50 ms is 102 s).
+constexpr double kDefaultDurationS = 600;
+constexpr double kMaxIntervals = 1e6;
+const char* kPlanTrafficGroup = "Traffic (with --rate or --trace)";
+
+TrafficDemand demand_from(const TrafficOptions& t) {
+  if (!t.requested()) throw InputError("traffic: give --rate R (requests per second) or --trace FILE");
+  if (t.rate_per_s > 0 && !t.trace.empty()) throw InputError("traffic: give --rate or --trace, not both");
+  TrafficDemand d;
+  d.seed = t.seed;
+  if (t.rate_per_s > 0) {
+    d.rate_per_s = t.rate_per_s;
+    d.input = parse_length_dist(t.input_tokens.empty() ? kDefaultInputTokens : t.input_tokens, "--input-tokens");
+    d.output = parse_length_dist(t.output_tokens.empty() ? kDefaultOutputTokens : t.output_tokens, "--output-tokens");
+    d.duration_s = t.duration_s > 0 ? t.duration_s : kDefaultDurationS;
+    if (d.rate_per_s * d.duration_s > limits::kMaxRequests)
+      throw InputError(fmt::format("--rate: {} requests/s for {} s is more than {:.0f} requests", d.rate_per_s, d.duration_s,
+                                   limits::kMaxRequests));
+    return d;
+  }
+  if (!t.input_tokens.empty() || !t.output_tokens.empty())
+    throw InputError(
+        fmt::format("--trace: '{}' gives every request's tokens; drop --input-tokens and --output-tokens", printable(t.trace, 256)));
+  d.trace = load_trace(t.trace);
+  d.duration_s = t.duration_s > 0 ? t.duration_s : d.trace.back().arrival_s;
+  if (!(d.duration_s > 0))
+    throw InputError(fmt::format("{}: every request arrives at 0 s; give --duration", printable(t.trace, 256)));
+  return d;
+}
+
+TrafficConfig run_config(const TrafficOptions& t, const TrafficDemand& d, double mean_output_tokens, double tpot_sla_ms) {
+  TrafficConfig c;
+  c.duration_s = d.duration_s;
+  c.warmup_s = t.warmup_s >= 0 ? t.warmup_s : default_warmup_s(mean_output_tokens, tpot_sla_ms, d.duration_s);
+  if (c.warmup_s >= c.duration_s)
+    throw InputError(fmt::format("--warmup-s: {} s leaves nothing of the {} s run to measure", c.warmup_s, c.duration_s));
+  if (t.admission != "reserve" && t.admission != "grow")
+    throw InputError(fmt::format("--admission: '{}': expected reserve or grow", printable(t.admission)));
+  c.admission = t.admission == "grow" ? Admission::grow : Admission::reserve;
+  if (t.sample_s > 0 && d.duration_s / t.sample_s > kMaxIntervals)
+    throw InputError(fmt::format("--sample-s: {} s makes more than {:.0f} intervals of the {} s run", t.sample_s, kMaxIntervals,
+                                 d.duration_s));
+  c.sample_s = t.sample_s;
+  return c;
+}
+
+// A bar on stderr, only when it is a terminal and the run has already taken a second.
+std::function<void(double)> progress_bar(std::ostream& err) {
+  if (!isatty(STDERR_FILENO)) return {};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto shown = std::make_shared<bool>(false);
+  return [&err, t0, shown](double fraction) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (fraction >= 1) {
+      if (*shown) err << "\r" << std::string(72, ' ') << "\r" << std::flush;
+      return;
+    }
+    if (s < 1) return;
+    *shown = true;
+    constexpr int kWidth = 40;
+    const int filled = static_cast<int>(fraction * kWidth);
+    err << fmt::format("\rtraffic [{}{}] {:3.0f}% ({:.0f} s)", std::string(filled, '#'), std::string(kWidth - filled, '.'),
+                       100 * fraction, s)
+        << std::flush;
+  };
+}
+
+}  // namespace
+
+void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
+  std::vector<CLI::Option*> added = {
+      cmd->add_option("--rate", t.rate_per_s, "requests per second, Poisson arrivals")->check(number_option(limits::kRatePerSecond)),
+      cmd->add_option("--trace", t.trace, "CSV of requests: arrival_s,input_tokens,output_tokens"),
+      cmd->add_option("--input-tokens", t.input_tokens,
+                      fmt::format("prompt tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultInputTokens)),
+      cmd->add_option("--output-tokens", t.output_tokens,
+                      fmt::format("generated tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultOutputTokens)),
+      cmd->add_option("--duration", t.duration_s, "seconds of arrivals (default 600; with --trace its last arrival)")
+          ->check(number_option(limits::kSeconds)),
+      cmd->add_option("--warmup-s", t.warmup_s, "seconds not measured (default: mean output tokens x TPOT SLA, at most half the run)")
+          ->check(number_option({0, limits::kSeconds.hi, false})),
+      cmd->add_option("--seed", t.seed, "random seed of arrivals and lengths")
+          ->check(integer_option({0, std::numeric_limits<long long>::max()}))
+          ->capture_default_str(),
+      cmd->add_option("--admission", t.admission, "reserve (KV of the final context up front) or grow (preempt the latest when full)")
+          ->check(CLI::IsMember({"reserve", "grow"}))
+          ->capture_default_str(),
+  };
+  if (plan) {
+    added.push_back(cmd->add_option("--p99-tpot-ms", t.p99_tpot_ms, "p99 of the requests' TPOT each replica must meet (default --tpot-ms)")
+                        ->check(number_option(limits::kTpotMs)));
+    added.push_back(cmd->add_option("--p99-queue-s", t.p99_queue_s, "p99 queueing each replica must meet (default: none)")
+                        ->check(number_option(limits::kSeconds)));
+    for (CLI::Option* o : added) o->group(kPlanTrafficGroup);
+    return;
+  }
+  cmd->add_option("--max-batch", t.max_batch, "running requests at most (default: the largest batch meeting the SLA and memory)")
+      ->check(number_option(limits::kTokens));
+  cmd->add_option("--replicas", t.replicas, "copies of the deployment, each taking 1/replicas of the traffic")
+      ->check(integer_option(limits::kInstances))
+      ->capture_default_str();
+  cmd->add_option("--sample-s", t.sample_s, "time-series interval in seconds (default: duration / 1000)")
+      ->check(number_option(limits::kSeconds));
+}
+
+void check_plan_traffic_options(const CLI::App* plan, const TrafficOptions& t) {
+  if (t.requested()) return;
+  for (const CLI::Option* o : plan->get_options())
+    if (o->get_group() == kPlanTrafficGroup && o->count() > 0)
+      throw InputError(fmt::format("plan: {} applies only with --rate or --trace", o->get_name()));
+}
+
+int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir, std::ostream& out,
+                    std::ostream& err) {
+  const Model m = one_model(o.model);
+  const Deployment d = parse_deployment(o.deployment);
+  const auto [attention, ffn] = deployment_pools(o, d, m);
+  const TrafficDemand demand = demand_from(t);
+  const std::vector<Request> requests = demand.replica_share(t.replicas);
+  if (requests.empty()) throw InputError(fmt::format("traffic: no request arrives within {} s", demand.duration_s));
+
+  PipelineConfig c = base_config(o);
+  c.deployment = d;
+  c.micro_batches = o.micro_batches;
+  const TrafficConfig run = run_config(t, demand, mean_output_tokens(requests), c.tpot_sla_ms);
+  const ServedTraffic served = served_traffic(m, attention, ffn, c, batch_mean_context(requests), t.max_batch, run);
+  const PipelineStepTimer timer(m, attention, ffn, c);
+  TrafficConfig config = served.config;
+  config.progress = progress_bar(err);
+  const TrafficResult result = simulate_traffic(requests, timer, config);
+
+  TrafficRun row;
+  row.model = m.id;
+  row.deployment = d.name();
+  row.attention_hw = attention.hw.id;
+  row.ffn_hw = ffn.hw.id;
+  row.batch_limited_by = served.batch_limited_by;
+  row.micro_batches = c.micro_batches;
+  row.replicas = t.replicas;
+  row.tpot_sla_ms = c.tpot_sla_ms;
+  row.config = served.config;
+  row.summary = result.summary;
+  Table summary = traffic_table({row});
+  const long grid_simulations = timer.simulations();
+  summary.notes.push_back(fmt::format("Step times from {} pipeline simulations on a grid; worst interpolation error at the "
+                                      "centres of the {} cells used: {:.3f}%.",
+                                      grid_simulations, timer.cells_used(), 100 * timer.max_cell_error()));
+
+  std::vector<OutputFile> extra;
+  PlotSet plots;
+  if (!out_dir.empty()) {
+    if (f != Format::csv) extra.push_back({"traffic.csv", render_csv(summary)});
+    extra.push_back({"traffic_timeseries.csv", render_csv(traffic_timeseries_table(result))});
+    plots = traffic_plots(result, served.config.max_batch, c.tpot_sla_ms);
+    for (const OutputFile& file : plots.files) extra.push_back(file);
+  }
+  emit({summary}, f, out_dir, out, std::move(extra));
+  if (!out_dir.empty())
+    if (const std::string note = render_plots(out_dir, plots); !note.empty()) err << "decodesim: " << note << "\n";
+  return 0;
+}
+
+int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir,
+                         std::ostream& out) {
+  const Model m = one_model(o.model);
+  const SearchSpace space = search_space(o, m);
+  const TrafficDemand demand = demand_from(t);
+  const PipelineConfig base = base_config(o);
+  const TrafficSla sla{t.p99_tpot_ms > 0 ? t.p99_tpot_ms : o.tpot_ms, t.p99_queue_s};
+  const TrafficConfig run = run_config(t, demand, mean_output_tokens(demand.replica_share(1)), base.tpot_sla_ms);
+
+  TrafficPlanStats stats;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<TrafficPlan> plans =
+      plan_traffic(m, space, base, demand, sla, run, static_cast<size_t>(o.top), &stats);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Table table = traffic_plan_table(plans, demand, sla);
+  table.notes.push_back(fmt::format("Searched {} candidates with {} pipeline simulations; put {} under traffic with {} traffic "
+                                    "simulations of {} s each; {:.1f} s in all.",
+                                    stats.search.candidates, stats.search.simulations, stats.evaluated, stats.traffic_runs,
+                                    demand.duration_s, s));
+  emit({table}, f, out_dir, out);
+  return 0;
+}
+
+}  // namespace decodesim::cli

@@ -1,0 +1,602 @@
+// Hopper decode attention on warpgroup MMA (wgmma, sm_90a): MLA (one shared 576-wide latent),
+// MFA and GQA, with BF16 or FP8 (e4m3) KV.
+//
+// One block of two warpgroups owns (request, KV head, 64 query heads, a split of the context).
+// The context is walked in pairs of 32-token tiles; NP pairs are in flight (cp.async into
+// 128/64/32-byte swizzled shared memory, the layouts wgmma reads directly). Per pair, warpgroup w:
+//   1. S_w = Q K_w^T for its own tile (64 heads x 32 tokens, the full qk width);
+//   2. exchanges row maxima with the other warpgroup, so both use one running maximum;
+//   3. P_w = exp2(S_w - m) stays in registers as the A operand, and is also stored to shared memory
+//      for the other warpgroup;
+//   4. O_w += P_w V_w + P_other V_other over its half of the value columns (MLA: 256 of 512).
+// Both warpgroups thus share the score work of a pair evenly and each owns half of the output, the
+// division FlashMLA's published design uses, in a simpler lock-step schedule.
+//
+// FP8 KV: Q is quantised per row to e4m3 in the kernel; S and PV both run as e4m3 products (twice
+// the BF16 tensor rate). e4m3 operands must be K-major and V arrives token-major, so PV is computed
+// transposed, O^T += V^T P^T: V^T is the register operand (ldmatrix.trans of dim pairs, then byte
+// permutes), P^T is read from shared memory. P is rounded to e4m3 after scaling by 256 (its values
+// are in [0, 1]). Per-tensor K and V scales are applied in fp32.
+//
+// Splits of the context write normalised partials and log2-sum-exp; the last block of each
+// (request, KV head, head block) to finish merges them in split order (deterministic).
+#pragma once
+#include <cuda.h>
+
+#include "attention.cuh"
+#include "wgmma.cuh"
+
+namespace decodesim::gpu::detail {
+
+// TMA_: tiles arrive by the bulk tensor copy engine (one thread issues a 64-column box per chunk,
+// completion on an mbarrier) instead of cp.async issued by every thread.
+// TN_: tokens per warpgroup tile (32 or 64; a 64-token page holds whole tiles); MINB_: blocks per
+// SM the register budget is cut for (two blocks hide each other's per-pair latencies).
+template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1>
+struct WgCfg {
+  static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
+  static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_;
+  static constexpr int G = 64, THREADS = 256;
+  static constexpr int ES = FP8 ? 1 : 2;
+  static constexpr int CB = 64 * ES;            // bytes per row of a 64-column chunk = swizzle span
+  static constexpr int QC = DQK / 64, VC = DV / 64;
+  static constexpr int CHUNK = TN * CB;         // one 64-column chunk of a 32-token tile
+  static constexpr int K_TILE = QC * CHUNK;
+  static constexpr int V_TILE = SHARED ? 0 : VC * CHUNK;
+  static constexpr int TILE = K_TILE + V_TILE;
+  static constexpr int NBUF = 2 * NP;
+  static constexpr int HALF = DV / 2;           // value columns per warpgroup
+  static constexpr int NO = HALF / 64;          // 64-column accumulator blocks per warpgroup
+  static constexpr int PSPAN = TN * ES;         // bytes per row of P (= its swizzle span)
+  static constexpr int P_BYTES = 64 * PSPAN;
+  static constexpr int Q_BYTES = QC * 64 * CB;
+  static constexpr int OFF_T = Q_BYTES;
+  static constexpr int OFF_P = OFF_T + NBUF * TILE;
+  static constexpr int OFF_RED = OFF_P + 2 * P_BYTES;  // max[2][64], sum[2][64], q scale[64], alpha[64]
+  static constexpr int OFF_BAR = OFF_RED + 6 * 64 * 4;   // one mbarrier per pair slot (TMA)
+  static constexpr int OFF_FLAG = OFF_BAR + 8 * NP;
+  static constexpr int SMEM = OFF_FLAG + 16 + 1024;      // + room to align the base to 1024
+  static_assert(DQK % 64 == 0 && DV % 128 == 0, "dims");
+  static_assert(!SHARED || DV <= DQK, "shared K/V");
+  static_assert(NP >= 2, "pipeline");
+  static_assert(TN == 32 || TN == 64, "tile tokens");
+  static_assert(K_TILE % 1024 == 0 || FP8, "128-byte swizzle needs 1024-byte aligned tiles");
+};
+
+namespace wg_dev {
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void st_shared_u32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+__device__ __forceinline__ void st_shared_u16(uint32_t addr, uint16_t v) {
+  asm volatile("st.shared.u16 [%0], %1;\n" ::"r"(addr), "h"(v) : "memory");
+}
+__device__ __forceinline__ void st_shared_u8(uint32_t addr, uint8_t v) {
+  asm volatile("st.shared.u8 [%0], %1;\n" ::"r"(addr), "h"(uint16_t(v)) : "memory");
+}
+__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
+  asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
+  uint32_t v;
+  asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
+  return v;
+}
+
+// P (64 heads x TN tokens, as the S accumulator after softmax) -> shared memory, as the K-major
+// operand of the other products: bf16 rows of 2*TN bytes, swizzled with that span.
+template <int TN>
+__device__ __forceinline__ void store_p_bf16(uint32_t sP, const float (&s)[TN / 2], int row_a, int row_b, int t4) {
+#pragma unroll
+  for (int j = 0; j < TN / 8; ++j) {
+    const int colb = 2 * (8 * j + 2 * t4);  // byte offset of the pair in the row
+    st_shared_u32(sP + wg::swz<2 * TN>(row_a, colb), wg::pack_bf16(s[4 * j], s[4 * j + 1]));
+    st_shared_u32(sP + wg::swz<2 * TN>(row_b, colb), wg::pack_bf16(s[4 * j + 2], s[4 * j + 3]));
+  }
+}
+// The same for e4m3: k32 step kk's fragment registers, rows of TN bytes, in the fragment's permuted
+// k order (wg::kperm8 within each 32-token step).
+template <int TN>
+__device__ __forceinline__ void store_p_e4m3(uint32_t sP, const uint32_t (&pa)[4], int kk, int row_a, int row_b, int t4) {
+  st_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 4 * t4), pa[0]);
+  st_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 4 * t4), pa[1]);
+  st_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 16 + 4 * t4), pa[2]);
+  st_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 16 + 4 * t4), pa[3]);
+}
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nwait_%=:\n"
+      "mbarrier.try_wait.parity.shared.b64 done, [%0], %1;\n"
+      "@!done bra wait_%=;\n}\n" ::"r"(bar), "r"(parity) : "memory");
+}
+// One 2D box (64 columns x 32 rows) of a tensor map into shared memory, completing on `bar`.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map, int col, int row, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(col), "r"(row), "r"(bar)
+      : "memory");
+}
+
+}  // namespace wg_dev
+
+// Tensor maps of the K and V caches (V unused for MLA), passed by value as a kernel parameter.
+struct WgMaps {
+  CUtensorMap k, v;
+};
+
+template <class Cfg>
+__global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParams p, const __grid_constant__ WgMaps maps) {
+  using namespace wg_dev;
+  constexpr int TN = Cfg::TN, DQK = Cfg::DQK, DV = Cfg::DV, NP = Cfg::NP, CB = Cfg::CB, ES = Cfg::ES;
+  constexpr int NO = Cfg::NO, HALF = Cfg::HALF, NJ = TN / 8;  // 8-token blocks of a tile
+  constexpr bool FP8 = Cfg::FP8;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw_addr = wg::smem_addr(smem_raw);
+  const uint32_t base = (raw_addr + 1023u) & ~1023u;  // swizzle patterns repeat every 1024 bytes
+  unsigned char* smem = smem_raw + (base - raw_addr);
+  float* sMax = reinterpret_cast<float*>(smem + Cfg::OFF_RED);  // [2][64]
+  float* sSum = sMax + 128;                                     // [2][64]
+  float* sQs = sMax + 256;                                      // [64]
+  float* sAlpha = sMax + 256 + 64;                              // [64] rescale factors of the pair (fp8)
+  int* sFlag = reinterpret_cast<int*>(smem + Cfg::OFF_FLAG);
+
+  const int tid = threadIdx.x, wgi = tid >> 7, lane = tid & 31, wq = (tid >> 5) & 3;
+  const int g = lane >> 2, t4 = lane & 3;
+  const int row_a = wq * 16 + g, row_b = row_a + 8;  // the two head rows this thread holds
+
+  int bid = blockIdx.x;
+  const int hb = bid % p.head_blocks;
+  bid /= p.head_blocks;
+  const int split = bid % p.splits;
+  bid /= p.splits;
+  const int kvh = bid % p.kv_heads;
+  const int b = bid / p.kv_heads;
+  const int head0 = kvh * p.group + hb * 64;
+  const int n_rows = min(64, p.group - hb * 64);
+  const int t_begin = split * p.tokens_per_split;
+  const int t_end = min(p.context, t_begin + p.tokens_per_split);
+  const int ntiles = (t_end - t_begin + TN - 1) / TN;
+  const int npairs = (ntiles + 1) / 2;
+
+  const unsigned char* kbase = static_cast<const unsigned char*>(p.k) + (long long)kvh * p.k_head_stride * ES;
+  const unsigned char* vbase = static_cast<const unsigned char*>(Cfg::SHARED ? p.k : p.v) +
+                               (long long)kvh * (Cfg::SHARED ? p.k_head_stride : p.v_head_stride) * ES;
+  const long long krs = p.k_row_stride * ES, vrs = (Cfg::SHARED ? p.k_row_stride : p.v_row_stride) * ES;
+
+  // First cache row of the tile starting at token t0 (a 32-token tile never crosses a 64-token page).
+  auto tile_row0 = [&](int t0) -> long long {
+    if (t0 >= t_end) return 0;
+    if (p.block_table) {
+      const int page = __ldg(p.block_table + (long long)b * p.max_pages + t0 / p.page_size);
+      return (long long)page * p.page_size + (t0 % p.page_size);
+    }
+    return (long long)b * p.ctx_rows + t0;
+  };
+  auto tile_addr = [&](int slot) -> uint32_t { return base + Cfg::OFF_T + slot * Cfg::TILE; };
+
+  // Copies of one tile (K, then V unless shared) into slot; cp.async zero-fills rows past t_end.
+  auto load_tile = [&](int slot, int t0, long long row0) {
+    const uint32_t dst = tile_addr(slot);
+    if constexpr (Cfg::TMA) {
+      const uint32_t bar = base + Cfg::OFF_BAR + 8 * (slot / 2 % NP);
+      const int row = int(row0);
+#pragma unroll
+      for (int c = 0; c < Cfg::QC; ++c) tma_load_2d(dst + c * Cfg::CHUNK, &maps.k, int(kvh * p.k_head_stride) + 64 * c, row, bar);
+      if constexpr (!Cfg::SHARED)
+#pragma unroll
+        for (int c = 0; c < Cfg::VC; ++c)
+          tma_load_2d(dst + Cfg::K_TILE + c * Cfg::CHUNK, &maps.v, int(kvh * p.v_head_stride) + 64 * c, row, bar);
+      return;
+    }
+    constexpr int KU = DQK * ES / 16, UPC = CB / 16;  // 16-byte units per row, per chunk row
+#pragma unroll 2
+    for (int u = tid; u < TN * KU; u += 256) {
+      const int r = u / KU, cu = u % KU;
+      const bool ok = t0 + r < t_end;
+      const unsigned char* src = kbase + (ok ? (row0 + r) * krs : 0) + cu * 16;
+      cp_async16(dst + (cu / UPC) * Cfg::CHUNK + wg::swz<CB>(r, (cu % UPC) * 16), src, ok);
+    }
+    if constexpr (!Cfg::SHARED) {
+      constexpr int VU = DV * ES / 16;
+#pragma unroll 2
+      for (int u = tid; u < TN * VU; u += 256) {
+        const int r = u / VU, cu = u % VU;
+        const bool ok = t0 + r < t_end;
+        const unsigned char* src = vbase + (ok ? (row0 + r) * vrs : 0) + cu * 16;
+        cp_async16(dst + Cfg::K_TILE + (cu / UPC) * Cfg::CHUNK + wg::swz<CB>(r, (cu % UPC) * 16), src, ok);
+      }
+    }
+  };
+  // Both tiles of pair `pair` into its slots (TMA: thread 0 alone, with the pair's byte count).
+  auto load_pair = [&](int pair, const long long (&rows)[2]) {
+    if (pair < npairs && (!Cfg::TMA || tid == 0)) {
+      if constexpr (Cfg::TMA) mbar_expect_tx(base + Cfg::OFF_BAR + 8 * (pair % NP), 2 * Cfg::TILE);
+      for (int tt = 0; tt < 2; ++tt) load_tile(2 * (pair % NP) + tt, t_begin + (2 * pair + tt) * TN, rows[tt]);
+    }
+    if constexpr (!Cfg::TMA) cp_commit();
+  };
+  // Rows of a tile past the context hold other data (TMA copies whole boxes): zero them in V, so
+  // that P = 0 there cannot meet a non-finite value. Only the last tiles of a split have any.
+  auto zero_tail = [&](int pair) {
+    for (int tt = 0; tt < 2; ++tt) {
+      const int t0 = t_begin + (2 * pair + tt) * TN;
+      const int valid = max(0, min(TN, t_end - t0));
+      if (valid == TN) continue;
+      const uint32_t v = tile_addr(2 * (pair % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
+      constexpr int UNITS = Cfg::VC * TN * (CB / 16);
+      for (int u = tid; u < UNITS; u += 256) {
+        const int c = u / (TN * (CB / 16)), r = (u / (CB / 16)) % TN, x = u % (CB / 16);
+        if (r >= valid) st_shared_v4(v + c * Cfg::CHUNK + r * CB + x * 16, make_uint4(0, 0, 0, 0));
+      }
+    }
+  };
+
+  if constexpr (Cfg::TMA) {
+    if (tid == 0) {
+      for (int i = 0; i < NP; ++i) mbar_init(base + Cfg::OFF_BAR + 8 * i, 1);
+      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+  }
+  // Prologue: the first NP-1 pairs; cache rows of the next pair are looked up one pair ahead.
+  const bool row_owner = !Cfg::TMA || tid == 0;  // who needs the page table lookups
+  long long next_rows[2] = {0, 0};
+#pragma unroll 1
+  for (int s = 0; s < NP - 1; ++s) {
+    long long rows[2] = {0, 0};
+    if (row_owner)
+      for (int tt = 0; tt < 2; ++tt) rows[tt] = tile_row0(t_begin + (2 * s + tt) * TN);
+    load_pair(s, rows);
+  }
+  if (row_owner)
+    for (int tt = 0; tt < 2; ++tt) next_rows[tt] = tile_row0(t_begin + (2 * (NP - 1) + tt) * TN);
+
+  // Q of the 64 heads -> shared memory (rows past n_rows are zero).
+  const float* q_scale = sQs;
+  if constexpr (!FP8) {
+    constexpr int QU = DQK / 8;
+    for (int u = tid; u < 64 * QU; u += 256) {
+      const int r = u / QU, cu = u % QU;
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (r < n_rows) v = __ldg(reinterpret_cast<const uint4*>(p.q + ((long long)b * p.q_heads + head0 + r) * DQK) + cu);
+      st_shared_v4(base + (cu / 8) * (64 * CB) + wg::swz<CB>(r, (cu % 8) * 16), v);
+    }
+    if (tid < 64) sQs[tid] = 1.f;
+  } else {
+    // One warp per row: the row's largest magnitude sets its e4m3 scale.
+    const int warp = tid >> 5;
+    for (int r = warp; r < 64; r += 8) {
+      constexpr int PER = DQK / 32;
+      float x[PER];
+      float amax = 0.f;
+#pragma unroll
+      for (int k = 0; k < PER; ++k) {
+        x[k] = r < n_rows ? __bfloat162float(p.q[((long long)b * p.q_heads + head0 + r) * DQK + lane + 32 * k]) : 0.f;
+        amax = fmaxf(amax, fabsf(x[k]));
+      }
+#pragma unroll
+      for (int o = 16; o; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+      const float sc = amax > 0.f ? amax / 448.f : 1.f, inv = 1.f / sc;
+#pragma unroll
+      for (int k = 0; k < PER; ++k) {
+        const int c = lane + 32 * k;
+        const uint8_t code = __nv_cvt_float_to_fp8(x[k] * inv, __NV_SATFINITE, __NV_E4M3);
+        st_shared_u8(base + (c / 64) * (64 * CB) + wg::swz<CB>(r, c % 64), code);
+      }
+      if (lane == 0) sQs[r] = sc;
+    }
+  }
+  wg::fence_proxy_async();
+  __syncthreads();
+
+  float o[NO][32];
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int i = 0; i < 32; ++i) o[j][i] = 0.f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
+  const float qs_a = q_scale[row_a], qs_b = q_scale[row_b];
+  const float sc_a = p.scale_log2 * qs_a, sc_b = p.scale_log2 * qs_b;
+
+  const uint32_t sP_own = base + Cfg::OFF_P + wgi * Cfg::P_BYTES, sP_other = base + Cfg::OFF_P + (1 - wgi) * Cfg::P_BYTES;
+
+#pragma unroll 1
+  for (int pi = 0; pi < npairs; ++pi) {
+    if constexpr (Cfg::TMA) {
+      mbar_wait(base + Cfg::OFF_BAR + 8 * (pi % NP), (pi / NP) & 1);
+      if (t_begin + (2 * pi + 2) * TN > t_end) zero_tail(pi);
+    } else {
+      cp_wait<NP - 2>();
+    }
+    wg::fence_proxy_async();
+    __syncthreads();  // pair pi is in shared memory; everyone is done with pair pi-1
+    {
+      const int nxt = pi + NP - 1;
+      load_pair(nxt, next_rows);
+      if (row_owner)
+        for (int tt = 0; tt < 2; ++tt) next_rows[tt] = tile_row0(t_begin + (2 * (nxt + 1) + tt) * TN);
+    }
+    const int slot_own = 2 * (pi % NP) + wgi, slot_other = 2 * (pi % NP) + 1 - wgi;
+    const uint32_t t_own = tile_addr(slot_own), t_other = tile_addr(slot_other);
+
+    // ---- S = Q K^T for this warpgroup's tile (64 heads x TN tokens)
+    float s[TN / 2];
+#pragma unroll
+    for (int i = 0; i < TN / 2; ++i) s[i] = 0.f;
+    wg::fence();
+#pragma unroll
+    for (int c = 0; c < DQK / 64; ++c) {
+      const uint64_t dq = wg::desc_k_major<CB>(base + c * (64 * CB));
+      const uint64_t dk = wg::desc_k_major<CB>(t_own + c * Cfg::CHUNK);
+#pragma unroll
+      for (int ks = 0; ks < CB / 32; ++ks) {
+        if constexpr (FP8 && TN == 32) wg::wgmma_e4m3_ss_n32(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+        else if constexpr (FP8) wg::wgmma_e4m3_ss_n64(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+        else if constexpr (TN == 32) wg::wgmma_bf16_ss_n32(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+        else wg::wgmma_bf16_ss_n64(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+      }
+    }
+    wg::commit();
+    wg::wait<0>();
+    wg::fence_regs(s);
+
+    // ---- online softmax in the log2 domain, one running maximum shared by both warpgroups
+    const int tok0 = t_begin + (2 * pi + wgi) * TN + 2 * t4;
+    float mx_a = -INFINITY, mx_b = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < NJ; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const bool ok = tok0 + 8 * j + (e & 1) < t_end;
+        s[4 * j + e] = ok ? s[4 * j + e] * (e < 2 ? sc_a : sc_b) : -INFINITY;
+      }
+      mx_a = fmaxf(mx_a, fmaxf(s[4 * j], s[4 * j + 1]));
+      mx_b = fmaxf(mx_b, fmaxf(s[4 * j + 2], s[4 * j + 3]));
+    }
+    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
+    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
+    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
+    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+    if (t4 == 0) sMax[wgi * 64 + row_a] = mx_a, sMax[wgi * 64 + row_b] = mx_b;
+    wg::named_barrier(1, 256);
+    // The pair's first tile always holds a valid token, so the new maximum is finite.
+    const float mn_a = fmaxf(m_run[0], fmaxf(sMax[row_a], sMax[64 + row_a]));
+    const float mn_b = fmaxf(m_run[1], fmaxf(sMax[row_b], sMax[64 + row_b]));
+    const float al_a = exp2f(m_run[0] - mn_a), al_b = exp2f(m_run[1] - mn_b);
+    m_run[0] = mn_a, m_run[1] = mn_b;
+    float ls_a = 0.f, ls_b = 0.f;
+#pragma unroll
+    for (int j = 0; j < NJ; ++j) {
+      s[4 * j + 0] = exp2f(s[4 * j + 0] - mn_a), s[4 * j + 1] = exp2f(s[4 * j + 1] - mn_a);
+      s[4 * j + 2] = exp2f(s[4 * j + 2] - mn_b), s[4 * j + 3] = exp2f(s[4 * j + 3] - mn_b);
+      ls_a += s[4 * j] + s[4 * j + 1], ls_b += s[4 * j + 2] + s[4 * j + 3];
+    }
+    l_run[0] = l_run[0] * al_a + ls_a;
+    l_run[1] = l_run[1] * al_b + ls_b;
+
+    if constexpr (FP8) {
+      // ---- O^T += V^T P^T: e4m3 operands must be K-major, and V arrives token-major, so V^T is
+      // the A operand, built in registers: ldmatrix.trans over 16-bit pairs of dims, then byte
+      // permutes. A thread's two fragment rows g and g+8 are the dims 2g and 2g+1 of its warp's 16,
+      // and its fragment k order is that of wg::kperm8, the order in which P is stored: B = P^T is
+      // read from shared memory for both tiles, each warpgroup's P written by itself.
+#pragma unroll
+      for (int kk = 0; kk < TN / 32; ++kk) {
+        uint32_t pa[4];
+        wg::e4m3_a_fragment(s, kk, 256.f, pa);  // P is in [0, 1]: scaled by 256 before rounding
+        store_p_e4m3<TN>(sP_own, pa, kk, row_a, row_b, t4);
+      }
+      if (wgi == 0 && t4 == 0) sAlpha[row_a] = al_a, sAlpha[row_b] = al_b;
+      wg::fence_proxy_async();
+      wg::named_barrier(2, 256);  // both warpgroups' P and the rescale factors visible
+#pragma unroll
+      for (int jj = 0; jj < 8; ++jj) {  // accumulator columns are heads 8jj + 2t4 + {0, 1}
+        const float2 al = *reinterpret_cast<const float2*>(sAlpha + 8 * jj + 2 * t4);
+#pragma unroll
+        for (int j = 0; j < NO; ++j) o[j][4 * jj] *= al.x, o[j][4 * jj + 1] *= al.y, o[j][4 * jj + 2] *= al.x, o[j][4 * jj + 3] *= al.y;
+      }
+#pragma unroll
+      for (int tt = 0; tt < 2; ++tt)
+#pragma unroll
+        for (int kk = 0; kk < TN / 32; ++kk) {
+          const uint32_t tile_v = tile_addr(2 * (pi % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
+          const uint64_t dp = wg::desc_k_major<TN>(base + Cfg::OFF_P + tt * Cfg::P_BYTES) + 2 * kk;
+          uint32_t a[NO][4];  // all of a step's fragments first, then one fence for the products
+#pragma unroll
+          for (int j = 0; j < NO; ++j) {
+            const int dim0 = wgi * HALF + 64 * j + 16 * wq;
+            uint32_t r[4];
+            ldsm_x4_trans(r, tile_v + (dim0 / 64) * Cfg::CHUNK + wg::swz<64>(32 * kk + lane, dim0 % 64));
+            a[j][0] = __byte_perm(r[0], r[1], 0x6420), a[j][1] = __byte_perm(r[0], r[1], 0x7531);
+            a[j][2] = __byte_perm(r[2], r[3], 0x6420), a[j][3] = __byte_perm(r[2], r[3], 0x7531);
+          }
+          wg::fence();
+#pragma unroll
+          for (int j = 0; j < NO; ++j) wg::wgmma_e4m3_rs_n64(o[j], a[j], dp, 1);
+        }
+      wg::commit();
+      wg::wait<0>();
+#pragma unroll
+      for (int j = 0; j < NO; ++j) wg::fence_regs(o[j]);
+    } else {
+      // ---- O += P V over this warpgroup's value columns. The own tile's product needs only this
+      // warpgroup's P (in registers) and is issued before the exchange barrier; the other
+      // warpgroup's P comes back as this thread's own fragment positions (both warpgroups hold
+      // the same rows), so both products take A from registers.
+      uint32_t pa[TN / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < TN / 16; ++kk) wg::bf16_a_fragment(s, kk, pa[kk]);
+      store_p_bf16<TN>(sP_own, s, row_a, row_b, t4);
+#pragma unroll
+      for (int j = 0; j < NO; ++j)
+#pragma unroll
+        for (int i = 0; i < 32; i += 4) o[j][i] *= al_a, o[j][i + 1] *= al_a, o[j][i + 2] *= al_b, o[j][i + 3] *= al_b;
+      // N = 64 is one 64-element block of V's rows, so only the 8-row K-group stride (1024) is
+      // read; both descriptor fields carry it.
+      wg::fence();
+#pragma unroll
+      for (int j = 0; j < NO; ++j) {
+        const uint32_t v_own = t_own + (Cfg::SHARED ? 0 : Cfg::K_TILE) + (wgi * NO + j) * Cfg::CHUNK;
+#pragma unroll
+        for (int kk = 0; kk < TN / 16; ++kk)
+          wg::wgmma_bf16_rs_n64_tb(o[j], pa[kk], wg::desc_mn_major128(v_own + kk * 2048, 1024, 1024, false), 1);
+      }
+      wg::commit();
+      wg::named_barrier(2, 256);  // both warpgroups' P visible
+      uint32_t po[TN / 16][4];
+#pragma unroll
+      for (int kk = 0; kk < TN / 16; ++kk) {
+        po[kk][0] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_a, 2 * (16 * kk + 2 * t4)));
+        po[kk][1] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_b, 2 * (16 * kk + 2 * t4)));
+        po[kk][2] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_a, 2 * (16 * kk + 8 + 2 * t4)));
+        po[kk][3] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_b, 2 * (16 * kk + 8 + 2 * t4)));
+      }
+      wg::fence();
+#pragma unroll
+      for (int j = 0; j < NO; ++j) {
+        const uint32_t v_oth = t_other + (Cfg::SHARED ? 0 : Cfg::K_TILE) + (wgi * NO + j) * Cfg::CHUNK;
+#pragma unroll
+        for (int kk = 0; kk < TN / 16; ++kk)
+          wg::wgmma_bf16_rs_n64_tb(o[j], po[kk], wg::desc_mn_major128(v_oth + kk * 2048, 1024, 1024, false), 1);
+      }
+      wg::commit();
+      wg::wait<0>();
+#pragma unroll
+      for (int j = 0; j < NO; ++j) wg::fence_regs(o[j]);
+    }
+  }
+  cp_wait<0>();
+
+  // ---- finish: row sums over the quad and the two warpgroups -> per-head 1/L and log2-sum-exp
+  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 1);
+  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 2);
+  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 1);
+  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 2);
+  __syncthreads();
+  if (t4 == 0) sSum[wgi * 64 + row_a] = l_run[0], sSum[wgi * 64 + row_b] = l_run[1];
+  __syncthreads();
+  float* sInv = sMax;       // [64], the maxima are no longer needed
+  float* sLse = sMax + 64;  // [64]
+  if (wgi == 0 && t4 == 0) {
+    const float pscale = FP8 ? 1.f / 256.f : 1.f;  // P was scaled by 256 before rounding to e4m3
+    const float L_a = sSum[row_a] + sSum[64 + row_a], L_b = sSum[row_b] + sSum[64 + row_b];
+    sInv[row_a] = pscale / L_a, sInv[row_b] = pscale / L_b;
+    sLse[row_a] = m_run[0] + __log2f(L_a), sLse[row_b] = m_run[1] + __log2f(L_b);
+  }
+  __syncthreads();
+
+  // Output pairs (one head, two adjacent value columns) of accumulator block j, q = 0..15:
+  // O (bf16) holds rows = heads, columns = dims; O^T (fp8) rows = dims (2g, 2g+1), columns = heads.
+  struct Pair {
+    int i0, i1, head, dim;
+  };
+  auto pair_of = [&](int j, int q) -> Pair {
+    if constexpr (FP8) {
+      const int i0 = 4 * (q >> 1) + (q & 1);
+      return {i0, i0 + 2, 8 * (i0 >> 2) + 2 * t4 + (i0 & 1), wgi * HALF + 64 * j + 16 * wq + 2 * g};
+    } else {
+      const int i0 = 2 * q;
+      return {i0, i0 + 1, (i0 & 2) ? row_b : row_a, wgi * HALF + 64 * j + 8 * (i0 >> 2) + 2 * t4};
+    }
+  };
+  auto store_out = [&](int head, int dim, float x0, float x1) {
+    const long long idx = ((long long)b * p.q_heads + head0 + head) * DV + dim;
+    if (p.out_fp8) {
+      const __nv_fp8x2_storage_t v =
+          __nv_cvt_float2_to_fp8x2(make_float2(x0 * p.out_scale_inv, x1 * p.out_scale_inv), __NV_SATFINITE, __NV_E4M3);
+      *reinterpret_cast<__nv_fp8x2_storage_t*>(static_cast<unsigned char*>(p.out) + idx) = v;
+    } else {
+      *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.out) + idx) = __floats2bfloat162_rn(x0, x1);
+    }
+  };
+
+  if (p.splits == 1) {
+#pragma unroll
+    for (int j = 0; j < NO; ++j)
+#pragma unroll
+      for (int q = 0; q < 16; ++q) {
+        const Pair e = pair_of(j, q);
+        if (e.head >= n_rows) continue;
+        const float w = sInv[e.head] * p.v_scale;
+        store_out(e.head, e.dim, o[j][e.i0] * w, o[j][e.i1] * w);
+      }
+    return;
+  }
+
+  // ---- split partials: every block writes its normalised O and log2-sum-exp; the last block of
+  // this (request, KV head, head block) merges all splits, each read back as stored, in split order.
+  auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+      const Pair e = pair_of(j, q);
+      if (e.head >= n_rows) continue;
+      const float w = sInv[e.head];
+      __stcg(reinterpret_cast<float2*>(p.o_part + (part_row(e.head) + split) * DV + e.dim), make_float2(o[j][e.i0] * w, o[j][e.i1] * w));
+    }
+  if (tid < n_rows) __stcg(p.lse_part + part_row(tid) + split, sLse[tid]);
+  __threadfence();
+  __syncthreads();
+  unsigned* counter = p.counters + ((long long)b * p.kv_heads + kvh) * p.head_blocks + hb;
+  if (tid == 0) *sFlag = (atomicAdd(counter, 1u) == unsigned(p.splits - 1));
+  __syncthreads();
+  if (!*sFlag) return;
+  __threadfence();
+
+  // Per head: the largest log2-sum-exp over the splits and 1 / the sum of the weights.
+  if (tid < n_rows) {
+    float mx = -INFINITY, sum = 0.f;
+    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, __ldcg(p.lse_part + part_row(tid) + s2));
+    for (int s2 = 0; s2 < p.splits; ++s2) sum += exp2f(__ldcg(p.lse_part + part_row(tid) + s2) - mx);
+    sLse[tid] = mx, sInv[tid] = 1.f / sum;
+  }
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int q = 0; q < 16; ++q) o[j][2 * q] = o[j][2 * q + 1] = 0.f;
+  for (int s2 = 0; s2 < p.splits; ++s2) {
+#pragma unroll
+    for (int j = 0; j < NO; ++j)
+#pragma unroll
+      for (int q = 0; q < 16; ++q) {
+        const Pair e = pair_of(j, q);
+        if (e.head >= n_rows) continue;
+        const long long r = part_row(e.head) + s2;
+        const float w = exp2f(__ldcg(p.lse_part + r) - sLse[e.head]) * sInv[e.head];
+        const float2 x = __ldcg(reinterpret_cast<const float2*>(p.o_part + r * DV + e.dim));
+        o[j][e.i0] += w * x.x, o[j][e.i1] += w * x.y;
+      }
+  }
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+      const Pair e = pair_of(j, q);
+      if (e.head < n_rows) store_out(e.head, e.dim, o[j][e.i0] * p.v_scale, o[j][e.i1] * p.v_scale);
+    }
+  __syncthreads();
+  if (tid == 0) *counter = 0u;  // ready for the next launch
+}
+
+}  // namespace decodesim::gpu::detail

@@ -1,0 +1,23 @@
+// Warpgroup (wgmma, sm_90a) attention variants: MLA 576/512, MFA 256/256 and GQA 128/128, BF16 and FP8 KV.
+#include "attention_variants.cuh"
+
+namespace decodesim::gpu::detail {
+
+void register_attn_wg(std::vector<AttnVariant>& out) {
+  //                              DQK  DV   SHARED FP8    NP TMA    TN  MINB
+  out.push_back(wg_variant<WgCfg<576, 512, true, false, 2, false>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, false, 2, true>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 3, true>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, true>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, false, 2, true>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, true>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 64>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, true, 64>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 32, 2>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 2>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false, 32, 2>>());
+}
+
+}  // namespace decodesim::gpu::detail
