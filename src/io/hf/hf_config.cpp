@@ -249,7 +249,8 @@ std::string as_id(const std::string& text) {
 // The config's folder name (or the file's stem when it is not config.json).
 std::string id_from_path(const fs::path& config, const std::string& model_type) {
   const std::string id = as_id((config.filename() == "config.json" ? config.parent_path().filename() : config.stem()).string());
-  return id.empty() || id == "." || id == ".." ? as_id(model_type) : id;
+  // Cut to an id's length: it names table rows and, imported, a file.
+  return (id.empty() || id == "." || id == ".." ? as_id(model_type) : id).substr(0, limits::kMaxIdLength);
 }
 
 // Layers with equal designs share one named type. A reader that gave two different designs
@@ -313,8 +314,9 @@ Model model_from_hf(const json& j, const fs::path& file, const HfImportOptions& 
 
   Model m;
   m.id = options.id.empty() ? id_from_path(file, type) : options.id;
-  if (m.id.empty() || as_id(m.id) != m.id)
-    throw InputError(fmt::format("--id: expected lower-case letters, digits, '-', '.', '_', got '{}'", printable(m.id)));
+  if (!is_plain_name(m.id))
+    throw InputError(fmt::format("--id: expected lower-case letters, digits, '-', '.', '_' (at most {}), got '{}'",
+                                 limits::kMaxIdLength, printable(m.id)));
   m.name = m.id;
   m.file = file.string();
   m.source = fmt::format("Hugging Face config {} (model_type {}); fields used: {}; precisions: {}", file.string(), type,
