@@ -27,8 +27,7 @@ bool prepare_kernel(const void* fn, int smem);
 template <class Cfg>
 struct MmaKernel {
   static bool prepare() {
-    static const bool ok = prepare_kernel(reinterpret_cast<const void*>(&attn_decode_kernel<Cfg>), Cfg::SMEM);
-    return ok;
+    return per_device<bool>([] { return prepare_kernel(reinterpret_cast<const void*>(&attn_decode_kernel<Cfg>), Cfg::SMEM); });
   }
   static void launch(const AttnParams& p, int grid, cudaStream_t s) {
     if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
@@ -50,8 +49,7 @@ WgMaps make_wg_maps(const AttnParams& p, bool fp8, bool shared, int box_rows);
 template <class Cfg>
 struct WgKernel {
   static bool prepare() {
-    static const bool ok = prepare_kernel(reinterpret_cast<const void*>(&attn_wg_kernel<Cfg>), Cfg::SMEM);
-    return ok;
+    return per_device<bool>([] { return prepare_kernel(reinterpret_cast<const void*>(&attn_wg_kernel<Cfg>), Cfg::SMEM); });
   }
   static void launch(const AttnParams& p, int grid, cudaStream_t s) {
     if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");

@@ -58,24 +58,27 @@ float EventPair::ms() {
   return t;
 }
 
+int current_device() {
+  int d = 0;
+  DS_CUDA(cudaGetDevice(&d));
+  if (d < 0 || d >= kMaxDevices) throw std::runtime_error("device index " + std::to_string(d) + " beyond " + std::to_string(kMaxDevices));
+  return d;
+}
+
 cudaStream_t stream() {
-  static cudaStream_t s = [] {
+  return per_device<cudaStream_t>([] {
     cudaStream_t x;
     DS_CUDA(cudaStreamCreateWithFlags(&x, cudaStreamNonBlocking));
     return x;
-  }();
-  return s;
+  });
 }
 
 const cudaDeviceProp& props() {
-  static cudaDeviceProp p = [] {
+  return per_device<cudaDeviceProp>([] {
     cudaDeviceProp x{};
-    int dev = 0;
-    DS_CUDA(cudaGetDevice(&dev));
-    DS_CUDA(cudaGetDeviceProperties(&x, dev));
+    DS_CUDA(cudaGetDeviceProperties(&x, current_device()));
     return x;
-  }();
-  return p;
+  });
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,20 @@ class EventPair {
   cudaEvent_t a_ = nullptr, b_ = nullptr;
 };
 
-// One stream for all measurement work.
+// The current device, and one value per device made on first use there: the backend's handles,
+// streams and kernel attributes are per device, so a process may drive several GPUs.
+int current_device();
+constexpr int kMaxDevices = 16;
+template <class T, class Make>
+T& per_device(Make&& make) {
+  static T values[kMaxDevices];
+  static std::once_flag made[kMaxDevices];
+  const int d = current_device();
+  std::call_once(made[d], [&] { values[d] = make(); });
+  return values[d];
+}
+
+// One stream for all measurement work on the current device.
 cudaStream_t stream();
 const cudaDeviceProp& props();
 

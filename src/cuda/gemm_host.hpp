@@ -27,6 +27,7 @@ class LtMatmul {
   LtMatmul& operator=(const LtMatmul&) = delete;
   void run(const void* w, const void* x, void* y, cudaStream_t s) const;
   void pick(int i) { chosen_ = i; }
+  int chosen() const { return chosen_; }
   // Times every heuristic candidate on run(i) (which should call this->run) and keeps the fastest.
   void tune(const std::function<void(int)>& run_i, int reps = 8);
 

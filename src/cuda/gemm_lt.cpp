@@ -16,18 +16,20 @@ void throw_cublas(cublasStatus_t st, const char* what, const char* file, int lin
 namespace {
 constexpr size_t kWorkspace = size_t(32) << 20;
 void* workspace() {
-  static DeviceBuffer ws(kWorkspace);
-  return ws.get();
+  return per_device<void*>([] {
+    void* p = nullptr;  // lives as long as the process, like the device's context
+    DS_CUDA(cudaMalloc(&p, kWorkspace));
+    return p;
+  });
 }
 }  // namespace
 
 cublasLtHandle_t lt_handle() {
-  static cublasLtHandle_t h = [] {
+  return per_device<cublasLtHandle_t>([] {
     cublasLtHandle_t x;
     DS_CUBLAS(cublasLtCreate(&x));
     return x;
-  }();
-  return h;
+  });
 }
 
 LtMatmul::LtMatmul(int m, int n, int k, bool fp8, const float* w_scale_dev, const float* x_scale_dev)

@@ -10,7 +10,7 @@
 #include <stdexcept>
 
 #include "gemm_host.hpp"
-#include "moe_grouped.cuh"
+#include "moe_host.hpp"
 
 namespace decodesim::gpu::detail {
 
@@ -118,21 +118,20 @@ template <bool FP8, int NT>
 struct Grouped {
   using Cfg = MoeCfg<FP8, NT, NT <= 32 ? 6 : NT == 64 ? 4 : 3>;
   static bool prepare() {
-    static const bool ok = [] {
+    return per_device<bool>([] {
       if (Cfg::SMEM > int(props().sharedMemPerBlockOptin)) return false;
       DS_CUDA(cudaFuncSetAttribute(moe_grouped_kernel<Cfg, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM));
       DS_CUDA(cudaFuncSetAttribute(moe_grouped_kernel<Cfg, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::SMEM));
       return true;
-    }();
-    return ok;
+    });
   }
   static void run(const MoeParams& p, int tiles_up, int tiles_down, cudaStream_t st) {
     if (!prepare()) throw std::runtime_error("grouped MoE kernel needs more shared memory than this device has");
-    static const int per_sm = [] {
+    const int per_sm = per_device<int>([] {
       int n = 0;
       DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, moe_grouped_kernel<Cfg, false>, Cfg::THREADS, Cfg::SMEM));
       return std::max(n, 1);
-    }();
+    });
     const int slots = props().multiProcessorCount * per_sm;  // a persistent grid
     if (tiles_up > 0) moe_grouped_kernel<Cfg, false><<<std::min(tiles_up, slots), Cfg::THREADS, Cfg::SMEM, st>>>(p);
     DS_LAUNCHED("moe_grouped_kernel (gate+up)");
@@ -148,20 +147,16 @@ int token_block(const std::vector<int>& counts) {
   return max_count <= 16 ? 16 : max_count <= 32 ? 32 : max_count <= 64 ? 64 : 128;
 }
 
-void forward_grouped(const MoeData& d, int set, cudaStream_t st) {
-  if (d.E > MoeCfg<true, 16, 6>::MAX_EXPERTS) throw std::runtime_error("grouped MoE: too many experts");
-  const MoeSet& x = d.s[set];
-  MoeParams p{};
-  p.counts = d.d_counts.get<int>(), p.offsets = d.d_offsets.get<int>();
-  p.experts = d.E, p.hidden = d.H, p.inter = d.I;
-  p.x = x.x.get(), p.w1 = x.w1.get(), p.w2 = x.w2.get(), p.act = x.act.get(), p.y = x.y.get<__nv_bfloat16>();
-  p.gate_up_scale = d.w1_scale * d.x_scale;
-  p.down_scale = d.fp8 ? d.w2_scale * kActScale : 1.f;
-  p.act_inv_scale = 1.f / kActScale;
-  const int nt = token_block(d.counts);
+}  // namespace
+
+float moe_act_scale() { return kActScale; }
+
+void grouped_moe_forward(const MoeParams& p, const std::vector<int>& counts, bool fp8, cudaStream_t st) {
+  if (p.experts > MoeCfg<true, 16, 6>::MAX_EXPERTS) throw std::runtime_error("grouped MoE: too many experts");
+  const int nt = token_block(counts);
   int tb = 0;
-  for (int c : d.counts) tb += (c + nt - 1) / nt;
-  const int up = tb * (d.I / 64), down = tb * (d.H / 64);
+  for (int c : counts) tb += (c + nt - 1) / nt;
+  const int up = tb * (p.inter / 64), down = tb * (p.hidden / 64);
   auto go = [&](auto fp8_tag) {
     constexpr bool F = decltype(fp8_tag)::value;
     switch (nt) {
@@ -171,8 +166,22 @@ void forward_grouped(const MoeData& d, int set, cudaStream_t st) {
       default: Grouped<F, 128>::run(p, up, down, st); break;
     }
   };
-  if (d.fp8) go(std::true_type{});
+  if (fp8) go(std::true_type{});
   else go(std::false_type{});
+}
+
+namespace {
+
+void forward_grouped(const MoeData& d, int set, cudaStream_t st) {
+  const MoeSet& x = d.s[set];
+  MoeParams p{};
+  p.counts = d.d_counts.get<int>(), p.offsets = d.d_offsets.get<int>();
+  p.experts = d.E, p.hidden = d.H, p.inter = d.I;
+  p.x = x.x.get(), p.w1 = x.w1.get(), p.w2 = x.w2.get(), p.act = x.act.get(), p.y = x.y.get<__nv_bfloat16>();
+  p.gate_up_scale = d.w1_scale * d.x_scale;
+  p.down_scale = d.fp8 ? d.w2_scale * kActScale : 1.f;
+  p.act_inv_scale = 1.f / kActScale;
+  grouped_moe_forward(p, d.counts, d.fp8, st);
 }
 
 // ---- per-expert cuBLASLt loop (uniform routing) -------------------------------------------

@@ -26,7 +26,7 @@ __device__ __forceinline__ uint32_t swz(uint32_t row, uint32_t byte_in_row) {
 
 // Swizzle mode field of a descriptor (bits 62-63).
 template <int SPAN>
-constexpr uint64_t swizzle_mode() {
+__host__ __device__ constexpr uint64_t swizzle_mode() {
   return SPAN == 128 ? 1ull : SPAN == 64 ? 2ull : 3ull;
 }
 
