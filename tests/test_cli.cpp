@@ -13,6 +13,18 @@ using test::run;
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+// Bad input: exit 2, one short line on stderr saying `expect`, nothing on stdout and no `out`.
+void check_refused(const std::string& args, const std::string& expect, const std::filesystem::path& out = {}) {
+  INFO(args);
+  const Result r = run(args);
+  CHECK(r.code == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.size() < 400);
+  CHECK_THAT(r.err, Catch::Contains(expect));
+  CHECK(r.out.empty());
+  if (!out.empty()) CHECK_FALSE(std::filesystem::exists(out));
+}
+
 }  // namespace
 
 TEST_CASE("census, cost and AFD CSV columns are exactly the documented ones", "[cli]") {
@@ -110,15 +122,7 @@ TEST_CASE("bad input: one line, exit code 2, no output files", "[cli]") {
       {"census --bogus", "bogus"},
       {"", "subcommand"},
   };
-  for (const auto& [args, expect] : cases) {
-    INFO(args);
-    const Result r = run(args);
-    CHECK(r.code == 2);
-    CHECK(lines(r.err) == 1);
-    CHECK_THAT(r.err, Catch::Contains(expect));
-    CHECK(r.out.empty());
-    CHECK_FALSE(std::filesystem::exists(out));
-  }
+  for (const auto& [args, expect] : cases) check_refused(args, expect, out);
 }
 
 TEST_CASE("an unwritable output folder fails cleanly", "[cli]") {
@@ -175,16 +179,7 @@ TEST_CASE("hostile options and files: exit 2, one short line, nothing written", 
       {"census --model '" + renamed.string() + "'", "$.id: expected 'mine' (the file's name), got \"step3\""},
       {"run '" + repeated.string() + "'", "$.contexts[2]: 8192 is already listed at $.contexts[0]"},
   };
-  for (const auto& [args, expect] : cases) {
-    INFO(args);
-    const Result r = run(args + " --out '" + out + "'");
-    CHECK(r.code == 2);
-    CHECK(lines(r.err) == 1);
-    CHECK(r.err.size() < 400);
-    CHECK_THAT(r.err, Catch::Contains(expect));
-    CHECK(r.out.empty());
-    CHECK_FALSE(std::filesystem::exists(out));
-  }
+  for (const auto& [args, expect] : cases) check_refused(args + " --out '" + out + "'", expect, out);
   // Control characters in an id come back escaped.
   const Result control = run("census --model \"$(printf 'a\\033[2Jb')\"");
   CHECK(control.code == 2);
@@ -205,15 +200,8 @@ TEST_CASE("calibrate --refit writes all of its files or none", "[cli][hostile][c
       {"--refit '" + shipped + "' --out '" + (blocker / "x.json").string() + "'", "cannot create folder"},
       {"--refit '" + shipped + "' --out '" + (d.path / "a/calibration_fits.csv").string() + "'", "two outputs of this name"},
   };
-  for (const auto& [args, expect] : cases) {
-    INFO(args);
-    const Result r = run("calibrate " + args + " --csv '" + (d.path / "a").string() + "'");
-    CHECK(r.code == 2);
-    CHECK(lines(r.err) == 1);
-    CHECK_THAT(r.err, Catch::Contains(expect));
-    CHECK(r.out.empty());
-    CHECK_FALSE(std::filesystem::exists(d.path / "a"));
-  }
+  for (const auto& [args, expect] : cases)
+    check_refused("calibrate " + args + " --csv '" + (d.path / "a").string() + "'", expect, d.path / "a");
   const Result ok = run("calibrate --refit '" + shipped + "' --out '" + (d.path / "b/h100.json").string() + "' --csv '" +
                         (d.path / "b").string() + "'");
   CHECK(ok.code == 0);
@@ -287,11 +275,5 @@ TEST_CASE("hostile traffic options and traces: exit 2, one short line", "[cli][h
       {"traffic --trace '" + control.string() + "'", "line 2: input_tokens: expected a whole number of tokens >= 1, got '\\x1b[2J'"},
       {"plan --rate 1 --p99-tpot-ms 0", "--p99-tpot-ms"},
   };
-  for (const auto& [args, expect] : cases) {
-    INFO(args);
-    const Result r = run(args);
-    CHECK(r.code == 2);
-    CHECK(lines(r.err) == 1);
-    CHECK_THAT(r.err, Catch::Contains(expect));
-  }
+  for (const auto& [args, expect] : cases) check_refused(args, expect);
 }

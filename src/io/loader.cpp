@@ -217,10 +217,10 @@ std::vector<int> parse_layers(ObjectReader& r, const std::string& key, const std
 }
 
 // The id, which names the file: a plain name equal to the file's stem.
-std::string check_id(ObjectReader& r, const std::string& key, const std::string& file) {
-  std::string id = r.name(key);
+std::string check_id(ObjectReader& r, const std::string& file) {
+  std::string id = r.name("id");
   const std::string stem = fs::path(file).stem().string();
-  if (id != stem) r.fail_value(key, fmt::format("'{}' (the file's name)", printable(stem)), json(id));
+  if (id != stem) r.fail_value("id", fmt::format("'{}' (the file's name)", printable(stem)), json(id));
   return id;
 }
 
@@ -229,7 +229,7 @@ Model description_from(const json& j, const std::string& file) {
   ObjectReader r(j, file, "$");
   Model m;
   m.file = file;
-  m.id = check_id(r, "id", file);
+  m.id = check_id(r, file);
   m.name = r.string("name");
   m.source = r.string("source");
   m.hidden_size = r.integer("hidden_size", lim::kHiddenSize);
@@ -329,7 +329,7 @@ Hardware hardware_from(const json& j, const std::string& file) {
   ObjectReader r(j, file, "$");
   Hardware h;
   h.file = file;
-  h.id = check_id(r, "id", file);
+  h.id = check_id(r, file);
   h.name = r.string("name");
   r.string("source");
   r.opt_string("price_source");

@@ -1,15 +1,15 @@
 #include "decodesim/plots.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
+#include <map>
 #include <string_view>
 
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <map>
 
 #include <fmt/format.h>
 
