@@ -1,16 +1,23 @@
-// Benchmarks (not tests): the default scenario end to end, and raw cost-evaluation throughput.
-//   build/decodesim_bench [--evaluations N] [--repeats R]
+// Benchmarks (not tests): the default scenario in process, raw cost-evaluation throughput, one
+// served-pipeline simulation with and without its timeline, and the built executable as a script
+// calling it sees it (wall time and peak memory of whole processes).
+//   build/decodesim_bench [--evaluations N] [--repeats R] [--binary PATH]
+// Exits 1 when a whole-process figure misses its floor.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "decodesim/chrome_trace.hpp"
 #include "decodesim/cost.hpp"
 #include "decodesim/loader.hpp"
+#include "decodesim/pipeline.hpp"
+#include "decodesim/process.hpp"
 #include "decodesim/report.hpp"
 #include "decodesim/writers.hpp"
 #include "decodesim/plots.hpp"
@@ -27,15 +34,30 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Median wall time and peak memory of `repeats` runs, after one unmeasured run.
+ProcessResult median_run(const std::vector<std::string>& argv, const std::string& path, int repeats) {
+  std::vector<double> wall, cpu, rss;
+  for (int r = 0; r <= repeats; ++r) {
+    const ProcessResult p = run_quietly(argv, path);
+    if (p.exit_code != 0) throw std::runtime_error(argv[0] + " " + argv[1] + " failed");
+    if (r > 0) wall.push_back(p.wall_ms), cpu.push_back(p.cpu_ms), rss.push_back(p.max_rss_mb);
+  }
+  ProcessResult m;
+  m.exit_code = 0, m.wall_ms = median(wall), m.cpu_ms = median(cpu), m.max_rss_mb = median(rss);
+  return m;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   long evaluations = 100000;
   int repeats = 21;
+  std::string binary = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "decodesim").string();
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--evaluations") evaluations = std::stol(argv[i + 1]);
     else if (a == "--repeats") repeats = std::stoi(argv[i + 1]);
+    else if (a == "--binary") binary = argv[i + 1];
   }
 
   // 1. The default scenario as `decodesim run` does it, minus the gnuplot process: load and
@@ -55,7 +77,7 @@ int main(int argc, char** argv) {
       files.push_back({t.name + ".txt", render_table(t)});
       files.push_back({t.name + ".csv", render_csv(t)});
     }
-    for (OutputFile& f : report_plots(s.models, s.hardware, s.contexts).files) files.push_back(std::move(f));
+    for (OutputFile& f : report_plots(s).files) files.push_back(std::move(f));
     write_files(out_dir, files);
     scenario_ms.push_back(ms_since(t0));
     bytes_written = printed.size();
@@ -86,6 +108,29 @@ int main(int argc, char** argv) {
     rates.push_back(evaluations / (ms_since(t0) * 1e-3));
   }
 
+  // 3. One simulation of Step-3 2A2F on H800 (4 steps x 3 micro-batches x 61 layers x 4 tasks),
+  //    plain, recording its timeline, and rendering that as Chrome trace JSON.
+  const Model step3 = load_model("step3");
+  const Pool h800{load_hardware("h800"), nullptr};
+  PipelineConfig pc;
+  pc.deployment = parse_deployment("2A2F");
+  pc.batch = 6144;
+  pc.micro_batches = default_micro_batches(pc.deployment.kind);
+  std::vector<double> plain_us, recorded_us, render_us;
+  size_t trace_bytes = 0;
+  for (int r = 0; r < repeats * 10; ++r) {
+    auto t0 = Clock::now();
+    checksum += simulate(step3, h800, h800, pc).tpot_ms;
+    plain_us.push_back(ms_since(t0) * 1e3);
+    Timeline timeline;
+    t0 = Clock::now();
+    checksum += simulate(step3, h800, h800, pc, &timeline).tpot_ms;
+    recorded_us.push_back(ms_since(t0) * 1e3);
+    t0 = Clock::now();
+    trace_bytes = chrome_trace_json(timeline).size();
+    render_us.push_back(ms_since(t0) * 1e3);
+  }
+
   fmt::print("default scenario (load + compute + render + write, no gnuplot): median {:.2f} ms over {} runs "
              "(min {:.2f}, max {:.2f}); {} bytes of tables\n",
              median(scenario_ms), repeats, *std::min_element(scenario_ms.begin(), scenario_ms.end()),
@@ -93,5 +138,30 @@ int main(int argc, char** argv) {
   fmt::print("cost evaluations: {} (model, chip, context) per run over {} models x {} chips x {} contexts, one core: "
              "median {:.2f} M/s (checksum {:.6g})\n",
              evaluations, models.size(), chips.size(), contexts.size(), median(rates) / 1e6, checksum);
-  return 0;
+  fmt::print("simulate step3 2A2F h800 (2,928 tasks): median {:.0f} us plain, {:.0f} us recording the timeline, "
+             "{:.0f} us more for the Chrome trace JSON ({} bytes), over {} runs\n",
+             median(plain_us), median(recorded_us), median(render_us), trace_bytes, plain_us.size());
+
+  // 3. The executable, whole processes: what a planner scripting thousands of calls pays per call.
+  bool missed = false;
+  auto report = [&](const std::string& what, const ProcessResult& r, double wall_floor_ms, double rss_floor_mb) {
+    const bool ok = r.wall_ms < wall_floor_ms && (rss_floor_mb <= 0 || r.max_rss_mb < rss_floor_mb);
+    missed |= !ok;
+    fmt::print("{}: median {:.1f} ms wall (floor {:.0f} ms; {:.1f} ms CPU), {:.1f} MB peak resident{} over {} runs{}\n", what,
+               r.wall_ms, wall_floor_ms, r.cpu_ms, r.max_rss_mb,
+               rss_floor_mb > 0 ? fmt::format(" (floor {:.0f} MB)", rss_floor_mb) : "", repeats, ok ? "" : "  << MISSED");
+  };
+  const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  const std::string run_out = (out_dir / "run").string();
+  report(binary + " census --model step3 --context 8k",
+         median_run({binary, "census", "--model", "step3", "--context", "8k"}, path, repeats), 15, 40);
+  report(binary + " run (default scenario, no gnuplot on the PATH)",
+         median_run({binary, "run", "--out", run_out}, "/nonexistent", repeats), 50, 0);
+  if (find_on_path("gnuplot", path))
+    report(binary + " run (default scenario, figures rendered to PNG and SVG)",
+           median_run({binary, "run", "--out", run_out}, path, repeats), 150, 0);
+  else
+    fmt::print("gnuplot not on the PATH: default scenario with figures not measured\n");
+  std::filesystem::remove_all(out_dir);
+  return missed ? 1 : 0;
 }

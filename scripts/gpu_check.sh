@@ -10,7 +10,7 @@
 #   tests      the GPU-labelled tests (kernels against float64 references, paged == contiguous)
 #   alltests   the whole test suite
 #   calibrate  `decodesim calibrate` of this chip (CAL_SECONDS sweep limit, default 300)
-#   bench      the kernel timing tool (BENCH_ONLY: its --only list)
+#   bench      the kernel timing tool (BENCH_ONLY: its --only list; BENCH_FILTER: its --filter)
 #   torch      PyTorch's kernels on the same shapes (bench/gpu/torch_reference.py)
 # A GPU box without the Debian -dev packages: run scripts/gpu_deps.sh on a machine that has them
 # and bring the resulting .gpu-deps/ folder along; it is used when present.
@@ -83,7 +83,7 @@ BENCH="not run"
 if has bench; then
   say "kernel timing tool ${BENCH_ONLY:-}"
   l=$(left)
-  timeout $(( l > 30 ? l : 30 )) build-gpu/decodesim_gpu_bench ${BENCH_ONLY:+--only "$BENCH_ONLY"} --csv "$OUT/gpu_bench.csv" >"$OUT/bench.log" 2>&1
+  timeout $(( l > 30 ? l : 30 )) build-gpu/decodesim_gpu_bench ${BENCH_ONLY:+--only "$BENCH_ONLY"} ${BENCH_FILTER:+--filter "$BENCH_FILTER"} --csv "$OUT/gpu_bench.csv" >"$OUT/bench.log" 2>&1
   BENCH="rc $?"
 fi
 

@@ -84,9 +84,11 @@ struct Result {
   std::string out, err;
 };
 
-inline Result run(const std::string& args, const std::string& cwd = "") {
+// `env`: variables for the command, e.g. "DECODESIM_CUDA_LIBRARY=/x.so".
+inline Result run(const std::string& args, const std::string& cwd = "", const std::string& env = "") {
   TempDir d;
-  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + std::string("'") + DECODESIM_BINARY + "' " + args +
+  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + (env.empty() ? "" : "env " + env + " ") +
+                          std::string("'") + DECODESIM_BINARY + "' " + args +
                           " >'" + (d.path / "out").string() + "' 2>'" + (d.path / "err").string() + "'";
   const int status = std::system(cmd.c_str());
   Result r;

@@ -137,7 +137,7 @@ TEST_CASE("an unwritable output folder fails cleanly", "[cli]") {
 TEST_CASE("help works and lists the subcommands", "[cli]") {
   const Result r = run("--help");
   CHECK(r.code == 0);
-  for (const char* sub : {"census", "cost", "sparsity", "budget", "run", "calibrate", "import"}) CHECK(r.out.find(sub) != std::string::npos);
+  for (const char* sub : {"census", "cost", "sparsity", "budget", "run", "calibrate", "import", "layer"}) CHECK(r.out.find(sub) != std::string::npos);
 }
 
 TEST_CASE("list shows every data id", "[cli]") {
@@ -169,7 +169,7 @@ TEST_CASE("hostile options and files: exit 2, one short line, nothing written", 
       {"simulate --deployment 200000000A200000000F", "x and y in [1, 1024]"},
       {"simulate --hardware h800,h800", "--hardware: chip 'h800' is given twice"},
       {"plan --hardware h800,h800", "--hardware: chip 'h800' is given twice"},
-      {"plan --attention-hardware h800,h20 --ffn-hardware h800,h20 --context 1k:256k:+1k", "more than the 200000"},
+      {"plan --attention-hardware h800,h20 --ffn-hardware h800,h20 --context 1k:1m:+1k", "more than the 200000"},
       {"census --context 0.5", "--context: expected whole token counts"},
       {"census --context 0x10", "--context"},
       {"census --context 1e308", "--context"},
@@ -207,6 +207,85 @@ TEST_CASE("calibrate --refit writes all of its files or none", "[cli][hostile][c
   CHECK(ok.code == 0);
   CHECK(std::filesystem::exists(d.path / "b/h100.json"));
   CHECK(std::filesystem::exists(d.path / "b/calibration_fits.csv"));
+}
+
+TEST_CASE("calibrate reaches the CUDA backend through the loader, and says why it cannot measure", "[cli][gpu_loader]") {
+  test::TempDir d;
+  const std::string out = (d.path / "h100.json").string();
+  const std::string args = "calibrate --hardware h100 --out '" + out + "'";
+  const std::pair<std::string, std::string> cases[] = {
+      {std::string("DECODESIM_CUDA_LIBRARY='") + DECODESIM_FAKE_BACKEND + "'", "calibrate needs a GPU: fake backend: no device"},
+      {std::string("DECODESIM_CUDA_LIBRARY='") + DECODESIM_STALE_BACKEND + "'", "was built from another gpu.hpp"},
+      {"DECODESIM_CUDA_LIBRARY=/nonexistent.so", "DECODESIM_CUDA_LIBRARY=/nonexistent.so does not exist"},
+#ifndef DECODESIM_CUDA_BACKEND  // with one, this would calibrate the GPU of a GPU machine
+      {"", "CUDA backend not built/installed: no libdecodesim_cuda.so beside"},
+#endif
+  };
+  for (const auto& [env, expect] : cases) {
+    INFO(env);
+    const Result r = run(args, "", env);
+    CHECK(r.code == 1);
+    CHECK(lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::StartsWith("decodesim: calibrate needs a GPU: ") && Catch::Contains(expect));
+    CHECK_FALSE(std::filesystem::exists(out));
+  }
+  // Refitting stored measurements needs neither a GPU nor the backend.
+  const Result refit = run("calibrate --refit '" + (test::source_dir() / "hardware/calibrated/h100.json").string() + "' --out '" + out + "'",
+                           "", "DECODESIM_CUDA_LIBRARY=/nonexistent.so");
+  CHECK(refit.code == 0);
+  CHECK(std::filesystem::exists(out));
+}
+
+TEST_CASE("the executable links no CUDA library", "[cli][gpu_loader]") {
+  test::TempDir d;
+  const std::string cmd = "ldd '" + std::string(DECODESIM_BINARY) + "' >'" + (d.path / "ldd").string() + "' 2>&1";
+  if (std::system(cmd.c_str()) != 0) return;  // no ldd here: nothing to check
+  const std::string libs = test::read_file(d.path / "ldd");
+  CHECK(libs.find("libc.so") != std::string::npos);
+  for (const char* cuda : {"cuda", "cublas"}) CHECK(libs.find(cuda) == std::string::npos);
+}
+
+TEST_CASE("one gnuplot process renders every figure in every format; a script it fails on is named", "[cli][plots]") {
+  test::TempDir d;
+  const std::string calls = (d.path / "calls").string(), out = (d.path / "res").string();
+  // A stand-in gnuplot: logs each call (its arguments, or the commands it reads), fails when
+  // they name the script in FAIL_ON.
+  const auto fake = d.write("bin/gnuplot", "#!/bin/sh\ninput=\"$*\"\n[ $# -eq 0 ] && input=$(/bin/cat)\n"
+                                           "printf 'call %s\\n' \"$(echo \"$input\" | /usr/bin/tr '\\n' ' ')\" >> '" + calls + "'\n"
+                                           "case \"$input\" in *\"$FAIL_ON\"*) [ -n \"$FAIL_ON\" ] && exit 1;; esac\nexit 0\n");
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  const std::string path = "PATH='" + (d.path / "bin").string() + "'";
+
+  const Result ok = run("run --out '" + out + "'", "", path);
+  CHECK(ok.code == 0);
+  CHECK(ok.err.empty());
+  std::string log = test::read_file(calls);
+  CHECK(lines(log) == 1);
+  CHECK(log.find("cd '" + out + "'") != std::string::npos);
+  for (const char* gp : {"fig1-pareto.gp", "fig2-cost-8192.gp", "fig2-cost-32768.gp", "fig3-context.gp", "fig5-intensity.gp"})
+    CHECK(log.find(std::string("load '") + gp + "'") != std::string::npos);
+  // Each script renders both formats.
+  const std::string fig1 = test::read_file(d.path / "res" / "fig1-pareto.gp");
+  CHECK(fig1.find("set output 'fig1-pareto.png'") != std::string::npos);
+  CHECK(fig1.find("set output 'fig1-pareto.svg'") != std::string::npos);
+
+  std::filesystem::remove(calls);
+  const Result failing = run("run --out '" + out + "'", "", path + " FAIL_ON=fig3-context.gp");
+  CHECK(failing.code == 0);  // the results are written; the figures are the user's to fix
+  CHECK(lines(failing.err) == 1);
+  CHECK_THAT(failing.err, Catch::Contains("gnuplot failed on: fig3-context.gp (data and scripts are in " + out + "/)"));
+  log = test::read_file(calls);
+  CHECK(lines(log) == 1 + 5);  // all at once, then each alone to find the one that fails
+
+  // Results that cannot be written: gnuplot, already started, is given nothing to render.
+  std::filesystem::remove(calls);
+  const auto blocker = d.write("file", "not a folder");
+  const Result unwritable = run("run --out '" + (blocker / "sub").string() + "'", "", path);
+  CHECK(unwritable.code == 2);
+  CHECK(lines(unwritable.err) == 1);
+  log = test::read_file(calls);
+  CHECK(lines(log) == 1);
+  CHECK(log.find("load") == std::string::npos);
 }
 
 TEST_CASE("a Hugging Face config works wherever a model does, and import writes its description", "[cli][hf]") {

@@ -198,8 +198,11 @@ TEST_CASE("calibrated files: measurement sizes, one fit per class, names that re
   CHECK_THAT(error(replace(good, "\"fits\": [", "\"fits\": [" + fit + ", ")), Catch::Contains("$.fits[1].op_class: a second fit for gemm bf16"));
 
   // The device name is free text; in a gnuplot script a quote would end the string and run the rest.
-  Calibration c = parse_calibration(replace(good, "\"device\": \"H100\"", R"("device": "H100'; system('touch pwned') #")"), "cal.json");
-  for (const OutputFile& f : calibration_plots(c).files) CHECK(f.content.find("system('") == std::string::npos);
+  Calibration c = parse_calibration(replace(good, "\"device\": \"H100\"", R"("device": "H100\"; system(\"touch pwned\") #")"), "cal.json");
+  for (const OutputFile& f : calibration_plots(c).files) {
+    CHECK(f.content.find("H100\"; system(") == std::string::npos);  // never unescaped
+    if (f.path.extension() == ".gp") CHECK_THAT(f.content, Catch::Contains("H100\\\"; system(\\\"touch pwned\\\") #"));
+  }
 }
 
 TEST_CASE("the core stays finite at every limit", "[hostile][census]") {

@@ -147,6 +147,17 @@ TEST_CASE("scenarios validate their own fields", "[loader]") {
              Catch::Contains("$.plan.rank_by: expected usd or tgs"));
   CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plan": {"top": 0}, "name")")),
              Catch::Contains("$.plan.top: expected an integer in [1, 1000000], got 0"));
+  CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plots": {"pareto_models": []}, "name")")),
+             Catch::Contains("$.plots.pareto_models: expected a non-empty array of at most 64 elements"));
+  CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plots": {"pareto_models": ["step3", 7]}, "name")")),
+             Catch::Contains("$.plots.pareto_models[1]: expected an id or path string, got 7"));
+  CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plots": {"pareto_models": ["nosuch"]}, "name")")),
+             Catch::Contains("unknown model id 'nosuch'"));
+  CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plots": {"models": ["step3"]}, "name")")),
+             Catch::Contains("$.plots.models: unknown key"));
+  const auto with_pareto = d.write("f.json", replace(base, "\"name\"", R"("plots": {"pareto_models": ["kimi-k2", "step3"]}, "name")"));
+  CHECK(load_scenario(with_pareto.string()).pareto_models.size() == 2);
+  CHECK(load_scenario(p.string()).pareto_models.empty());
   CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("budget": {"whole_o_proj": 1}, "name")")),
              Catch::Contains("$.budget.whole_o_proj: expected true or false"));
   const auto strict = d.write("w.json", replace(base, "\"name\"", R"("budget": {"whole_o_proj": true}, "name")"));

@@ -269,7 +269,7 @@ TEST_CASE("calibrated timing uses the fitted kernels and falls back to measured 
   Pool calibrated{h, std::make_shared<CalibratedTimer>(h, m.quant, cal)};
   const PipelineResult roof = simulate(m, pool("h800"), pool("h800"), step3_2a2f());
   const PipelineResult fit = simulate(m, calibrated, calibrated, step3_2a2f());
-  CHECK(fit.timing == "calibrated");
+  CHECK(fit.timing == "calibrated:h800");
   CHECK(fit.tpot_ms > roof.tpot_ms);
 }
 
@@ -308,15 +308,16 @@ TEST_CASE("report: DeepSeek-V3 EP128 on H800 at peak bounds the reported 2324 TG
 TEST_CASE("simulate and plan run from the command line", "[pipeline][cli]") {
   std::ostringstream out, err;
   const char* sim[] = {"decodesim", "simulate", "--model", "step3", "--deployment", "2A2F", "--batch", "6144",
-                       "--micro-batches", "3", "--format", "csv"};
-  REQUIRE(cli::main(12, sim, out, err) == 0);
+                       "--micro-batches", "3", "--format", "csv", "--timing", "roofline"};
+  REQUIRE(cli::main(14, sim, out, err) == 0);
   CHECK(out.str().find("step3,2A2F,h800,h800,roofline,4096,6144,3,128,32,") != std::string::npos);
 
   std::ostringstream out2, err2;
   const char* plan[] = {"decodesim", "plan", "--model", "step3", "--hardware", "h800", "--deployments", "afd", "--top", "3",
-                        "--format", "csv"};
-  REQUIRE(cli::main(12, plan, out2, err2) == 0);
+                        "--format", "csv", "--timing", "roofline"};
+  REQUIRE(cli::main(14, plan, out2, err2) == 0);
   CHECK(out2.str().rfind("rank,deployment,", 0) == 0);
+  CHECK(out2.str().find(",roofline\n") != std::string::npos);
 
   // A calibration file for the chip switches its kernels to the fitted times.
   Calibration cal = test::calibration_for("h800", "synthetic", 2.5e12, 6e14, 1.2e15);
@@ -327,7 +328,12 @@ TEST_CASE("simulate and plan run from the command line", "[pipeline][cli]") {
   const char* calibrated[] = {"decodesim", "simulate", "--model", "step3", "--deployment", "2A2F", "--batch", "6144",
                               "--micro-batches", "3", "--format", "csv", "--calibration", file.c_str()};
   REQUIRE(cli::main(14, calibrated, out4, err4) == 0);
-  CHECK(out4.str().find("step3,2A2F,h800,h800,calibrated,4096,") != std::string::npos);
+  CHECK(out4.str().find("step3,2A2F,h800,h800,calibrated:h800,4096,") != std::string::npos);
+  // --timing roofline and a calibration contradict each other.
+  std::ostringstream out5, err5;
+  const char* both[] = {"decodesim", "simulate", "--timing", "roofline", "--calibration", file.c_str()};
+  CHECK(cli::main(6, both, out5, err5) == 2);
+  CHECK(err5.str().find("--timing roofline") != std::string::npos);
 
   std::ostringstream out3, err3;
   const char* bad[] = {"decodesim", "simulate", "--deployment", "EP12"};

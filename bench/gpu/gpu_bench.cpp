@@ -180,6 +180,7 @@ int main(int argc, char** argv) {
     // served shapes: Step-3 2A2F (128 requests per attention GPU per micro-batch, 4K, FP8 KV),
     // Qwen3 with TP4 attention (16 heads and 1 KV head per GPU, all 256 requests)
     shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 128, 4096, true, L::paged));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 8, 32768, true, L::contiguous));  // few requests: splits and their merge
     shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, false, L::contiguous));
     shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, true, L::contiguous));
     for (const auto& s : shapes) {

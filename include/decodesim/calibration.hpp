@@ -34,16 +34,29 @@ struct EfficiencyFit {
   double predict_us(double flops, double bytes) const;
 };
 
+// How one fit was carried to another chip: its achieved fractions of the measured chip's
+// datasheet rates, and where a side the measurements never exercised took its fraction from.
+struct FitCarry {
+  std::string op_class, dtype;
+  double bytes_efficiency = 0;  // achieved / datasheet memory bandwidth
+  double flops_efficiency = 0;  // achieved / datasheet peak of the dtype (BF16 where the chip lacks FP8)
+  std::string bytes_from, flops_from;  // empty: the fit's own side; else the fit or ceiling it was borrowed from
+};
+
 struct Calibration {
-  std::string hardware_id;
-  std::string device;                // GPU name as the driver reports it
+  std::string hardware_id;           // the chip these fits time
+  std::string device;                // GPU name as the driver reports it, of the measured chip
+  std::string measured_hardware_id;  // where the fits were carried from another chip: the chip measured
   double copy_bytes_per_s = 0;
   double gemm_bf16_flops_per_s = 0;
   double gemm_fp8_flops_per_s = 0;   // 0 where the chip has no FP8
   std::vector<EfficiencyFit> fits;
   std::vector<Sample> samples;
+  std::vector<FitCarry> carried;     // one per fit where carried, else empty
 
   const EfficiencyFit* find(const std::string& op_class, const std::string& dtype) const;
+  // The chip the kernels ran on.
+  const std::string& measured_on() const { return measured_hardware_id.empty() ? hardware_id : measured_hardware_id; }
 };
 
 // Fewest samples a class needs to be fitted (four parameters); smaller classes fall back to
@@ -58,6 +71,28 @@ EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyF
 // held out and predicted. holdout_every <= 1 uses all samples for training.
 std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double copy_bytes_per_s,
                                    double bf16_flops_per_s, double fp8_flops_per_s, int holdout_every);
+
+// Which sides of a fit its measurements pin down. A side is identified when some measured shape
+// brings its term within a factor 2 of the other side's, both at the measured chip's datasheet
+// rates and at the fitted ones; where neither side passes, the side binding on the datasheet at
+// the median shape is taken. Without measurements both sides count as identified.
+struct IdentifiedSides {
+  bool bytes = true, flops = true;
+  double bytes_strength = 0, flops_strength = 0;  // the largest such ratio over the shapes (how well identified)
+  double median_intensity = 0;                    // FLOP per byte of the median shape; 0 without measurements
+};
+IdentifiedSides identified_sides(const EfficiencyFit& f, const std::vector<Sample>& samples, const Hardware& measured);
+
+// The fits measured on chip `measured` carried to chip `target` by datasheet ratios: each side's
+// achieved fraction of the measured chip's bandwidth or peak (of the fit's dtype), applied to the
+// target's; launch_us and p kept. An unidentified side is first folded into the identified one at
+// the median measured shape (the fitted time there is kept), then takes its fraction from the
+// best-identified class of its kind: FLOP/s from an attention class (attention kernels, same
+// dtype) or the GEMM fit of the dtype (GEMMs, MoE), else the measured GEMM ceiling; bandwidth from
+// the measured copy; never below the rate the kernel itself reached on that side ("own floor").
+// The measured copy and GEMM ceilings scale the same way; samples are dropped.
+// Carrying to the measured chip itself returns `c` unchanged. See docs/calibration.md.
+Calibration carry_calibration(const Calibration& c, const Hardware& measured, const Hardware& target);
 
 // The chip as the kernels really run it: bandwidth from the attention fits (memory-bound
 // decode attention), FLOP/s from the GEMM fits; every analysis then uses achieved rates.

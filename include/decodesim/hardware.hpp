@@ -19,6 +19,7 @@ struct Hardware {
   int nic_count = 0;
   double nic_gbps = 0;  // per NIC, gigabits per second
   double intra_node_bytes_per_s = 0;
+  double link_latency_us = 0;  // fixed time of one GPU-to-GPU message, whatever its size
 
   // Peak used for a model computing in `compute`: fp8 falls back to bf16 on chips without
   // FP8 (the report costs A800 and 910B at BF16 peak although they have INT8 units).

@@ -9,7 +9,6 @@
 #include "decodesim/hardware.hpp"
 #include "decodesim/limits.hpp"
 #include "decodesim/model.hpp"
-#include "decodesim/pipeline.hpp"
 #include "decodesim/scenario.hpp"
 
 namespace decodesim {
@@ -48,13 +47,6 @@ std::vector<Hardware> load_hardware_list(const std::string& csv_specs, const std
 // counts in limits::kContextTokens, at most limits::kMaxContexts of them, none twice.
 std::vector<double> parse_contexts(const std::string& text);
 
-// "2A2F" or "EP128" (a multiple of gpus_per_instance GPUs), instances in limits::kInstances.
-Deployment parse_deployment(const std::string& text, int gpus_per_instance = 8);
-
-// Decimal text in a range ("12"; "0.5", "1e3"): no sign on integers, no hex, inf or NaN.
-// Empty when the text is not such a number or lies outside the range.
-std::optional<long long> integer_in(const std::string& text, limits::IntRange r);
-std::optional<double> number_in(const std::string& text, limits::Range r);
 
 }  // namespace decodesim
 
@@ -64,4 +56,15 @@ namespace decodesim {
 // A calibrated hardware file written by `decodesim calibrate` (see docs/schema.md).
 Calibration load_calibration(const std::string& path);
 Calibration parse_calibration(const std::string& json_text, const std::string& file);
+// The calibration decodesim ships, hardware/calibrated/h100.json in the data folders: its own
+// kernels measured on an NVIDIA H100 80GB HBM3, which calibrated timing carries to every chip.
+std::string shipped_calibration_path();
+}  // namespace decodesim
+
+#include "decodesim/validation.hpp"
+
+namespace decodesim {
+// The pipeline bench's runs (its CSV: deployment, model, gpus, context, batch, micro_batches,
+// layers, kv_dtype, measured_tpot_ms, ...). Throws InputError naming the file, line and column.
+std::vector<ServedRun> load_served_runs(const std::string& csv_path);
 }  // namespace decodesim

@@ -73,6 +73,9 @@ struct Quantization {
 // The precision a layer of design `a` keeps its cache in: its own, else the model's KV (softmax
 // kinds) or state (linear) precision.
 Dtype cache_dtype(const AttentionSpec& a, const Quantization& q);
+// Every softmax-attention design's KV cache in `kv` (its own precision dropped); linear-attention
+// state stays as described.
+void set_kv_dtype(std::vector<AttentionSpec>& designs, Quantization& q, Dtype kv);
 
 struct PublishedParams {
   double total_params = 0;      // 0: not published

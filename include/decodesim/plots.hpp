@@ -1,12 +1,15 @@
 // Figures as gnuplot data + script (+ PNG and SVG when gnuplot is installed).
 #pragma once
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "decodesim/calibration.hpp"
-#include "decodesim/hardware.hpp"
-#include "decodesim/model.hpp"
+#include "decodesim/process.hpp"
+#include "decodesim/scenario.hpp"
 #include "decodesim/traffic.hpp"
+#include "decodesim/validation.hpp"
 #include "decodesim/writers.hpp"
 
 namespace decodesim {
@@ -16,10 +19,10 @@ struct PlotSet {
   std::vector<std::string> scripts;  // the .gp files to render, same relative paths
 };
 
-// Report Fig. 1 (activated params vs cost, Pareto frontier), Fig. 2 (cost per chip and AFD),
-// Fig. 3 (KV size and cost vs context), Fig. 5 (attention compute vs memory, roofline slopes).
-PlotSet report_plots(const std::vector<Model>& models, const std::vector<Hardware>& chips,
-                     const std::vector<double>& contexts);
+// Report Fig. 1 (activated params vs cost, Pareto frontier; the scenario's pareto_models), Fig. 2
+// (cost per chip and AFD), Fig. 3 (KV size and cost vs context), Fig. 5 (attention compute vs
+// memory, roofline slopes), for the scenario's models, chips and contexts.
+PlotSet report_plots(const Scenario& s);
 
 // Calibration: achieved FLOP/s against arithmetic intensity under the measured roofline, and
 // predicted against measured time, one point per kernel measured.
@@ -29,7 +32,26 @@ PlotSet calibration_plots(const Calibration& c);
 // against the TPOT SLA, and the queue.
 PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_ms);
 
-// Runs gnuplot on each script inside `dir`; returns a note for the user (e.g. gnuplot missing).
+// The simulator against real served runs (`pipeline-validation`): simulated against measured decode
+// step, with the 10% and 20% bands, one marker per model and schedule.
+PlotSet validation_plots(const std::vector<ServedCheck>& checks);
+
+// One gnuplot process for all figures and formats, started on construction so that its start-up
+// (it loads some 80 libraries) overlaps computing and writing the results, given the scripts once
+// they are written.
+class PlotRenderer {
+ public:
+  PlotRenderer();  // starts gnuplot when it is on the PATH
+  // Renders every script inside `dir` (once only); returns a note for the user (e.g. gnuplot
+  // missing, or the scripts it failed on), empty when all went well.
+  std::string render(const std::string& dir, const PlotSet& plots);
+
+ private:
+  std::optional<std::string> gnuplot_;
+  std::unique_ptr<Child> child_;
+};
+
+// PlotRenderer().render(dir, plots).
 std::string render_plots(const std::string& dir, const PlotSet& plots);
 
 }  // namespace decodesim

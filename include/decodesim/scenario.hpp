@@ -29,6 +29,7 @@ struct Scenario {
   // plan: deployment search over the scenario's chips (for attention, FFN and EP alike)
   int plan_top = 10;
   bool plan_rank_by_usd = true;  // else by tokens per GPU per second
+  std::vector<Model> pareto_models;  // plots: Fig. 1's models; empty: the scenario's
   std::string out_dir;          // empty: print only
   Format format = Format::table;
 };

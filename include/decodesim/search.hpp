@@ -17,7 +17,9 @@ struct SearchSpace {
   std::vector<Pool> ep_chips;         // EP candidates (empty: no EP)
   int max_attention_instances = 8, max_ffn_instances = 8;
   int max_ep_instances = 32;
-  int min_micro_batches = 2, max_micro_batches = 4;
+  // Micro-batch counts tried for every deployment; 0: each kind's serving schedule only
+  // (default_micro_batches: AFD 3, EP 2).
+  int min_micro_batches = 0, max_micro_batches = 0;
   int gpus_per_instance = 8;
 };
 

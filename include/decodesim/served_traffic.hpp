@@ -59,6 +59,7 @@ ServedTraffic served_traffic(const Model& m, const Pool& attention, const Pool& 
 // One traffic run on one deployment, described for the summary table.
 struct TrafficRun {
   std::string model, deployment, attention_hw, ffn_hw, batch_limited_by;
+  std::string timing;  // timing_name() of the pools
   int micro_batches = 0, replicas = 1;
   double tpot_sla_ms = 0;
   TrafficConfig config;

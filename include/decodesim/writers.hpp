@@ -38,4 +38,7 @@ std::string calibration_json(const Calibration& c);
 // Measurements with the fitted prediction beside each, one row per sample.
 Table calibration_samples_table(const Calibration& c);
 Table calibration_fits_table(const Calibration& c);
+// How carried calibrations got their rates: per chip and fit, the datasheet fractions and where a
+// side never exercised on the measured chip borrowed its fraction. Calibrations not carried add no rows.
+Table calibration_carry_table(const std::vector<const Calibration*>& calibrations);
 }  // namespace decodesim

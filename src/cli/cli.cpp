@@ -106,10 +106,17 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   };
   std::vector<std::string> calibrations;
   auto add_calibration = [&](CLI::App* c) {
-    c->add_option("--calibration", calibrations, "calibrated hardware file(s) from `decodesim calibrate`: achieved rates replace peaks")
+    c->add_option("--calibration", calibrations,
+                  "calibrated hardware file(s) from `decodesim calibrate`: achieved rates replace peaks (carried to other chips)")
         ->check(CLI::ExistingFile);
   };
-  auto chips_loaded = [&]() { return calibrated(load_hardware_list(chips), calibrations); };
+  std::string calibration_note;  // which chip the --calibration kernels ran on, and where they were carried
+  auto chips_loaded = [&]() { return calibrated(load_hardware_list(chips), calibrations, &calibration_note); };
+  auto noted = [&](std::vector<Table> tables) {
+    if (!calibration_note.empty())
+      for (Table& t : tables) t.notes.push_back(calibration_note);
+    return tables;
+  };
   auto add_sla = [&](CLI::App* c) {
     c->add_option("--tpot-ms", sla.tpot_ms, "time-per-output-token SLA")->check(number_option(limits::kTpotMs))->capture_default_str();
     c->add_option("--stages", sla.stages, "pipeline stages sharing the TPOT")->check(integer_option(limits::kStages))->capture_default_str();
@@ -176,6 +183,20 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   calibrate_cmd->add_option("--refit", calib.refit,
                             "refit the measurements of calibrated files, comma-separated runs of one chip pooled (no GPU)");
 
+  auto add_kv_dtype = [&](CLI::App* c, std::string& kv_dtype) {
+    c->add_option("--kv-dtype", kv_dtype, "KV cache precision of every softmax-attention layer (default: the model's own)")
+        ->check(CLI::IsMember({"bf16", "fp8"}));
+  };
+  // Calibrated timing by default (the shipped H100 file unless --calibration gives others).
+  auto add_timing = [&](CLI::App* c, std::string& timing, std::vector<std::string>& files) {
+    c->add_option("--calibration", files,
+                  "calibrated hardware file(s) for --timing calibrated (default: the shipped H100 one), carried to each chip")
+        ->check(CLI::ExistingFile);
+    c->add_option("--timing", timing, "calibrated (measured kernels, carried to each chip) or roofline (datasheet peaks)")
+        ->check(CLI::IsMember({"calibrated", "roofline"}))
+        ->capture_default_str();
+  };
+
   PipelineOptions pipe;
   auto add_pipeline = [&](CLI::App* c) {
     c->add_option("--model", pipe.model, "model id or JSON path")->capture_default_str();
@@ -190,29 +211,52 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--fanout", pipe.fanout, "network copies per token: per-instance (distinct expert instances) or report (one)")
         ->check(CLI::IsMember({"per-instance", "report"}))
         ->capture_default_str();
-    c->add_option("--calibration", pipe.calibrations, "calibrated hardware file(s): fitted kernel times for the chip they name")
-        ->check(CLI::ExistingFile);
+    add_timing(c, pipe.timing, pipe.calibrations);
+    // 576: the largest NVLink domain (NVLink Switch System), an upper bound on one instance.
+    c->add_option("--gpus-per-instance", pipe.gpus_per_instance,
+                  "GPUs of one instance (1: single-GPU instances of one machine, linked by intra_node_bytes_per_s)")
+        ->check(integer_option({1, 576}))
+        ->capture_default_str();
+    add_kv_dtype(c, pipe.kv_dtype);
     common.add_to(c);
   };
   auto add_deployment = [&](CLI::App* c) {
-    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of 8 GPUs) or EPn (n GPUs)")
+    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of --gpus-per-instance GPUs) or EPn (n GPUs)")
         ->capture_default_str();
-    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (at most 4 per layer)")
-        ->check(integer_option(limits::kMicroBatches))
-        ->capture_default_str();
+    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (default: AFD 3, EP 2; at most 4 per layer)")
+        ->check(integer_option(limits::kMicroBatches));
   };
   CLI::App* simulate_cmd = app.add_subcommand("simulate", "served decoding as a discrete-event pipeline (AFD xAyF or EP)");
   add_pipeline(simulate_cmd), add_deployment(simulate_cmd);
   simulate_cmd->add_option("--batch", pipe.batch, "requests decoding concurrently (default: the largest meeting SLA and memory)")
       ->check(number_option(limits::kTokens));
+  simulate_cmd->add_option("--trace", pipe.trace_file, "also write the simulated timeline as Chrome trace JSON (Perfetto)");
 
-  CLI::App* plan_cmd = app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8, EP 8..256 GPUs, 2..4 micro-batches) under the SLA");
+  CLI::App* plan_cmd =
+      app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8 in 3 micro-batches, EP 1..32 instances in 2) under the SLA");
   add_pipeline(plan_cmd);
   plan_cmd->add_option("--deployments", pipe.deployments, "afd, ep or all")->check(CLI::IsMember({"afd", "ep", "all"}))->capture_default_str();
   plan_cmd->add_option("--rank-by", pipe.rank_by, "tgs (tokens per GPU per second) or usd (USD per 1M tokens)")
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
   plan_cmd->add_option("--top", pipe.top, "rows to print")->check(integer_option(limits::kTopRows))->capture_default_str();
+  plan_cmd->add_option("--micro-batches-search", pipe.micro_batches_search,
+                       "micro-batch counts tried for every deployment, N or A..B (default: AFD 3, EP 2)");
+
+  LayerOptions layer;
+  CLI::App* layer_cmd = app.add_subcommand("layer", "one attention layer per GPU at a deployment shape (report Table 9), kernel by kernel");
+  layer_cmd->add_option("--model", layer.model, "model ids or JSON paths, comma-separated")->capture_default_str();
+  layer_cmd->add_option("--hardware", layer.hardware, "chip ids or JSON paths, comma-separated")->capture_default_str();
+  layer_cmd->add_option("--context", layer.context, "context of every request: 8192,32k or ranges 8k:64k:x2")->capture_default_str();
+  layer_cmd->add_option("--batch", layer.batch, "requests over all the GPUs")->check(number_option(limits::kTokens))->capture_default_str();
+  layer_cmd->add_option("--gpus", layer.gpus, "GPUs sharing the batch")->check(integer_option(limits::kGpus))->capture_default_str();
+  layer_cmd->add_option("--attention-parallel", layer.attention_parallel,
+                        "dp (each GPU its own requests, all heads) or tp (all requests, heads split over the GPUs)")
+      ->check(CLI::IsMember({"dp", "tp"}))
+      ->capture_default_str();
+  add_kv_dtype(layer_cmd, layer.kv_dtype);
+  add_timing(layer_cmd, layer.timing, layer.calibrations);
+  common.add_to(layer_cmd);
 
   TrafficOptions traffic;
   add_traffic_options(plan_cmd, traffic, true);
@@ -244,7 +288,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       std::vector<Table> tables;
       if (units) tables.push_back(unit_cost_table(hs, ms.front().quant.compute));
       tables.push_back(afd ? afd_table(ms, hs, cs) : cost_table(ms, hs, cs));
-      emit(tables, common.fmt(), common.out_dir, out);
+      emit(noted(std::move(tables)), common.fmt(), common.out_dir, out);
     } else if (*sparsity_cmd) {
       SparsityQuery q;
       q.sla = sla;
@@ -256,10 +300,10 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       } else {
         q.models = load_models(models);
       }
-      emit({sparsity_table(q, chips_loaded())}, common.fmt(), common.out_dir, out);
+      emit(noted({sparsity_table(q, chips_loaded())}), common.fmt(), common.out_dir, out);
     } else if (*budget_cmd) {
-      emit({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch,
-                         whole_o_proj ? BudgetConvention::whole_o_proj() : BudgetConvention::report())},
+      emit(noted({budget_table(load_models(models), chips_loaded(), parse_contexts(contexts), sla, ffn_batch,
+                               whole_o_proj ? BudgetConvention::whole_o_proj() : BudgetConvention::report())}),
            common.fmt(), common.out_dir, out);
     } else if (*run_cmd) {
       return run_scenario_command(scenario, common.format, common.out_dir, calibrations, out, err);
@@ -273,6 +317,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       return import_command(import_opts, out);
     } else if (*calibrate_cmd) {
       return calibrate_command(calib, out, err);
+    } else if (*layer_cmd) {
+      return layer_command(layer, common.fmt(), common.out_dir, out);
     } else if (*simulate_cmd) {
       return simulate_command(pipe, common.fmt(), common.out_dir, out);
     } else if (*plan_cmd) {

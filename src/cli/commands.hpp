@@ -1,4 +1,6 @@
 #pragma once
+#include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -14,21 +16,31 @@ namespace decodesim::cli {
 void emit(const std::vector<Table>& tables, Format f, const std::string& out_dir, std::ostream& out,
           std::vector<OutputFile> extra_files = {});
 
-// Calibration files matched to chips by id; a file that no chip asked for is an error.
+// Calibration files for a set of chips: a chip takes the file measured on it, else the first
+// file carried to it (carry_calibration); a file that no chip took is an error.
 class CalibrationSet {
  public:
   explicit CalibrationSet(const std::vector<std::string>& files);
-  const Calibration* for_chip(const std::string& hardware_id);  // nullptr: none for this chip
+  const Calibration* for_chip(const Hardware& chip);  // nullptr: no files
   void check_used() const;
+  bool empty() const { return files_.empty(); }
+  // "kernels measured on <device> (<chip>), carried to <chips> by datasheet ratios (...)"; empty when none used.
+  std::string describe() const;
+  // The calibrations carried to chips so far.
+  std::vector<const Calibration*> carried() const;
 
  private:
+  const Hardware& measured_chip(size_t file, const Hardware& target);
   std::vector<std::string> files_;
   std::vector<Calibration> calibrations_;
-  std::vector<bool> used_;
+  std::vector<std::optional<Hardware>> measured_;
+  std::vector<std::vector<std::string>> served_;  // per file, the chips that took it
+  std::map<std::pair<size_t, std::string>, Calibration> carried_;  // (file, chip): stable addresses
 };
 
-// Chips named in a calibration file run at their measured rates; a file naming none of them is an error.
-std::vector<Hardware> calibrated(std::vector<Hardware> chips, const std::vector<std::string>& calibration_files);
+// Chips at the rates their (carried) calibrations achieved; `note` gets the line that says so.
+std::vector<Hardware> calibrated(std::vector<Hardware> chips, const std::vector<std::string>& calibration_files,
+                                 std::string* note = nullptr);
 
 int run_scenario_command(const std::string& scenario, const std::string& format_override,
                          const std::string& out_override, const std::vector<std::string>& calibration_files,
@@ -66,19 +78,38 @@ struct PipelineOptions {
   std::string ffn_hardware;             // AFD FFN chip(s)
   std::string deployment = "2A2F";      // simulate: xAyF or EPn
   std::string deployments = "all";      // plan: afd, ep or all
+  int gpus_per_instance = 8;            // GPUs of one attention, FFN or EP instance
   std::string context = "4096";
+  std::string kv_dtype;                 // bf16 or fp8 for every softmax-attention layer; empty: the model's own
   double batch = 0;                     // simulate: 0 = the largest batch meeting the SLA and memory
-  int micro_batches = 3;                // simulate
+  int micro_batches = 0;                // simulate: 0 = the deployment's serving schedule (default_micro_batches)
+  std::string micro_batches_search;     // plan: "N" or "A..B"; empty: each kind's serving schedule
+  std::string trace_file;               // simulate: the timeline as Chrome trace JSON
   double tpot_ms = 50;
   double nic_efficiency = 1.0;
   std::string fanout = "per-instance";  // or "report": one network crossing per token each way
   std::vector<std::string> calibrations;
+  std::string timing = "calibrated";    // or "roofline": every kernel at datasheet peaks
   std::string rank_by = "tgs";          // plan: tgs or usd
   int top = 10;                         // plan: rows printed
 };
 
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
 int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
+
+// `layer` (src/cli/layer_command.cpp): one attention layer per GPU at a deployment shape.
+struct LayerOptions {
+  std::string model = "step3";
+  std::string hardware = "h800";
+  std::string context = "8192";
+  double batch = 256;                   // requests over all the GPUs
+  int gpus = 4;
+  std::string attention_parallel = "dp";
+  std::string kv_dtype;                 // bf16 or fp8; empty: the model's
+  std::string timing = "calibrated";
+  std::vector<std::string> calibrations;
+};
+int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, std::ostream& out);
 
 }  // namespace decodesim::cli
 

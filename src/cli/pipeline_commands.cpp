@@ -1,11 +1,14 @@
 // `decodesim simulate` and `decodesim plan`: served decoding as an event pipeline.
 #include <chrono>
+#include <filesystem>
 #include <memory>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
 #include "cli/pipeline_setup.hpp"
+#include "decodesim/chrome_trace.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/pipeline.hpp"
@@ -14,16 +17,17 @@
 namespace decodesim::cli {
 
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
-  const Model m = one_model(o.model);
-  const Deployment d = parse_deployment(o.deployment);
-  const auto [attention, ffn] = deployment_pools(o, d, m);
+  const Model m = pipeline_model(o);
+  const Deployment d = deployment(o);
+  const auto [attention, ffn, timing] = deployment_pools(o, d, m);
+  const std::vector<double> contexts = parse_contexts(o.context);
+  if (!o.trace_file.empty() && contexts.size() != 1)
+    throw InputError(fmt::format("--trace: '{}' holds one timeline; give one --context", o.trace_file));
 
   std::vector<PipelineResult> results;
   std::vector<std::string> notes;
-  for (double context : parse_contexts(o.context)) {
-    PipelineConfig c = base_config(o);
-    c.deployment = d;
-    c.micro_batches = o.micro_batches;
+  for (double context : contexts) {
+    PipelineConfig c = deployment_config(o, d);
     c.context_tokens = context;
     if (o.batch > 0) {
       c.batch = o.batch;
@@ -40,16 +44,28 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
   }
   Table summary = simulate_table(results);
   for (const std::string& n : notes) summary.notes.push_back(n);
-  emit({summary, stage_table(results)}, f, out_dir, out);
+  if (!o.kv_dtype.empty()) summary.notes.push_back(fmt::format("KV cache in {} on every softmax-attention layer (--kv-dtype).", o.kv_dtype));
+  summary.notes.push_back(timing);
+
+  std::vector<OutputFile> extra;
+  if (!o.trace_file.empty()) {
+    Timeline timeline;
+    simulate(m, attention, ffn, results.front().config, &timeline);
+    extra.push_back({std::filesystem::absolute(o.trace_file), chrome_trace_json(timeline)});
+    // Without --out nothing else is written: the trace goes first, so a failure prints nothing.
+    if (out_dir.empty()) write_files({}, std::exchange(extra, {}));
+  }
+  emit({summary, stage_table(results)}, f, out_dir, out, std::move(extra));
   return 0;
 }
 
 int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
-  const Model m = one_model(o.model);
+  const Model m = pipeline_model(o);
   if (o.rank_by != "tgs" && o.rank_by != "usd")
     throw InputError(fmt::format("--rank-by: '{}': expected tgs or usd", printable(o.rank_by)));
   const RankBy rank = o.rank_by == "tgs" ? RankBy::tgs : RankBy::usd_per_mtok;
-  const SearchSpace space = search_space(o, m);
+  std::string timing;
+  const SearchSpace space = search_space(o, m, &timing);
 
   const std::vector<double> contexts = parse_contexts(o.context);
   check_search_size(space, contexts.size());
@@ -63,7 +79,9 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     Table t = search_table(plans, static_cast<size_t>(o.top), rank);
     if (contexts.size() > 1) t.name = fmt::format("plan_{:.0f}", context);
+    if (!o.kv_dtype.empty()) t.notes.push_back(fmt::format("KV cache in {} on every softmax-attention layer (--kv-dtype).", o.kv_dtype));
     t.notes.push_back(fmt::format("Searched {} candidates with {} simulations in {:.0f} ms.", stats.candidates, stats.simulations, ms));
+    t.notes.push_back(timing);
     tables.push_back(std::move(t));
   }
   emit(tables, f, out_dir, out);

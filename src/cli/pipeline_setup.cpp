@@ -1,6 +1,8 @@
 #include "cli/pipeline_setup.hpp"
 
 #include <memory>
+#include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -15,6 +17,35 @@ Model one_model(const std::string& spec) {
   return std::move(ms.front());
 }
 
+CalibrationSet timing_calibrations(const std::string& timing, const std::vector<std::string>& files) {
+  if (timing == "roofline") {
+    if (!files.empty()) throw InputError("--timing roofline times kernels at datasheet peaks: drop --calibration, or use --timing calibrated");
+    return CalibrationSet({});
+  }
+  if (timing != "calibrated") throw InputError(fmt::format("--timing: '{}': expected calibrated or roofline", timing));
+  return CalibrationSet(files.empty() ? std::vector<std::string>{shipped_calibration_path()} : files);
+}
+
+std::string timing_note(const CalibrationSet& calibrations) {
+  if (calibrations.empty())
+    return "Roofline timing: every kernel at the chip's datasheet peaks, an upper bound on throughput (the default, "
+           "--timing calibrated, uses measured kernels).";
+  return "Calibrated timing: " + calibrations.describe() + "; --timing roofline gives the ideal upper bound.";
+}
+
+Model with_kv_option(Model m, const std::string& kv_dtype) {
+  if (kv_dtype.empty()) return m;
+  const std::optional<Dtype> kv = dtype_named(kv_dtype);
+  if (!kv || (*kv != Dtype::bf16 && *kv != Dtype::fp8))
+    throw InputError(fmt::format("--kv-dtype: '{}': expected bf16 or fp8", printable(kv_dtype)));
+  set_kv_dtype(m.attention_types, m.quant, *kv);
+  return m;
+}
+
+Model pipeline_model(const PipelineOptions& o) { return with_kv_option(one_model(o.model), o.kv_dtype); }
+
+Deployment deployment(const PipelineOptions& o) { return parse_deployment(o.deployment, o.gpus_per_instance); }
+
 ChipOption chips_of(const PipelineOptions& o, const std::string& specs, const char* option) {
   return specs.empty() ? ChipOption{o.hardware, "--hardware"} : ChipOption{specs, option};
 }
@@ -23,7 +54,7 @@ std::vector<Pool> pools(CalibrationSet& calibrations, ChipOption chips, const Mo
   std::vector<Pool> out;
   for (Hardware& h : load_hardware_list(chips.specs, chips.option)) {
     Pool p{h, nullptr};
-    if (const Calibration* c = calibrations.for_chip(h.id)) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, *c);
+    if (const Calibration* c = calibrations.for_chip(h)) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, *c);
     out.push_back(std::move(p));
   }
   return out;
@@ -43,6 +74,23 @@ Fanout parse_fanout(const std::string& s) {
   throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", printable(s)));
 }
 
+// Each count adds a full set of candidates: 1..16 on one chip is 1,536 candidates, 0.7 s on the
+// loaded 2-core build machine.
+constexpr int kMaxSearchMicroBatches = 16;
+
+// "3" or "2..4" -> {first, last}.
+std::pair<int, int> parse_micro_batch_range(const std::string& s) {
+  auto bad = [&]() -> std::pair<int, int> {
+    throw InputError(fmt::format("--micro-batches-search: '{}': expected N or A..B with 1 <= A <= B <= {}", printable(s),
+                                 kMaxSearchMicroBatches));
+  };
+  const size_t dots = s.find("..");
+  const std::string first = s.substr(0, dots), last = dots == std::string::npos ? first : s.substr(dots + 2);
+  const std::optional<long long> a = integer_in(first, {1, kMaxSearchMicroBatches}), b = integer_in(last, {1, kMaxSearchMicroBatches});
+  if (!a || !b || *b < *a) return bad();
+  return {static_cast<int>(*a), static_cast<int>(*b)};
+}
+
 }  // namespace
 
 PipelineConfig base_config(const PipelineOptions& o) {
@@ -53,26 +101,37 @@ PipelineConfig base_config(const PipelineOptions& o) {
   return c;
 }
 
+PipelineConfig deployment_config(const PipelineOptions& o, const Deployment& d) {
+  PipelineConfig c = base_config(o);
+  c.deployment = d;
+  c.micro_batches = o.micro_batches > 0 ? o.micro_batches : default_micro_batches(d.kind);
+  return c;
+}
+
 DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, const Model& m) {
   const bool ep = d.kind == DeploymentKind::ep;
   if (ep && (!o.attention_hardware.empty() || !o.ffn_hardware.empty()) && o.attention_hardware != o.ffn_hardware)
     throw InputError(fmt::format("--deployment {}: EP runs attention and FFN on the same GPUs; give --hardware", d.name()));
-  CalibrationSet calibrations(o.calibrations);
+  CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   Pool attention = one_pool(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
   Pool ffn = ep ? attention : one_pool(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
   calibrations.check_used();
-  return {std::move(attention), std::move(ffn)};
+  return {std::move(attention), std::move(ffn), timing_note(calibrations)};
 }
 
-SearchSpace search_space(const PipelineOptions& o, const Model& m) {
+SearchSpace search_space(const PipelineOptions& o, const Model& m, std::string* note) {
   if (o.deployments != "afd" && o.deployments != "ep" && o.deployments != "all")
     throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", printable(o.deployments)));
-  CalibrationSet calibrations(o.calibrations);
+  CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   SearchSpace space;
+  space.gpus_per_instance = o.gpus_per_instance;
+  if (!o.micro_batches_search.empty())
+    std::tie(space.min_micro_batches, space.max_micro_batches) = parse_micro_batch_range(o.micro_batches_search);
   const bool afd = o.deployments != "ep", ep = o.deployments != "afd";
   std::vector<Pool> attention = pools(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
   std::vector<Pool> ffn = pools(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
   calibrations.check_used();
+  if (note) *note = timing_note(calibrations);
   if (ep) {
     // EP puts everything on one chip: every chip named for either part is a candidate.
     for (const std::vector<Pool>* list : {&attention, &ffn})

@@ -1,5 +1,5 @@
-// What simulate, plan and traffic build from the pipeline options, in one place: an option or
-// default added for one of them applies to all.
+// What simulate, plan and traffic (and, for timing and models, layer) build from the pipeline
+// options, in one place: an option or default added for one of them applies to all.
 #pragma once
 #include <string>
 #include <vector>
@@ -11,6 +11,18 @@
 namespace decodesim::cli {
 
 Model one_model(const std::string& spec);
+// The model with every softmax layer's KV in `kv_dtype` (--kv-dtype: bf16 or fp8; empty: as described).
+Model with_kv_option(Model m, const std::string& kv_dtype);
+// The model of --model, its KV precision replaced by --kv-dtype where given.
+Model pipeline_model(const PipelineOptions& o);
+// --deployment with --gpus-per-instance.
+Deployment deployment(const PipelineOptions& o);
+
+// The calibrations `--timing` asks for: none for roofline; for calibrated, the --calibration files
+// or else the shipped H100 calibration. Roofline with --calibration files is an error.
+CalibrationSet timing_calibrations(const std::string& timing, const std::vector<std::string>& files);
+// The line that says which timing the pools got, for a table's notes.
+std::string timing_note(const CalibrationSet& calibrations);
 
 // The chips an option names, or --hardware's where it is not given, and the option to blame.
 struct ChipOption {
@@ -19,20 +31,24 @@ struct ChipOption {
 };
 ChipOption chips_of(const PipelineOptions& o, const std::string& specs, const char* option);
 
-// Chips as pools; a chip named by a calibration file is timed by its fitted kernels.
+// Chips as pools; with calibrations, a chip is timed by its (carried) fitted kernels.
 std::vector<Pool> pools(CalibrationSet& calibrations, ChipOption chips, const Model& m);
 Pool one_pool(CalibrationSet& calibrations, ChipOption chips, const Model& m);
 
 // SLA and network settings shared by every pipeline command (deployment, batch and context are the caller's).
 PipelineConfig base_config(const PipelineOptions& o);
+// base_config for one deployment, in --micro-batches or else the deployment's serving schedule.
+PipelineConfig deployment_config(const PipelineOptions& o, const Deployment& d);
 
 // The attention and FFN pools of one deployment (EP: one chip for both), calibrated as asked.
 struct DeploymentPools {
   Pool attention, ffn;
+  std::string timing_note;
 };
 DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, const Model& m);
 
-// The deployments `plan` searches: AFD over the attention x FFN chips, EP over every chip named.
-SearchSpace search_space(const PipelineOptions& o, const Model& m);
+// The deployments `plan` searches: AFD over the attention x FFN chips, EP over every chip named;
+// `timing_note` gets the line that says how they are timed.
+SearchSpace search_space(const PipelineOptions& o, const Model& m, std::string* timing_note = nullptr);
 
 }  // namespace decodesim::cli

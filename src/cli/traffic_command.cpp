@@ -12,7 +12,6 @@
 #include "cli/options.hpp"
 #include "cli/pipeline_setup.hpp"
 #include "decodesim/errors.hpp"
-#include "decodesim/loader.hpp"
 #include "decodesim/plots.hpp"
 #include "decodesim/served_traffic.hpp"
 #include "decodesim/trace.hpp"
@@ -139,16 +138,14 @@ void check_plan_traffic_options(const CLI::App* plan, const TrafficOptions& t) {
 
 int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir, std::ostream& out,
                     std::ostream& err) {
-  const Model m = one_model(o.model);
-  const Deployment d = parse_deployment(o.deployment);
-  const auto [attention, ffn] = deployment_pools(o, d, m);
+  const Model m = pipeline_model(o);
+  const Deployment d = deployment(o);
+  const auto [attention, ffn, timing] = deployment_pools(o, d, m);
   const TrafficDemand demand = demand_from(t);
   const std::vector<Request> requests = demand.replica_share(t.replicas);
   if (requests.empty()) throw InputError(fmt::format("traffic: no request arrives within {} s", demand.duration_s));
 
-  PipelineConfig c = base_config(o);
-  c.deployment = d;
-  c.micro_batches = o.micro_batches;
+  const PipelineConfig c = deployment_config(o, d);
   const TrafficConfig run = run_config(t, demand, mean_output_tokens(requests), c.tpot_sla_ms);
   const ServedTraffic served = served_traffic(m, attention, ffn, c, batch_mean_context(requests), t.max_batch, run);
   const PipelineStepTimer timer(m, attention, ffn, c);
@@ -161,6 +158,7 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   row.deployment = d.name();
   row.attention_hw = attention.hw.id;
   row.ffn_hw = ffn.hw.id;
+  row.timing = timing_name(attention, ffn);
   row.batch_limited_by = served.batch_limited_by;
   row.micro_batches = c.micro_batches;
   row.replicas = t.replicas;
@@ -172,6 +170,7 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   summary.notes.push_back(fmt::format("Step times from {} pipeline simulations on a grid; worst interpolation error at the "
                                       "centres of the {} cells used: {:.3f}%.",
                                       grid_simulations, timer.cells_used(), 100 * timer.max_cell_error()));
+  summary.notes.push_back(timing);
 
   std::vector<OutputFile> extra;
   PlotSet plots;
@@ -189,8 +188,9 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
 
 int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir,
                          std::ostream& out) {
-  const Model m = one_model(o.model);
-  const SearchSpace space = search_space(o, m);
+  const Model m = pipeline_model(o);
+  std::string timing;
+  const SearchSpace space = search_space(o, m, &timing);
   const TrafficDemand demand = demand_from(t);
   const PipelineConfig base = base_config(o);
   const TrafficSla sla{t.p99_tpot_ms > 0 ? t.p99_tpot_ms : o.tpot_ms, t.p99_queue_s};
@@ -206,6 +206,7 @@ int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Form
                                     "simulations of {} s each; {:.1f} s in all.",
                                     stats.search.candidates, stats.search.simulations, stats.evaluated, stats.traffic_runs,
                                     demand.duration_s, s));
+  table.notes.push_back(timing);
   emit({table}, f, out_dir, out);
   return 0;
 }

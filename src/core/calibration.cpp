@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #include <Eigen/Dense>
@@ -175,6 +176,139 @@ std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double co
   return fits;
 }
 
+// ---- Carrying fits to another chip ----------------------------------------------------------
+
+namespace {
+
+// The calibration's dtype names: fp8 is costed at the chip's FP8 peak (BF16 where it has none).
+Dtype fit_dtype(const std::string& name) { return name == "fp8" ? Dtype::fp8 : Dtype::bf16; }
+
+// (a^p + b^p)^(1/p), scaled so the powers cannot overflow.
+double p_norm(double a, double b, double p) {
+  const double hi = std::max(a, b);
+  if (hi <= 0) return 0;
+  return hi * std::pow(std::pow(a / hi, p) + std::pow(b / hi, p), 1.0 / p);
+}
+
+bool is_attention(const std::string& op_class) { return op_class.rfind("attention_", 0) == 0; }
+
+// One fit's own achieved fractions of the measured chip's datasheet, an unidentified side folded
+// into the identified one. An unidentified side's rate is still at least what the kernel reached
+// on it at the median shape: the floor a borrowed fraction may not go below.
+struct OwnEfficiency {
+  IdentifiedSides sides;
+  double bytes = 0, flops = 0;
+  double bytes_floor = 0, flops_floor = 0;
+};
+
+OwnEfficiency own_efficiency(const EfficiencyFit& f, const std::vector<Sample>& samples, const Hardware& measured) {
+  OwnEfficiency e;
+  e.sides = identified_sides(f, samples, measured);
+  double bytes_per_s = f.bytes_per_s, flops_per_s = f.flops_per_s;
+  const double I = e.sides.median_intensity;
+  // At one intensity the fit pins only the time per byte: keep it, all on the identified side.
+  if (I > 0 && !e.sides.flops) bytes_per_s = 1.0 / p_norm(1.0 / f.bytes_per_s, I / f.flops_per_s, f.p);
+  if (I > 0 && !e.sides.bytes) flops_per_s = 1.0 / p_norm(1.0 / (I * f.bytes_per_s), 1.0 / f.flops_per_s, f.p);
+  e.bytes = bytes_per_s / measured.mem_bytes_per_s;
+  e.flops = flops_per_s / measured.peak_flops_per_s(fit_dtype(f.dtype));
+  if (I > 0) {
+    e.flops_floor = I * bytes_per_s / measured.peak_flops_per_s(fit_dtype(f.dtype));
+    e.bytes_floor = flops_per_s / I / measured.mem_bytes_per_s;
+  }
+  return e;
+}
+
+}  // namespace
+
+IdentifiedSides identified_sides(const EfficiencyFit& f, const std::vector<Sample>& samples, const Hardware& measured) {
+  IdentifiedSides s;
+  const double peak = measured.peak_flops_per_s(fit_dtype(f.dtype));
+  std::vector<double> datasheet_ratio, intensity;
+  for (const Sample& x : samples) {
+    if (x.op_class != f.op_class || x.dtype != f.dtype || !(x.bytes > 0) || !(x.flops > 0)) continue;
+    // Compute term over memory term, at the datasheet and at the fitted rates.
+    const double d = (x.flops / peak) / (x.bytes / measured.mem_bytes_per_s);
+    const double r = (x.flops / f.flops_per_s) / (x.bytes / f.bytes_per_s);
+    s.flops_strength = std::max(s.flops_strength, std::min(d, r));
+    s.bytes_strength = std::max(s.bytes_strength, std::min(1.0 / d, 1.0 / r));
+    datasheet_ratio.push_back(d);
+    intensity.push_back(x.flops / x.bytes);
+  }
+  if (intensity.empty()) return s;  // nothing measured: carried as fitted
+  // Within a factor 2: that side's term moved the measured time.
+  constexpr double kWithin = 0.5;
+  s.flops = s.flops_strength >= kWithin;
+  s.bytes = s.bytes_strength >= kWithin;
+  if (!s.flops && !s.bytes) (median(datasheet_ratio) >= 1 ? s.flops : s.bytes) = true;
+  s.median_intensity = median(intensity);
+  return s;
+}
+
+Calibration carry_calibration(const Calibration& c, const Hardware& measured, const Hardware& target) {
+  if (!c.measured_hardware_id.empty())
+    throw std::invalid_argument("carry_calibration: " + c.hardware_id + " was already carried from " + c.measured_hardware_id);
+  if (measured.id != c.hardware_id)
+    throw std::invalid_argument("carry_calibration: fits measured on " + c.hardware_id + ", datasheet of " + measured.id);
+  if (target.id == c.hardware_id) return c;
+
+  std::vector<OwnEfficiency> own;
+  for (const EfficiencyFit& f : c.fits) own.push_back(own_efficiency(f, c.samples, measured));
+  // The fit of `dtype` whose FLOP/s the measurements pin down best among those `eligible`.
+  auto best_flops = [&](const std::string& dtype, auto eligible) -> std::optional<size_t> {
+    std::optional<size_t> best;
+    for (size_t i = 0; i < c.fits.size(); ++i)
+      if (c.fits[i].dtype == dtype && own[i].sides.flops && eligible(c.fits[i]) &&
+          (!best || own[i].sides.flops_strength > own[*best].sides.flops_strength))
+        best = i;
+    return best;
+  };
+  auto label = [&](size_t i) { return c.fits[i].op_class + " " + c.fits[i].dtype; };
+
+  Calibration out = c;
+  out.hardware_id = target.id;
+  out.measured_hardware_id = c.hardware_id;
+  out.samples.clear();  // measurements of the other chip
+  out.fits.clear();
+  for (size_t i = 0; i < c.fits.size(); ++i) {
+    const EfficiencyFit& f = c.fits[i];
+    const Dtype d = fit_dtype(f.dtype);
+    FitCarry carry{f.op_class, f.dtype, own[i].bytes, own[i].flops, "", ""};
+    if (!own[i].sides.flops) {
+      std::optional<size_t> from;
+      if (is_attention(f.op_class))
+        from = best_flops(f.dtype, [&](const EfficiencyFit& g) { return is_attention(g.op_class) && &g != &f; });
+      if (!from) from = best_flops(f.dtype, [&](const EfficiencyFit& g) { return g.op_class == "gemm" && &g != &f; });
+      const double ceiling = d == Dtype::fp8 && c.gemm_fp8_flops_per_s > 0 ? c.gemm_fp8_flops_per_s : c.gemm_bf16_flops_per_s;
+      if (from) {
+        carry.flops_efficiency = own[*from].flops, carry.flops_from = label(*from);
+      } else if (ceiling > 0) {
+        carry.flops_efficiency = ceiling / measured.peak_flops_per_s(d), carry.flops_from = "measured GEMM ceiling";
+      } else {
+        carry.flops_efficiency = 1.0, carry.flops_from = "datasheet";
+      }
+      if (own[i].flops_floor > carry.flops_efficiency) carry.flops_efficiency = own[i].flops_floor, carry.flops_from = "own floor";
+    }
+    if (!own[i].sides.bytes) {
+      if (c.copy_bytes_per_s > 0) carry.bytes_efficiency = c.copy_bytes_per_s / measured.mem_bytes_per_s, carry.bytes_from = "measured copy";
+      else carry.bytes_efficiency = 1.0, carry.bytes_from = "datasheet";
+      if (own[i].bytes_floor > carry.bytes_efficiency) carry.bytes_efficiency = own[i].bytes_floor, carry.bytes_from = "own floor";
+    }
+    // No kernel beats the datasheet: a fraction above 1 is a fit's slack, not a faster chip.
+    carry.bytes_efficiency = std::min(carry.bytes_efficiency, 1.0);
+    carry.flops_efficiency = std::min(carry.flops_efficiency, 1.0);
+    EfficiencyFit g = f;
+    g.bytes_per_s = carry.bytes_efficiency * target.mem_bytes_per_s;
+    g.flops_per_s = carry.flops_efficiency * target.peak_flops_per_s(d);
+    out.fits.push_back(g);
+    out.carried.push_back(carry);
+  }
+  out.copy_bytes_per_s = c.copy_bytes_per_s * target.mem_bytes_per_s / measured.mem_bytes_per_s;
+  out.gemm_bf16_flops_per_s = c.gemm_bf16_flops_per_s * target.peak_flops_per_s(Dtype::bf16) / measured.peak_flops_per_s(Dtype::bf16);
+  out.gemm_fp8_flops_per_s =
+      c.gemm_fp8_flops_per_s * target.peak_flops_per_s(Dtype::fp8) / measured.peak_flops_per_s(Dtype::fp8);
+  return out;
+}
+
 Hardware apply_calibration(const Hardware& hw, const Calibration& c) {
   Hardware out = hw;
   std::vector<double> bw;
@@ -186,7 +320,7 @@ Hardware apply_calibration(const Hardware& hw, const Calibration& c) {
     out.bf16_flops_per_s = std::min(g->flops_per_s, *out.bf16_flops_per_s);
   if (const EfficiencyFit* g = c.find("gemm", "fp8"); g && out.fp8_flops_per_s)
     out.fp8_flops_per_s = std::min(g->flops_per_s, *out.fp8_flops_per_s);
-  out.name += " (calibrated)";
+  out.name += c.measured_on() == hw.id ? " (calibrated)" : " (calibrated on " + c.measured_on() + ")";
   return out;
 }
 

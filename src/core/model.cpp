@@ -43,6 +43,12 @@ Dtype cache_dtype(const AttentionSpec& a, const Quantization& q) {
   return a.cache_dtype.value_or(a.kind == AttentionKind::linear ? q.state : q.kv);
 }
 
+void set_kv_dtype(std::vector<AttentionSpec>& designs, Quantization& q, Dtype kv) {
+  q.kv = kv;
+  for (AttentionSpec& a : designs)
+    if (a.kind != AttentionKind::linear) a.cache_dtype.reset();
+}
+
 LayerKinds layer_kinds(const Model& m) {
   LayerKinds k;
   std::map<std::pair<int, int>, int> index;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <queue>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -15,14 +17,18 @@ namespace decodesim {
 
 // ---- Op timing ---------------------------------------------------------------------------
 
+namespace {
+// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path.
+bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
+}  // namespace
+
 double RooflineTimer::time_us(const Op& op) const {
-  return 1e6 * std::max(op.bytes / bytes_per_s_, op.flops / flops_per_s_);
+  const bool wide_cache = op.cls == OpClass::attention && op.cache && !eight_bit(*op.cache);
+  return 1e6 * std::max(op.bytes / bytes_per_s_, op.flops / (wide_cache ? wide_cache_flops_per_s_ : flops_per_s_));
 }
 
 namespace {
 
-// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path.
-bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
 const char* calib_dtype(Dtype d) { return eight_bit(d) ? "fp8" : "bf16"; }
 
 double fallback_flops(const Hardware& hw, const Calibration& c, Dtype d) {
@@ -45,6 +51,7 @@ int attention_slot(AttentionKind k, Dtype cache) { return kFitAttention + 2 * st
 
 CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c)
     : default_cache_(q.kv),
+      measured_on_(c.measured_on()),
       weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
       cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
                       RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
@@ -74,6 +81,74 @@ double CalibratedTimer::time_us(const Op& op) const {
   return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);
 }
 
+std::string timing_name(const Pool& attention, const Pool& ffn) {
+  const std::string a = attention.timer ? attention.timer->name() : "roofline";
+  const std::string f = ffn.timer ? ffn.timer->name() : "roofline";
+  return a == f ? a : a + "/" + f;
+}
+
+// ---- One attention layer on one GPU --------------------------------------------------------
+
+namespace {
+
+// m tokens through a k -> n weight: weights once, 8-bit GEMMs take 8-bit inputs, BF16 out.
+Op gemm_op(double m, double k, double n, double weight_bytes) {
+  return {OpClass::gemm, 2.0 * m * k * n, k * n * weight_bytes + m * k * weight_bytes + m * n * 2.0};
+}
+
+}  // namespace
+
+AttentionLayerTime attention_layer_time(const Model& m, int layer, double context_tokens, const AttentionShard& shard,
+                                        const OpTimer& t, std::vector<LayerOp>* ops) {
+  const AttentionSpec& a = m.attention(layer);
+  const FfnSpec& f = m.ffn(layer);
+  const double H = double(m.hidden_size);
+  const double wb = dtype_bytes(m.quant.weights);
+  const double req = shard.requests;
+  const double tp = shard.tp;
+  AttentionLayerTime r;
+  auto timed = [&](const char* name, const Op& op, double mm, double k, double n) {
+    const double us = t.time_us(op);
+    if (ops) ops->push_back({name, mm, k, n, op.flops, op.bytes, us});
+    return us;
+  };
+  // Heads on this GPU. KV heads are split while there are enough to go round, else each GPU
+  // keeps (and computes) one; MLA's latent serves every head; a linear layer's state is per query head.
+  r.q_heads = a.q_heads / tp;
+  const double kv_heads = a.kind == AttentionKind::mla ? 1.0 : double(a.kv_heads);
+  r.kv_heads = a.kind == AttentionKind::mla ? 1.0 : std::max(1.0, kv_heads / tp);
+  const double kv_share = a.kind == AttentionKind::linear ? 1.0 / tp : r.kv_heads / kv_heads;
+
+  // Projections as separate GEMMs, MLA un-absorbed (its absorbed decode form multiplies the same weights).
+  for (const Projection& g : attention_projections(a, m.hidden_size)) {
+    const std::string_view name = g.name;
+    double k = g.k, n = g.n;
+    if (name == "o") k /= tp;                                    // by input rows
+    else if (name == "kv") n *= r.kv_heads / kv_heads;           // by KV heads
+    else if (name != "q_a" && name != "kv_a") n /= tp;           // per-head outputs by columns
+    r.projections_us += timed(g.name, gemm_op(req, k, n, wb), req, k, n);
+  }
+  // The core reads the KV and moves the BF16 query and output (the calibration's convention).
+  const LayerCensus lc = layer_census(m, layer, context_tokens);
+  const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
+  const double v = a.kind == AttentionKind::mla ? a.kv_lora_rank : a.head_dim;
+  const double qo_bytes = a.kind == AttentionKind::linear ? 0.0 : 2.0 * r.q_heads * (qk + v);
+  // The census counts MLA's 576-wide latent for the value product too (the report's convention);
+  // the kernel, like the calibration's samples, multiplies only its 512 value columns.
+  const double flops = a.kind == AttentionKind::mla ? lc.attention_flops * (qk + v) / (2.0 * qk) : lc.attention_flops;
+  r.core_us = timed("core",
+                    {OpClass::attention, req * flops / tp, req * (lc.kv_bytes * kv_share + qo_bytes), a.kind, cache_dtype(a, m.quant)},
+                    req, 0, 0);
+  if (shard.tp > 1) {
+    if (!(shard.allreduce_bytes_per_s > 0)) throw InputError("attention all-reduce: no intra-node bandwidth");
+    const double bytes = req * H * 2.0;  // o's BF16 output
+    r.allreduce_us = 1e6 * 2.0 * (tp - 1) / tp * bytes / shard.allreduce_bytes_per_s;
+    if (ops) ops->push_back({"allreduce", req, 0, H, 0, bytes, r.allreduce_us});
+  }
+  if (f.kind == FfnKind::moe) r.router_us = timed("router", gemm_op(req, H, f.routed_experts, wb), req, H, f.routed_experts);
+  return r;
+}
+
 // ---- Deployment names --------------------------------------------------------------------
 
 std::string Deployment::name() const {
@@ -81,9 +156,60 @@ std::string Deployment::name() const {
   return fmt::format("{}A{}F", attention_instances, ffn_instances);
 }
 
+Deployment parse_deployment(const std::string& text, int gpus_per_instance) {
+  std::string t = text;
+  t.erase(0, std::min(t.size(), t.find_first_not_of(" \t")));
+  t.erase(t.find_last_not_of(" \t") + 1);
+  for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const limits::IntRange gpus{gpus_per_instance, limits::kInstances.hi * gpus_per_instance};
+  Deployment d;
+  d.gpus_per_instance = gpus_per_instance;
+  if (t.starts_with("EP")) {
+    const std::optional<long long> n = integer_in(t.substr(2), gpus);
+    if (!n || *n % gpus_per_instance != 0)
+      throw InputError(fmt::format("--deployment: '{}': EP counts GPUs, a positive multiple of {} up to {}", printable(text),
+                                   gpus_per_instance, gpus.hi));
+    d.kind = DeploymentKind::ep;
+    d.attention_instances = d.ffn_instances = static_cast<int>(*n / gpus_per_instance);
+    return d;
+  }
+  const size_t a = t.find('A');
+  const std::optional<long long> x = a == std::string::npos ? std::nullopt : integer_in(t.substr(0, a), limits::kInstances);
+  const std::optional<long long> y =
+      a == std::string::npos || !t.ends_with('F') ? std::nullopt : integer_in(t.substr(a + 1, t.size() - a - 2), limits::kInstances);
+  if (!x || !y)
+    throw InputError(fmt::format("--deployment: '{}': expected xAyF (e.g. 2A2F) with x and y in {}, or EPn (e.g. EP128)",
+                                 printable(text), limits::to_string(limits::kInstances)));
+  d.kind = DeploymentKind::afd;
+  d.attention_instances = static_cast<int>(*x);
+  d.ffn_instances = static_cast<int>(*y);
+  return d;
+}
+
+int default_micro_batches(DeploymentKind kind) {
+  // Report section 3 (three stages: attention, communication, FFN); DeepSeek-V3 decode
+  // (github.com/deepseek-ai/profile-data): two micro-batches, one computing while the other communicates.
+  return kind == DeploymentKind::ep ? 2 : 3;
+}
+
 // ---- The event engine --------------------------------------------------------------------
 
-EventRun run_events(const EventPipeline& p) {
+const char* stage_name(Stage s) {
+  switch (s) {
+    case Stage::attention: return "attention";
+    case Stage::dispatch: return "dispatch";
+    case Stage::ffn: return "ffn";
+    case Stage::combine: return "combine";
+  }
+  return "?";
+}
+
+std::vector<std::string> resource_names(bool shared_resources) {
+  if (shared_resources) return {"gpu", "network"};
+  return {"attention", "a2f", "ffn", "f2a"};
+}
+
+EventRun run_events(const EventPipeline& p, std::vector<TaskRecord>* tasks) {
   const int L = static_cast<int>(p.layers.size());
   const int n = p.micro_batches;
   if (L == 0 || n < 1 || p.steps < 1 || p.warmup_steps < 0 || p.warmup_steps >= p.steps)
@@ -100,6 +226,7 @@ EventRun run_events(const EventPipeline& p) {
     duration[4 * l + 2] = s.ffn_us, duration[4 * l + 3] = s.combine_us;
   }
   const long last_task = tasks_per_step * p.steps;
+  if (tasks) tasks->reserve(tasks->size() + n * last_task);
 
   // Each micro-batch is a chain of tasks (step, layer, stage); a resource serves its queue in
   // arrival order, one task at a time. Events are task completions.
@@ -119,6 +246,7 @@ EventRun run_events(const EventPipeline& p) {
   std::vector<char> busy(R, 0);  // not vector<bool>: this is the inner loop
   std::vector<long> task(n, 0);  // the task each micro-batch waits for or runs
   std::vector<std::vector<double>> done(n, std::vector<double>(p.steps, 0.0));
+  std::vector<double> started(tasks ? n : 0);  // when each micro-batch's running task began
   long seq = 0;
   EventRun run;
 
@@ -138,6 +266,7 @@ EventRun run_events(const EventPipeline& p) {
     const int mb = q.slot[q.head];
     q.head = (q.head + 1) % n, --q.size;
     busy[r] = 1;
+    if (tasks) started[mb] = t;
     events.push({t + duration[task[mb] % tasks_per_step], seq++, mb});
   };
 
@@ -149,6 +278,11 @@ EventRun run_events(const EventPipeline& p) {
     ++run.events;
     const int r = resource_of[task[e.mb] % 4];
     busy[r] = 0;
+    if (tasks) {
+      const long i = task[e.mb] % tasks_per_step;
+      tasks->push_back({r, e.mb, static_cast<int>(task[e.mb] / tasks_per_step), static_cast<int>(i / 4),
+                        static_cast<Stage>(i % 4), started[e.mb], e.t});
+    }
     finish(e.mb, e.t);
     advance(e.mb, e.t);
     start(r, e.t);
@@ -164,6 +298,7 @@ EventRun run_events(const EventPipeline& p) {
       run.tpot_max_us = std::max(run.tpot_max_us, done[mb][s] - (s == 0 ? 0.0 : done[mb][s - 1]));
   }
   run.tpot_mean_us = sum / n;
+  for (int mb = 0; mb < n; ++mb) run.end_us = std::max(run.end_us, done[mb][p.steps - 1]);
   run.busy_us_per_step.assign(R, 0.0);
   for (long i = 0; i < tasks_per_step; ++i) run.busy_us_per_step[resource_of[i % 4]] += n * duration[i];
   return run;
@@ -172,11 +307,6 @@ EventRun run_events(const EventPipeline& p) {
 // ---- Stage times -------------------------------------------------------------------------
 
 namespace {
-
-// m tokens through a k -> n weight: weights once, 8-bit GEMMs take 8-bit inputs, BF16 out.
-Op gemm_op(double m, double k, double n, double weight_bytes) {
-  return {OpClass::gemm, 2.0 * m * k * n, k * n * weight_bytes + m * k * weight_bytes + m * n * 2.0};
-}
 
 double expert_params(const FfnSpec& f, double H) { return 3.0 * H * f.expert_intermediate; }
 double shared_width(const FfnSpec& f) { return double(f.shared_experts) * f.shared_intermediate; }
@@ -213,6 +343,14 @@ double nic_bytes_per_s(const Hardware& hw, const PipelineConfig& c) {
   return bw;
 }
 
+// A GPU's bandwidth to other instances. Instances of one GPU are GPUs of one machine, as on a
+// single NVLink node: each reaches the others over its intra-node link, which is then its "NIC".
+double instance_link_bytes_per_s(const Hardware& hw, const PipelineConfig& c) {
+  if (c.deployment.gpus_per_instance > 1) return nic_bytes_per_s(hw, c);
+  if (!(hw.intra_node_bytes_per_s > 0)) throw InputError(fmt::format("{}: no intra-node bandwidth (intra_node_bytes_per_s)", hw.id));
+  return hw.intra_node_bytes_per_s;
+}
+
 const OpTimer& timer_of(const Pool& p, std::unique_ptr<OpTimer>& own, const Model& m) {
   if (p.timer) return *p.timer;
   own = std::make_unique<RooflineTimer>(p.hw, m.quant.compute);
@@ -227,28 +365,19 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   const double wb = dtype_bytes(m.quant.weights);
   const double T = c.batch / c.micro_batches;   // tokens of one micro-batch, whole deployment
   const double req = T / d.attention_gpus();    // requests per attention GPU per micro-batch
-  const AttentionSpec& a = m.attention(layer);
   const FfnSpec& f = m.ffn(layer);
-  const LayerCensus lc = layer_census(m, layer, c.context_tokens);
   StageTimes s;
 
   // Attention: data parallel, every GPU its own requests; the router runs here too.
-  // Projections as separate GEMMs, MLA un-absorbed (its absorbed decode form multiplies the same weights).
-  for (const Projection& g : attention_projections(a, m.hidden_size)) s.attention_us += ta.time_us(gemm_op(req, g.k, g.n, wb));
-  if (f.kind == FfnKind::moe) s.attention_us += ta.time_us(gemm_op(req, H, f.routed_experts, wb));
-  // The core reads the KV and moves the BF16 query and output (the calibration's convention).
-  const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
-  const double v = a.kind == AttentionKind::mla ? a.kv_lora_rank : a.head_dim;
-  const double qo_bytes = a.kind == AttentionKind::linear ? 0.0 : 2.0 * a.q_heads * (qk + v);
-  s.attention_us +=
-      ta.time_us({OpClass::attention, req * lc.attention_flops, req * (lc.kv_bytes + qo_bytes), a.kind, cache_dtype(a, m.quant)});
+  const AttentionLayerTime at = attention_layer_time(m, layer, c.context_tokens, {req, 1, 0}, ta);
+  s.attention_us = at.layer_us() + at.router_us;
 
   // Network: FP8 out, BF16 back, spread over every NIC on the slower side.
   const Copies copies = token_copies(f, c);
   const double out_bytes = H * dtype_bytes(m.quant.activations), back_bytes = H * dtype_bytes(m.quant.combine);
   if (ep) {
     // Every GPU sends its own tokens and receives as many; NIC and NVLink run side by side.
-    const double nic = nic_bytes_per_s(attn.hw, c), nvlink = attn.hw.intra_node_bytes_per_s;
+    const double nic = instance_link_bytes_per_s(attn.hw, c), nvlink = attn.hw.intra_node_bytes_per_s;
     auto link_us = [&](double bytes_per_copy) {
       const double over_nic = req * copies.network * bytes_per_copy / nic;
       const double over_nvlink = copies.nvlink > 0 && nvlink > 0 ? req * copies.nvlink * bytes_per_copy / nvlink : 0.0;
@@ -257,10 +386,17 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     s.dispatch_us = link_us(out_bytes);
     s.combine_us = link_us(back_bytes);
   } else {
-    const double bw = std::min(d.attention_gpus() * nic_bytes_per_s(attn.hw, c), d.ffn_gpus() * nic_bytes_per_s(ffn.hw, c));
+    // Every GPU of each side has its own link: x*N attention links against y*N FFN links.
+    const double bw = std::min(d.attention_gpus() * instance_link_bytes_per_s(attn.hw, c),
+                               d.ffn_gpus() * instance_link_bytes_per_s(ffn.hw, c));
     s.dispatch_us = 1e6 * T * copies.network * out_bytes / bw;
     s.combine_us = 1e6 * T * copies.network * back_bytes / bw;
   }
+  // Each transfer is a message per destination, sent side by side: one link latency each way,
+  // the slower side's. Dense EP layers send nothing and pay nothing.
+  const double latency_us = ep ? attn.hw.link_latency_us : std::max(attn.hw.link_latency_us, ffn.hw.link_latency_us);
+  if (s.dispatch_us > 0) s.dispatch_us += latency_us;
+  if (s.combine_us > 0) s.combine_us += latency_us;
 
   // FFN. Routed experts spread over all FFN GPUs (EP); dense layers and shared experts run
   // tensor-parallel over an instance on its share of the tokens (AFD) or locally (EP).
@@ -319,7 +455,7 @@ MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn,
   return mc;
 }
 
-PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
+PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c, Timeline* timeline) {
   const Deployment& d = c.deployment;
   const bool ep = d.kind == DeploymentKind::ep;
   if (!(c.batch > 0)) throw InputError("simulate: batch must be positive");
@@ -341,7 +477,7 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   r.model = m.id;
   r.attention_hw = attention.hw.id;
   r.ffn_hw = fpool.hw.id;
-  r.timing = ta.name() == tf.name() ? ta.name() : ta.name() + "/" + tf.name();
+  r.timing = timing_name(attention, fpool);
   r.requests_per_gpu_micro_batch = c.batch / c.micro_batches / d.attention_gpus();
 
   // Layers sharing both designs share their stage times: compute each pair once.
@@ -355,7 +491,8 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
     r.groups.push_back({m.attention(g.first_layer).name, m.ffn(g.first_layer).name, g.layers,
                         stage_times(m, g.first_layer, attention, ta, fpool, tf, c)});
   for (int group : kinds.group_of) p.layers.push_back(r.groups[group].stage);
-  const EventRun run = run_events(p);
+  if (timeline) timeline->tasks.clear();
+  const EventRun run = run_events(p, timeline ? &timeline->tasks : nullptr);
 
   r.events = run.events;
   r.tpot_ms = run.tpot_mean_us * 1e-3;
@@ -369,10 +506,16 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   // A hair of slack so a TPOT equal to the SLA up to rounding counts as met.
   r.sla_met = r.tpot_max_ms <= c.tpot_sla_ms * (1 + 1e-12);
   r.memory = memory_check(m, attention, fpool, c);
-  const std::vector<std::string> names = ep ? std::vector<std::string>{"gpu", "network"}
-                                            : std::vector<std::string>{"attention", "a2f", "ffn", "f2a"};
+  const std::vector<std::string> names = resource_names(ep);
   for (size_t i = 0; i < names.size(); ++i)
     r.resources.push_back({names[i], run.busy_us_per_step[i] * 1e-3, run.busy_us_per_step[i] / run.tpot_mean_us});
+  if (timeline) {
+    timeline->resources = names;
+    timeline->title = fmt::format("{} {} ({} GPUs per instance), attention {}, FFN {}, batch {:g} in {} micro-batches, "
+                                  "context {:g}, {} steps",
+                                  m.id, d.name(), d.gpus_per_instance, r.attention_hw, r.ffn_hw, c.batch, c.micro_batches,
+                                  c.context_tokens, c.steps);
+  }
   return r;
 }
 
@@ -399,6 +542,7 @@ Table simulate_table(const std::vector<PipelineResult>& results) {
                {"micro_batches", ""},
                {"requests_per_gpu_mb", "requests"},
                {"gpus", ""},
+               {"gpus_per_instance", ""},
                {"tpot_ms", "ms"},
                {"tpot_max_ms", "ms"},
                {"tpot_sla_ms", "ms"},
@@ -420,7 +564,8 @@ Table simulate_table(const std::vector<PipelineResult>& results) {
     any_ep = any_ep || ep;
     const double ua = use_of(r, ep ? "gpu" : "attention"), un = use_of(r, ep ? "network" : "a2f");
     t.add({r.model, r.config.deployment.name(), r.attention_hw, r.ffn_hw, r.timing, r.config.context_tokens, r.config.batch,
-           double(r.config.micro_batches), r.requests_per_gpu_micro_batch, double(r.config.deployment.gpus()), r.tpot_ms,
+           double(r.config.micro_batches), r.requests_per_gpu_micro_batch, double(r.config.deployment.gpus()),
+           double(r.config.deployment.gpus_per_instance), r.tpot_ms,
            r.tpot_max_ms, r.config.tpot_sla_ms, yes_no(r.sla_met), r.tokens_per_s, r.tgs, r.usd_per_mtok, ua, un,
            ep ? ua : use_of(r, "ffn"), ep ? un : use_of(r, "f2a"), r.memory.attention_weight_bytes + r.memory.attention_kv_bytes,
            r.memory.attention_capacity_bytes, r.memory.ffn_weight_bytes, yes_no(r.memory.fits())});

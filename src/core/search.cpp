@@ -100,7 +100,8 @@ long search_candidates(const SearchSpace& space) {
   const long afd = static_cast<long>(space.attention_chips.size() * space.ffn_chips.size()) * space.max_attention_instances *
                    space.max_ffn_instances;
   const long ep = static_cast<long>(space.ep_chips.size()) * space.max_ep_instances;
-  return (afd + ep) * std::max(0, space.max_micro_batches - space.min_micro_batches + 1);
+  const long per_deployment = space.min_micro_batches < 1 ? 1 : std::max(0, space.max_micro_batches - space.min_micro_batches + 1);
+  return (afd + ep) * per_deployment;
 }
 
 void check_search_size(const SearchSpace& space, size_t searches) {
@@ -121,7 +122,10 @@ std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, c
   check_search_size(space, 1);
   std::vector<Candidate> candidates;
   auto consider = [&](const Pool& a, const Pool& f, const Deployment& d) {
-    for (int n = space.min_micro_batches; n <= space.max_micro_batches; ++n) {
+    const bool schedule = space.min_micro_batches < 1;
+    const int first = schedule ? default_micro_batches(d.kind) : space.min_micro_batches;
+    const int last = schedule ? first : space.max_micro_batches;
+    for (int n = first; n <= last; ++n) {
       PipelineConfig c = base;
       c.deployment = d;
       c.micro_batches = n;
@@ -187,17 +191,18 @@ Table search_table(const std::vector<Plan>& plans, size_t top, RankBy rank) {
             : std::string("No deployment meets the SLA with one request per GPU per micro-batch"),
           {}, {}, {}};
   t.columns = {{"rank", ""},          {"deployment", ""},         {"attention_hardware", ""}, {"ffn_hardware", ""},
-               {"gpus", ""},          {"micro_batches", ""},      {"batch", "requests"},      {"requests_per_gpu_mb", "requests"},
-               {"tpot_ms", "ms"},     {"tgs", "tok/GPU/s"},       {"usd_per_mtok", "USD/1M tok"},
-               {"bottleneck", ""},    {"bottleneck_util", ""},    {"limited_by", ""}};
+               {"gpus", ""},          {"gpus_per_instance", ""},  {"micro_batches", ""},      {"batch", "requests"},
+               {"requests_per_gpu_mb", "requests"},               {"tpot_ms", "ms"},          {"tgs", "tok/GPU/s"},
+               {"usd_per_mtok", "USD/1M tok"},                    {"bottleneck", ""},         {"bottleneck_util", ""},
+               {"limited_by", ""},                                {"timing", ""}};
   for (size_t i = 0; i < plans.size() && i < top; ++i) {
     const PipelineResult& r = plans[i].result;
     const ResourceUse* busiest = &r.resources.front();
     for (const ResourceUse& u : r.resources)
       if (u.utilisation > busiest->utilisation) busiest = &u;
     t.add({double(i + 1), r.config.deployment.name(), r.attention_hw, r.ffn_hw, double(r.config.deployment.gpus()),
-           double(r.config.micro_batches), r.config.batch, r.requests_per_gpu_micro_batch, r.tpot_ms, r.tgs, r.usd_per_mtok,
-           busiest->name, busiest->utilisation, plans[i].limited_by});
+           double(r.config.deployment.gpus_per_instance), double(r.config.micro_batches), r.config.batch, r.requests_per_gpu_micro_batch, r.tpot_ms, r.tgs, r.usd_per_mtok,
+           busiest->name, busiest->utilisation, plans[i].limited_by, r.timing});
   }
   if (plans.size() > top) t.notes.push_back(fmt::format("{} of {} feasible deployments shown.", top, plans.size()));
   t.notes.push_back("Each deployment at its largest batch (whole requests per attention GPU per micro-batch) inside the SLA and memory.");

@@ -177,7 +177,8 @@ Table traffic_table(const std::vector<TrafficRun>& runs) {
                {"rejected", ""},
                {"preemptions", ""},
                {"steps", ""},
-               {"gpus", ""}};
+               {"gpus", ""},
+               {"timing", ""}};
   for (const TrafficRun& r : runs) {
     const TrafficSummary& s = r.summary;
     const TrafficConfig& c = r.config;
@@ -186,7 +187,8 @@ Table traffic_table(const std::vector<TrafficRun>& runs) {
            double(s.requests), double(s.completed), s.tokens_per_s, s.tgs, s.usd_per_mtok, s.tpot_p50_ms, s.tpot_p90_ms,
            s.tpot_p99_ms, s.queue_p50_s, s.queue_p99_s, s.batch_mean, s.batch_max, s.kv_peak_bytes, yes_no(s.overloaded),
            r.tpot_sla_ms, yes_no(TrafficSla{r.tpot_sla_ms, 0}.met_by(s)), s.step_p50_ms, s.step_p99_ms, s.queue_mean,
-           s.context_mean, c.kv_capacity_bytes, double(s.rejected), double(s.preemptions), double(s.steps), double(c.gpus)});
+           s.context_mean, c.kv_capacity_bytes, double(s.rejected), double(s.preemptions), double(s.steps), double(c.gpus),
+           r.timing});
     t.notes.push_back(fmt::format("{} {}: measured over {:.4g} s after a {:.4g} s warm-up; batch limit {:.0f} ({}){}.", r.model,
                                   r.deployment, s.measured_s, c.warmup_s, c.max_batch,
                                   r.batch_limited_by == "given" ? "--max-batch" : "largest batch limited by " + r.batch_limited_by,
@@ -343,7 +345,8 @@ Table traffic_plan_table(const std::vector<TrafficPlan>& plans, const TrafficDem
   t.columns = {{"rank", ""},          {"deployment", ""},       {"attention_hardware", ""}, {"ffn_hardware", ""},
                {"micro_batches", ""}, {"max_batch", "requests"}, {"replicas", ""},          {"gpus", ""},
                {"usd_per_hour", "USD/h"}, {"usd_per_mtok", "USD/1M tok"}, {"tokens_per_s", "tok/s"}, {"tgs", "tok/GPU/s"},
-               {"tpot_p99_ms", "ms"}, {"queue_p99_s", "s"},     {"batch_mean", "requests"}, {"limited_by", ""}};
+               {"tpot_p99_ms", "ms"}, {"queue_p99_s", "s"},     {"batch_mean", "requests"}, {"limited_by", ""},
+               {"timing", ""}};
   for (size_t i = 0; i < plans.size(); ++i) {
     const TrafficPlan& p = plans[i];
     const PipelineResult& r = p.deployment.result;
@@ -351,7 +354,7 @@ Table traffic_plan_table(const std::vector<TrafficPlan>& plans, const TrafficDem
     t.add({double(i + 1), r.config.deployment.name(), r.attention_hw, r.ffn_hw, double(r.config.micro_batches), r.config.batch,
            double(p.replicas), double(p.replicas * r.config.deployment.gpus()), p.usd_per_hour,
            p.usd_per_hour / 3600 / tokens_per_s * 1e6, tokens_per_s, p.summary.tgs, p.summary.tpot_p99_ms,
-           p.summary.queue_p99_s, p.summary.batch_mean, p.deployment.limited_by});
+           p.summary.queue_p99_s, p.summary.batch_mean, p.deployment.limited_by, r.timing});
   }
   t.notes.push_back("Each replica: the deployment at its largest batch inside the step SLA and memory, serving 1/replicas of the "
                     "traffic; tpot, queue and batch are one replica's, measured after the warm-up.");

@@ -39,26 +39,6 @@ std::vector<std::string> known_ids(const std::string& folder) {
   return ids;
 }
 
-// ---- Numbers in text ----------------------------------------------------------------------
-
-std::optional<long long> integer_in(const std::string& text, lim::IntRange r) {
-  long long v = 0;
-  const char* end = text.data() + text.size();
-  if (text.empty() || text[0] == '-') return std::nullopt;
-  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
-  if (ec != std::errc() || ptr != end || !r.contains(v)) return std::nullopt;
-  return v;
-}
-
-std::optional<double> number_in(const std::string& text, lim::Range r) {
-  double v = 0;
-  const char* end = text.data() + text.size();
-  // from_chars reads "inf" and "nan" too; the range refuses them.
-  const auto [ptr, ec] = std::from_chars(text.data(), end, v, std::chars_format::general);
-  if (text.empty() || ec != std::errc() || ptr != end || !r.contains(v)) return std::nullopt;
-  return v;
-}
-
 std::optional<Dtype> dtype_named(const std::string& name) {
   for (Dtype d : {Dtype::fp32, Dtype::bf16, Dtype::fp16, Dtype::fp8, Dtype::int8, Dtype::int4})
     if (name == dtype_name(d)) return d;
@@ -312,6 +292,8 @@ void check_model_ranges(const Model& m, const std::string& file) {
   }
 }
 
+std::string shipped_calibration_path() { return resolve("h100", "hardware/calibrated", "calibration").string(); }
+
 namespace {
 
 // A description, or a Hugging Face config.json: one more way to describe the same model.
@@ -344,6 +326,7 @@ Hardware hardware_from(const json& j, const std::string& file) {
   h.nic_count = static_cast<int>(r.integer("nic_count", lim::kNicCount));
   h.nic_gbps = r.number("nic_gbps", lim::kNicGbps);
   h.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", lim::kBytesPerSecond);
+  h.link_latency_us = r.opt_number("link_latency_us", lim::kLinkLatencyUs).value_or(0.0);
   r.finish();
   return h;
 }
@@ -451,38 +434,6 @@ std::vector<double> parse_contexts(const std::string& text) {
   return out;
 }
 
-// ---- Deployments -----------------------------------------------------------------------------
-
-Deployment parse_deployment(const std::string& text, int gpus_per_instance) {
-  std::string t = text;
-  t.erase(0, std::min(t.size(), t.find_first_not_of(" \t")));
-  t.erase(t.find_last_not_of(" \t") + 1);
-  for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-  const lim::IntRange gpus{gpus_per_instance, lim::kInstances.hi * gpus_per_instance};
-  Deployment d;
-  d.gpus_per_instance = gpus_per_instance;
-  if (t.starts_with("EP")) {
-    const std::optional<long long> n = integer_in(t.substr(2), gpus);
-    if (!n || *n % gpus_per_instance != 0)
-      throw InputError(fmt::format("--deployment: '{}': EP counts GPUs, a multiple of {} in {}", printable(text),
-                                   gpus_per_instance, lim::to_string(gpus)));
-    d.kind = DeploymentKind::ep;
-    d.attention_instances = d.ffn_instances = static_cast<int>(*n / gpus_per_instance);
-    return d;
-  }
-  const size_t a = t.find('A');
-  const std::optional<long long> x = a == std::string::npos ? std::nullopt : integer_in(t.substr(0, a), lim::kInstances);
-  const std::optional<long long> y =
-      a == std::string::npos || !t.ends_with('F') ? std::nullopt : integer_in(t.substr(a + 1, t.size() - a - 2), lim::kInstances);
-  if (!x || !y)
-    throw InputError(fmt::format("--deployment: '{}': expected xAyF (e.g. 2A2F) with x and y in {}, or EPn (e.g. EP128)",
-                                 printable(text), lim::to_string(lim::kInstances)));
-  d.kind = DeploymentKind::afd;
-  d.attention_instances = static_cast<int>(*x);
-  d.ffn_instances = static_cast<int>(*y);
-  return d;
-}
-
 // ---- Lists -----------------------------------------------------------------------------------
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -572,10 +523,10 @@ Scenario scenario_from(const json& j, const std::string& file) {
   s.file = file;
   s.name = r.string("name");
   // Each model or chip loads on its own; its errors are prefixed with where the scenario names it.
-  auto list = [&](const std::string& key, auto load, auto& out) {
-    const json& a = r.array(key, lim::kMaxListItems);
+  auto list = [&](ObjectReader& in, const std::string& key, auto load, auto& out) {
+    const json& a = in.array(key, lim::kMaxListItems);
     for (size_t i = 0; i < a.size(); ++i) {
-      const std::string where = fmt::format("{}: {}[{}]", r.file(), r.path_of(key), i);
+      const std::string where = fmt::format("{}: {}[{}]", in.file(), in.path_of(key), i);
       if (!a[i].is_string() || a[i].get_ref<const std::string&>().empty())
         throw InputError(fmt::format("{}: expected an id or path string, got {}", where, io::describe(a[i])));
       try {
@@ -585,11 +536,11 @@ Scenario scenario_from(const json& j, const std::string& file) {
       }
       for (size_t k = 0; k + 1 < out.size(); ++k)
         if (out[k].id == out.back().id)
-          throw InputError(fmt::format("{}: '{}' is already listed at {}[{}]", where, out.back().id, r.path_of(key), k));
+          throw InputError(fmt::format("{}: '{}' is already listed at {}[{}]", where, out.back().id, in.path_of(key), k));
     }
   };
-  list("models", load_model, s.models);
-  list("hardware", load_hardware, s.hardware);
+  list(r, "models", load_model, s.models);
+  list(r, "hardware", load_hardware, s.hardware);
 
   const json& ctx = r.raw("contexts");
   if (ctx.is_array()) {
@@ -647,6 +598,11 @@ Scenario scenario_from(const json& j, const std::string& file) {
       if (*by != "usd" && *by != "tgs") pl.fail_value("rank_by", "usd or tgs", json(*by));
       s.plan_rank_by_usd = *by == "usd";
     }
+    pl.finish();
+  }
+  if (r.has("plots")) {
+    ObjectReader pl = r.object("plots");
+    if (pl.has("pareto_models")) list(pl, "pareto_models", load_model, s.pareto_models);
     pl.finish();
   }
   if (r.has("output")) {

@@ -13,39 +13,21 @@
 
 #include "decodesim/errors.hpp"
 #include "decodesim/limits.hpp"
+#include "text_fields.hpp"
 
 namespace decodesim {
 
+using io::number;
+using io::split;
+using io::trimmed;
+
 namespace {
-
-std::string trimmed(std::string_view s) {
-  const size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  return std::string(s.substr(b, s.find_last_not_of(" \t\r") - b + 1));
-}
-
-// The whole text as a finite number, or nothing.
-std::optional<double> number(const std::string& s) {
-  double v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
 
 // A whole number of tokens: positive, an integer, and below the samplers' cap.
 std::optional<long> tokens(const std::string& s) {
   const std::optional<double> v = number(s);
   if (!v || *v < 1 || *v > 1e9 || *v != std::floor(*v)) return std::nullopt;
   return static_cast<long>(*v);
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  std::stringstream ss(s);
-  while (std::getline(ss, cur, sep)) out.push_back(trimmed(cur));
-  if (!s.empty() && s.back() == sep) out.emplace_back();
-  return out;
 }
 
 }  // namespace

@@ -81,7 +81,7 @@ inline void load_checked(Kind kind, const std::string& text, const std::string& 
       Scenario s = parse_scenario(text, file);
       // The plan analysis searches hundreds of deployments: the chips are checked above instead.
       std::erase(s.analyses, Analysis::plan);
-      report_plots(s.models, s.hardware, s.contexts);
+      report_plots(s);
       for (const Table& t : scenario_tables(s))
         for (const auto& row : t.rows)
           for (const Cell& cell : row)

@@ -286,10 +286,10 @@ std::string precisions_of(const HfImportOptions& o) {
 
 void apply(const HfImportOptions& o, Layers& l) {
   if (o.weights) l.quant.weights = l.quant.compute = *o.weights;
-  if (o.kv) l.quant.kv = *o.kv;
+  if (o.kv) set_kv_dtype(l.attention, l.quant, *o.kv);
   if (o.state) l.quant.state = *o.state;
   for (AttentionSpec& a : l.attention)
-    if ((a.kind == AttentionKind::linear ? o.state : o.kv)) a.cache_dtype.reset();
+    if (a.kind == AttentionKind::linear && o.state) a.cache_dtype.reset();
 }
 
 }  // namespace
