@@ -63,6 +63,13 @@ inline decodesim::Calibration calibration_for(const std::string& hardware_id, co
   return c;
 }
 
+// `text` with the first `from` replaced by `to`; `from` must occur.
+inline std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const size_t pos = text.find(from);
+  REQUIRE(pos != std::string::npos);
+  return text.replace(pos, from.size(), to);
+}
+
 inline std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::stringstream ss;

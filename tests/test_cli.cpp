@@ -13,6 +13,18 @@ using test::run;
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+// Bad input: exit 2, one short line on stderr saying `expect`, nothing on stdout and no `out`.
+void check_refused(const std::string& args, const std::string& expect, const std::filesystem::path& out = {}) {
+  INFO(args);
+  const Result r = run(args);
+  CHECK(r.code == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.size() < 400);
+  CHECK_THAT(r.err, Catch::Contains(expect));
+  CHECK(r.out.empty());
+  if (!out.empty()) CHECK_FALSE(std::filesystem::exists(out));
+}
+
 }  // namespace
 
 TEST_CASE("census, cost and AFD CSV columns are exactly the documented ones", "[cli]") {
@@ -110,15 +122,7 @@ TEST_CASE("bad input: one line, exit code 2, no output files", "[cli]") {
       {"census --bogus", "bogus"},
       {"", "subcommand"},
   };
-  for (const auto& [args, expect] : cases) {
-    INFO(args);
-    const Result r = run(args);
-    CHECK(r.code == 2);
-    CHECK(lines(r.err) == 1);
-    CHECK_THAT(r.err, Catch::Contains(expect));
-    CHECK(r.out.empty());
-    CHECK_FALSE(std::filesystem::exists(out));
-  }
+  for (const auto& [args, expect] : cases) check_refused(args, expect, out);
 }
 
 TEST_CASE("an unwritable output folder fails cleanly", "[cli]") {
@@ -140,6 +144,69 @@ TEST_CASE("list shows every data id", "[cli]") {
   const Result r = run("list");
   REQUIRE(r.code == 0);
   for (const char* id : {"step3", "kimi-k2", "b200", "report-comparison"}) CHECK(r.out.find(id) != std::string::npos);
+}
+
+TEST_CASE("hostile options and files: exit 2, one short line, nothing written", "[cli][hostile]") {
+  test::TempDir d;
+  const std::string out = (d.path / "res").string();
+  const auto renamed = d.write("mine.json", test::read_file(test::source_dir() / "models/step3.json"));
+  const auto repeated = d.write("s.json", R"({"name": "s", "models": ["step3"], "hardware": ["h800"], "contexts": [8192, 4096, 8192],
+      "analyses": ["census", "cost"], "output": {"dir": "x"}})");
+  const std::pair<std::string, std::string> cases[] = {
+      {"sparsity --tpot-ms abc", "--tpot-ms: expected a number in [0.01, 1000000], got 'abc'"},
+      {"sparsity --tpot-ms nan", "got 'nan'"},
+      {"sparsity --nic-efficiency nan", "--nic-efficiency"},
+      {"sparsity --hidden 7168 --layers 61 --sparsity nan", "--sparsity"},
+      {"budget --ffn-batch nan", "--ffn-batch"},
+      {"budget --tpot-ms 1e-9", "--tpot-ms"},
+      {"sparsity --stages 0x10", "--stages: expected an integer in [1, 64], got '0x10'"},
+      {"simulate --batch nan", "--batch"},
+      {"simulate --micro-batches 2147483647", "--micro-batches: expected an integer in [1, 4096]"},
+      {"simulate --micro-batches 100000", "--micro-batches"},
+      {"simulate --micro-batches 1000", "expected at most 4 per layer"},
+      {"simulate --deployment 99999999999A1F", "--deployment: '99999999999A1F'"},
+      {"simulate --deployment EP2147483648", "--deployment: 'EP2147483648'"},
+      {"simulate --deployment 200000000A200000000F", "x and y in [1, 1024]"},
+      {"simulate --hardware h800,h800", "--hardware: chip 'h800' is given twice"},
+      {"plan --hardware h800,h800", "--hardware: chip 'h800' is given twice"},
+      {"plan --attention-hardware h800,h20 --ffn-hardware h800,h20 --context 1k:1m:+1k", "more than the 200000"},
+      {"census --context 0.5", "--context: expected whole token counts"},
+      {"census --context 0x10", "--context"},
+      {"census --context 1e308", "--context"},
+      {"census --context 8k,8192", "--context: context 8192 is listed twice"},
+      {"budget --context 1:99999:+1", "expected at most 1024 context lengths"},
+      {"census --model " + std::string(300, 'a'), "(300 bytes)' is neither a model id"},
+      {"census --model '" + renamed.string() + "'", "$.id: expected 'mine' (the file's name), got \"step3\""},
+      {"run '" + repeated.string() + "'", "$.contexts[2]: 8192 is already listed at $.contexts[0]"},
+  };
+  for (const auto& [args, expect] : cases) check_refused(args + " --out '" + out + "'", expect, out);
+  // Control characters in an id come back escaped.
+  const Result control = run("census --model \"$(printf 'a\\033[2Jb')\"");
+  CHECK(control.code == 2);
+  CHECK_THAT(control.err, Catch::Contains("'a\\x1b[2Jb' is neither a model id"));
+}
+
+TEST_CASE("calibrate --refit writes all of its files or none", "[cli][hostile][calibration]") {
+  test::TempDir d;
+  const std::string shipped = (test::source_dir() / "hardware/calibrated/h100.json").string();
+  auto j = nlohmann::json::parse(test::read_file(shipped));
+  j.erase("measurements");
+  const auto fits_only = d.write("fits-only.json", j.dump());
+  const auto blocker = d.write("blocker", "a file");
+  const std::pair<std::string, std::string> cases[] = {
+      // A file without measurements used to refit into "fits": [], which --calibration refuses.
+      {"--refit '" + fits_only.string() + "' --out '" + (d.path / "a/x.json").string() + "'", "$.measurements: no measurements to refit"},
+      // An unwritable --out used to leave the CSV and plot data behind.
+      {"--refit '" + shipped + "' --out '" + (blocker / "x.json").string() + "'", "cannot create folder"},
+      {"--refit '" + shipped + "' --out '" + (d.path / "a/calibration_fits.csv").string() + "'", "two outputs of this name"},
+  };
+  for (const auto& [args, expect] : cases)
+    check_refused("calibrate " + args + " --csv '" + (d.path / "a").string() + "'", expect, d.path / "a");
+  const Result ok = run("calibrate --refit '" + shipped + "' --out '" + (d.path / "b/h100.json").string() + "' --csv '" +
+                        (d.path / "b").string() + "'");
+  CHECK(ok.code == 0);
+  CHECK(std::filesystem::exists(d.path / "b/h100.json"));
+  CHECK(std::filesystem::exists(d.path / "b/calibration_fits.csv"));
 }
 
 TEST_CASE("calibrate reaches the CUDA backend through the loader, and says why it cannot measure", "[cli][gpu_loader]") {
@@ -269,4 +336,23 @@ TEST_CASE("a Hugging Face config works wherever a model does, and import writes 
     CHECK_THAT(r.err, Catch::Contains(expect));
     CHECK_FALSE(std::filesystem::exists(d.path / "falcon.json"));
   }
+}
+
+TEST_CASE("hostile traffic options and traces: exit 2, one short line", "[cli][hostile][traffic]") {
+  test::TempDir d;
+  const auto far = d.write("far.csv", "0,10,10\n1e300,10,10\n");
+  const auto control = d.write("control.csv", "0,10,10\n1,\x1b[2J,10\n");
+  const std::pair<std::string, std::string> cases[] = {
+      {"traffic --rate nan", "--rate: expected a number in [1e-06, 1000000], got 'nan'"},
+      {"traffic --rate 1 --duration inf", "--duration"},
+      {"traffic --rate 1 --warmup-s -1", "--warmup-s"},
+      {"traffic --rate 1 --replicas 0x10", "--replicas: expected an integer in [1, 1024], got '0x10'"},
+      {"traffic --rate 1 --seed -1", "--seed"},
+      {"traffic --rate 1 --max-batch nan", "--max-batch"},
+      {"traffic --rate 1 --input-tokens lognormal:nan:1", "--input-tokens"},
+      {"traffic --trace '" + far.string() + "'", "line 2: arrival_s: expected seconds in [0, 1e+07]"},
+      {"traffic --trace '" + control.string() + "'", "line 2: input_tokens: expected a whole number of tokens >= 1, got '\\x1b[2J'"},
+      {"plan --rate 1 --p99-tpot-ms 0", "--p99-tpot-ms"},
+  };
+  for (const auto& [args, expect] : cases) check_refused(args, expect);
 }

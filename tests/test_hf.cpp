@@ -312,7 +312,7 @@ TEST_CASE("unknown model types and missing or mistyped fields: one line naming t
              Catch::Contains("$.attn_type_list[1]: expected 0 (lightning) or 1 (softmax), got 2"));
   CHECK_THAT(error_of(R"({"model_type": "llama", "num_attention_heads": 8, "hidden_size": 512, "vocab_size": 100,
                           "num_hidden_layers": 1000000000})"),
-             Catch::Contains("$.num_hidden_layers: expected at most 100000 layers, got 1000000000"));
+             Catch::Contains("$.num_hidden_layers: expected at most 1024 layers, got 1000000000"));
   CHECK_THAT(error_of("[1]"), Catch::Contains("$: expected an object"));
   // A folder without a config.json.
   test::TempDir empty;

@@ -6,17 +6,18 @@
 #include "decodesim/report.hpp"
 
 using namespace decodesim;
+using test::replace;
 
 namespace {
 
 std::string good_model() { return test::read_file(test::source_dir() / "models/qwen3-32b.json"); }
 std::string good_chip() { return test::read_file(test::source_dir() / "hardware/h100.json"); }
 
-// Loads text as a model (or chip) file and returns the error message.
+// Loads text as a model (or chip) file, named as its id, and returns the error message.
 template <class Load>
-std::string error_of(const std::string& text, Load load) {
+std::string error_of(const std::string& text, Load load, const std::string& name) {
   test::TempDir d;
-  const auto p = d.write("thing.json", text);
+  const auto p = d.write(name, text);
   try {
     load(p.string());
   } catch (const InputError& e) {
@@ -29,14 +30,10 @@ std::string error_of(const std::string& text, Load load) {
   return {};
 }
 
-std::string model_error(const std::string& text) { return error_of(text, [](const std::string& p) { load_model(p); }); }
-std::string chip_error(const std::string& text) { return error_of(text, [](const std::string& p) { load_hardware(p); }); }
-
-std::string replace(std::string s, const std::string& from, const std::string& to) {
-  const size_t pos = s.find(from);
-  REQUIRE(pos != std::string::npos);
-  return s.replace(pos, from.size(), to);
+std::string model_error(const std::string& text, const std::string& name = "qwen3-32b.json") {
+  return error_of(text, [](const std::string& p) { load_model(p); }, name);
 }
+std::string chip_error(const std::string& text) { return error_of(text, [](const std::string& p) { load_hardware(p); }, "h100.json"); }
 
 }  // namespace
 
@@ -52,13 +49,13 @@ TEST_CASE("missing, mistyped, unknown and out-of-range fields", "[loader]") {
   CHECK_THAT(model_error(replace(m, "\"vocab_size\": 151936", "\"vocab_size\": 151936, \"vocab_sise\": 1")),
              Catch::Contains("$.vocab_sise: unknown key"));
   CHECK_THAT(model_error(replace(m, "\"hidden_size\": 5120", "\"hidden_size\": \"5120\"")),
-             Catch::Contains("$.hidden_size: expected a positive integer, got \"5120\""));
+             Catch::Contains("$.hidden_size: expected an integer in [1, 131072], got \"5120\""));
   CHECK_THAT(model_error(replace(m, "\"hidden_size\": 5120", "\"hidden_size\": -5120")),
-             Catch::Contains("$.hidden_size: expected a positive integer, got -5120"));
+             Catch::Contains("$.hidden_size: expected an integer in [1, 131072], got -5120"));
   CHECK_THAT(model_error(replace(m, "\"hidden_size\": 5120", "\"hidden_size\": 0")),
-             Catch::Contains("expected a positive integer, got 0"));
+             Catch::Contains("expected an integer in [1, 131072], got 0"));
   CHECK_THAT(model_error(replace(m, "\"hidden_size\": 5120", "\"hidden_size\": 51.5")),
-             Catch::Contains("expected a positive integer"));
+             Catch::Contains("expected an integer in [1, 131072], got 51.5"));
   CHECK_THAT(model_error(replace(m, "\"q_heads\": 64", "\"q_heads\": 64, \"qheads\": 2")),
              Catch::Contains("$.attention_types.gqa.qheads: unknown key"));
   CHECK_THAT(model_error(replace(m, "\"kv_heads\": 8", "\"kv_heads\": 7")),
@@ -71,7 +68,7 @@ TEST_CASE("missing, mistyped, unknown and out-of-range fields", "[loader]") {
              Catch::Contains("expected 63 layers in all"));
   CHECK_THAT(model_error(replace(m, "{\"type\": \"gqa\", \"count\": 64}", "{\"type\": \"mla\", \"count\": 64}")),
              Catch::Contains("$.attention_layers[0].type: expected a declared type (gqa), got \"mla\""));
-  CHECK_THAT(model_error("[1, 2]"), Catch::Contains("$: expected an object"));
+  CHECK_THAT(model_error("[1, 2]"), Catch::Contains("$: expected an object, got an array of 2 elements"));
   CHECK_THAT(model_error(replace(m, "\"head_dim\": 128", "\"head_dim\": 128, \"kv_dtype\": \"bf17\"")),
              Catch::Contains("$.attention_types.gqa.kv_dtype: expected one of fp32, bf16"));
   CHECK_THAT(model_error(replace(m, "\"head_dim\": 128", "\"head_dim\": 128, \"state_dtype\": \"fp32\"")),
@@ -85,7 +82,7 @@ TEST_CASE("an attention type's kv_dtype overrides the model's KV precision", "[l
     CHECK(cache_dtype(a, m.quant) == (a.name == "global" ? Dtype::bf16 : Dtype::fp8));
   }
   test::TempDir d;
-  const auto p = d.write("m.json", replace(good_model(), "\"head_dim\": 128", "\"head_dim\": 128, \"kv_dtype\": \"fp16\""));
+  const auto p = d.write("qwen3-32b.json", replace(good_model(), "\"head_dim\": 128", "\"head_dim\": 128, \"kv_dtype\": \"fp16\""));
   const Model f = load_model(p.string());
   CHECK(cache_dtype(f.attention_types[0], f.quant) == Dtype::fp16);
 }
@@ -93,11 +90,11 @@ TEST_CASE("an attention type's kv_dtype overrides the model's KV precision", "[l
 TEST_CASE("non-finite and negative chip figures are refused", "[loader]") {
   const std::string h = good_chip();
   CHECK_THAT(chip_error(replace(h, "\"usd_per_hour\": 3.20", "\"usd_per_hour\": -3.2")),
-             Catch::Contains("$.usd_per_hour: expected a positive number, got -3.2"));
+             Catch::Contains("$.usd_per_hour: expected a number in [0.01, 10000], got -3.2"));
   CHECK_THAT(chip_error(replace(h, "\"mem_bytes_per_s\": 3.35e12", "\"mem_bytes_per_s\": 1e400")),
              Catch::Contains("malformed JSON"));  // JSON has no infinity: nlohmann refuses the literal
   CHECK_THAT(chip_error(replace(h, "\"mem_bytes_per_s\": 3.35e12", "\"mem_bytes_per_s\": null")),
-             Catch::Contains("$.mem_bytes_per_s: expected a positive number, got null"));
+             Catch::Contains("$.mem_bytes_per_s: expected a number in [1000000000, 1e+17], got null"));
   CHECK_THAT(chip_error(replace(h, "\"bf16\":", "\"bf61\": 1, \"bf16\":")),
              Catch::Contains("$.peak_flops_per_s.bf61: unknown key"));
 }
@@ -137,7 +134,8 @@ TEST_CASE("scenarios validate their own fields", "[loader]") {
   };
   const std::string base = R"({"name": "t", "models": ["step3"], "hardware": ["h800"], "contexts": [8192], "analyses": ["cost"]})";
   CHECK(scenario_error(base) == "no error");
-  CHECK_THAT(scenario_error(replace(base, "[8192]", "[8192, -1]")), Catch::Contains("$.contexts[1]: expected a positive integer"));
+  CHECK_THAT(scenario_error(replace(base, "[8192]", "[8192, -1]")),
+             Catch::Contains("$.contexts[1]: expected an integer in [1, 1073741824], got -1"));
   CHECK_THAT(scenario_error(replace(base, "[\"cost\"]", "[\"costs\"]")), Catch::Contains("$.analyses[0]: expected one of"));
   CHECK_THAT(scenario_error(replace(base, "[\"step3\"]", "[\"step4\"]")), Catch::Contains("unknown model id 'step4'"));
   CHECK_THAT(scenario_error(replace(base, "\"name\"", "\"title\": 1, \"name\"")), Catch::Contains("$.title: unknown key"));
@@ -148,9 +146,9 @@ TEST_CASE("scenarios validate their own fields", "[loader]") {
   CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plan": {"rank_by": "cost"}, "name")")),
              Catch::Contains("$.plan.rank_by: expected usd or tgs"));
   CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plan": {"top": 0}, "name")")),
-             Catch::Contains("$.plan.top: expected a positive integer"));
+             Catch::Contains("$.plan.top: expected an integer in [1, 1000000], got 0"));
   CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plots": {"pareto_models": []}, "name")")),
-             Catch::Contains("$.plots.pareto_models: expected a non-empty array"));
+             Catch::Contains("$.plots.pareto_models: expected a non-empty array of at most 64 elements"));
   CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plots": {"pareto_models": ["step3", 7]}, "name")")),
              Catch::Contains("$.plots.pareto_models[1]: expected an id or path string, got 7"));
   CHECK_THAT(scenario_error(replace(base, "\"name\"", R"("plots": {"pareto_models": ["nosuch"]}, "name")")),

@@ -44,11 +44,12 @@ struct FfnBudget {
   double batch_tokens = 0;             // tokens per micro-batch
   double weight_bytes_per_layer = 0;   // all experts of the largest FFN layer
   double flops_per_layer = 0;          // at batch_tokens
-  int cards_for_bandwidth = 0;         // reading the layer's weights at the convention's bandwidth share
-  int cards_for_compute = 0;
-  int cards_for_capacity = 0;
-  int servers = 0;                     // whole servers covering the largest of the three
-  int cards = 0;                       // servers * server_gpus
+  // Whole cards, as doubles: an absurd SLA or chip asks for more than any integer type holds.
+  double cards_for_bandwidth = 0;      // reading the layer's weights at the convention's bandwidth share
+  double cards_for_compute = 0;
+  double cards_for_capacity = 0;
+  double servers = 0;                  // whole servers covering the largest of the three
+  double cards = 0;                    // servers * server_gpus
 };
 // batch_tokens <= 0 takes the chip's B_MoE for the model.
 FfnBudget ffn_budget(const Hardware& hw, const Model& m, double batch_tokens, const PipelineSla& sla,

@@ -7,6 +7,7 @@
 
 #include "decodesim/errors.hpp"
 #include "decodesim/hardware.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/model.hpp"
 #include "decodesim/scenario.hpp"
 
@@ -21,7 +22,14 @@ std::vector<std::filesystem::path> data_dirs();
 Model load_model(const std::string& spec);
 Hardware load_hardware(const std::string& spec);
 Scenario load_scenario(const std::string& spec);
-// Ids of every file in the data folders' models/ (or hardware/) folder, sorted.
+// The same from a document's text; `file` names it in errors, and its stem must equal the id.
+Model parse_model(const std::string& json_text, const std::string& file);
+Hardware parse_hardware(const std::string& json_text, const std::string& file);
+Scenario parse_scenario(const std::string& json_text, const std::string& file);
+// The ranges the description loader holds each field to (docs/schema.md), for a model built
+// another way (a Hugging Face config). Throws InputError naming `file` and the field.
+void check_model_ranges(const Model& m, const std::string& file);
+// Ids of every file in the data folders' models/ (or hardware/) folder that an id can name, sorted.
 std::vector<std::string> known_ids(const std::string& folder);
 
 // "fp8" -> Dtype::fp8; none for a name that is no precision.
@@ -30,12 +38,15 @@ std::optional<Dtype> dtype_named(const std::string& name);
 // "a,b,,c" -> {a, b, c}.
 std::vector<std::string> split_list(const std::string& comma_separated);
 
-// Comma-separated ids/paths, each loaded.
-std::vector<Model> load_models(const std::string& csv_specs);
-std::vector<Hardware> load_hardware_list(const std::string& csv_specs);
+// Comma-separated ids/paths, each loaded; at most limits::kMaxListItems, no id twice.
+// `option` names the list in errors.
+std::vector<Model> load_models(const std::string& csv_specs, const std::string& option = "--model");
+std::vector<Hardware> load_hardware_list(const std::string& csv_specs, const std::string& option = "--hardware");
 
-// "8192,32k,1m" or ranges "8k:1m:x2" (geometric) and "8k:64k:+8k" (arithmetic).
+// "8192,32k,1m" or ranges "8k:1m:x2" (geometric) and "8k:64k:+8k" (arithmetic): whole token
+// counts in limits::kContextTokens, at most limits::kMaxContexts of them, none twice.
 std::vector<double> parse_contexts(const std::string& text);
+
 
 }  // namespace decodesim
 
@@ -44,6 +55,7 @@ std::vector<double> parse_contexts(const std::string& text);
 namespace decodesim {
 // A calibrated hardware file written by `decodesim calibrate` (see docs/schema.md).
 Calibration load_calibration(const std::string& path);
+Calibration parse_calibration(const std::string& json_text, const std::string& file);
 // The calibration decodesim ships, hardware/calibrated/h100.json in the data folders: its own
 // kernels measured on an NVIDIA H100 80GB HBM3, which calibrated timing carries to every chip.
 std::string shipped_calibration_path();

@@ -136,7 +136,9 @@ struct Deployment {
   int gpus() const { return kind == DeploymentKind::ep ? attention_gpus() : attention_gpus() + ffn_gpus(); }
   std::string name() const;  // "2A2F"; EP by GPU count as DeepSeek names it: "EP128"
 };
-// "2A2F" or "EP128" (a multiple of gpus_per_instance GPUs). Throws InputError.
+
+// "2A2F" or "EP128" (a multiple of gpus_per_instance GPUs), instances in limits::kInstances.
+// Throws InputError.
 Deployment parse_deployment(const std::string& text, int gpus_per_instance = 8);
 
 // Micro-batches in flight as serving systems run each kind: AFD the report's three-stage

@@ -39,6 +39,11 @@ struct SearchStats {
 std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const Pool& ffn, PipelineConfig c,
                                   SearchStats* stats = nullptr);
 
+// Candidates one search of `space` tries: chip pairings x deployment shapes x micro-batch counts.
+long search_candidates(const SearchSpace& space);
+// Throws InputError when `searches` searches of `space` exceed limits::kMaxPlanCandidates in all.
+void check_search_size(const SearchSpace& space, size_t searches);
+
 // Every feasible candidate at its largest batch, best first (ties: fewer GPUs first).
 std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, const PipelineConfig& base, RankBy rank,
                                      SearchStats* stats = nullptr);

@@ -24,7 +24,9 @@ struct OutputFile {
 };
 
 // Writes every file to a temporary name first and renames only once all were written, so a
-// failure leaves no partial result behind. Throws InputError naming the file on failure.
+// failure leaves no partial result behind (nor the folders it made). Two files of one name are
+// refused before anything is written. An empty `dir` takes each path as it is. Throws
+// InputError naming the file on failure.
 void write_files(const std::filesystem::path& dir, const std::vector<OutputFile>& files);
 
 }  // namespace decodesim

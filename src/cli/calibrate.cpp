@@ -9,6 +9,7 @@
 #include "decodesim/calibration.hpp"
 #include "decodesim/census.hpp"
 #include "decodesim/gpu.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/plots.hpp"
 #include "decodesim/writers.hpp"
@@ -134,23 +135,26 @@ Sample to_sample(const gpu::Measurement& x) {
   return {x.op_class, x.dtype, x.label, x.m, x.n, x.k, x.flops, x.bytes, x.time_us, x.rel_error};
 }
 
-// Fit, print the summary and write the calibrated file (and CSV): all or nothing.
+// Fit, print the summary and write the calibrated file, its CSV and plot data: all or nothing.
 void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out) {
+  const std::filesystem::path out_file = o.out_file;
+  if (!out_file.has_filename()) throw InputError(fmt::format("--out: '{}': expected a file name", printable(o.out_file)));
   c.fits = fit_all(c.samples, c.copy_bytes_per_s, c.gemm_bf16_flops_per_s, c.gemm_fp8_flops_per_s, 4);
+  // A file without fits is one no analysis can use (and the loader refuses).
+  if (c.fits.empty())
+    throw InputError(fmt::format("calibrate: no op class has the {} measurements a fit needs; nothing written", kMinFitSamples));
   const Table fits = calibration_fits_table(c);
-  out << "\n" << render_table(fits);
-  std::vector<OutputFile> files{{std::filesystem::path(o.out_file).filename(), calibration_json(c)}};
+  std::vector<OutputFile> files{{out_file, calibration_json(c)}};
   PlotSet plots;
   if (!o.csv_dir.empty()) {
-    // The calibrated file is written last, so it never exists without its CSV.
+    const std::filesystem::path csv = o.csv_dir;
     plots = calibration_plots(c);
-    std::vector<OutputFile> side{{"calibration_fits.csv", render_csv(fits)},
-                                 {"calibration_samples.csv", render_csv(calibration_samples_table(c))}};
-    for (const OutputFile& f : plots.files) side.push_back(f);
-    write_files(o.csv_dir, side);
+    files.push_back({csv / "calibration_fits.csv", render_csv(fits)});
+    files.push_back({csv / "calibration_samples.csv", render_csv(calibration_samples_table(c))});
+    for (const OutputFile& f : plots.files) files.push_back({csv / f.path, f.content});
   }
-  write_files(std::filesystem::path(o.out_file).parent_path(), files);
-  out << "wrote " << o.out_file << "\n";
+  write_files({}, files);
+  out << "\n" << render_table(fits) << "wrote " << o.out_file << "\n";
   if (!o.csv_dir.empty())
     if (const std::string note = render_plots(o.csv_dir, plots); !note.empty()) out << note << "\n";
 }
@@ -165,17 +169,22 @@ int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream
     if (files.empty()) throw InputError("--refit: no calibration file given");
     for (const std::string& f : files) {
       const Calibration run = load_calibration(f);
+      if (run.samples.empty())
+        throw InputError(fmt::format("{}: $.measurements: no measurements to refit (the file holds fits only)", printable(f, 256)));
+      if (c.samples.size() + run.samples.size() > static_cast<size_t>(limits::kMaxMeasurements))
+        throw InputError(fmt::format("--refit: expected at most {} measurements in all", limits::kMaxMeasurements));
       if (c.hardware_id.empty()) c.hardware_id = run.hardware_id, c.device = run.device;
       if (run.hardware_id != c.hardware_id)
-        throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}' like {}", f, run.hardware_id,
-                                     c.hardware_id, files.front()));
+        throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}' like {}", printable(f, 256), run.hardware_id,
+                                     c.hardware_id, printable(files.front(), 256)));
       c.copy_bytes_per_s += run.copy_bytes_per_s / files.size();
       c.gemm_bf16_flops_per_s += run.gemm_bf16_flops_per_s / files.size();
       c.gemm_fp8_flops_per_s += run.gemm_fp8_flops_per_s / files.size();
       c.samples.insert(c.samples.end(), run.samples.begin(), run.samples.end());
     }
     if (!o.hardware.empty() && o.hardware != c.hardware_id)
-      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}'", files.front(), c.hardware_id, o.hardware));
+      throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}'", printable(files.front(), 256), c.hardware_id,
+                                   printable(o.hardware)));
     fit_and_write(c, o, out);
     return 0;
   }

@@ -7,7 +7,9 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/writers.hpp"
 
@@ -31,7 +33,32 @@ struct Common {
   }
 };
 
+// Whatever a message quotes, it prints as one line of text.
+std::string one_line(const std::string& message) { return printable(message, 4096); }
+
 }  // namespace
+
+CLI::Validator integer_option(limits::IntRange r) {
+  return CLI::Validator(
+      [r](std::string& text) {
+        const std::optional<long long> v = integer_in(text, r);
+        if (!v) return fmt::format("expected an integer in {}, got '{}'", limits::to_string(r), printable(text));
+        text = std::to_string(*v);
+        return std::string();
+      },
+      "INT in " + limits::to_string(r));
+}
+
+CLI::Validator number_option(limits::Range r) {
+  return CLI::Validator(
+      [r](std::string& text) {
+        const std::optional<double> v = number_in(text, r);
+        if (!v) return fmt::format("expected a number in {}, got '{}'", limits::to_string(r), printable(text));
+        text = fmt::format("{}", *v);
+        return std::string();
+      },
+      "NUMBER in " + limits::to_string(r));
+}
 
 void emit(const std::vector<Table>& tables, Format f, const std::string& out_dir, std::ostream& out,
           std::vector<OutputFile> extra_files) {
@@ -91,8 +118,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     return tables;
   };
   auto add_sla = [&](CLI::App* c) {
-    c->add_option("--tpot-ms", sla.tpot_ms, "time-per-output-token SLA")->check(CLI::PositiveNumber)->capture_default_str();
-    c->add_option("--stages", sla.stages, "pipeline stages sharing the TPOT")->check(CLI::PositiveNumber)->capture_default_str();
+    c->add_option("--tpot-ms", sla.tpot_ms, "time-per-output-token SLA")->check(number_option(limits::kTpotMs))->capture_default_str();
+    c->add_option("--stages", sla.stages, "pipeline stages sharing the TPOT")->check(integer_option(limits::kStages))->capture_default_str();
   };
 
   CLI::App* census_cmd = app.add_subcommand("census", "per-token KV bytes, FLOPs and arithmetic intensity");
@@ -106,19 +133,19 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   CLI::App* sparsity_cmd = app.add_subcommand("sparsity", "MoE batch needs and the minimum sparsity each chip sustains");
   add_chips(sparsity_cmd), add_sla(sparsity_cmd), common.add_to(sparsity_cmd), add_calibration(sparsity_cmd);
   sparsity_cmd->add_option("--model", models, "take H, L and sparsity from these models")->capture_default_str();
-  sparsity_cmd->add_option("--hidden", hidden, "hidden size H (instead of --model)")->check(CLI::PositiveNumber);
-  sparsity_cmd->add_option("--layers", layers, "layers L (instead of --model)")->check(CLI::PositiveNumber);
+  sparsity_cmd->add_option("--hidden", hidden, "hidden size H (instead of --model)")->check(integer_option(limits::kHiddenSize));
+  sparsity_cmd->add_option("--layers", layers, "layers L (instead of --model)")->check(integer_option(limits::kLayers));
   sparsity_cmd->add_option("--sparsity", sparsity, "MoE sparsity to compare with --hidden/--layers")
-      ->check(CLI::Range(1e-9, 1.0));
+      ->check(number_option(limits::kFraction));
   sparsity_cmd->add_option("--nic-efficiency", sla.nic_efficiency, "achieved / line rate of the NICs (0.8 in practice)")
-      ->check(CLI::Range(1e-6, 1.0))
+      ->check(number_option(limits::kFraction))
       ->capture_default_str();
 
   CLI::App* budget_cmd = app.add_subcommand("budget", "per-layer latency budget for attention and FFN chips");
   add_models(budget_cmd), add_chips(budget_cmd), add_contexts(budget_cmd), add_sla(budget_cmd), common.add_to(budget_cmd),
       add_calibration(budget_cmd);
   budget_cmd->add_option("--ffn-batch", ffn_batch, "tokens per FFN micro-batch (default: the chip's B_MoE)")
-      ->check(CLI::PositiveNumber);
+      ->check(number_option(limits::kTokens));
   budget_cmd->add_flag("--whole-o-proj", whole_o_proj,
                        "every attention card holds o_proj whole (stricter than the report, which shards it over the server's 8 cards)");
 
@@ -152,7 +179,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   calibrate_cmd->add_option("--csv", calib.csv_dir, "also write measurements and predictions as CSV (and plots) here");
   calibrate_cmd->add_flag("--quick", calib.quick, "a small sweep (for tests)");
   calibrate_cmd->add_option("--max-seconds", calib.max_seconds, "stop sweeping after this long and fit what was measured")
-      ->check(CLI::PositiveNumber);
+      ->check(number_option({0, 1e6}));
   calibrate_cmd->add_option("--refit", calib.refit,
                             "refit the measurements of calibrated files, comma-separated runs of one chip pooled (no GPU)");
 
@@ -177,9 +204,9 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--attention-hardware", pipe.attention_hardware, "AFD attention chip (plan: comma-separated candidates; default: --hardware)");
     c->add_option("--ffn-hardware", pipe.ffn_hardware, "AFD FFN chip (plan: comma-separated candidates; default: --hardware)");
     c->add_option("--context", pipe.context, "average context of the requests in flight: 4096, 32k or ranges")->capture_default_str();
-    c->add_option("--tpot-ms", pipe.tpot_ms, "time-per-output-token SLA")->check(CLI::PositiveNumber)->capture_default_str();
+    c->add_option("--tpot-ms", pipe.tpot_ms, "time-per-output-token SLA")->check(number_option(limits::kTpotMs))->capture_default_str();
     c->add_option("--nic-efficiency", pipe.nic_efficiency, "achieved / line rate of the NICs (0.8 in practice)")
-        ->check(CLI::Range(1e-6, 1.0))
+        ->check(number_option(limits::kFraction))
         ->capture_default_str();
     c->add_option("--fanout", pipe.fanout, "network copies per token: per-instance (distinct expert instances) or report (one)")
         ->check(CLI::IsMember({"per-instance", "report"}))
@@ -188,7 +215,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     // 576: the largest NVLink domain (NVLink Switch System), an upper bound on one instance.
     c->add_option("--gpus-per-instance", pipe.gpus_per_instance,
                   "GPUs of one instance (1: single-GPU instances of one machine, linked by intra_node_bytes_per_s)")
-        ->check(CLI::Range(1, 576))
+        ->check(integer_option({1, 576}))
         ->capture_default_str();
     add_kv_dtype(c, pipe.kv_dtype);
     common.add_to(c);
@@ -196,12 +223,13 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   auto add_deployment = [&](CLI::App* c) {
     c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of --gpus-per-instance GPUs) or EPn (n GPUs)")
         ->capture_default_str();
-    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (default: AFD 3, EP 2)")->check(CLI::PositiveNumber);
+    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (default: AFD 3, EP 2; at most 4 per layer)")
+        ->check(integer_option(limits::kMicroBatches));
   };
   CLI::App* simulate_cmd = app.add_subcommand("simulate", "served decoding as a discrete-event pipeline (AFD xAyF or EP)");
   add_pipeline(simulate_cmd), add_deployment(simulate_cmd);
   simulate_cmd->add_option("--batch", pipe.batch, "requests decoding concurrently (default: the largest meeting SLA and memory)")
-      ->check(CLI::PositiveNumber);
+      ->check(number_option(limits::kTokens));
   simulate_cmd->add_option("--trace", pipe.trace_file, "also write the simulated timeline as Chrome trace JSON (Perfetto)");
 
   CLI::App* plan_cmd =
@@ -211,7 +239,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   plan_cmd->add_option("--rank-by", pipe.rank_by, "tgs (tokens per GPU per second) or usd (USD per 1M tokens)")
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
-  plan_cmd->add_option("--top", pipe.top, "rows to print")->check(CLI::PositiveNumber)->capture_default_str();
+  plan_cmd->add_option("--top", pipe.top, "rows to print")->check(integer_option(limits::kTopRows))->capture_default_str();
   plan_cmd->add_option("--micro-batches-search", pipe.micro_batches_search,
                        "micro-batch counts tried for every deployment, N or A..B (default: AFD 3, EP 2)");
 
@@ -220,8 +248,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   layer_cmd->add_option("--model", layer.model, "model ids or JSON paths, comma-separated")->capture_default_str();
   layer_cmd->add_option("--hardware", layer.hardware, "chip ids or JSON paths, comma-separated")->capture_default_str();
   layer_cmd->add_option("--context", layer.context, "context of every request: 8192,32k or ranges 8k:64k:x2")->capture_default_str();
-  layer_cmd->add_option("--batch", layer.batch, "requests over all the GPUs")->check(CLI::PositiveNumber)->capture_default_str();
-  layer_cmd->add_option("--gpus", layer.gpus, "GPUs sharing the batch")->check(CLI::PositiveNumber)->capture_default_str();
+  layer_cmd->add_option("--batch", layer.batch, "requests over all the GPUs")->check(number_option(limits::kTokens))->capture_default_str();
+  layer_cmd->add_option("--gpus", layer.gpus, "GPUs sharing the batch")->check(integer_option(limits::kGpus))->capture_default_str();
   layer_cmd->add_option("--attention-parallel", layer.attention_parallel,
                         "dp (each GPU its own requests, all heads) or tp (all requests, heads split over the GPUs)")
       ->check(CLI::IsMember({"dp", "tp"}))
@@ -246,7 +274,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       out << o.str();
       return 0;
     }
-    err << "decodesim: " << e.what() << " (see decodesim --help)\n";
+    err << "decodesim: " << one_line(e.what()) << " (see decodesim --help)\n";
     return 2;
   }
 
@@ -301,10 +329,10 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       return traffic_command(pipe, traffic, common.fmt(), common.out_dir, out, err);
     }
   } catch (const InputError& e) {
-    err << "decodesim: " << e.what() << "\n";
+    err << "decodesim: " << one_line(e.what()) << "\n";
     return 2;
   } catch (const std::exception& e) {
-    err << "decodesim: " << e.what() << "\n";
+    err << "decodesim: " << one_line(e.what()) << "\n";
     return 1;
   }
   return 0;

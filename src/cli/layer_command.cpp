@@ -24,7 +24,7 @@ int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, s
   for (const Model& loaded : load_models(o.model)) {
     const Model m = with_kv_option(loaded, o.kv_dtype);
     // Per model: a calibrated timer takes the model's weight and KV precisions.
-    for (const Pool& pool : pools(calibrations, o.hardware, m))
+    for (const Pool& pool : pools(calibrations, {o.hardware, "--hardware"}, m))
       for (double context : contexts) {
         shape.context_tokens = context;
         for (LayerResult& r : layer_times(m, pool, shape)) results.push_back(std::move(r));

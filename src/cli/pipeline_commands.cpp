@@ -61,12 +61,14 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
 
 int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
   const Model m = pipeline_model(o);
-  if (o.rank_by != "tgs" && o.rank_by != "usd") throw InputError(fmt::format("--rank-by: '{}': expected tgs or usd", o.rank_by));
+  if (o.rank_by != "tgs" && o.rank_by != "usd")
+    throw InputError(fmt::format("--rank-by: '{}': expected tgs or usd", printable(o.rank_by)));
   const RankBy rank = o.rank_by == "tgs" ? RankBy::tgs : RankBy::usd_per_mtok;
   std::string timing;
   const SearchSpace space = search_space(o, m, &timing);
 
   const std::vector<double> contexts = parse_contexts(o.context);
+  check_search_size(space, contexts.size());
   std::vector<Table> tables;
   for (double context : contexts) {
     PipelineConfig base = base_config(o);
@@ -75,7 +77,7 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
     const auto t0 = std::chrono::steady_clock::now();
     const std::vector<Plan> plans = search_deployments(m, space, base, rank, &stats);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    Table t = search_table(plans, static_cast<size_t>(std::max(o.top, 0)), rank);
+    Table t = search_table(plans, static_cast<size_t>(o.top), rank);
     if (contexts.size() > 1) t.name = fmt::format("plan_{:.0f}", context);
     if (!o.kv_dtype.empty()) t.notes.push_back(fmt::format("KV cache in {} on every softmax-attention layer (--kv-dtype).", o.kv_dtype));
     t.notes.push_back(fmt::format("Searched {} candidates with {} simulations in {:.0f} ms.", stats.candidates, stats.simulations, ms));

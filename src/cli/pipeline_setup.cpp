@@ -13,7 +13,7 @@ namespace decodesim::cli {
 
 Model one_model(const std::string& spec) {
   std::vector<Model> ms = load_models(spec);
-  if (ms.size() != 1) throw InputError(fmt::format("--model: '{}': give one model", spec));
+  if (ms.size() != 1) throw InputError(fmt::format("--model: '{}': give one model", printable(spec)));
   return std::move(ms.front());
 }
 
@@ -37,7 +37,7 @@ Model with_kv_option(Model m, const std::string& kv_dtype) {
   if (kv_dtype.empty()) return m;
   const std::optional<Dtype> kv = dtype_named(kv_dtype);
   if (!kv || (*kv != Dtype::bf16 && *kv != Dtype::fp8))
-    throw InputError(fmt::format("--kv-dtype: '{}': expected bf16 or fp8", kv_dtype));
+    throw InputError(fmt::format("--kv-dtype: '{}': expected bf16 or fp8", printable(kv_dtype)));
   set_kv_dtype(m.attention_types, m.quant, *kv);
   return m;
 }
@@ -46,9 +46,13 @@ Model pipeline_model(const PipelineOptions& o) { return with_kv_option(one_model
 
 Deployment deployment(const PipelineOptions& o) { return parse_deployment(o.deployment, o.gpus_per_instance); }
 
-std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, const Model& m) {
+ChipOption chips_of(const PipelineOptions& o, const std::string& specs, const char* option) {
+  return specs.empty() ? ChipOption{o.hardware, "--hardware"} : ChipOption{specs, option};
+}
+
+std::vector<Pool> pools(CalibrationSet& calibrations, ChipOption chips, const Model& m) {
   std::vector<Pool> out;
-  for (Hardware& h : load_hardware_list(specs)) {
+  for (Hardware& h : load_hardware_list(chips.specs, chips.option)) {
     Pool p{h, nullptr};
     if (const Calibration* c = calibrations.for_chip(h)) p.timer = std::make_shared<CalibratedTimer>(h, m.quant, *c);
     out.push_back(std::move(p));
@@ -56,9 +60,9 @@ std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, 
   return out;
 }
 
-Pool one_pool(CalibrationSet& calibrations, const std::string& spec, const Model& m, const char* option) {
-  std::vector<Pool> ps = pools(calibrations, spec, m);
-  if (ps.size() != 1) throw InputError(fmt::format("{}: '{}': give one chip", option, spec));
+Pool one_pool(CalibrationSet& calibrations, ChipOption chips, const Model& m) {
+  std::vector<Pool> ps = pools(calibrations, chips, m);
+  if (ps.size() != 1) throw InputError(fmt::format("{}: '{}': give one chip", chips.option, printable(chips.specs)));
   return std::move(ps.front());
 }
 
@@ -67,7 +71,7 @@ namespace {
 Fanout parse_fanout(const std::string& s) {
   if (s == "per-instance") return Fanout::per_instance;
   if (s == "report") return Fanout::report;
-  throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", s));
+  throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", printable(s)));
 }
 
 // Each count adds a full set of candidates: 1..16 on one chip is 1,536 candidates, 0.7 s on the
@@ -77,18 +81,14 @@ constexpr int kMaxSearchMicroBatches = 16;
 // "3" or "2..4" -> {first, last}.
 std::pair<int, int> parse_micro_batch_range(const std::string& s) {
   auto bad = [&]() -> std::pair<int, int> {
-    throw InputError(fmt::format("--micro-batches-search: '{}': expected N or A..B with 1 <= A <= B <= {}", s,
+    throw InputError(fmt::format("--micro-batches-search: '{}': expected N or A..B with 1 <= A <= B <= {}", printable(s),
                                  kMaxSearchMicroBatches));
   };
   const size_t dots = s.find("..");
   const std::string first = s.substr(0, dots), last = dots == std::string::npos ? first : s.substr(dots + 2);
-  auto number = [&](const std::string& t) {
-    if (t.empty() || t.size() > 3 || t.find_first_not_of("0123456789") != std::string::npos) bad();
-    return std::stoi(t);
-  };
-  const int a = number(first), b = number(last);
-  if (a < 1 || b < a || b > kMaxSearchMicroBatches) bad();
-  return {a, b};
+  const std::optional<long long> a = integer_in(first, {1, kMaxSearchMicroBatches}), b = integer_in(last, {1, kMaxSearchMicroBatches});
+  if (!a || !b || *b < *a) return bad();
+  return {static_cast<int>(*a), static_cast<int>(*b)};
 }
 
 }  // namespace
@@ -113,23 +113,23 @@ DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, 
   if (ep && (!o.attention_hardware.empty() || !o.ffn_hardware.empty()) && o.attention_hardware != o.ffn_hardware)
     throw InputError(fmt::format("--deployment {}: EP runs attention and FFN on the same GPUs; give --hardware", d.name()));
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
-  Pool attention = one_pool(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m, "--attention-hardware");
-  Pool ffn = ep ? attention : one_pool(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m, "--ffn-hardware");
+  Pool attention = one_pool(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
+  Pool ffn = ep ? attention : one_pool(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
   calibrations.check_used();
   return {std::move(attention), std::move(ffn), timing_note(calibrations)};
 }
 
 SearchSpace search_space(const PipelineOptions& o, const Model& m, std::string* note) {
   if (o.deployments != "afd" && o.deployments != "ep" && o.deployments != "all")
-    throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", o.deployments));
+    throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", printable(o.deployments)));
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   SearchSpace space;
   space.gpus_per_instance = o.gpus_per_instance;
   if (!o.micro_batches_search.empty())
     std::tie(space.min_micro_batches, space.max_micro_batches) = parse_micro_batch_range(o.micro_batches_search);
   const bool afd = o.deployments != "ep", ep = o.deployments != "afd";
-  std::vector<Pool> attention = pools(calibrations, o.attention_hardware.empty() ? o.hardware : o.attention_hardware, m);
-  std::vector<Pool> ffn = pools(calibrations, o.ffn_hardware.empty() ? o.hardware : o.ffn_hardware, m);
+  std::vector<Pool> attention = pools(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
+  std::vector<Pool> ffn = pools(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
   calibrations.check_used();
   if (note) *note = timing_note(calibrations);
   if (ep) {

@@ -24,9 +24,16 @@ CalibrationSet timing_calibrations(const std::string& timing, const std::vector<
 // The line that says which timing the pools got, for a table's notes.
 std::string timing_note(const CalibrationSet& calibrations);
 
+// The chips an option names, or --hardware's where it is not given, and the option to blame.
+struct ChipOption {
+  const std::string& specs;
+  const char* option;
+};
+ChipOption chips_of(const PipelineOptions& o, const std::string& specs, const char* option);
+
 // Chips as pools; with calibrations, a chip is timed by its (carried) fitted kernels.
-std::vector<Pool> pools(CalibrationSet& calibrations, const std::string& specs, const Model& m);
-Pool one_pool(CalibrationSet& calibrations, const std::string& spec, const Model& m, const char* option);
+std::vector<Pool> pools(CalibrationSet& calibrations, ChipOption chips, const Model& m);
+Pool one_pool(CalibrationSet& calibrations, ChipOption chips, const Model& m);
 
 // SLA and network settings shared by every pipeline command (deployment, batch and context are the caller's).
 PipelineConfig base_config(const PipelineOptions& o);

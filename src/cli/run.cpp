@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <optional>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -12,7 +13,13 @@ namespace decodesim::cli {
 
 CalibrationSet::CalibrationSet(const std::vector<std::string>& files)
     : files_(files), measured_(files.size()), served_(files.size()) {
-  for (const std::string& f : files_) calibrations_.push_back(load_calibration(f));
+  for (const std::string& f : files_) {
+    calibrations_.push_back(load_calibration(f));
+    for (size_t i = 0; i + 1 < calibrations_.size(); ++i)
+      if (calibrations_[i].hardware_id == calibrations_.back().hardware_id)
+        throw InputError(fmt::format("{}: $.hardware: a second calibration for '{}' (the first is {})", printable(f, 256),
+                                     calibrations_.back().hardware_id, printable(files_[i], 256)));
+  }
 }
 
 const Hardware& CalibrationSet::measured_chip(size_t file, const Hardware& target) {
@@ -49,7 +56,7 @@ void CalibrationSet::check_used() const {
     if (served_[i].empty())
       throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', which is not among the chips given (only the first "
                                    "file is carried to other chips)",
-                                   files_[i], calibrations_[i].hardware_id));
+                                   printable(files_[i], 256), calibrations_[i].hardware_id));
 }
 
 std::string CalibrationSet::describe() const {
@@ -115,8 +122,11 @@ int run_scenario_command(const std::string& scenario, const std::string& format_
   if (!s.out_dir.empty() && s.format != Format::csv)
     for (const Table& t : tables) extra.push_back({t.name + ".csv", render_csv(t)});
 
+  // Printed once the files are written: a failure prints nothing.
+  std::ostringstream text;
+  emit(tables, s.format, s.out_dir, text, std::move(extra));
   if (s.format == Format::table) out << "== " << s.name << " ==\n\n";
-  emit(tables, s.format, s.out_dir, out, std::move(extra));
+  out << text.str();
   if (plots) {
     const std::string note = renderer->render(s.out_dir, plot_set);
     if (!note.empty()) err << "decodesim: " << note << "\n";

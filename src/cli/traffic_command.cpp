@@ -2,12 +2,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <limits>
 #include <memory>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "cli/pipeline_setup.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/plots.hpp"
@@ -24,8 +26,6 @@ const char* kDefaultInputTokens = "3072";
 const char* kDefaultOutputTokens = "2048";
 // Ten minutes: several request lifetimes at the SLA (2048 tokens x 50 ms is 102 s).
 constexpr double kDefaultDurationS = 600;
-// The engine keeps about 80 bytes per request: 1.6 GB at most. An hour at 500 requests/s is 1.8 million.
-constexpr double kMaxRequests = 2e7;
 constexpr double kMaxIntervals = 1e6;
 const char* kPlanTrafficGroup = "Traffic (with --rate or --trace)";
 
@@ -39,17 +39,18 @@ TrafficDemand demand_from(const TrafficOptions& t) {
     d.input = parse_length_dist(t.input_tokens.empty() ? kDefaultInputTokens : t.input_tokens, "--input-tokens");
     d.output = parse_length_dist(t.output_tokens.empty() ? kDefaultOutputTokens : t.output_tokens, "--output-tokens");
     d.duration_s = t.duration_s > 0 ? t.duration_s : kDefaultDurationS;
-    if (d.rate_per_s * d.duration_s > kMaxRequests)
-      throw InputError(fmt::format("--rate: {} requests/s for {} s is more than {:.0f} requests", d.rate_per_s, d.duration_s, kMaxRequests));
+    if (d.rate_per_s * d.duration_s > limits::kMaxRequests)
+      throw InputError(fmt::format("--rate: {} requests/s for {} s is more than {:.0f} requests", d.rate_per_s, d.duration_s,
+                                   limits::kMaxRequests));
     return d;
   }
   if (!t.input_tokens.empty() || !t.output_tokens.empty())
-    throw InputError(fmt::format("--trace: '{}' gives every request's tokens; drop --input-tokens and --output-tokens", t.trace));
+    throw InputError(
+        fmt::format("--trace: '{}' gives every request's tokens; drop --input-tokens and --output-tokens", printable(t.trace, 256)));
   d.trace = load_trace(t.trace);
-  if (double(d.trace.size()) > kMaxRequests)
-    throw InputError(fmt::format("{}: more than {:.0f} requests", t.trace, kMaxRequests));
   d.duration_s = t.duration_s > 0 ? t.duration_s : d.trace.back().arrival_s;
-  if (!(d.duration_s > 0)) throw InputError(fmt::format("{}: every request arrives at 0 s; give --duration", t.trace));
+  if (!(d.duration_s > 0))
+    throw InputError(fmt::format("{}: every request arrives at 0 s; give --duration", printable(t.trace, 256)));
   return d;
 }
 
@@ -60,7 +61,7 @@ TrafficConfig run_config(const TrafficOptions& t, const TrafficDemand& d, double
   if (c.warmup_s >= c.duration_s)
     throw InputError(fmt::format("--warmup-s: {} s leaves nothing of the {} s run to measure", c.warmup_s, c.duration_s));
   if (t.admission != "reserve" && t.admission != "grow")
-    throw InputError(fmt::format("--admission: '{}': expected reserve or grow", t.admission));
+    throw InputError(fmt::format("--admission: '{}': expected reserve or grow", printable(t.admission)));
   c.admission = t.admission == "grow" ? Admission::grow : Admission::reserve;
   if (t.sample_s > 0 && d.duration_s / t.sample_s > kMaxIntervals)
     throw InputError(fmt::format("--sample-s: {} s makes more than {:.0f} intervals of the {} s run", t.sample_s, kMaxIntervals,
@@ -94,35 +95,38 @@ std::function<void(double)> progress_bar(std::ostream& err) {
 
 void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
   std::vector<CLI::Option*> added = {
-      cmd->add_option("--rate", t.rate_per_s, "requests per second, Poisson arrivals")->check(CLI::PositiveNumber),
+      cmd->add_option("--rate", t.rate_per_s, "requests per second, Poisson arrivals")->check(number_option(limits::kRatePerSecond)),
       cmd->add_option("--trace", t.trace, "CSV of requests: arrival_s,input_tokens,output_tokens"),
       cmd->add_option("--input-tokens", t.input_tokens,
                       fmt::format("prompt tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultInputTokens)),
       cmd->add_option("--output-tokens", t.output_tokens,
                       fmt::format("generated tokens: N, uniform:MIN:MAX or lognormal:MEAN:SIGMA (default {})", kDefaultOutputTokens)),
       cmd->add_option("--duration", t.duration_s, "seconds of arrivals (default 600; with --trace its last arrival)")
-          ->check(CLI::PositiveNumber),
+          ->check(number_option(limits::kSeconds)),
       cmd->add_option("--warmup-s", t.warmup_s, "seconds not measured (default: mean output tokens x TPOT SLA, at most half the run)")
-          ->check(CLI::NonNegativeNumber),
-      cmd->add_option("--seed", t.seed, "random seed of arrivals and lengths")->capture_default_str(),
+          ->check(number_option({0, limits::kSeconds.hi, false})),
+      cmd->add_option("--seed", t.seed, "random seed of arrivals and lengths")
+          ->check(integer_option({0, std::numeric_limits<long long>::max()}))
+          ->capture_default_str(),
       cmd->add_option("--admission", t.admission, "reserve (KV of the final context up front) or grow (preempt the latest when full)")
           ->check(CLI::IsMember({"reserve", "grow"}))
           ->capture_default_str(),
   };
   if (plan) {
     added.push_back(cmd->add_option("--p99-tpot-ms", t.p99_tpot_ms, "p99 of the requests' TPOT each replica must meet (default --tpot-ms)")
-                        ->check(CLI::PositiveNumber));
+                        ->check(number_option(limits::kTpotMs)));
     added.push_back(cmd->add_option("--p99-queue-s", t.p99_queue_s, "p99 queueing each replica must meet (default: none)")
-                        ->check(CLI::PositiveNumber));
+                        ->check(number_option(limits::kSeconds)));
     for (CLI::Option* o : added) o->group(kPlanTrafficGroup);
     return;
   }
   cmd->add_option("--max-batch", t.max_batch, "running requests at most (default: the largest batch meeting the SLA and memory)")
-      ->check(CLI::PositiveNumber);
+      ->check(number_option(limits::kTokens));
   cmd->add_option("--replicas", t.replicas, "copies of the deployment, each taking 1/replicas of the traffic")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_option(limits::kInstances))
       ->capture_default_str();
-  cmd->add_option("--sample-s", t.sample_s, "time-series interval in seconds (default: duration / 1000)")->check(CLI::PositiveNumber);
+  cmd->add_option("--sample-s", t.sample_s, "time-series interval in seconds (default: duration / 1000)")
+      ->check(number_option(limits::kSeconds));
 }
 
 void check_plan_traffic_options(const CLI::App* plan, const TrafficOptions& t) {
@@ -195,7 +199,7 @@ int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Form
   TrafficPlanStats stats;
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<TrafficPlan> plans =
-      plan_traffic(m, space, base, demand, sla, run, static_cast<size_t>(std::max(o.top, 0)), &stats);
+      plan_traffic(m, space, base, demand, sla, run, static_cast<size_t>(o.top), &stats);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   Table table = traffic_plan_table(plans, demand, sla);
   table.notes.push_back(fmt::format("Searched {} candidates with {} pipeline simulations; put {} under traffic with {} traffic "

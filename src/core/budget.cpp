@@ -10,7 +10,7 @@ namespace decodesim {
 
 namespace {
 double stage_seconds(const PipelineSla& sla) { return sla.stage_ms() * 1e-3; }
-int cards_for(double need, double per_card) { return std::max(1, static_cast<int>(std::ceil(need / per_card - 1e-9))); }
+double cards_for(double need, double per_card) { return std::max(1.0, std::ceil(need / per_card - 1e-9)); }
 
 // Projection parameters one attention card holds, all layers: o_proj split over its server's
 // cards, the other projections whole.
@@ -68,7 +68,7 @@ FfnBudget ffn_budget(const Hardware& hw, const Model& m, double batch_tokens, co
       cards_for(b.weight_bytes_per_layer, conv.ffn_weight_bandwidth_share * hw.mem_bytes_per_s * layer_s);
   b.cards_for_compute = cards_for(b.flops_per_layer, hw.peak_flops_per_s(m.quant.compute) * layer_s);
   b.cards_for_capacity = cards_for(total_weight_params * wb, hw.mem_capacity_bytes);
-  const int cards = std::max({b.cards_for_bandwidth, b.cards_for_compute, b.cards_for_capacity});
+  const double cards = std::max({b.cards_for_bandwidth, b.cards_for_compute, b.cards_for_capacity});
   b.servers = cards_for(cards, conv.server_gpus);
   b.cards = b.servers * conv.server_gpus;
   return b;

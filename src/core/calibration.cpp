@@ -8,6 +8,8 @@
 
 #include <Eigen/Dense>
 
+#include "decodesim/limits.hpp"
+
 namespace decodesim {
 
 double EfficiencyFit::predict_us(double flops, double bytes) const {
@@ -39,7 +41,7 @@ double median(std::vector<double> v) {
 // and the corner sharpness p in (1, 64). theta = (log launch_us, logit bandwidth, logit FLOP/s, logit p).
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 double logit(double y) { return std::log(y / (1.0 - y)); }
-constexpr double kCeilingSlack = 1.1, kMaxP = 64;
+constexpr double kCeilingSlack = 1.1, kMaxP = limits::kFitP.hi;
 
 EfficiencyFit from_theta(const Eigen::Vector4d& t, const EfficiencyFit& base) {
   EfficiencyFit f = base;

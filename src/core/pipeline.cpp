@@ -5,13 +5,13 @@
 #include <cctype>
 #include <cmath>
 #include <queue>
-#include <regex>
 #include <string_view>
 
 #include <fmt/format.h>
 
 #include "decodesim/census.hpp"
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 
 namespace decodesim {
 
@@ -166,23 +166,33 @@ std::string Deployment::name() const {
 }
 
 Deployment parse_deployment(const std::string& text, int gpus_per_instance) {
-  static const std::regex afd(R"(^\s*(\d+)\s*[aA]\s*(\d+)\s*[fF]\s*$)"), ep(R"(^\s*[eE][pP]\s*(\d+)\s*$)");
-  std::smatch mt;
+  std::string t = text;
+  t.erase(0, std::min(t.size(), t.find_first_not_of(" \t")));
+  t.erase(t.find_last_not_of(" \t") + 1);
+  for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const limits::IntRange gpus{gpus_per_instance, limits::kInstances.hi * gpus_per_instance};
   Deployment d;
   d.gpus_per_instance = gpus_per_instance;
-  if (std::regex_match(text, mt, afd)) {
-    d.kind = DeploymentKind::afd;
-    d.attention_instances = std::stoi(mt[1]);
-    d.ffn_instances = std::stoi(mt[2]);
-    if (d.attention_instances > 0 && d.ffn_instances > 0) return d;
-  } else if (std::regex_match(text, mt, ep)) {
-    const int gpus = std::stoi(mt[1]);
+  if (t.starts_with("EP")) {
+    const std::optional<long long> n = integer_in(t.substr(2), gpus);
+    if (!n || *n % gpus_per_instance != 0)
+      throw InputError(fmt::format("--deployment: '{}': EP counts GPUs, a positive multiple of {} up to {}", printable(text),
+                                   gpus_per_instance, gpus.hi));
     d.kind = DeploymentKind::ep;
-    d.attention_instances = d.ffn_instances = gpus / gpus_per_instance;
-    if (gpus > 0 && gpus % gpus_per_instance == 0) return d;
-    throw InputError(fmt::format("--deployment: '{}': EP counts GPUs, a positive multiple of {}", text, gpus_per_instance));
+    d.attention_instances = d.ffn_instances = static_cast<int>(*n / gpus_per_instance);
+    return d;
   }
-  throw InputError(fmt::format("--deployment: '{}': expected xAyF (e.g. 2A2F) or EPn (e.g. EP128)", text));
+  const size_t a = t.find('A');
+  const std::optional<long long> x = a == std::string::npos ? std::nullopt : integer_in(t.substr(0, a), limits::kInstances);
+  const std::optional<long long> y =
+      a == std::string::npos || !t.ends_with('F') ? std::nullopt : integer_in(t.substr(a + 1, t.size() - a - 2), limits::kInstances);
+  if (!x || !y)
+    throw InputError(fmt::format("--deployment: '{}': expected xAyF (e.g. 2A2F) with x and y in {}, or EPn (e.g. EP128)",
+                                 printable(text), limits::to_string(limits::kInstances)));
+  d.kind = DeploymentKind::afd;
+  d.attention_instances = static_cast<int>(*x);
+  d.ffn_instances = static_cast<int>(*y);
+  return d;
 }
 
 int default_micro_batches(DeploymentKind kind) {
@@ -503,6 +513,10 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   const bool ep = d.kind == DeploymentKind::ep;
   if (!(c.batch > 0)) throw InputError("simulate: batch must be positive");
   if (c.micro_batches < 1) throw InputError("simulate: micro_batches must be at least 1");
+  if (c.micro_batches > limits::kMicroBatchesPerLayer * m.num_layers())
+    throw InputError(fmt::format("simulate: micro-batches: expected at most {} per layer ({} for the {} layers of {}), got {}",
+                                 limits::kMicroBatchesPerLayer, limits::kMicroBatchesPerLayer * m.num_layers(), m.num_layers(),
+                                 m.id, c.micro_batches));
   if (d.attention_instances < 1 || (!ep && d.ffn_instances < 1) || d.gpus_per_instance < 1)
     throw InputError("simulate: a deployment needs at least one instance of each kind");
   if (c.warmup_steps < 0 || c.steps <= c.warmup_steps) throw InputError("simulate: steps must exceed warmup_steps");

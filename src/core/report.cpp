@@ -4,9 +4,22 @@
 
 #include "decodesim/census.hpp"
 #include "decodesim/cost.hpp"
+#include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/search.hpp"
 
 namespace decodesim {
+
+namespace {
+
+void check_rows(const char* table, size_t models, size_t chips, size_t contexts) {
+  const double rows = double(models) * double(chips) * double(contexts);
+  if (rows > double(limits::kMaxTableRows))
+    throw InputError(fmt::format("{}: {} models x {} chips x {} contexts is {:.0f} rows, more than the {} one table may hold", table,
+                                 models, chips, contexts, rows, limits::kMaxTableRows));
+}
+
+}  // namespace
 
 Table census_table(const std::vector<Model>& models, const std::vector<double>& contexts) {
   Table t{"census", "Per decoded token, all layers, no embedding or LM head", {}, {}, {}};
@@ -24,6 +37,7 @@ Table census_table(const std::vector<Model>& models, const std::vector<double>& 
 }
 
 Table cost_table(const std::vector<Model>& models, const std::vector<Hardware>& chips, const std::vector<double>& contexts) {
+  check_rows("cost", models.size(), chips.size(), contexts.size());
   Table t{"cost", "Theoretical decoding cost, chips at peak for every rented second", {}, {}, {}};
   t.columns = {{"model", ""}, {"hardware", ""}, {"context", "tokens"}, {"attention_usd_per_mtok", "USD/1M tok"},
                {"ffn_usd_per_mtok", "USD/1M tok"}, {"total_usd_per_mtok", "USD/1M tok"}, {"attention_bound", "", false}};
@@ -90,6 +104,7 @@ Table sparsity_table(const SparsityQuery& q, const std::vector<Hardware>& chips)
 Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>& chips,
                    const std::vector<double>& contexts, const PipelineSla& sla, double ffn_batch_tokens,
                    const BudgetConvention& conv) {
+  check_rows("budget", models.size(), chips.size(), contexts.size());
   const std::string attention_rule =
       conv.shards_o_proj()
           ? fmt::format("each card holding o_proj sharded over its server's {} cards and the other projections whole "
@@ -122,8 +137,8 @@ Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>
       for (double c : contexts) {
         const AttentionBudget a = attention_budget(h, m, c, sla, conv);
         t.add({m.id, h.id, c, a.layer_budget_us, a.linear_bytes_per_layer, a.kv_bytes_in_budget, a.max_tokens,
-               a.max_batch, a.kv_capacity_batch, f.batch_tokens, double(f.servers), double(f.cards), double(f.cards_for_bandwidth),
-               double(f.cards_for_compute), double(f.cards_for_capacity)});
+               a.max_batch, a.kv_capacity_batch, f.batch_tokens, f.servers, f.cards, f.cards_for_bandwidth,
+               f.cards_for_compute, f.cards_for_capacity});
       }
     }
   return t;
@@ -157,6 +172,7 @@ std::vector<Table> scenario_tables(const Scenario& s) {
         SearchSpace space;
         for (const Hardware& h : s.hardware) space.attention_chips.push_back({h, nullptr});
         space.ffn_chips = space.ep_chips = space.attention_chips;
+        check_search_size(space, s.models.size() * s.contexts.size());
         const RankBy rank = s.plan_rank_by_usd ? RankBy::usd_per_mtok : RankBy::tgs;
         for (const Model& m : s.models)
           for (double c : s.contexts) {

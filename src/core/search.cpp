@@ -10,6 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
+
 namespace decodesim {
 
 namespace {
@@ -45,7 +48,9 @@ std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const P
   if (!one.ffn_fits() || !one.attention_fits()) return std::nullopt;
   const double kv_per_k = one.attention_kv_bytes;
   const double free_bytes = one.attention_capacity_bytes - one.attention_weight_bytes;
-  const long k_mem = kv_per_k > 0 ? static_cast<long>(std::floor(free_bytes / kv_per_k * (1 + 1e-12))) : 1L << 20;
+  // A memory that would hold more requests than any SLA admits is searched up to the bound.
+  const double k_fit = kv_per_k > 0 ? std::floor(free_bytes / kv_per_k * (1 + 1e-12)) : INFINITY;
+  const long k_mem = static_cast<long>(std::min(k_fit, static_cast<double>(limits::kMaxRequestsPerGpu)));
 
   // The busiest-resource bound, monotone in k, narrows the range without simulating.
   const LayerKinds kinds = layer_kinds(m);
@@ -91,6 +96,22 @@ std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const P
   return Plan{run(good), good == k_mem ? "memory" : "sla"};
 }
 
+long search_candidates(const SearchSpace& space) {
+  const long afd = static_cast<long>(space.attention_chips.size() * space.ffn_chips.size()) * space.max_attention_instances *
+                   space.max_ffn_instances;
+  const long ep = static_cast<long>(space.ep_chips.size()) * space.max_ep_instances;
+  const long per_deployment = space.min_micro_batches < 1 ? 1 : std::max(0, space.max_micro_batches - space.min_micro_batches + 1);
+  return (afd + ep) * per_deployment;
+}
+
+void check_search_size(const SearchSpace& space, size_t searches) {
+  const double total = static_cast<double>(search_candidates(space)) * static_cast<double>(searches);
+  if (total > static_cast<double>(limits::kMaxPlanCandidates))
+    throw InputError(fmt::format("plan: {} search(es) of {} deployment candidates each is {:.0f}, more than the {} one plan may "
+                                 "try: give fewer chips, contexts or models",
+                                 searches, search_candidates(space), total, limits::kMaxPlanCandidates));
+}
+
 std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, const PipelineConfig& base, RankBy rank,
                                      SearchStats* stats) {
   struct Candidate {
@@ -98,6 +119,7 @@ std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, c
     const Pool* ffn;
     PipelineConfig config;
   };
+  check_search_size(space, 1);
   std::vector<Candidate> candidates;
   auto consider = [&](const Pool& a, const Pool& f, const Deployment& d) {
     const bool schedule = space.min_micro_batches < 1;

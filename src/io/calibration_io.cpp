@@ -52,57 +52,72 @@ std::string calibration_json(const Calibration& c) {
   return j.dump(1) + "\n";
 }
 
-Calibration load_calibration(const std::string& path) {
-  const json j = io::parse_json_file(path);
-  ObjectReader r(j, path, "$");
+namespace {
+
+namespace lim = limits;
+
+// -1 (not measured) or a finite relative error.
+double error_or_none(ObjectReader& r, const std::string& key) {
+  const json& v = r.raw(key);
+  if (v.is_number() && v.get<double>() == -1) return -1;
+  return r.number(key, lim::kRelativeError);
+}
+
+Calibration calibration_from(const json& j, const std::string& file) {
+  ObjectReader r(j, file, "$");
   Calibration c;
-  c.hardware_id = r.string("hardware");
+  c.hardware_id = r.name("hardware");
   c.device = r.string("device");
-  c.copy_bytes_per_s = r.positive("copy_bytes_per_s");
-  c.gemm_bf16_flops_per_s = r.positive("gemm_bf16_flops_per_s");
-  c.gemm_fp8_flops_per_s = r.opt_positive("gemm_fp8_flops_per_s").value_or(0);
-  const json& fits = r.array("fits");
+  c.copy_bytes_per_s = r.number("copy_bytes_per_s", lim::kBytesPerSecond);
+  c.gemm_bf16_flops_per_s = r.number("gemm_bf16_flops_per_s", lim::kFlopsPerSecond);
+  c.gemm_fp8_flops_per_s = r.opt_number("gemm_fp8_flops_per_s", lim::kFlopsPerSecond).value_or(0);
+  const json& fits = r.array("fits", 64);
   for (size_t i = 0; i < fits.size(); ++i) {
-    ObjectReader f(fits[i], path, fmt::format("$.fits[{}]", i));
+    ObjectReader f(fits[i], file, fmt::format("$.fits[{}]", i));
     EfficiencyFit e;
-    e.op_class = f.string("op_class");
-    e.dtype = f.string("dtype");
-    e.launch_us = f.positive("launch_us");
-    e.bytes_per_s = f.positive("bytes_per_s");
-    e.flops_per_s = f.positive("flops_per_s");
-    e.p = f.positive("p");
-    if (e.p < 1) f.fail_value("p", "a number >= 1", json(e.p));
-    e.train_samples = static_cast<int>(f.positive_int("train_samples"));
-    e.holdout_samples = static_cast<int>(f.opt_nonneg_int("holdout_samples", 0));
-    e.train_median_error = f.raw("train_median_error").is_number() ? f.raw("train_median_error").get<double>() : -1;
-    e.holdout_median_error = f.raw("holdout_median_error").is_number() ? f.raw("holdout_median_error").get<double>() : -1;
+    e.op_class = f.name("op_class");
+    e.dtype = f.name("dtype");
+    if (c.find(e.op_class, e.dtype))
+      f.fail("op_class", fmt::format("a second fit for {} {}: expected one per op class and dtype", e.op_class, e.dtype));
+    e.launch_us = f.number("launch_us", lim::kLaunchUs);
+    e.bytes_per_s = f.number("bytes_per_s", lim::kBytesPerSecond);
+    e.flops_per_s = f.number("flops_per_s", lim::kFlopsPerSecond);
+    e.p = f.number("p", lim::kFitP);
+    e.train_samples = static_cast<int>(f.integer("train_samples", {1, lim::kSampleCount.hi}));
+    e.holdout_samples = static_cast<int>(f.opt_integer("holdout_samples", lim::kSampleCount, 0));
+    e.train_median_error = error_or_none(f, "train_median_error");
+    e.holdout_median_error = error_or_none(f, "holdout_median_error");
     f.finish();
     c.fits.push_back(e);
   }
   if (r.has("measurements")) {
     const json& ms = r.raw("measurements");
-    if (!ms.is_array()) r.fail_value("measurements", "an array", ms);
+    if (!ms.is_array() || ms.size() > static_cast<size_t>(lim::kMaxMeasurements))
+      r.fail_value("measurements", fmt::format("an array of at most {} samples", lim::kMaxMeasurements), ms);
     for (size_t i = 0; i < ms.size(); ++i) {
-      ObjectReader m(ms[i], path, fmt::format("$.measurements[{}]", i));
+      ObjectReader m(ms[i], file, fmt::format("$.measurements[{}]", i));
       Sample s;
-      s.op_class = m.string("op_class");
-      s.dtype = m.string("dtype");
+      s.op_class = m.name("op_class");
+      s.dtype = m.name("dtype");
       s.label = m.string("label");
-      auto num = [&](const char* k) {
-        const json& v = m.raw(k);
-        if (!v.is_number() || !std::isfinite(v.get<double>())) m.fail_value(k, "a finite number", v);
-        return v.get<double>();
-      };
-      s.m = num("m"), s.n = num("n"), s.k = num("k");
-      s.flops = num("flops"), s.bytes = num("bytes");
-      s.time_us = m.positive("time_us");
-      s.rel_error = num("rel_error");
+      s.m = m.number("m", lim::kShape), s.n = m.number("n", lim::kShape), s.k = m.number("k", lim::kShape);
+      s.flops = m.number("flops", lim::kKernelWork), s.bytes = m.number("bytes", lim::kKernelWork);
+      s.time_us = m.number("time_us", lim::kKernelUs);
+      s.rel_error = error_or_none(m, "rel_error");
       m.finish();
       c.samples.push_back(s);
     }
   }
   r.finish();
   return c;
+}
+
+}  // namespace
+
+Calibration load_calibration(const std::string& path) { return calibration_from(io::parse_json_file(path), path); }
+
+Calibration parse_calibration(const std::string& json_text, const std::string& file) {
+  return calibration_from(io::parse_json_text(json_text, file), file);
 }
 
 Table calibration_fits_table(const Calibration& c) {

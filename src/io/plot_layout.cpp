@@ -297,7 +297,8 @@ std::string gnuplot_string(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    // A raw line break would end the command and run the rest of the text as gnuplot's own.
+    out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
   }
   return out + "\"";
 }

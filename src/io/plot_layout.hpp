@@ -91,7 +91,7 @@ std::vector<PlacedLabel> place_labels(const std::vector<Point>& points, const st
                                       const Axis& x, const Axis& y, const Frame& frame,
                                       const std::vector<std::vector<Point>>& lines = {});
 
-// A gnuplot double-quoted string.
+// A gnuplot double-quoted string (control characters become spaces).
 std::string gnuplot_string(const std::string& s);
 
 // gnuplot: the labels (and leader lines) as `set label` / `set arrow` commands, numbered from `first_tag`.

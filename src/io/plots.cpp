@@ -436,6 +436,9 @@ PlotRenderer::PlotRenderer() {
 std::string PlotRenderer::render(const std::string& dir, const PlotSet& plots) {
   if (!gnuplot_)
     return "gnuplot not found: wrote plot data and .gp scripts to " + dir + "/ (install gnuplot-nox and run gnuplot on each .gp)";
+  // The folder goes into a gnuplot command line, where a line break would start a command of its own.
+  if (std::any_of(dir.begin(), dir.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20; }))
+    return "not rendered: the output folder's name holds control characters (data and scripts are written)";
   // The scripts name their files relative to the output folder; gnuplot's `cd` gets there.
   std::string cd = "cd '";
   for (char ch : dir) cd += ch == '\'' ? std::string("''") : std::string(1, ch);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
 #include "text_fields.hpp"
 
@@ -36,16 +37,26 @@ std::vector<ServedRun> load_served_runs(const std::string& path) {
       if (col[c] >= f.size()) throw InputError(fmt::format("{}: line {}: no field for '{}'", path, line_no, c));
       return f[col[c]];
     };
-    auto positive = [&](const std::string& c) {
-      const std::optional<double> v = io::number(text(c));
-      if (!v || !(*v > 0)) throw InputError(fmt::format("{}: line {}: {}: expected a positive number, got '{}'", path, line_no, c, text(c)));
+    auto bad = [&](const std::string& c, const std::string& range) {
+      throw InputError(fmt::format("{}: line {}: {}: expected {}, got '{}'", path, line_no, c, range, printable(text(c))));
+    };
+    // Counts read as integers in range: a float cast to int would wrap (or be undefined) past INT_MAX.
+    auto count = [&](const std::string& c, limits::IntRange r) {
+      const std::optional<long long> v = integer_in(text(c), r);
+      if (!v) bad(c, "an integer in " + limits::to_string(r));
+      return static_cast<int>(*v);
+    };
+    auto positive = [&](const std::string& c, limits::Range r) {
+      const std::optional<double> v = number_in(text(c), r);
+      if (!v) bad(c, "a number in " + limits::to_string(r));
       return *v;
     };
     ServedRun r;
     r.deployment = text("deployment"), r.model = text("model"), r.kv_dtype = text("kv_dtype");
-    r.gpus = int(positive("gpus")), r.context = positive("context"), r.batch = positive("batch");
-    r.micro_batches = int(positive("micro_batches")), r.layers = int(positive("layers"));
-    r.measured_tpot_ms = positive("measured_tpot_ms");
+    r.gpus = count("gpus", limits::kGpus), r.context = positive("context", {1, double(limits::kContextTokens.hi), false});
+    r.batch = positive("batch", limits::kTokens);
+    r.micro_batches = count("micro_batches", limits::kMicroBatches), r.layers = count("layers", limits::kLayers);
+    r.measured_tpot_ms = positive("measured_tpot_ms", limits::kTpotMs);
     out.push_back(r);
   }
   if (out.empty()) throw InputError(fmt::format("{}: no runs", path));

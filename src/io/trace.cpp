@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 #include "text_fields.hpp"
 
 namespace decodesim {
@@ -35,7 +36,7 @@ LengthDist parse_length_dist(const std::string& text, const std::string& option)
   auto bad = [&]() -> LengthDist {
     throw InputError(fmt::format("{}: '{}': expected N, uniform:MIN:MAX (whole tokens, 1 <= MIN <= MAX) or "
                                  "lognormal:MEAN:SIGMA (MEAN >= 1, SIGMA >= 0)",
-                                 option, text));
+                                 option, printable(text)));
   };
   const std::vector<std::string> parts = split(trimmed(text), ':');
   LengthDist d;
@@ -57,10 +58,11 @@ LengthDist parse_length_dist(const std::string& text, const std::string& option)
   return d;
 }
 
-std::vector<Request> load_trace(const std::string& path) {
+std::vector<Request> load_trace(const std::string& path_text) {
+  const std::string path = printable(path_text, 256);  // as messages show it
   std::error_code ec;
-  std::ifstream in(path, std::ios::binary);
-  if (!in || std::filesystem::is_directory(path, ec)) throw InputError(fmt::format("{}: cannot read file", path));
+  std::ifstream in(path_text, std::ios::binary);
+  if (!in || std::filesystem::is_directory(path_text, ec)) throw InputError(fmt::format("{}: cannot read file", path));
   static const char* kColumns[] = {"arrival_s", "input_tokens", "output_tokens"};
   std::vector<Request> out;
   std::string line;
@@ -75,7 +77,7 @@ std::vector<Request> load_trace(const std::string& path) {
       first = false;
       if (f.size() != 3 || f[0] != kColumns[0] || f[1] != kColumns[1] || f[2] != kColumns[2])
         throw InputError(fmt::format("{}: line {}: expected the header arrival_s,input_tokens,output_tokens, got '{}'", path,
-                                     line_no, row));
+                                     line_no, printable(row)));
       continue;
     }
     first = false;
@@ -84,17 +86,21 @@ std::vector<Request> load_trace(const std::string& path) {
                                    f.size()));
     Request r;
     const std::optional<double> arrival = number(f[0]);
-    if (!arrival || *arrival < 0)
-      throw InputError(fmt::format("{}: line {}: arrival_s: expected seconds >= 0, got '{}'", path, line_no, f[0]));
+    if (!arrival || *arrival < 0 || *arrival > limits::kSeconds.hi)
+      throw InputError(fmt::format("{}: line {}: arrival_s: expected seconds in [0, {:g}], got '{}'", path, line_no,
+                                   limits::kSeconds.hi, printable(f[0])));
     r.arrival_s = *arrival;
     for (int col : {1, 2}) {
       const std::optional<long> n = tokens(f[col]);
       if (!n)
         throw InputError(
-            fmt::format("{}: line {}: {}: expected a whole number of tokens >= 1, got '{}'", path, line_no, kColumns[col], f[col]));
+            fmt::format("{}: line {}: {}: expected a whole number of tokens >= 1, got '{}'", path, line_no, kColumns[col],
+                        printable(f[col])));
       (col == 1 ? r.input_tokens : r.output_tokens) = *n;
     }
     out.push_back(r);
+    if (static_cast<double>(out.size()) > limits::kMaxRequests)
+      throw InputError(fmt::format("{}: line {}: more than {:.0f} requests", path, line_no, limits::kMaxRequests));
   }
   if (in.bad()) throw InputError(fmt::format("{}: cannot read file", path));
   if (out.empty()) throw InputError(fmt::format("{}: no requests (expected lines arrival_s,input_tokens,output_tokens)", path));

@@ -1,6 +1,7 @@
 #include "decodesim/writers.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -17,8 +18,9 @@ namespace {
 std::string cell_text(const Cell& c, bool precise) {
   if (const auto* s = std::get_if<std::string>(&c)) return *s;
   const double v = std::get<double>(c);
-  // CSV keeps integers whole; the aligned table keeps columns narrow.
-  if (v == static_cast<long long>(v) && std::abs(v) < (precise ? 1e15 : 1e7)) return fmt::format("{}", static_cast<long long>(v));
+  // CSV keeps integers whole; the aligned table keeps columns narrow. The range test comes
+  // first: only then does the value fit a long long.
+  if (std::abs(v) < (precise ? 1e15 : 1e7) && v == std::floor(v)) return fmt::format("{}", static_cast<long long>(v));
   return precise ? fmt::format("{:.6g}", v) : fmt::format("{:.4g}", v);
 }
 
@@ -122,28 +124,44 @@ const char* format_extension(Format f) {
 }
 
 void write_files(const fs::path& dir, const std::vector<OutputFile>& files) {
+  // Two outputs of one name would overwrite each other: refused before anything is written.
+  std::vector<fs::path> names;
+  for (const OutputFile& f : files) names.push_back((dir / f.path).lexically_normal());
+  std::sort(names.begin(), names.end());
+  if (const auto dup = std::adjacent_find(names.begin(), names.end()); dup != names.end())
+    throw InputError(fmt::format("{}: two outputs of this name", printable(dup->string(), 256)));
+
   std::vector<std::pair<fs::path, fs::path>> staged;  // temporary -> final
+  std::vector<fs::path> created;                      // folders made here, deepest last
   auto discard = [&] {
     std::error_code ec;
     for (const auto& [tmp, dst] : staged) fs::remove(tmp, ec);
+    for (auto it = created.rbegin(); it != created.rend(); ++it) fs::remove(*it, ec);  // only if still empty
   };
   try {
     for (const OutputFile& f : files) {
       const fs::path dst = dir / f.path;
+      const fs::path parent = dst.parent_path().empty() ? fs::path(".") : dst.parent_path();
       std::error_code ec;
-      fs::create_directories(dst.parent_path(), ec);
-      if (ec) throw InputError(fmt::format("{}: cannot create folder: {}", dst.parent_path().string(), ec.message()));
+      std::vector<fs::path> missing;
+      for (fs::path p = parent; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+        missing.push_back(p);
+        if (p == p.parent_path()) break;
+      }
+      fs::create_directories(parent, ec);
+      created.insert(created.end(), missing.rbegin(), missing.rend());
+      if (ec) throw InputError(fmt::format("{}: cannot create folder: {}", printable(parent.string(), 256), ec.message()));
       const fs::path tmp = dst.string() + ".partial";
       staged.emplace_back(tmp, dst);
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
       out << f.content;
       out.close();
-      if (!out) throw InputError(fmt::format("{}: cannot write file", dst.string()));
+      if (!out) throw InputError(fmt::format("{}: cannot write file", printable(dst.string(), 256)));
     }
     for (const auto& [tmp, dst] : staged) {
       std::error_code ec;
       fs::rename(tmp, dst, ec);
-      if (ec) throw InputError(fmt::format("{}: cannot write file: {}", dst.string(), ec.message()));
+      if (ec) throw InputError(fmt::format("{}: cannot write file: {}", printable(dst.string(), 256), ec.message()));
     }
   } catch (...) {
     discard();

@@ -2,19 +2,25 @@
 
 #include <algorithm>
 #include <cctype>
-#include <climits>
 #include <filesystem>
 
 #include "decodesim/census.hpp"
+#include "decodesim/limits.hpp"
+#include "decodesim/loader.hpp"
 
 namespace decodesim::io::hf {
 
 namespace fs = std::filesystem;
 
 namespace {
-// Beyond this a head count or width is no model's (and would overflow the int fields).
-constexpr long long kLargest = INT_MAX;
-constexpr int kMaxLayers = 100000;  // as the description loader allows
+// No field of any family is larger (the widest are context windows); each design is then held
+// to its field's own range by check_model_ranges.
+constexpr long long kLargest = limits::kContextTokens.hi;
+// |v| <= kLargest, without llabs (undefined for the most negative int64).
+bool within_largest(const json& v) {
+  const long long x = v.get<long long>();
+  return x >= -kLargest && x <= kLargest && !(v.is_number_unsigned() && v.get<unsigned long long>() > static_cast<unsigned long long>(kLargest));
+}
 
 std::string short_value(const json& v) {
   return v.is_array() && v.size() > 8 ? fmt::format("[{} entries]", v.size()) : describe(v);
@@ -58,7 +64,7 @@ long Fields::or_default(const std::string& key, long dflt) { return has(key) ? r
 long Fields::integer_or(const std::string& key, long dflt) {
   if (!has(key)) return dflt;
   const json& v = get(key);
-  if (!v.is_number_integer() || std::llabs(v.get<long long>()) > kLargest) reader_.fail_value(key, "an integer", v);
+  if (!v.is_number_integer() || !within_largest(v)) reader_.fail_value(key, "an integer", v);
   return static_cast<long>(v.get<long long>());
 }
 
@@ -140,7 +146,7 @@ std::vector<std::string> Fields::strings_per_layer(const std::string& key, int l
 std::vector<long> Fields::ints_per_layer(const std::string& key, int layers) {
   if (!has(key)) return {};
   return per_layer<long>(get(key), reader_, key, layers, "integers", [](const json& e) {
-    return e.is_number_integer() && std::llabs(e.get<long long>()) <= kLargest;
+    return e.is_number_integer() && within_largest(e);
   });
 }
 
@@ -178,7 +184,8 @@ Layers layers_of(Fields& c, bool tie_default) {
 
 int layer_count(Fields& c) {
   const long layers = c.required("num_hidden_layers");
-  if (layers > kMaxLayers) c.fail("num_hidden_layers", fmt::format("expected at most {} layers, got {}", kMaxLayers, layers));
+  if (layers > limits::kMaxLayers)
+    c.fail("num_hidden_layers", fmt::format("expected at most {} layers, got {}", limits::kMaxLayers, layers));
   return static_cast<int>(layers);
 }
 
@@ -242,7 +249,8 @@ std::string as_id(const std::string& text) {
 // The config's folder name (or the file's stem when it is not config.json).
 std::string id_from_path(const fs::path& config, const std::string& model_type) {
   const std::string id = as_id((config.filename() == "config.json" ? config.parent_path().filename() : config.stem()).string());
-  return id.empty() || id == "." || id == ".." ? as_id(model_type) : id;
+  // Cut to an id's length: it names table rows and, imported, a file.
+  return (id.empty() || id == "." || id == ".." ? as_id(model_type) : id).substr(0, limits::kMaxIdLength);
 }
 
 // Layers with equal designs share one named type. A reader that gave two different designs
@@ -306,8 +314,9 @@ Model model_from_hf(const json& j, const fs::path& file, const HfImportOptions& 
 
   Model m;
   m.id = options.id.empty() ? id_from_path(file, type) : options.id;
-  if (m.id.empty() || as_id(m.id) != m.id)
-    throw InputError(fmt::format("--id: expected lower-case letters, digits, '-', '.', '_', got '{}'", m.id));
+  if (!is_plain_name(m.id))
+    throw InputError(fmt::format("--id: expected lower-case letters, digits, '-', '.', '_' (at most {}), got '{}'",
+                                 limits::kMaxIdLength, printable(m.id)));
   m.name = m.id;
   m.file = file.string();
   m.source = fmt::format("Hugging Face config {} (model_type {}); fields used: {}; precisions: {}", file.string(), type,
@@ -320,6 +329,7 @@ Model model_from_hf(const json& j, const fs::path& file, const HfImportOptions& 
   m.quant = l.quant;
   if (m.attention_types.size() > static_cast<size_t>(kMaxModelTypes) || m.ffn_types.size() > static_cast<size_t>(kMaxModelTypes))
     c.fail("num_hidden_layers", fmt::format("more than {} distinct attention or FFN designs", kMaxModelTypes));
+  check_model_ranges(m, file.string());
   return m;
 }
 
