@@ -81,6 +81,17 @@ struct AttnCfg {
   static_assert(NTO % (NTO < 8 ? NTO : 8) == 0, "merge chunks");
 };
 
+// Two adjacent output values at element idx, as BF16 or (scaled) e4m3.
+__device__ __forceinline__ void store_out_pair(const AttnParams& p, long long idx, float x0, float x1) {
+  if (p.out_fp8) {
+    const __nv_fp8x2_storage_t v =
+        __nv_cvt_float2_to_fp8x2(make_float2(x0 * p.out_scale_inv, x1 * p.out_scale_inv), __NV_SATFINITE, __NV_E4M3);
+    *reinterpret_cast<__nv_fp8x2_storage_t*>(static_cast<unsigned char*>(p.out) + idx) = v;
+  } else {
+    *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.out) + idx) = __floats2bfloat162_rn(x0, x1);
+  }
+}
+
 namespace attn_dev {
 
 __device__ __forceinline__ unsigned smem_u32(const void* p) {
@@ -464,14 +475,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   const float inv0 = 1.f / L0, inv1 = 1.f / L1;
 
   auto store_out = [&](int row, int col, float x0, float x1) {
-    const long long idx = ((long long)b * p.q_heads + head0 + row) * DV + col;
-    if (p.out_fp8) {
-      const __nv_fp8x2_storage_t v =
-          __nv_cvt_float2_to_fp8x2(make_float2(x0 * p.out_scale_inv, x1 * p.out_scale_inv), __NV_SATFINITE, __NV_E4M3);
-      *reinterpret_cast<__nv_fp8x2_storage_t*>(static_cast<unsigned char*>(p.out) + idx) = v;
-    } else {
-      *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.out) + idx) = __floats2bfloat162_rn(x0, x1);
-    }
+    store_out_pair(p, ((long long)b * p.q_heads + head0 + row) * DV + col, x0, x1);
   };
 
   if (p.splits == 1) {

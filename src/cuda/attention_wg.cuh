@@ -65,14 +65,6 @@ struct WgCfg {
 
 namespace wg_dev {
 
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 __device__ __forceinline__ void st_shared_u32(uint32_t addr, uint32_t v) {
   asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
 }
@@ -213,7 +205,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       const int r = u / KU, cu = u % KU;
       const bool ok = t0 + r < t_end;
       const unsigned char* src = kbase + (ok ? (row0 + r) * krs : 0) + cu * 16;
-      cp_async16(dst + (cu / UPC) * Cfg::CHUNK + wg::swz<CB>(r, (cu % UPC) * 16), src, ok);
+      wg::cp_async16(dst + (cu / UPC) * Cfg::CHUNK + wg::swz<CB>(r, (cu % UPC) * 16), src, ok);
     }
     if constexpr (!Cfg::SHARED) {
       constexpr int VU = DV * ES / 16;
@@ -222,7 +214,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
         const int r = u / VU, cu = u % VU;
         const bool ok = t0 + r < t_end;
         const unsigned char* src = vbase + (ok ? (row0 + r) * vrs : 0) + cu * 16;
-        cp_async16(dst + Cfg::K_TILE + (cu / UPC) * Cfg::CHUNK + wg::swz<CB>(r, (cu % UPC) * 16), src, ok);
+        wg::cp_async16(dst + Cfg::K_TILE + (cu / UPC) * Cfg::CHUNK + wg::swz<CB>(r, (cu % UPC) * 16), src, ok);
       }
     }
   };
@@ -232,7 +224,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       if constexpr (Cfg::TMA) mbar_expect_tx(base + Cfg::OFF_BAR + 8 * (pair % NP), 2 * Cfg::TILE);
       for (int tt = 0; tt < 2; ++tt) load_tile(2 * (pair % NP) + tt, t_begin + (2 * pair + tt) * TN, rows[tt]);
     }
-    if constexpr (!Cfg::TMA) cp_commit();
+    if constexpr (!Cfg::TMA) wg::cp_commit();
   };
   // Rows of a tile past the context hold other data (TMA copies whole boxes): zero them in V, so
   // that P = 0 there cannot meet a non-finite value. Only the last tiles of a split have any.
@@ -325,7 +317,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       mbar_wait(base + Cfg::OFF_BAR + 8 * (pi % NP), (pi / NP) & 1);
       if (t_begin + (2 * pi + 2) * TN > t_end) zero_tail(pi);
     } else {
-      cp_wait<NP - 2>();
+      wg::cp_wait<NP - 2>();
     }
     wg::fence_proxy_async();
     __syncthreads();  // pair pi is in shared memory; everyone is done with pair pi-1
@@ -450,17 +442,21 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       for (int j = 0; j < NO; ++j)
 #pragma unroll
         for (int i = 0; i < 32; i += 4) o[j][i] *= al_a, o[j][i + 1] *= al_a, o[j][i + 2] *= al_b, o[j][i + 3] *= al_b;
-      // N = 64 is one 64-element block of V's rows, so only the 8-row K-group stride (1024) is
-      // read; both descriptor fields carry it.
-      wg::fence();
+      // O += P V over one tile: this warpgroup's value columns of the tile at t. N = 64 is one
+      // 64-element block of V's rows, so only the 8-row K-group stride (1024) is read; both
+      // descriptor fields carry it.
+      auto pv = [&](const uint32_t(&pf)[TN / 16][4], uint32_t t) {
+        wg::fence();
 #pragma unroll
-      for (int j = 0; j < NO; ++j) {
-        const uint32_t v_own = t_own + (Cfg::SHARED ? 0 : Cfg::K_TILE) + (wgi * NO + j) * Cfg::CHUNK;
+        for (int j = 0; j < NO; ++j) {
+          const uint32_t v = t + (Cfg::SHARED ? 0 : Cfg::K_TILE) + (wgi * NO + j) * Cfg::CHUNK;
 #pragma unroll
-        for (int kk = 0; kk < TN / 16; ++kk)
-          wg::wgmma_bf16_rs_n64_tb(o[j], pa[kk], wg::desc_mn_major128(v_own + kk * 2048, 1024, 1024, false), 1);
-      }
-      wg::commit();
+          for (int kk = 0; kk < TN / 16; ++kk)
+            wg::wgmma_bf16_rs_n64_tb(o[j], pf[kk], wg::desc_mn_major128(v + kk * 2048, 1024, 1024, false), 1);
+        }
+        wg::commit();
+      };
+      pv(pa, t_own);
       wg::named_barrier(2, 256);  // both warpgroups' P visible
       uint32_t po[TN / 16][4];
 #pragma unroll
@@ -470,21 +466,13 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
         po[kk][2] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_a, 2 * (16 * kk + 8 + 2 * t4)));
         po[kk][3] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_b, 2 * (16 * kk + 8 + 2 * t4)));
       }
-      wg::fence();
-#pragma unroll
-      for (int j = 0; j < NO; ++j) {
-        const uint32_t v_oth = t_other + (Cfg::SHARED ? 0 : Cfg::K_TILE) + (wgi * NO + j) * Cfg::CHUNK;
-#pragma unroll
-        for (int kk = 0; kk < TN / 16; ++kk)
-          wg::wgmma_bf16_rs_n64_tb(o[j], po[kk], wg::desc_mn_major128(v_oth + kk * 2048, 1024, 1024, false), 1);
-      }
-      wg::commit();
+      pv(po, t_other);
       wg::wait<0>();
 #pragma unroll
       for (int j = 0; j < NO; ++j) wg::fence_regs(o[j]);
     }
   }
-  cp_wait<0>();
+  wg::cp_wait<0>();
 
   // ---- finish: row sums over the quad and the two warpgroups -> per-head 1/L and log2-sum-exp
   l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 1);
@@ -519,14 +507,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     }
   };
   auto store_out = [&](int head, int dim, float x0, float x1) {
-    const long long idx = ((long long)b * p.q_heads + head0 + head) * DV + dim;
-    if (p.out_fp8) {
-      const __nv_fp8x2_storage_t v =
-          __nv_cvt_float2_to_fp8x2(make_float2(x0 * p.out_scale_inv, x1 * p.out_scale_inv), __NV_SATFINITE, __NV_E4M3);
-      *reinterpret_cast<__nv_fp8x2_storage_t*>(static_cast<unsigned char*>(p.out) + idx) = v;
-    } else {
-      *reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.out) + idx) = __floats2bfloat162_rn(x0, x1);
-    }
+    store_out_pair(p, ((long long)b * p.q_heads + head0 + head) * DV + dim, x0, x1);
   };
 
   if (p.splits == 1) {

@@ -61,14 +61,6 @@ __device__ __forceinline__ void mma_ss(float (&d)[N / 2], uint64_t da, uint64_t 
   }
 }
 
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 
 // Tiles of expert e: (rows / 64 feature blocks) x ceil(count / NT) token blocks. Returns the total;
 // prefix[e] is the first tile of expert e.
@@ -134,12 +126,12 @@ __global__ void __launch_bounds__(128, 2) moe_grouped_kernel(const MoeParams p) 
       for (int u = tid; u < NA * 64 * 8; u += 128) {
         const int a = u / 512, r = (u / 8) % 64, c = u % 8;
         const long long wrow = DOWN ? fb * 64 + r : (a == 0 ? fb * 64 + r : p.inter + fb * 64 + r);
-        cp_async16(st + a * Cfg::A_BYTES + wg::swz<128>(r, c * 16), w_e + wrow * K * ES + kb + c * 16, true);
+        wg::cp_async16(st + a * Cfg::A_BYTES + wg::swz<128>(r, c * 16), w_e + wrow * K * ES + kb + c * 16, true);
       }
       for (int u = tid; u < NT * 8; u += 128) {
         const int r = u / 8, c = u % 8;
         const bool ok = r < ntok;
-        cp_async16(st + NA * Cfg::A_BYTES + wg::swz<128>(r, c * 16), X + (ok ? (long long)(row0 + r) * K * ES : 0) + kb + c * 16, ok);
+        wg::cp_async16(st + NA * Cfg::A_BYTES + wg::swz<128>(r, c * 16), X + (ok ? (long long)(row0 + r) * K * ES : 0) + kb + c * 16, ok);
       }
     };
 
@@ -152,11 +144,11 @@ __global__ void __launch_bounds__(128, 2) moe_grouped_kernel(const MoeParams p) 
 #pragma unroll 1
     for (int s = 0; s < S - 1; ++s) {
       if (s < nk) load_stage(s);
-      cp_commit();
+      wg::cp_commit();
     }
 #pragma unroll 1
     for (int kc = 0; kc < nk; ++kc) {
-      cp_wait<S - 2>();
+      wg::cp_wait<S - 2>();
       wg::fence_proxy_async();
       __syncthreads();
       const uint32_t st = base + (kc % S) * STAGE;
@@ -172,12 +164,12 @@ __global__ void __launch_bounds__(128, 2) moe_grouped_kernel(const MoeParams p) 
       wg::wait<1>();  // the previous chunk's products are done: its stage may be refilled
       __syncthreads();
       if (kc + S - 1 < nk) load_stage(kc + S - 1);
-      cp_commit();
+      wg::cp_commit();
     }
     wg::wait<0>();
 #pragma unroll
     for (int a = 0; a < NA; ++a) wg::fence_regs(acc[a]);
-    cp_wait<0>();
+    wg::cp_wait<0>();
     __syncthreads();  // every stage is free: the epilogue stages its tile in stage 0
 
     // Epilogue: accumulator (feature row, token column) -> shared [token][64 features] -> rows.

@@ -130,4 +130,14 @@ __host__ __device__ __forceinline__ int kperm8(int c) {
   return 16 * (j >> 1) + 4 * t + 2 * (j & 1) + e;
 }
 
+// 16-byte asynchronous copy global -> shared (zero-filled when !valid), and its group fences.
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 }  // namespace decodesim::gpu::detail::wg
