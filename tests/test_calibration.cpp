@@ -360,3 +360,38 @@ TEST_CASE("the shipped H100 calibration: which sides its kernels exercised", "[c
   WARN("H100 fits carried to H800: largest change of a measured kernel's predicted time " << 100 * worst << "%");
   CHECK(worst < 0.03);
 }
+
+TEST_CASE("the compute time a saturated tensor pipe would not take scales with the FP32 peak", "[calibration][carry]") {
+  Calibration c = test::calibration_for("m", "measured GPU", 1.8e12, 8e14, 1.6e15);
+  // GEMMs reach 80% of the BF16 peak; the MLA-like kernel 40%: half of its compute time is the
+  // tensor pipe at the GEMMs' rate, half is softmax, scaling and conversion work.
+  const EfficiencyFit gemm = fit("gemm", "bf16", 1.6e12, 8e14, 4);
+  const EfficiencyFit mla = fit("attention_mla", "bf16", 1.8e12, 4e14, 4);
+  c.fits = {gemm, mla};
+  measure(c, gemm, {1, 30, 300, 1000, 3000});
+  measure(c, mla, {400, 500, 600});
+
+  // Without FP32 peaks the whole compute rate scales with the tensor peak (a fifth).
+  const Calibration plain = carry_calibration(c, kMeasured, kTarget);
+  CHECK(plain.find("attention_mla", "bf16")->flops_per_s == Approx(0.4 * 2e14));
+  CHECK(carry_of(plain, "attention_mla", "bf16").vector_share == 0);
+
+  // The target keeps half the FP32 rate but a fifth of the tensor rate: on the measured chip
+  // 1/(0.4 P) = 1/(0.8 P) + 1/R, so R = 0.8 P = 8e14; carried, 1/F = 1/(0.8 * 2e14) + 1/(8e14 / 2).
+  Hardware m = kMeasured, t = kTarget;
+  m.fp32_flops_per_s = 6e13, t.fp32_flops_per_s = 3e13;
+  const Calibration split = carry_calibration(c, m, t);
+  const FitCarry& k = carry_of(split, "attention_mla", "bf16");
+  CHECK(k.vector_share == Approx(0.5));
+  CHECK(k.flops_efficiency == Approx(0.4));
+  const double carried = 1.0 / (1.0 / 1.6e14 + 1.0 / 4e14);
+  CHECK(split.find("attention_mla", "bf16")->flops_per_s == Approx(carried));
+  CHECK(k.target_flops_efficiency == Approx(carried / 2e14));
+  // The GEMMs are the saturated tensor pipe itself: carried by the tensor peak alone.
+  CHECK(split.find("gemm", "bf16")->flops_per_s == Approx(0.8 * 2e14));
+  CHECK(carry_of(split, "gemm", "bf16").vector_share == 0);
+  // A target with the measured chip's peaks predicts what was measured.
+  Hardware twin = m;
+  twin.id = "twin";
+  CHECK(carry_calibration(c, m, twin).find("attention_mla", "bf16")->flops_per_s == Approx(4e14));
+}

@@ -200,7 +200,7 @@ TEST_CASE("layer from the command line: documented columns, timing said, bad sha
   // then the shipped calibration's 10 fits as carried to each chip.
   CHECK(test::lines(r.out) == 2 + 8 + 1 + 2 + 4 * 6 + 4 * 7 + 1 + 2 + 2 * 10);
   CHECK_THAT(r.out, Catch::Contains("\n# calibration_carry\nmeasured_on,hardware,op_class,dtype,bytes_efficiency,bytes_from,"
-                                    "flops_efficiency,flops_from,bytes_per_s,flops_per_s,launch_us\n"));
+                                    "flops_efficiency,flops_from,vector_share,target_flops_efficiency,bytes_per_s,flops_per_s,launch_us\n"));
   // MFA never ran out of FLOP/s on H100: its fraction is MLA's.
   CHECK_THAT(r.out, Catch::Contains("\nh100,h20,attention_mfa,bf16,0.941384,fit,0.44734,attention_mla bf16,"));
 

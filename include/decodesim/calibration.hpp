@@ -41,6 +41,10 @@ struct FitCarry {
   double bytes_efficiency = 0;  // achieved / datasheet memory bandwidth
   double flops_efficiency = 0;  // achieved / datasheet peak of the dtype (BF16 where the chip lacks FP8)
   std::string bytes_from, flops_from;  // empty: the fit's own side; else the fit or ceiling it was borrowed from
+  // Share of the compute term, on the measured chip, not spent at the tensor pipe's saturated rate
+  // (the GEMM fit's): it scales with the non-tensor FP32 peak. 0 where not split (docs/calibration.md).
+  double vector_share = 0;
+  double target_flops_efficiency = 0;  // the carried FLOP/s over the target's datasheet peak
 };
 
 struct Calibration {
@@ -90,6 +94,9 @@ IdentifiedSides identified_sides(const EfficiencyFit& f, const std::vector<Sampl
 // best-identified class of its kind: FLOP/s from an attention class (attention kernels, same
 // dtype) or the GEMM fit of the dtype (GEMMs, MoE), else the measured GEMM ceiling; bandwidth from
 // the measured copy; never below the rate the kernel itself reached on that side ("own floor").
+// The FLOP/s side is split where both chips publish a non-tensor FP32 peak: the part of the
+// compute time that a saturated tensor pipe (the GEMM fit's fraction) would not take scales with
+// that FP32 peak instead of the tensor peak.
 // The measured copy and GEMM ceilings scale the same way; samples are dropped.
 // Carrying to the measured chip itself returns `c` unchanged. See docs/calibration.md.
 Calibration carry_calibration(const Calibration& c, const Hardware& measured, const Hardware& target);

@@ -14,6 +14,9 @@ struct Hardware {
   double usd_per_hour = 0;
   // Dense peak FLOP/s per dtype; absent where the chip has no such unit.
   std::optional<double> bf16_flops_per_s, fp8_flops_per_s, int8_flops_per_s;
+  // Non-tensor FP32 peak (the data sheet's "FP32" row): the rate of a kernel's softmax, scaling and
+  // conversion work, which does not scale with the tensor peak. Absent where not published.
+  std::optional<double> fp32_flops_per_s;
   double mem_bytes_per_s = 0;
   double mem_capacity_bytes = 0;
   int nic_count = 0;

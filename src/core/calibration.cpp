@@ -218,6 +218,19 @@ OwnEfficiency own_efficiency(const EfficiencyFit& f, const std::vector<Sample>& 
   return e;
 }
 
+// A compute rate e * P_M on the measured chip taken as a tensor part at the saturated fraction
+// `tensor` of the tensor peak plus a remainder at the chip's non-tensor FP32 rate, times adding:
+// 1/(e P_M) = 1/(tensor P_M) + 1/R_M. Carried, R_M scales with the FP32 peaks and the tensor part
+// with the tensor peaks. Returns the target's fraction of its tensor peak, or nothing where the
+// split does not apply (a chip without a published FP32 peak, or a kernel as fast as the GEMMs).
+std::optional<double> split_flops(double e, double tensor, const Hardware& measured, const Hardware& target, Dtype d) {
+  if (!measured.fp32_flops_per_s || !target.fp32_flops_per_s || !(e > 0) || !(tensor > e)) return std::nullopt;
+  const double peak_m = measured.peak_flops_per_s(d), peak_t = target.peak_flops_per_s(d);
+  const double vector_rate_m = 1.0 / (1.0 / (e * peak_m) - 1.0 / (tensor * peak_m));
+  const double vector_rate_t = vector_rate_m * *target.fp32_flops_per_s / *measured.fp32_flops_per_s;
+  return 1.0 / (1.0 / (tensor * peak_t) + 1.0 / vector_rate_t) / peak_t;
+}
+
 }  // namespace
 
 IdentifiedSides identified_sides(const EfficiencyFit& f, const std::vector<Sample>& samples, const Hardware& measured) {
@@ -263,6 +276,14 @@ Calibration carry_calibration(const Calibration& c, const Hardware& measured, co
     return best;
   };
   auto label = [&](size_t i) { return c.fits[i].op_class + " " + c.fits[i].dtype; };
+  // The fraction of the tensor peak a saturated tensor pipe reaches on the measured chip: the GEMM
+  // fit of the dtype, else the measured GEMM ceiling; 0 when neither is known.
+  auto tensor_efficiency = [&](const std::string& dtype) -> double {
+    if (const auto g = best_flops(dtype, [](const EfficiencyFit& x) { return x.op_class == "gemm"; }))
+      return std::min(own[*g].flops, 1.0);
+    const double ceiling = dtype == "fp8" && c.gemm_fp8_flops_per_s > 0 ? c.gemm_fp8_flops_per_s : c.gemm_bf16_flops_per_s;
+    return std::min(ceiling / measured.peak_flops_per_s(fit_dtype(dtype)), 1.0);
+  };
 
   Calibration out = c;
   out.hardware_id = target.id;
@@ -296,9 +317,17 @@ Calibration carry_calibration(const Calibration& c, const Hardware& measured, co
     // No kernel beats the datasheet: a fraction above 1 is a fit's slack, not a faster chip.
     carry.bytes_efficiency = std::min(carry.bytes_efficiency, 1.0);
     carry.flops_efficiency = std::min(carry.flops_efficiency, 1.0);
+    carry.target_flops_efficiency = carry.flops_efficiency;
+    if (f.op_class != "gemm") {
+      const double tensor = tensor_efficiency(f.dtype);
+      if (const auto split = split_flops(carry.flops_efficiency, tensor, measured, target, d)) {
+        carry.vector_share = 1.0 - carry.flops_efficiency / tensor;
+        carry.target_flops_efficiency = std::min(*split, 1.0);
+      }
+    }
     EfficiencyFit g = f;
     g.bytes_per_s = carry.bytes_efficiency * target.mem_bytes_per_s;
-    g.flops_per_s = carry.flops_efficiency * target.peak_flops_per_s(d);
+    g.flops_per_s = carry.target_flops_efficiency * target.peak_flops_per_s(d);
     out.fits.push_back(g);
     out.carried.push_back(carry);
   }

@@ -135,16 +135,20 @@ Table calibration_carry_table(const std::vector<const Calibration*>& calibration
   Table t{"calibration_carry", "Fits carried from the measured chip: fractions of each chip's datasheet bandwidth and peak", {}, {}, {}};
   t.columns = {{"measured_on", ""},        {"hardware", ""},          {"op_class", ""},         {"dtype", ""},
                {"bytes_efficiency", ""},   {"bytes_from", ""},        {"flops_efficiency", ""}, {"flops_from", ""},
+               {"vector_share", ""},       {"target_flops_efficiency", ""},
                {"bytes_per_s", "B/s"},     {"flops_per_s", "FLOP/s"}, {"launch_us", "us"}};
   for (const Calibration* c : calibrations)
     for (size_t i = 0; i < c->carried.size() && i < c->fits.size(); ++i) {
       const FitCarry& k = c->carried[i];
       const EfficiencyFit& f = c->fits[i];
       t.add({c->measured_on(), c->hardware_id, k.op_class, k.dtype, k.bytes_efficiency, k.bytes_from.empty() ? "fit" : k.bytes_from,
-             k.flops_efficiency, k.flops_from.empty() ? "fit" : k.flops_from, f.bytes_per_s, f.flops_per_s, f.launch_us});
+             k.flops_efficiency, k.flops_from.empty() ? "fit" : k.flops_from, k.vector_share, k.target_flops_efficiency,
+             f.bytes_per_s, f.flops_per_s, f.launch_us});
     }
   t.notes.push_back("fit: the side the measurements exercised (folded with the other at the median shape where only one was); "
-                    "otherwise the fit or ceiling whose fraction it took (docs/calibration.md).");
+                    "otherwise the fit or ceiling whose fraction it took. vector_share: the part of the compute term "
+                    "that scales with the non-tensor FP32 peak; target_flops_efficiency: the carried FLOP/s over the "
+                    "target's peak (docs/calibration.md).");
   return t;
 }
 

@@ -327,6 +327,7 @@ Hardware hardware_from(const json& j, const std::string& file) {
   h.nic_gbps = r.number("nic_gbps", lim::kNicGbps);
   h.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", lim::kBytesPerSecond);
   h.link_latency_us = r.opt_number("link_latency_us", lim::kLinkLatencyUs).value_or(0.0);
+  h.fp32_flops_per_s = r.opt_number("fp32_flops_per_s", lim::kFlopsPerSecond);
   r.finish();
   return h;
 }
