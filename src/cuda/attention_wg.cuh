@@ -32,10 +32,14 @@ namespace decodesim::gpu::detail {
 // completion on an mbarrier) instead of cp.async issued by every thread.
 // TN_: tokens per warpgroup tile (32 or 64; a 64-token page holds whole tiles); MINB_: blocks per
 // SM the register budget is cut for (two blocks hide each other's per-pair latencies).
-template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1>
+// SPREAD_ (TMA): the copies of a pair are issued by lane 0 of every warp, a few boxes each, not all
+// by thread 0: issuing one takes its warp tens of cycles, and the warp that issues them all holds
+// its warpgroup's products, and in lock step the whole block, back.
+template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1,
+          bool SPREAD_ = false>
 struct WgCfg {
   static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
-  static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_;
+  static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_, SPREAD = SPREAD_;
   static constexpr int G = 64, THREADS = 256;
   static constexpr int ES = FP8 ? 1 : 2;
   static constexpr int CB = 64 * ES;            // bytes per row of a 64-column chunk = swizzle span
@@ -61,6 +65,7 @@ struct WgCfg {
   static_assert(NP >= 2, "pipeline");
   static_assert(TN == 32 || TN == 64, "tile tokens");
   static_assert(K_TILE % 1024 == 0 || FP8, "128-byte swizzle needs 1024-byte aligned tiles");
+  static_assert(!SPREAD || TMA, "spread issue of tensor copies");
 };
 
 namespace wg_dev {
@@ -226,6 +231,19 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     }
     if constexpr (!Cfg::TMA) wg::cp_commit();
   };
+  // SPREAD: the boxes of pair `pair` (K chunks, then V's, of tile 0, then tile 1), box i by warp
+  // i % 8; the pair's byte count was announced on its barrier before the block barrier.
+  auto load_pair_spread = [&](int pair, const long long (&rows)[2]) {
+    constexpr int PER_TILE = Cfg::QC + (Cfg::SHARED ? 0 : Cfg::VC);
+    if (pair >= npairs || lane != 0) return;
+    const uint32_t bar = base + Cfg::OFF_BAR + 8 * (pair % NP);
+    for (int i = tid >> 5; i < 2 * PER_TILE; i += 8) {
+      const int tt = i / PER_TILE, c = i % PER_TILE;
+      const uint32_t dst = tile_addr(2 * (pair % NP) + tt) + c * Cfg::CHUNK;
+      if (c < Cfg::QC) tma_load_2d(dst, &maps.k, int(kvh * p.k_head_stride) + 64 * c, int(rows[tt]), bar);
+      else tma_load_2d(dst, &maps.v, int(kvh * p.v_head_stride) + 64 * (c - Cfg::QC), int(rows[tt]), bar);
+    }
+  };
   // Rows of a tile past the context hold other data (TMA copies whole boxes): zero them in V, so
   // that P = 0 there cannot meet a non-finite value. Only the last tiles of a split have any.
   auto zero_tail = [&](int pair) {
@@ -250,7 +268,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     __syncthreads();
   }
   // Prologue: the first NP-1 pairs; cache rows of the next pair are looked up one pair ahead.
-  const bool row_owner = !Cfg::TMA || tid == 0;  // who needs the page table lookups
+  const bool row_owner = !Cfg::TMA || tid == 0 || (Cfg::SPREAD && lane == 0);  // who needs the page table lookups
   long long next_rows[2] = {0, 0};
 #pragma unroll 1
   for (int s = 0; s < NP - 1; ++s) {
@@ -320,10 +338,13 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       wg::cp_wait<NP - 2>();
     }
     wg::fence_proxy_async();
+    if constexpr (Cfg::SPREAD)
+      if (tid == 0 && pi + NP - 1 < npairs) mbar_expect_tx(base + Cfg::OFF_BAR + 8 * ((pi + NP - 1) % NP), 2 * Cfg::TILE);
     __syncthreads();  // pair pi is in shared memory; everyone is done with pair pi-1
     {
       const int nxt = pi + NP - 1;
-      load_pair(nxt, next_rows);
+      if constexpr (Cfg::SPREAD) load_pair_spread(nxt, next_rows);
+      else load_pair(nxt, next_rows);
       if (row_owner)
         for (int tt = 0; tt < 2; ++tt) next_rows[tt] = tile_row0(t_begin + (2 * (nxt + 1) + tt) * TN);
     }

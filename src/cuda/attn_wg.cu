@@ -4,11 +4,12 @@
 namespace decodesim::gpu::detail {
 
 void register_attn_wg(std::vector<AttnVariant>& out) {
-  //                              DQK  DV   SHARED FP8    NP TMA    TN  MINB
+  //                              DQK  DV   SHARED FP8    NP TMA    TN  MINB SPREAD
   out.push_back(wg_variant<WgCfg<576, 512, true, false, 2, false>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, false, 2, true>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, true, 3, true>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, true>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, true, 32, 1, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, false, 2, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 64>>());
