@@ -1,6 +1,6 @@
 // decodesim_gpu_bench: times the CUDA backend's kernels on the shapes of the Step-3 report and writes
 // CSV. Depends on CUDA and the standard library only (no JSON/CLI/fmt), so it builds on a bare GPU box.
-//   decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,peaks,attention,gemm,moe,layer] [--filter TEXT] [--variant NAME]
+//   decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,gemm,moe,layer] [--filter TEXT] [--variant NAME]
 //   --filter keeps the attention shapes whose "model design ctx=N bf16|fp8" contains TEXT (for profiling one kernel);
 //   --variant times one attention kernel variant by name.
 #include <algorithm>
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(argv[++i]);
       for (std::string t; std::getline(ss, t, ',');) only.insert(t);
     } else {
-      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,peaks,attention,gemm,moe,layer] [--filter TEXT] [--variant NAME]\n";
+      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,gemm,moe,layer] [--filter TEXT] [--variant NAME]\n";
       return 2;
     }
   }
@@ -127,6 +127,14 @@ int main(int argc, char** argv) {
         failures += ok ? 0 : 1;
         std::printf("probe %-72s rel err %-10.3g %s\n", form.c_str(), err, ok ? "ok" : "WRONG");
       }
+      std::fflush(stdout);
+    });
+
+  if (want("rates"))
+    guarded("rates", [&] {
+      for (const auto& r : d::wgmma_rates())
+        std::printf("rate %-52s %7.1f TF/s %7.0f FLOP/clk/SM %6.1f operand B/clk/SM\n", r.form.c_str(), r.tflops, r.flops_per_clk_sm,
+                    r.operand_bytes_per_clk_sm);
       std::fflush(stdout);
     });
 

@@ -35,11 +35,17 @@ namespace decodesim::gpu::detail {
 // SPREAD_ (TMA): the copies of a pair are issued by lane 0 of every warp, a few boxes each, not all
 // by thread 0: issuing one takes its warp tens of cycles, and the warp that issues them all holds
 // its warpgroup's products, and in lock step the whole block, back.
+// LAZY_ (BF16 KV): the running maximum of a row moves only when a pair's maximum exceeds it by more
+// than 8 (log2 domain), so that after the first pairs the O rescale (128 multiplies per thread,
+// with the tensor pipe idle) is skipped by whole warps. P is then at most 2^8, which BF16 holds
+// with the same relative precision; the final normalisation uses the same maximum, so the result
+// is unchanged up to rounding.
 template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1,
-          bool SPREAD_ = false>
+          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false>
 struct WgCfg {
   static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
-  static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_, SPREAD = SPREAD_;
+  static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_, SPREAD = SPREAD_, LAZY = LAZY_, POST = POST_;
+  static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;
   static constexpr int G = 64, THREADS = 256;
   static constexpr int ES = FP8 ? 1 : 2;
   static constexpr int CB = 64 * ES;            // bytes per row of a 64-column chunk = swizzle span
@@ -66,6 +72,7 @@ struct WgCfg {
   static_assert(TN == 32 || TN == 64, "tile tokens");
   static_assert(K_TILE % 1024 == 0 || FP8, "128-byte swizzle needs 1024-byte aligned tiles");
   static_assert(!SPREAD || TMA, "spread issue of tensor copies");
+  static_assert(!LAZY || !FP8, "e4m3 P needs P <= 1");
 };
 
 namespace wg_dev {
@@ -341,13 +348,14 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     if constexpr (Cfg::SPREAD)
       if (tid == 0 && pi + NP - 1 < npairs) mbar_expect_tx(base + Cfg::OFF_BAR + 8 * ((pi + NP - 1) % NP), 2 * Cfg::TILE);
     __syncthreads();  // pair pi is in shared memory; everyone is done with pair pi-1
-    {
+    auto issue_next = [&] {
       const int nxt = pi + NP - 1;
       if constexpr (Cfg::SPREAD) load_pair_spread(nxt, next_rows);
       else load_pair(nxt, next_rows);
       if (row_owner)
         for (int tt = 0; tt < 2; ++tt) next_rows[tt] = tile_row0(t_begin + (2 * (nxt + 1) + tt) * TN);
-    }
+    };
+    if constexpr (!Cfg::POST) issue_next();
     const int slot_own = 2 * (pi % NP) + wgi, slot_other = 2 * (pi % NP) + 1 - wgi;
     const uint32_t t_own = tile_addr(slot_own), t_other = tile_addr(slot_other);
 
@@ -369,6 +377,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       }
     }
     wg::commit();
+    if constexpr (Cfg::POST) issue_next();  // while the score product runs
     wg::wait<0>();
     wg::fence_regs(s);
 
@@ -391,10 +400,12 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
     if (t4 == 0) sMax[wgi * 64 + row_a] = mx_a, sMax[wgi * 64 + row_b] = mx_b;
     wg::named_barrier(1, 256);
-    // The pair's first tile always holds a valid token, so the new maximum is finite.
-    const float mn_a = fmaxf(m_run[0], fmaxf(sMax[row_a], sMax[64 + row_a]));
-    const float mn_b = fmaxf(m_run[1], fmaxf(sMax[row_b], sMax[64 + row_b]));
-    const float al_a = exp2f(m_run[0] - mn_a), al_b = exp2f(m_run[1] - mn_b);
+    // The pair's first tile always holds a valid token, so its maximum is finite (and the first
+    // pair always moves the running maximum off -inf).
+    const float pm_a = fmaxf(sMax[row_a], sMax[64 + row_a]), pm_b = fmaxf(sMax[row_b], sMax[64 + row_b]);
+    const bool up_a = pm_a > m_run[0] + Cfg::LAZY_LOG2, up_b = pm_b > m_run[1] + Cfg::LAZY_LOG2;
+    const float mn_a = up_a ? pm_a : m_run[0], mn_b = up_b ? pm_b : m_run[1];
+    const float al_a = up_a ? exp2f(m_run[0] - mn_a) : 1.f, al_b = up_b ? exp2f(m_run[1] - mn_b) : 1.f;
     m_run[0] = mn_a, m_run[1] = mn_b;
     float ls_a = 0.f, ls_b = 0.f;
 #pragma unroll
@@ -459,10 +470,11 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 #pragma unroll
       for (int kk = 0; kk < TN / 16; ++kk) wg::bf16_a_fragment(s, kk, pa[kk]);
       store_p_bf16<TN>(sP_own, s, row_a, row_b, t4);
+      if (!Cfg::LAZY || __any_sync(0xffffffffu, up_a || up_b))
 #pragma unroll
-      for (int j = 0; j < NO; ++j)
+        for (int j = 0; j < NO; ++j)
 #pragma unroll
-        for (int i = 0; i < 32; i += 4) o[j][i] *= al_a, o[j][i + 1] *= al_a, o[j][i + 2] *= al_b, o[j][i + 3] *= al_b;
+          for (int i = 0; i < 32; i += 4) o[j][i] *= al_a, o[j][i + 1] *= al_a, o[j][i + 2] *= al_b, o[j][i + 3] *= al_b;
       // O += P V over one tile: this warpgroup's value columns of the tile at t. N = 64 is one
       // 64-element block of V's rows, so only the 8-row K-group stride (1024) is read; both
       // descriptor fields carry it.

@@ -4,12 +4,14 @@
 namespace decodesim::gpu::detail {
 
 void register_attn_wg(std::vector<AttnVariant>& out) {
-  //                              DQK  DV   SHARED FP8    NP TMA    TN  MINB SPREAD
+  //                              DQK  DV   SHARED FP8    NP TMA    TN  MINB SPREAD LAZY   POST
   out.push_back(wg_variant<WgCfg<576, 512, true, false, 2, false>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, false, 2, true>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, false, 2, true, 32, 1, false, true>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, true, 3, true>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, true>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, true, 32, 1, true>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, true, 32, 1, true, false, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, false, 2, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 64>>());
@@ -18,6 +20,7 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 2>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2, false, false, true>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false, 32, 2>>());
 }
 

@@ -47,4 +47,13 @@ Options options_of(const SweepPlan& p);
 // Each warpgroup-MMA form of the kernels alone on exact operands: (form, relative error).
 std::vector<std::pair<std::string, double>> wgmma_probe();
 
+// Issue-rate ceiling of one warpgroup-MMA form chained back to back by two warpgroups per SM.
+struct WgmmaRate {
+  std::string form;
+  double tflops = 0;                    // whole device
+  double flops_per_clk_sm = 0;          // per multiprocessor cycle (clock64)
+  double operand_bytes_per_clk_sm = 0;  // shared-memory operand bytes read per cycle
+};
+std::vector<WgmmaRate> wgmma_rates();
+
 }  // namespace decodesim::gpu::detail
