@@ -577,29 +577,50 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   if (!*sFlag) return;
   __threadfence();
 
-  // Per head: the largest log2-sum-exp over the splits and 1 / the sum of the weights.
-  if (tid < n_rows) {
-    float mx = -INFINITY, sum = 0.f;
-    for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, __ldcg(p.lse_part + part_row(tid) + s2));
-    for (int s2 = 0; s2 < p.splits; ++s2) sum += exp2f(__ldcg(p.lse_part + part_row(tid) + s2) - mx);
-    sLse[tid] = mx, sInv[tid] = 1.f / sum;
+  // Per head and split, the weight exp2(lse - max) / sum, in shared memory (the tiles are free now):
+  // the log2-sum-exps are loaded once, all in flight together.
+  float* sW = reinterpret_cast<float*>(smem + Cfg::OFF_T);  // [splits <= 64][64]
+  static_assert(64 * 64 * 4 <= Cfg::NBUF * Cfg::TILE, "merge weights");
+  if (tid < 64) {
+    if (tid < n_rows) {
+#pragma unroll 8
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = __ldcg(p.lse_part + part_row(tid) + s2);
+      float mx = -INFINITY, sum = 0.f;
+      for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, sW[s2 * 64 + tid]);
+      for (int s2 = 0; s2 < p.splits; ++s2) sum += (sW[s2 * 64 + tid] = exp2f(sW[s2 * 64 + tid] - mx));
+      const float inv = 1.f / sum;
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] *= inv;
+    } else {
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = 0.f;
+    }
   }
   __syncthreads();
 #pragma unroll
   for (int j = 0; j < NO; ++j)
 #pragma unroll
     for (int q = 0; q < 16; ++q) o[j][2 * q] = o[j][2 * q + 1] = 0.f;
+  // CH partial pairs are loaded together before they are summed: a load guarded by a branch per
+  // pair would wait out one L2 round trip each (splits x 16 x NO of them). Half as many where the
+  // register budget is cut for two blocks per SM.
+  constexpr int CH = Cfg::MINB > 1 ? 4 : 16;
   for (int s2 = 0; s2 < p.splits; ++s2) {
 #pragma unroll
     for (int j = 0; j < NO; ++j)
 #pragma unroll
-      for (int q = 0; q < 16; ++q) {
-        const Pair e = pair_of(j, q);
-        if (e.head >= n_rows) continue;
-        const long long r = part_row(e.head) + s2;
-        const float w = exp2f(__ldcg(p.lse_part + r) - sLse[e.head]) * sInv[e.head];
-        const float2 x = __ldcg(reinterpret_cast<const float2*>(p.o_part + r * DV + e.dim));
-        o[j][e.i0] += w * x.x, o[j][e.i1] += w * x.y;
+      for (int q0 = 0; q0 < 16; q0 += CH) {
+        float2 x[CH];
+#pragma unroll
+        for (int q = 0; q < CH; ++q) {
+          const Pair e = pair_of(j, q0 + q);
+          x[q] = e.head < n_rows ? __ldcg(reinterpret_cast<const float2*>(p.o_part + (part_row(e.head) + s2) * DV + e.dim))
+                                 : make_float2(0.f, 0.f);
+        }
+#pragma unroll
+        for (int q = 0; q < CH; ++q) {
+          const Pair e = pair_of(j, q0 + q);
+          const float w = sW[s2 * 64 + e.head];
+          o[j][e.i0] += w * x[q].x, o[j][e.i1] += w * x[q].y;
+        }
       }
   }
 #pragma unroll

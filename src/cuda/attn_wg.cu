@@ -16,7 +16,6 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 64>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, true, 64>>());
-  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 32, 2>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 2>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2>>());
