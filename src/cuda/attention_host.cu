@@ -120,7 +120,7 @@ AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v) {
   // partials). Pick the split count that minimises waves * (tiles per block + 2); ties go to fewer splits.
   double best = -1;
   int best_tps = ntiles;
-  for (int sp = 1; sp <= std::min(64, ntiles); ++sp) {
+  for (int sp = 1; sp <= std::min(kMaxSplits, ntiles); ++sp) {
     const int tps = (ntiles + sp - 1) / sp;
     const int s_eff = (ntiles + tps - 1) / tps;
     const long long n = base * s_eff;

@@ -40,6 +40,9 @@ namespace decodesim::gpu::detail {
 // with the tensor pipe idle) is skipped by whole warps. P is then at most 2^8, which BF16 holds
 // with the same relative precision; the final normalisation uses the same maximum, so the result
 // is unchanged up to rounding.
+// POST_: the next pair's copies are issued behind the score product (its wgmmas already queued)
+// rather than before it. Where issuing the copies delays the product more than the copies need
+// their lead (FP8 MLA, the GQA TP4 shape), this is faster; BF16 MLA needs the lead.
 template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1,
           bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false>
 struct WgCfg {
@@ -141,6 +144,9 @@ __device__ __forceinline__ void tma_load_2d(uint32_t dst, const CUtensorMap* map
 }
 
 }  // namespace wg_dev
+
+// Most splits of one context: the merge keeps a weight per (split, head) in the freed tile buffers.
+constexpr int kMaxSplits = 64;
 
 // Tensor maps of the K and V caches (V unused for MLA), passed by value as a kernel parameter.
 struct WgMaps {
@@ -579,8 +585,8 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 
   // Per head and split, the weight exp2(lse - max) / sum, in shared memory (the tiles are free now):
   // the log2-sum-exps are loaded once, all in flight together.
-  float* sW = reinterpret_cast<float*>(smem + Cfg::OFF_T);  // [splits <= 64][64]
-  static_assert(64 * 64 * 4 <= Cfg::NBUF * Cfg::TILE, "merge weights");
+  float* sW = reinterpret_cast<float*>(smem + Cfg::OFF_T);  // [splits <= kMaxSplits][64]
+  static_assert(kMaxSplits * 64 * 4 <= Cfg::NBUF * Cfg::TILE, "merge weights");
   if (tid < 64) {
     if (tid < n_rows) {
 #pragma unroll 8
@@ -600,7 +606,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 #pragma unroll
     for (int q = 0; q < 16; ++q) o[j][2 * q] = o[j][2 * q + 1] = 0.f;
   // CH partial pairs are loaded together before they are summed: a load guarded by a branch per
-  // pair would wait out one L2 round trip each (splits x 16 x NO of them). Half as many where the
+  // pair would wait out one L2 round trip each (splits x 16 x NO of them). Four at a time where the
   // register budget is cut for two blocks per SM.
   constexpr int CH = Cfg::MINB > 1 ? 4 : 16;
   for (int s2 = 0; s2 < p.splits; ++s2) {
