@@ -3,8 +3,6 @@
 // with nothing else to do. The rate a form reaches alone bounds any kernel phase made of it; the
 // operand bytes it reads per cycle tell whether shared memory, not the tensor pipe, sets it (a
 // 64 x N product reads A (2 KB per k16 step, unless A is in registers) and B (N x 32 bytes)).
-#include <cstdio>
-
 #include "attention_wg.cuh"
 #include "common.cuh"
 #include "internal.hpp"
@@ -87,18 +85,12 @@ WgmmaRate run_form(int sms) {
   const int iters = 4000;
   fn<<<sms, 256, kSmem, stream()>>>(50, cyc.get<long long>());  // warm-up
   DS_LAUNCHED("rate_kernel");
-  cudaEvent_t e0, e1;
-  DS_CUDA(cudaEventCreate(&e0));
-  DS_CUDA(cudaEventCreate(&e1));
-  DS_CUDA(cudaEventRecord(e0, stream()));
+  EventPair ev;
+  ev.start(stream());
   fn<<<sms, 256, kSmem, stream()>>>(iters, cyc.get<long long>());
   DS_LAUNCHED("rate_kernel");
-  DS_CUDA(cudaEventRecord(e1, stream()));
-  DS_CUDA(cudaEventSynchronize(e1));
-  float ms = 0.f;
-  DS_CUDA(cudaEventElapsedTime(&ms, e0, e1));
-  DS_CUDA(cudaEventDestroy(e0));
-  DS_CUDA(cudaEventDestroy(e1));
+  ev.stop(stream());
+  const float ms = ev.ms();
   const std::vector<long long> c = to_host<long long>(cyc.get(), sms);
   double mean_cycles = 0;
   for (long long x : c) mean_cycles += double(x) / sms;
