@@ -53,7 +53,7 @@ struct WgKernel {
   }
   static void launch(const AttnParams& p, int grid, cudaStream_t s) {
     if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
-    if (p.splits > kMaxSplits) throw std::runtime_error("warpgroup attention merges at most 64 splits of a context");
+    if (p.splits > kMaxSplits) throw std::runtime_error("warpgroup attention merges at most " + std::to_string(kMaxSplits) + " splits of a context");
     const WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED, Cfg::TN) : WgMaps{};
     attn_wg_kernel<Cfg><<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p, maps);
     DS_LAUNCHED("attn_wg_kernel");

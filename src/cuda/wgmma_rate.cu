@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(256, 1) rate_kernel(int iters, long long* cycl
   const uint32_t base = (raw + 1023u) & ~1023u;
   // Finite operands (about 1.0 in bf16, small in e4m3), so that the tensor pipe does real work.
   for (int i = threadIdx.x; i < (kSmem - 1024) / 4; i += 256)
-    asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(base + 4 * i), "r"(0x3F803F80u ^ (i & 0x00070007u)));
+    wg_dev::st_shared_u32(base + 4 * i, 0x3F803F80u ^ (i & 0x00070007u));
   wg::fence_proxy_async();
   __syncthreads();
   const uint32_t sa = base, sb = base + 9 * 8192;
@@ -50,20 +50,17 @@ __global__ void __launch_bounds__(256, 1) rate_kernel(int iters, long long* cycl
     wg::fence();
 #pragma unroll
     for (int k = 0; k < kSteps; ++k) {
-      const int c = k / 4, ks = k % 4;  // 64-column chunk, k step inside it
+      // 64-column chunk c of A (64 rows) and of B (N rows), k step ks inside it
+      const int c = k / 4, ks = k % 4;
       const uint64_t da = wg::desc_k_major<128>(sa + c * 8192) + 2 * ks;
-      if constexpr (FORM == 0)
-        wg::wgmma_bf16_ss_n32(*reinterpret_cast<float(*)[16]>(d), da, wg::desc_k_major<128>(sb + c * 4096) + 2 * ks, 1);
-      else if constexpr (FORM == 1)
-        wg::wgmma_bf16_ss_n64(*reinterpret_cast<float(*)[32]>(d), da, wg::desc_k_major<128>(sb + c * 8192) + 2 * ks, 1);
-      else if constexpr (FORM == 2)
-        wg::wgmma_bf16_ss_n128(d, da, wg::desc_k_major<128>(sb + c * 16384) + 2 * ks, 1);
+      const uint64_t db = wg::desc_k_major<128>(sb + c * kInfo[FORM].n * 128) + 2 * ks;
+      if constexpr (FORM == 0) wg::wgmma_bf16_ss_n32(*reinterpret_cast<float(*)[16]>(d), da, db, 1);
+      else if constexpr (FORM == 1) wg::wgmma_bf16_ss_n64(*reinterpret_cast<float(*)[32]>(d), da, db, 1);
+      else if constexpr (FORM == 2) wg::wgmma_bf16_ss_n128(d, da, db, 1);
       else if constexpr (FORM == 3)
         wg::wgmma_bf16_rs_n64_tb(*reinterpret_cast<float(*)[32]>(d), a, wg::desc_mn_major128(sb + (k % 8) * 2048, 1024, 1024, false), 1);
-      else if constexpr (FORM == 4)
-        wg::wgmma_e4m3_ss_n32(*reinterpret_cast<float(*)[16]>(d), da, wg::desc_k_major<128>(sb + c * 4096) + 2 * ks, 1);
-      else
-        wg::wgmma_e4m3_ss_n64(*reinterpret_cast<float(*)[32]>(d), da, wg::desc_k_major<128>(sb + c * 8192) + 2 * ks, 1);
+      else if constexpr (FORM == 4) wg::wgmma_e4m3_ss_n32(*reinterpret_cast<float(*)[16]>(d), da, db, 1);
+      else wg::wgmma_e4m3_ss_n64(*reinterpret_cast<float(*)[32]>(d), da, db, 1);
     }
     wg::commit();
     wg::wait<0>();
