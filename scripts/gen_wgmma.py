@@ -13,6 +13,7 @@ for n in (16, 32, 64, 128):
     SHAPES.append(("e4m3", n, False, False))
 for n in (64,):
     SHAPES.append(("bf16", n, True, True))
+    SHAPES.append(("bf16", n, True, False))
     SHAPES.append(("bf16", n, False, True))
     SHAPES.append(("e4m3", n, True, False))
 

@@ -326,6 +326,10 @@ Calibration carry_calibration(const Calibration& c, const Hardware& measured, co
       }
     }
     EfficiencyFit g = f;
+    // Measurements that never came near one side's term never came near the corner either, so they
+    // did not pin its sharpness: the fold put all of the median shape's time on the identified side,
+    // and a soft corner would count the borrowed side's term there a second time.
+    if (!own[i].sides.flops || !own[i].sides.bytes) g.p = kMaxP;
     g.bytes_per_s = carry.bytes_efficiency * target.mem_bytes_per_s;
     g.flops_per_s = carry.target_flops_efficiency * target.peak_flops_per_s(d);
     out.fits.push_back(g);

@@ -19,6 +19,7 @@ const std::vector<AttnVariant>& attn_registry() {
     register_attn_d128(v);
     register_attn_mla(v);
     register_attn_wg(v);
+    register_attn_seesaw(v);
     return v;
   }();
   return r;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "attention.cuh"
+#include "attention_mla_seesaw.cuh"
 #include "attention_wg.cuh"
 #include "common.cuh"
 
@@ -46,23 +47,38 @@ struct MmaKernel {
 // kernel's shared layout uses (128 bytes for bf16 rows, 64 for e4m3).
 WgMaps make_wg_maps(const AttnParams& p, bool fp8, bool shared, int box_rows);
 
-template <class Cfg>
+// A warpgroup kernel (Cfg's instance of KERNEL) behind the variant's pointers.
+template <class Cfg, void (*KERNEL)(AttnParams, WgMaps)>
 struct WgKernel {
   static bool prepare() {
-    return per_device<bool>([] { return prepare_kernel(reinterpret_cast<const void*>(&attn_wg_kernel<Cfg>), Cfg::SMEM); });
+    return per_device<bool>([] { return prepare_kernel(reinterpret_cast<const void*>(KERNEL), Cfg::SMEM); });
   }
   static void launch(const AttnParams& p, int grid, cudaStream_t s) {
     if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
     if (p.splits > kMaxSplits) throw std::runtime_error("warpgroup attention merges at most " + std::to_string(kMaxSplits) + " splits of a context");
-    const WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED, Cfg::TN) : WgMaps{};
-    attn_wg_kernel<Cfg><<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p, maps);
-    DS_LAUNCHED("attn_wg_kernel");
+    if (p.block_table && p.page_size % Cfg::TN) throw std::runtime_error("warpgroup attention needs pages of whole tiles");
+    WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED, Cfg::TN) : WgMaps{};
+    AttnParams args = p;
+    void* argv[] = {&args, &maps};
+    DS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(KERNEL), dim3(grid), dim3(Cfg::THREADS), argv, Cfg::SMEM, s));
+    DS_LAUNCHED("attention warpgroup kernel");
   }
   static int blocks_per_sm() {
     if (!prepare()) return 0;
     int n = 0;
-    DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_wg_kernel<Cfg>, Cfg::THREADS, Cfg::SMEM));
+    DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, KERNEL, Cfg::THREADS, Cfg::SMEM));
     return n;
+  }
+  // The fields every warpgroup variant shares: 64 heads per block, contexts split at pairs of tiles.
+  static AttnVariant variant(std::string name) {
+    AttnVariant v;
+    v.name = std::move(name);
+    v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
+    v.g_blk = Cfg::G, v.tn = 2 * Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
+    v.wgmma = true;
+    v.launch = &launch;
+    v.blocks_per_sm = &blocks_per_sm;
+    return v;
   }
 };
 
@@ -79,25 +95,23 @@ AttnVariant attn_variant() {
   return v;
 }
 
-// Warpgroup (wgmma) variants: contexts are split at whole pairs of tiles.
+// Warpgroup (wgmma) variants.
 template <class Cfg>
 AttnVariant wg_variant() {
-  using K = WgKernel<Cfg>;
-  AttnVariant v;
-  v.name = "wg" + std::to_string(Cfg::TN) + "x2p" + std::to_string(Cfg::NP) + (Cfg::TMA ? "tma" : "") +
-           (Cfg::MINB > 1 ? "b" + std::to_string(Cfg::MINB) : "") + (Cfg::SPREAD ? "sp" : "") + (Cfg::LAZY ? "lz" : "") + (Cfg::POST ? "po" : "");
-  v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
-  v.g_blk = Cfg::G, v.tn = 2 * Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
-  v.wgmma = true;
-  v.launch = &K::launch;
-  v.blocks_per_sm = &K::blocks_per_sm;
-  return v;
+  return WgKernel<Cfg, &attn_wg_kernel<Cfg>>::variant(
+      "wg" + std::to_string(Cfg::TN) + "x2p" + std::to_string(Cfg::NP) + (Cfg::TMA ? "tma" : "") +
+      (Cfg::MINB > 1 ? "b" + std::to_string(Cfg::MINB) : "") + (Cfg::SPREAD ? "sp" : "") + (Cfg::LAZY ? "lz" : "") + (Cfg::POST ? "po" : ""));
+}
+template <class Cfg>
+AttnVariant seesaw_variant() {
+  return WgKernel<Cfg, &attn_mla_seesaw_kernel<Cfg>>::variant(std::string("ss64x2tma") + (Cfg::LAZY ? "lz" : ""));
 }
 
 void register_attn_d256(std::vector<AttnVariant>& out);
 void register_attn_d128(std::vector<AttnVariant>& out);
 void register_attn_mla(std::vector<AttnVariant>& out);
 void register_attn_wg(std::vector<AttnVariant>& out);
+void register_attn_seesaw(std::vector<AttnVariant>& out);
 const std::vector<AttnVariant>& attn_registry();
 
 }  // namespace decodesim::gpu::detail

@@ -153,6 +153,180 @@ struct WgMaps {
   CUtensorMap k, v;
 };
 
+// Who a block of a warpgroup kernel is (request, KV head, 64-head block, split of the context) and
+// which two accumulator rows (heads) its thread holds.
+struct WgBlock {
+  int tid, wgi, lane, wq, g, t4, row_a, row_b;
+  int hb, split, kvh, b, head0, n_rows, t_begin, t_end;
+  __device__ explicit WgBlock(const AttnParams& p) {
+    tid = threadIdx.x, wgi = tid >> 7, lane = tid & 31, wq = (tid >> 5) & 3;
+    g = lane >> 2, t4 = lane & 3;
+    row_a = wq * 16 + g, row_b = row_a + 8;
+    int bid = blockIdx.x;
+    hb = bid % p.head_blocks;
+    bid /= p.head_blocks;
+    split = bid % p.splits;
+    bid /= p.splits;
+    kvh = bid % p.kv_heads;
+    b = bid / p.kv_heads;
+    head0 = kvh * p.group + hb * 64;
+    n_rows = min(64, p.group - hb * 64);
+    t_begin = split * p.tokens_per_split;
+    t_end = min(p.context, t_begin + p.tokens_per_split);
+  }
+};
+
+// Q of the block's 64 heads -> shared memory as DQK/64 chunks of 64 rows x 64 bf16 columns (128-byte
+// swizzle, the K-major layout wgmma reads); rows past the group are zero.
+template <int DQK>
+__device__ __forceinline__ void load_q_bf16(const AttnParams& p, const WgBlock& blk, uint32_t dst) {
+  constexpr int QU = DQK / 8;  // 16-byte units per row
+  for (int u = blk.tid; u < 64 * QU; u += 256) {
+    const int r = u / QU, cu = u % QU;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (r < blk.n_rows) v = __ldg(reinterpret_cast<const uint4*>(p.q + ((long long)blk.b * p.q_heads + blk.head0 + r) * DQK) + cu);
+    wg_dev::st_shared_v4(dst + (cu / 8) * (64 * 128) + wg::swz<128>(r, (cu % 8) * 16), v);
+  }
+}
+
+// The end of a warpgroup kernel: row sums over the quad and both warpgroups give each head's 1/L and
+// log2-sum-exp; one split stores the normalised output, several write partials and the last block
+// of the (request, KV head, head block) to finish merges them in split order (deterministic).
+// o: this warpgroup's NO 64-column output blocks (FP8: transposed, O^T); l_run, m_run: the running
+// sum and maximum of the thread's two rows (both warpgroups at the same maximum). Shared memory
+// free by now: sRed (256 floats), sW (kMaxSplits x 64 floats), sFlag.
+template <bool FP8, int NO, int MINB>
+__device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& blk, float (&o)[NO][32], float (&l_run)[2],
+                                          const float (&m_run)[2], float* sRed, float* sW, int* sFlag) {
+  constexpr int HALF = 64 * NO, DV = 2 * HALF;
+  const int tid = blk.tid, wgi = blk.wgi, wq = blk.wq, g = blk.g, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
+  const int b = blk.b, kvh = blk.kvh, hb = blk.hb, head0 = blk.head0, n_rows = blk.n_rows, split = blk.split;
+  float* sSum = sRed + 128;  // [2][64]
+  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 1);
+  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 2);
+  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 1);
+  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 2);
+  __syncthreads();
+  if (t4 == 0) sSum[wgi * 64 + row_a] = l_run[0], sSum[wgi * 64 + row_b] = l_run[1];
+  __syncthreads();
+  float* sInv = sRed;       // [64]
+  float* sLse = sRed + 64;  // [64]
+  if (wgi == 0 && t4 == 0) {
+    const float pscale = FP8 ? 1.f / 256.f : 1.f;  // P was scaled by 256 before rounding to e4m3
+    const float L_a = sSum[row_a] + sSum[64 + row_a], L_b = sSum[row_b] + sSum[64 + row_b];
+    sInv[row_a] = pscale / L_a, sInv[row_b] = pscale / L_b;
+    sLse[row_a] = m_run[0] + __log2f(L_a), sLse[row_b] = m_run[1] + __log2f(L_b);
+  }
+  __syncthreads();
+
+  // Output pairs (one head, two adjacent value columns) of accumulator block j, q = 0..15:
+  // O (bf16) holds rows = heads, columns = dims; O^T (fp8) rows = dims (2g, 2g+1), columns = heads.
+  struct Pair {
+    int i0, i1, head, dim;
+  };
+  auto pair_of = [&](int j, int q) -> Pair {
+    if constexpr (FP8) {
+      const int i0 = 4 * (q >> 1) + (q & 1);
+      return {i0, i0 + 2, 8 * (i0 >> 2) + 2 * t4 + (i0 & 1), wgi * HALF + 64 * j + 16 * wq + 2 * g};
+    } else {
+      const int i0 = 2 * q;
+      return {i0, i0 + 1, (i0 & 2) ? row_b : row_a, wgi * HALF + 64 * j + 8 * (i0 >> 2) + 2 * t4};
+    }
+  };
+  auto store_out = [&](int head, int dim, float x0, float x1) {
+    store_out_pair(p, ((long long)b * p.q_heads + head0 + head) * DV + dim, x0, x1);
+  };
+
+  if (p.splits == 1) {
+#pragma unroll
+    for (int j = 0; j < NO; ++j)
+#pragma unroll
+      for (int q = 0; q < 16; ++q) {
+        const Pair e = pair_of(j, q);
+        if (e.head >= n_rows) continue;
+        const float w = sInv[e.head] * p.v_scale;
+        store_out(e.head, e.dim, o[j][e.i0] * w, o[j][e.i1] * w);
+      }
+    return;
+  }
+
+  // ---- split partials: every block writes its normalised O and log2-sum-exp; the last block of
+  // this (request, KV head, head block) merges all splits, each read back as stored, in split order.
+  auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+      const Pair e = pair_of(j, q);
+      if (e.head >= n_rows) continue;
+      const float w = sInv[e.head];
+      __stcg(reinterpret_cast<float2*>(p.o_part + (part_row(e.head) + split) * DV + e.dim), make_float2(o[j][e.i0] * w, o[j][e.i1] * w));
+    }
+  if (tid < n_rows) __stcg(p.lse_part + part_row(tid) + split, sLse[tid]);
+  __threadfence();
+  __syncthreads();
+  unsigned* counter = p.counters + ((long long)b * p.kv_heads + kvh) * p.head_blocks + hb;
+  if (tid == 0) *sFlag = (atomicAdd(counter, 1u) == unsigned(p.splits - 1));
+  __syncthreads();
+  if (!*sFlag) return;
+  __threadfence();
+
+  // Per head and split, the weight exp2(lse - max) / sum, in shared memory (the tiles are free now):
+  // the log2-sum-exps are loaded once, all in flight together.
+  if (tid < 64) {
+    if (tid < n_rows) {
+#pragma unroll 8
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = __ldcg(p.lse_part + part_row(tid) + s2);
+      float mx = -INFINITY, sum = 0.f;
+      for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, sW[s2 * 64 + tid]);
+      for (int s2 = 0; s2 < p.splits; ++s2) sum += (sW[s2 * 64 + tid] = exp2f(sW[s2 * 64 + tid] - mx));
+      const float inv = 1.f / sum;
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] *= inv;
+    } else {
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = 0.f;
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int q = 0; q < 16; ++q) o[j][2 * q] = o[j][2 * q + 1] = 0.f;
+  // CH partial pairs are loaded together before they are summed: a load guarded by a branch per
+  // pair would wait out one L2 round trip each (splits x 16 x NO of them). Four at a time where the
+  // register budget is cut for two blocks per SM.
+  constexpr int CH = MINB > 1 ? 4 : 16;
+  for (int s2 = 0; s2 < p.splits; ++s2) {
+#pragma unroll
+    for (int j = 0; j < NO; ++j)
+#pragma unroll
+      for (int q0 = 0; q0 < 16; q0 += CH) {
+        float2 x[CH];
+#pragma unroll
+        for (int q = 0; q < CH; ++q) {
+          const Pair e = pair_of(j, q0 + q);
+          x[q] = e.head < n_rows ? __ldcg(reinterpret_cast<const float2*>(p.o_part + (part_row(e.head) + s2) * DV + e.dim))
+                                 : make_float2(0.f, 0.f);
+        }
+#pragma unroll
+        for (int q = 0; q < CH; ++q) {
+          const Pair e = pair_of(j, q0 + q);
+          const float w = sW[s2 * 64 + e.head];
+          o[j][e.i0] += w * x[q].x, o[j][e.i1] += w * x[q].y;
+        }
+      }
+  }
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int q = 0; q < 16; ++q) {
+      const Pair e = pair_of(j, q);
+      if (e.head < n_rows) store_out(e.head, e.dim, o[j][e.i0] * p.v_scale, o[j][e.i1] * p.v_scale);
+    }
+  __syncthreads();
+  if (tid == 0) *counter = 0u;  // ready for the next launch
+}
+
+
 template <class Cfg>
 __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParams p, const __grid_constant__ WgMaps maps) {
   using namespace wg_dev;
@@ -164,26 +338,14 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   const uint32_t base = (raw_addr + 1023u) & ~1023u;  // swizzle patterns repeat every 1024 bytes
   unsigned char* smem = smem_raw + (base - raw_addr);
   float* sMax = reinterpret_cast<float*>(smem + Cfg::OFF_RED);  // [2][64]
-  float* sSum = sMax + 128;                                     // [2][64]
   float* sQs = sMax + 256;                                      // [64]
   float* sAlpha = sMax + 256 + 64;                              // [64] rescale factors of the pair (fp8)
   int* sFlag = reinterpret_cast<int*>(smem + Cfg::OFF_FLAG);
 
-  const int tid = threadIdx.x, wgi = tid >> 7, lane = tid & 31, wq = (tid >> 5) & 3;
-  const int g = lane >> 2, t4 = lane & 3;
-  const int row_a = wq * 16 + g, row_b = row_a + 8;  // the two head rows this thread holds
-
-  int bid = blockIdx.x;
-  const int hb = bid % p.head_blocks;
-  bid /= p.head_blocks;
-  const int split = bid % p.splits;
-  bid /= p.splits;
-  const int kvh = bid % p.kv_heads;
-  const int b = bid / p.kv_heads;
-  const int head0 = kvh * p.group + hb * 64;
-  const int n_rows = min(64, p.group - hb * 64);
-  const int t_begin = split * p.tokens_per_split;
-  const int t_end = min(p.context, t_begin + p.tokens_per_split);
+  const WgBlock blk(p);
+  const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, wq = blk.wq, t4 = blk.t4;
+  const int row_a = blk.row_a, row_b = blk.row_b, kvh = blk.kvh, b = blk.b, head0 = blk.head0, n_rows = blk.n_rows;
+  const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int ntiles = (t_end - t_begin + TN - 1) / TN;
   const int npairs = (ntiles + 1) / 2;
 
@@ -296,13 +458,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   // Q of the 64 heads -> shared memory (rows past n_rows are zero).
   const float* q_scale = sQs;
   if constexpr (!FP8) {
-    constexpr int QU = DQK / 8;
-    for (int u = tid; u < 64 * QU; u += 256) {
-      const int r = u / QU, cu = u % QU;
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (r < n_rows) v = __ldg(reinterpret_cast<const uint4*>(p.q + ((long long)b * p.q_heads + head0 + r) * DQK) + cu);
-      st_shared_v4(base + (cu / 8) * (64 * CB) + wg::swz<CB>(r, (cu % 8) * 16), v);
-    }
+    load_q_bf16<DQK>(p, blk, base);
     if (tid < 64) sQs[tid] = 1.f;
   } else {
     // One warp per row: the row's largest magnitude sets its e4m3 scale.
@@ -513,131 +669,9 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   }
   wg::cp_wait<0>();
 
-  // ---- finish: row sums over the quad and the two warpgroups -> per-head 1/L and log2-sum-exp
-  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 1);
-  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 2);
-  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 1);
-  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 2);
-  __syncthreads();
-  if (t4 == 0) sSum[wgi * 64 + row_a] = l_run[0], sSum[wgi * 64 + row_b] = l_run[1];
-  __syncthreads();
-  float* sInv = sMax;       // [64], the maxima are no longer needed
-  float* sLse = sMax + 64;  // [64]
-  if (wgi == 0 && t4 == 0) {
-    const float pscale = FP8 ? 1.f / 256.f : 1.f;  // P was scaled by 256 before rounding to e4m3
-    const float L_a = sSum[row_a] + sSum[64 + row_a], L_b = sSum[row_b] + sSum[64 + row_b];
-    sInv[row_a] = pscale / L_a, sInv[row_b] = pscale / L_b;
-    sLse[row_a] = m_run[0] + __log2f(L_a), sLse[row_b] = m_run[1] + __log2f(L_b);
-  }
-  __syncthreads();
-
-  // Output pairs (one head, two adjacent value columns) of accumulator block j, q = 0..15:
-  // O (bf16) holds rows = heads, columns = dims; O^T (fp8) rows = dims (2g, 2g+1), columns = heads.
-  struct Pair {
-    int i0, i1, head, dim;
-  };
-  auto pair_of = [&](int j, int q) -> Pair {
-    if constexpr (FP8) {
-      const int i0 = 4 * (q >> 1) + (q & 1);
-      return {i0, i0 + 2, 8 * (i0 >> 2) + 2 * t4 + (i0 & 1), wgi * HALF + 64 * j + 16 * wq + 2 * g};
-    } else {
-      const int i0 = 2 * q;
-      return {i0, i0 + 1, (i0 & 2) ? row_b : row_a, wgi * HALF + 64 * j + 8 * (i0 >> 2) + 2 * t4};
-    }
-  };
-  auto store_out = [&](int head, int dim, float x0, float x1) {
-    store_out_pair(p, ((long long)b * p.q_heads + head0 + head) * DV + dim, x0, x1);
-  };
-
-  if (p.splits == 1) {
-#pragma unroll
-    for (int j = 0; j < NO; ++j)
-#pragma unroll
-      for (int q = 0; q < 16; ++q) {
-        const Pair e = pair_of(j, q);
-        if (e.head >= n_rows) continue;
-        const float w = sInv[e.head] * p.v_scale;
-        store_out(e.head, e.dim, o[j][e.i0] * w, o[j][e.i1] * w);
-      }
-    return;
-  }
-
-  // ---- split partials: every block writes its normalised O and log2-sum-exp; the last block of
-  // this (request, KV head, head block) merges all splits, each read back as stored, in split order.
-  auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
-#pragma unroll
-  for (int j = 0; j < NO; ++j)
-#pragma unroll
-    for (int q = 0; q < 16; ++q) {
-      const Pair e = pair_of(j, q);
-      if (e.head >= n_rows) continue;
-      const float w = sInv[e.head];
-      __stcg(reinterpret_cast<float2*>(p.o_part + (part_row(e.head) + split) * DV + e.dim), make_float2(o[j][e.i0] * w, o[j][e.i1] * w));
-    }
-  if (tid < n_rows) __stcg(p.lse_part + part_row(tid) + split, sLse[tid]);
-  __threadfence();
-  __syncthreads();
-  unsigned* counter = p.counters + ((long long)b * p.kv_heads + kvh) * p.head_blocks + hb;
-  if (tid == 0) *sFlag = (atomicAdd(counter, 1u) == unsigned(p.splits - 1));
-  __syncthreads();
-  if (!*sFlag) return;
-  __threadfence();
-
-  // Per head and split, the weight exp2(lse - max) / sum, in shared memory (the tiles are free now):
-  // the log2-sum-exps are loaded once, all in flight together.
-  float* sW = reinterpret_cast<float*>(smem + Cfg::OFF_T);  // [splits <= kMaxSplits][64]
+  // The merge keeps its weights in the tile buffers, free by then.
   static_assert(kMaxSplits * 64 * 4 <= Cfg::NBUF * Cfg::TILE, "merge weights");
-  if (tid < 64) {
-    if (tid < n_rows) {
-#pragma unroll 8
-      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = __ldcg(p.lse_part + part_row(tid) + s2);
-      float mx = -INFINITY, sum = 0.f;
-      for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, sW[s2 * 64 + tid]);
-      for (int s2 = 0; s2 < p.splits; ++s2) sum += (sW[s2 * 64 + tid] = exp2f(sW[s2 * 64 + tid] - mx));
-      const float inv = 1.f / sum;
-      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] *= inv;
-    } else {
-      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = 0.f;
-    }
-  }
-  __syncthreads();
-#pragma unroll
-  for (int j = 0; j < NO; ++j)
-#pragma unroll
-    for (int q = 0; q < 16; ++q) o[j][2 * q] = o[j][2 * q + 1] = 0.f;
-  // CH partial pairs are loaded together before they are summed: a load guarded by a branch per
-  // pair would wait out one L2 round trip each (splits x 16 x NO of them). Four at a time where the
-  // register budget is cut for two blocks per SM.
-  constexpr int CH = Cfg::MINB > 1 ? 4 : 16;
-  for (int s2 = 0; s2 < p.splits; ++s2) {
-#pragma unroll
-    for (int j = 0; j < NO; ++j)
-#pragma unroll
-      for (int q0 = 0; q0 < 16; q0 += CH) {
-        float2 x[CH];
-#pragma unroll
-        for (int q = 0; q < CH; ++q) {
-          const Pair e = pair_of(j, q0 + q);
-          x[q] = e.head < n_rows ? __ldcg(reinterpret_cast<const float2*>(p.o_part + (part_row(e.head) + s2) * DV + e.dim))
-                                 : make_float2(0.f, 0.f);
-        }
-#pragma unroll
-        for (int q = 0; q < CH; ++q) {
-          const Pair e = pair_of(j, q0 + q);
-          const float w = sW[s2 * 64 + e.head];
-          o[j][e.i0] += w * x[q].x, o[j][e.i1] += w * x[q].y;
-        }
-      }
-  }
-#pragma unroll
-  for (int j = 0; j < NO; ++j)
-#pragma unroll
-    for (int q = 0; q < 16; ++q) {
-      const Pair e = pair_of(j, q);
-      if (e.head < n_rows) store_out(e.head, e.dim, o[j][e.i0] * p.v_scale, o[j][e.i1] * p.v_scale);
-    }
-  __syncthreads();
-  if (tid == 0) *counter = 0u;  // ready for the next launch
+  wg_finish<FP8, NO, Cfg::MINB>(p, blk, o, l_run, m_run, sMax, reinterpret_cast<float*>(smem + Cfg::OFF_T), sFlag);
 }
 
 }  // namespace decodesim::gpu::detail
