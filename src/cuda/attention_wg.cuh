@@ -123,6 +123,27 @@ __device__ __forceinline__ void store_p_e4m3(uint32_t sP, const uint32_t (&pa)[4
   st_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 16 + 4 * t4), pa[2]);
   st_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 16 + 4 * t4), pa[3]);
 }
+// The A fragment of V^T for O^T += V^T P^T with e4m3 operands: 16 dims (this warp's) x 32 tokens,
+// from this lane's token row at `addr` (V token-major, 64-byte swizzle). ldmatrix.trans moves
+// 16-bit pairs of dims; two byte permutes per register then give rows 2g and 2g+1 (see the note at
+// the top of this file on the k order).
+__device__ __forceinline__ void vt_e4m3_fragment(uint32_t addr, uint32_t (&a)[4]) {
+  uint32_t r[4];
+  ldsm_x4_trans(r, addr);
+  a[0] = __byte_perm(r[0], r[1], 0x6420), a[1] = __byte_perm(r[0], r[1], 0x7531);
+  a[2] = __byte_perm(r[2], r[3], 0x6420), a[3] = __byte_perm(r[2], r[3], 0x7531);
+}
+// O^T (the e4m3 products' accumulators: a thread's columns are heads 8jj + 2t4 + {0, 1}) times a
+// factor per head from shared memory.
+template <int NO>
+__device__ __forceinline__ void rescale_ot(float (&o)[NO][32], const float* f, int t4) {
+#pragma unroll
+  for (int jj = 0; jj < 8; ++jj) {
+    const float2 al = *reinterpret_cast<const float2*>(f + 8 * jj + 2 * t4);
+#pragma unroll
+    for (int j = 0; j < NO; ++j) o[j][4 * jj] *= al.x, o[j][4 * jj + 1] *= al.y, o[j][4 * jj + 2] *= al.x, o[j][4 * jj + 3] *= al.y;
+  }
+}
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
   asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
@@ -186,6 +207,32 @@ __device__ __forceinline__ void load_q_bf16(const AttnParams& p, const WgBlock& 
     uint4 v = make_uint4(0, 0, 0, 0);
     if (r < blk.n_rows) v = __ldg(reinterpret_cast<const uint4*>(p.q + ((long long)blk.b * p.q_heads + blk.head0 + r) * DQK) + cu);
     wg_dev::st_shared_v4(dst + (cu / 8) * (64 * 128) + wg::swz<128>(r, (cu % 8) * 16), v);
+  }
+}
+
+// The same in e4m3 (64-byte rows per chunk, 64-byte swizzle), one warp per row: the row's largest
+// magnitude sets its scale, stored in sQs[row] (the products are scaled back by it).
+template <int DQK>
+__device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& blk, uint32_t dst, float* sQs) {
+  constexpr int PER = DQK / 32;
+  for (int r = blk.tid >> 5; r < 64; r += 8) {
+    float x[PER];
+    float amax = 0.f;
+#pragma unroll
+    for (int k = 0; k < PER; ++k) {
+      x[k] = r < blk.n_rows ? __bfloat162float(p.q[((long long)blk.b * p.q_heads + blk.head0 + r) * DQK + blk.lane + 32 * k]) : 0.f;
+      amax = fmaxf(amax, fabsf(x[k]));
+    }
+#pragma unroll
+    for (int o = 16; o; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float sc = amax > 0.f ? amax / 448.f : 1.f, inv = 1.f / sc;
+#pragma unroll
+    for (int k = 0; k < PER; ++k) {
+      const int c = blk.lane + 32 * k;
+      const uint8_t code = __nv_cvt_float_to_fp8(x[k] * inv, __NV_SATFINITE, __NV_E4M3);
+      wg_dev::st_shared_u8(dst + (c / 64) * (64 * 64) + wg::swz<64>(r, c % 64), code);
+    }
+    if (blk.lane == 0) sQs[r] = sc;
   }
 }
 
@@ -344,7 +391,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 
   const WgBlock blk(p);
   const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, wq = blk.wq, t4 = blk.t4;
-  const int row_a = blk.row_a, row_b = blk.row_b, kvh = blk.kvh, b = blk.b, head0 = blk.head0, n_rows = blk.n_rows;
+  const int row_a = blk.row_a, row_b = blk.row_b, kvh = blk.kvh, b = blk.b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int ntiles = (t_end - t_begin + TN - 1) / TN;
   const int npairs = (ntiles + 1) / 2;
@@ -461,28 +508,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     load_q_bf16<DQK>(p, blk, base);
     if (tid < 64) sQs[tid] = 1.f;
   } else {
-    // One warp per row: the row's largest magnitude sets its e4m3 scale.
-    const int warp = tid >> 5;
-    for (int r = warp; r < 64; r += 8) {
-      constexpr int PER = DQK / 32;
-      float x[PER];
-      float amax = 0.f;
-#pragma unroll
-      for (int k = 0; k < PER; ++k) {
-        x[k] = r < n_rows ? __bfloat162float(p.q[((long long)b * p.q_heads + head0 + r) * DQK + lane + 32 * k]) : 0.f;
-        amax = fmaxf(amax, fabsf(x[k]));
-      }
-#pragma unroll
-      for (int o = 16; o; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-      const float sc = amax > 0.f ? amax / 448.f : 1.f, inv = 1.f / sc;
-#pragma unroll
-      for (int k = 0; k < PER; ++k) {
-        const int c = lane + 32 * k;
-        const uint8_t code = __nv_cvt_float_to_fp8(x[k] * inv, __NV_SATFINITE, __NV_E4M3);
-        st_shared_u8(base + (c / 64) * (64 * CB) + wg::swz<CB>(r, c % 64), code);
-      }
-      if (lane == 0) sQs[r] = sc;
-    }
+    load_q_e4m3<DQK>(p, blk, base, sQs);
   }
   wg::fence_proxy_async();
   __syncthreads();
@@ -594,12 +620,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       if (wgi == 0 && t4 == 0) sAlpha[row_a] = al_a, sAlpha[row_b] = al_b;
       wg::fence_proxy_async();
       wg::named_barrier(2, 256);  // both warpgroups' P and the rescale factors visible
-#pragma unroll
-      for (int jj = 0; jj < 8; ++jj) {  // accumulator columns are heads 8jj + 2t4 + {0, 1}
-        const float2 al = *reinterpret_cast<const float2*>(sAlpha + 8 * jj + 2 * t4);
-#pragma unroll
-        for (int j = 0; j < NO; ++j) o[j][4 * jj] *= al.x, o[j][4 * jj + 1] *= al.y, o[j][4 * jj + 2] *= al.x, o[j][4 * jj + 3] *= al.y;
-      }
+      rescale_ot(o, sAlpha, t4);
 #pragma unroll
       for (int tt = 0; tt < 2; ++tt)
 #pragma unroll
@@ -610,10 +631,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 #pragma unroll
           for (int j = 0; j < NO; ++j) {
             const int dim0 = wgi * HALF + 64 * j + 16 * wq;
-            uint32_t r[4];
-            ldsm_x4_trans(r, tile_v + (dim0 / 64) * Cfg::CHUNK + wg::swz<64>(32 * kk + lane, dim0 % 64));
-            a[j][0] = __byte_perm(r[0], r[1], 0x6420), a[j][1] = __byte_perm(r[0], r[1], 0x7531);
-            a[j][2] = __byte_perm(r[2], r[3], 0x6420), a[j][3] = __byte_perm(r[2], r[3], 0x7531);
+            vt_e4m3_fragment(tile_v + (dim0 / 64) * Cfg::CHUNK + wg::swz<64>(32 * kk + lane, dim0 % 64), a[j]);
           }
           wg::fence();
 #pragma unroll
