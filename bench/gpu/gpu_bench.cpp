@@ -219,6 +219,7 @@ int main(int argc, char** argv) {
     for (int t : quick ? std::vector<int>{64} : std::vector<int>{1, 16, 64, 128, 512})
       moe({"step3 8 experts x " + std::to_string(t) + " tokens 7168x5120", 8, t, 7168, 5120, true});
     moe({"step3 8 experts x 64 tokens 7168x5120", 8, 64, 7168, 5120, false});
+    moe({"qwen3-235b-a22b 8 experts x 1 tokens 4096x1536", 8, 1, 4096, 1536, true});  // fewer tiles than a wave
     // DeepSeek-V3 EP decode: 2 experts per GPU of 128; uneven routing (empty and hot experts)
     moe({"deepseek-v3 2 experts x 128 tokens 7168x2048", 2, 128, 7168, 2048, true});
     moe({"deepseek-v3 2 experts x 8 tokens 7168x2048", 2, 8, 7168, 2048, true});

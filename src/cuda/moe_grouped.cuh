@@ -102,7 +102,11 @@ __global__ void __launch_bounds__(128, 2) moe_grouped_kernel(const MoeParams p) 
   const long long w_rows = DOWN ? p.hidden : 2LL * p.inter;  // weight rows per expert
   const unsigned char* W = static_cast<const unsigned char*>(DOWN ? p.w2 : p.w1);
   const unsigned char* X = static_cast<const unsigned char*>(DOWN ? p.act : p.x);
+  // Programmatic dependent launch: gate+up lets the down kernel be scheduled at once; the down
+  // kernel builds its tile list, then waits for gate+up's act (a no-op when launched plainly).
+  if constexpr (!DOWN) asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
   const int total = build_tile_prefix<NT>(p, fblocks, prefix);
+  if constexpr (DOWN) asm volatile("griddepcontrol.wait;\n" ::: "memory");
 
 #pragma unroll 1
   for (int tile = blockIdx.x; tile < total; tile += gridDim.x) {
