@@ -212,19 +212,8 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
     if (issuer && more) next_row[0] = tile_row0(2 * it + 2), next_row[1] = tile_row0(2 * it + 3);
 
     // Scale to the log2 domain, mask tokens past the split, row maxima over the quad.
-    const int tok0 = t_begin + 64 * (2 * it + wgi) + 2 * t4;
-    float mx_a = -INFINITY, mx_b = -INFINITY;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[4 * j + e] = tok0 + 8 * j + (e & 1) < t_end ? s[4 * j + e] * p.scale_log2 : -INFINITY;
-      mx_a = fmaxf(mx_a, fmaxf(s[4 * j], s[4 * j + 1]));
-      mx_b = fmaxf(mx_b, fmaxf(s[4 * j + 2], s[4 * j + 3]));
-    }
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+    float mx_a, mx_b;
+    scale_mask_rowmax<8>(s, t_begin + 64 * (2 * it + wgi) + 2 * t4, t_end, p.scale_log2, p.scale_log2, mx_a, mx_b);
 
     if (wgi == 1) wg::named_barrier(kScaleA, 256);  // m_A and WG0's factor are in shared memory
     // This warpgroup's step of the running maximum (WG0: m -> m_A; WG1: m_A -> m_B). Tile A always

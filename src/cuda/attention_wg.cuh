@@ -144,6 +144,25 @@ __device__ __forceinline__ void rescale_ot(float (&o)[NO][32], const float* f, i
     for (int j = 0; j < NO; ++j) o[j][4 * jj] *= al.x, o[j][4 * jj + 1] *= al.y, o[j][4 * jj + 2] *= al.x, o[j][4 * jj + 3] *= al.y;
   }
 }
+// A score tile (64 heads x 8*NJ tokens, the m64 accumulator) to the log2 domain: each of the
+// thread's two rows times its factor (sc_a, sc_b), tokens at or past t_end (tok0: the token of the
+// thread's first column) masked to -inf; returns both rows' maxima over the quad.
+template <int NJ>
+__device__ __forceinline__ void scale_mask_rowmax(float (&s)[4 * NJ], int tok0, int t_end, float sc_a, float sc_b, float& mx_a,
+                                                  float& mx_b) {
+  mx_a = -INFINITY, mx_b = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < NJ; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[4 * j + e] = tok0 + 8 * j + (e & 1) < t_end ? s[4 * j + e] * (e < 2 ? sc_a : sc_b) : -INFINITY;
+    mx_a = fmaxf(mx_a, fmaxf(s[4 * j], s[4 * j + 1]));
+    mx_b = fmaxf(mx_b, fmaxf(s[4 * j + 2], s[4 * j + 3]));
+  }
+  mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
+  mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
+  mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
+  mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+}
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
   asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
@@ -284,31 +303,32 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
     store_out_pair(p, ((long long)b * p.q_heads + head0 + head) * DV + dim, x0, x1);
   };
 
-  if (p.splits == 1) {
+  // fn(pair, x0, x1) for each output pair of a real head (rows past the group are padding).
+  auto each_pair = [&](auto&& fn) {
 #pragma unroll
     for (int j = 0; j < NO; ++j)
 #pragma unroll
       for (int q = 0; q < 16; ++q) {
         const Pair e = pair_of(j, q);
-        if (e.head >= n_rows) continue;
-        const float w = sInv[e.head] * p.v_scale;
-        store_out(e.head, e.dim, o[j][e.i0] * w, o[j][e.i1] * w);
+        if (e.head < n_rows) fn(e, o[j][e.i0], o[j][e.i1]);
       }
+  };
+
+  if (p.splits == 1) {
+    each_pair([&](const Pair& e, float x0, float x1) {
+      const float w = sInv[e.head] * p.v_scale;
+      store_out(e.head, e.dim, x0 * w, x1 * w);
+    });
     return;
   }
 
   // ---- split partials: every block writes its normalised O and log2-sum-exp; the last block of
   // this (request, KV head, head block) merges all splits, each read back as stored, in split order.
   auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
-#pragma unroll
-  for (int j = 0; j < NO; ++j)
-#pragma unroll
-    for (int q = 0; q < 16; ++q) {
-      const Pair e = pair_of(j, q);
-      if (e.head >= n_rows) continue;
-      const float w = sInv[e.head];
-      __stcg(reinterpret_cast<float2*>(p.o_part + (part_row(e.head) + split) * DV + e.dim), make_float2(o[j][e.i0] * w, o[j][e.i1] * w));
-    }
+  each_pair([&](const Pair& e, float x0, float x1) {
+    const float w = sInv[e.head];
+    __stcg(reinterpret_cast<float2*>(p.o_part + (part_row(e.head) + split) * DV + e.dim), make_float2(x0 * w, x1 * w));
+  });
   if (tid < n_rows) __stcg(p.lse_part + part_row(tid) + split, sLse[tid]);
   __threadfence();
   __syncthreads();
@@ -362,13 +382,7 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
         }
       }
   }
-#pragma unroll
-  for (int j = 0; j < NO; ++j)
-#pragma unroll
-    for (int q = 0; q < 16; ++q) {
-      const Pair e = pair_of(j, q);
-      if (e.head < n_rows) store_out(e.head, e.dim, o[j][e.i0] * p.v_scale, o[j][e.i1] * p.v_scale);
-    }
+  each_pair([&](const Pair& e, float x0, float x1) { store_out(e.head, e.dim, x0 * p.v_scale, x1 * p.v_scale); });
   __syncthreads();
   if (tid == 0) *counter = 0u;  // ready for the next launch
 }
@@ -570,22 +584,8 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     wg::fence_regs(s);
 
     // ---- online softmax in the log2 domain, one running maximum shared by both warpgroups
-    const int tok0 = t_begin + (2 * pi + wgi) * TN + 2 * t4;
-    float mx_a = -INFINITY, mx_b = -INFINITY;
-#pragma unroll
-    for (int j = 0; j < NJ; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const bool ok = tok0 + 8 * j + (e & 1) < t_end;
-        s[4 * j + e] = ok ? s[4 * j + e] * (e < 2 ? sc_a : sc_b) : -INFINITY;
-      }
-      mx_a = fmaxf(mx_a, fmaxf(s[4 * j], s[4 * j + 1]));
-      mx_b = fmaxf(mx_b, fmaxf(s[4 * j + 2], s[4 * j + 3]));
-    }
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-    mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-    mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+    float mx_a, mx_b;
+    scale_mask_rowmax<NJ>(s, t_begin + (2 * pi + wgi) * TN + 2 * t4, t_end, sc_a, sc_b, mx_a, mx_b);
     if (t4 == 0) sMax[wgi * 64 + row_a] = mx_a, sMax[wgi * 64 + row_b] = mx_b;
     wg::named_barrier(1, 256);
     // The pair's first tile always holds a valid token, so its maximum is finite (and the first
