@@ -59,9 +59,23 @@ struct WgKernel {
     if (p.block_table && p.page_size % Cfg::TN) throw std::runtime_error("warpgroup attention needs pages of whole tiles");
     WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED, Cfg::TN) : WgMaps{};
     AttnParams args = p;
+    args.external_merge = p.splits >= kExternalMergeSplits;
     void* argv[] = {&args, &maps};
     DS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(KERNEL), dim3(grid), dim3(Cfg::THREADS), argv, Cfg::SMEM, s));
     DS_LAUNCHED("attention warpgroup kernel");
+    if (args.external_merge) {
+      cudaLaunchConfig_t cfg{};
+      cfg.gridDim = dim3(grid / p.splits * (Cfg::DV / 64));
+      cfg.blockDim = dim3(256);
+      cfg.stream = s;
+      cudaLaunchAttribute attr[1];
+      attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attr[0].val.programmaticStreamSerializationAllowed = 1;
+      cfg.attrs = attr;
+      cfg.numAttrs = 1;
+      DS_CUDA(cudaLaunchKernelEx(&cfg, attn_merge_kernel<Cfg::DV>, args));
+      DS_LAUNCHED("attention merge kernel");
+    }
   }
   static int blocks_per_sm() {
     if (!prepare()) return 0;

@@ -330,6 +330,7 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
     __stcg(reinterpret_cast<float2*>(p.o_part + (part_row(e.head) + split) * DV + e.dim), make_float2(x0 * w, x1 * w));
   });
   if (tid < n_rows) __stcg(p.lse_part + part_row(tid) + split, sLse[tid]);
+  if (p.external_merge) return;
   __threadfence();
   __syncthreads();
   unsigned* counter = p.counters + ((long long)b * p.kv_heads + kvh) * p.head_blocks + hb;
@@ -690,6 +691,60 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   // The merge keeps its weights in the tile buffers, free by then.
   static_assert(kMaxSplits * 64 * 4 <= Cfg::NBUF * Cfg::TILE, "merge weights");
   wg_finish<FP8, NO, Cfg::MINB>(p, blk, o, l_run, m_run, sMax, reinterpret_cast<float*>(smem + Cfg::OFF_T), sFlag);
+}
+
+// Many splits: the merge as a kernel of its own. Merged by the last block of a (request, KV head,
+// head block) to finish, 16 splits of 64 heads x 256 values are 1 MB read by one SM, about 20 us of
+// L2 latency at the tail of the launch; spread over one block per 64 output columns it takes a few.
+// Launched as a programmatic dependent of the attention kernel (griddepcontrol.wait below). Each
+// output is the sum over splits, in split order, of the split's normalised partial weighted by
+// exp2(lse_s - max) / sum, as wg_finish computes it. Grid: (request, KV head, head block, 64-column
+// block); 256 threads, each four float4 columns of 64 heads x 64 values.
+constexpr int kExternalMergeSplits = 8;  // from this many splits on
+
+template <int DV>
+__global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  __shared__ float sW[kMaxSplits * 64];
+  int bid = blockIdx.x;
+  const int cb = bid % (DV / 64);
+  bid /= DV / 64;
+  const int hb = bid % p.head_blocks;
+  bid /= p.head_blocks;
+  const int kvh = bid % p.kv_heads;
+  const int b = bid / p.kv_heads;
+  const int head0 = kvh * p.group + hb * 64;
+  const int n_rows = min(64, p.group - hb * 64);
+  const int tid = threadIdx.x;
+  auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
+  if (tid < n_rows) {
+    float mx = -INFINITY, sum = 0.f;
+    for (int s = 0; s < p.splits; ++s) mx = fmaxf(mx, sW[s * 64 + tid] = __ldcg(p.lse_part + part_row(tid) + s));
+    for (int s = 0; s < p.splits; ++s) sum += (sW[s * 64 + tid] = exp2f(sW[s * 64 + tid] - mx));
+    const float inv = 1.f / sum;
+    for (int s = 0; s < p.splits; ++s) sW[s * 64 + tid] *= inv;
+  }
+  __syncthreads();
+  // Thread t: head t / 4, columns 16 (t % 4) .. +15 of this 64-column block.
+  const int h = tid >> 2, c0 = cb * 64 + 16 * (tid & 3);
+  if (h >= n_rows) return;
+  float4 acc[4] = {};
+  const float* src = p.o_part + part_row(h) * DV + c0;
+#pragma unroll 4
+  for (int s = 0; s < p.splits; ++s) {
+    const float w = sW[s * 64 + h];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float4 x = __ldcg(reinterpret_cast<const float4*>(src + (long long)s * DV) + k);
+      acc[k].x += w * x.x, acc[k].y += w * x.y, acc[k].z += w * x.z, acc[k].w += w * x.w;
+    }
+  }
+  const long long out = ((long long)b * p.q_heads + head0 + h) * DV + c0;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    store_out_pair(p, out + 4 * k, acc[k].x * p.v_scale, acc[k].y * p.v_scale);
+    store_out_pair(p, out + 4 * k + 2, acc[k].z * p.v_scale, acc[k].w * p.v_scale);
+  }
 }
 
 }  // namespace decodesim::gpu::detail
