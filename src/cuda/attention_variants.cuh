@@ -64,16 +64,7 @@ struct WgKernel {
     DS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(KERNEL), dim3(grid), dim3(Cfg::THREADS), argv, Cfg::SMEM, s));
     DS_LAUNCHED("attention warpgroup kernel");
     if (args.external_merge) {
-      cudaLaunchConfig_t cfg{};
-      cfg.gridDim = dim3(grid / p.splits * (Cfg::DV / 64));
-      cfg.blockDim = dim3(256);
-      cfg.stream = s;
-      cudaLaunchAttribute attr[1];
-      attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      attr[0].val.programmaticStreamSerializationAllowed = 1;
-      cfg.attrs = attr;
-      cfg.numAttrs = 1;
-      DS_CUDA(cudaLaunchKernelEx(&cfg, attn_merge_kernel<Cfg::DV>, args));
+      launch_dependent(attn_merge_kernel<Cfg::DV>, grid / p.splits * (Cfg::DV / 64), 256, 0, s, args);
       DS_LAUNCHED("attention merge kernel");
     }
   }

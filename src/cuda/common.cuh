@@ -10,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "internal.hpp"
@@ -25,6 +26,23 @@ void check_launch(const char* what, const char* file, int line);
     if (ds_e_ != cudaSuccess) ::decodesim::gpu::detail::throw_cuda(ds_e_, #call, __FILE__, __LINE__); \
   } while (0)
 #define DS_LAUNCHED(what) ::decodesim::gpu::detail::check_launch(what, __FILE__, __LINE__)
+
+// Launches `kernel` as a programmatic dependent of the work before it on the stream: its blocks may
+// be scheduled as that work finishes, and wait for it in the kernel (griddepcontrol.wait).
+template <class... Params, class... Args>
+void launch_dependent(void (*kernel)(Params...), int grid, int threads, int smem, cudaStream_t s, Args&&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(threads);
+  cfg.dynamicSmemBytes = size_t(smem);
+  cfg.stream = s;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  DS_CUDA(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
 
 // Device memory owned by one object; freed on scope exit (never throws from the destructor).
 class DeviceBuffer {

@@ -138,21 +138,9 @@ struct Grouped {
     const int slots = props().multiProcessorCount * per_sm;  // a persistent grid
     if (tiles_up > 0) moe_grouped_kernel<Cfg, false><<<std::min(tiles_up, slots), Cfg::THREADS, Cfg::SMEM, st>>>(p);
     DS_LAUNCHED("moe_grouped_kernel (gate+up)");
-    if (tiles_down > 0) {
-      // A programmatic dependent launch: the down kernel's blocks start as gate+up's finish and wait
-      // for its output in the kernel (griddepcontrol), which saves about 1 us per call.
-      cudaLaunchConfig_t cfg{};
-      cfg.gridDim = dim3(std::min(tiles_down, slots));
-      cfg.blockDim = dim3(Cfg::THREADS);
-      cfg.dynamicSmemBytes = Cfg::SMEM;
-      cfg.stream = st;
-      cudaLaunchAttribute attr[1];
-      attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      attr[0].val.programmaticStreamSerializationAllowed = 1;
-      cfg.attrs = attr;
-      cfg.numAttrs = 1;
-      DS_CUDA(cudaLaunchKernelEx(&cfg, moe_grouped_kernel<Cfg, true>, p));
-    }
+    // A programmatic dependent launch: the down kernel's blocks start as gate+up's finish and wait
+    // for its output in the kernel, which saves about 1 us per call.
+    if (tiles_down > 0) launch_dependent(moe_grouped_kernel<Cfg, true>, std::min(tiles_down, slots), Cfg::THREADS, Cfg::SMEM, st, p);
     DS_LAUNCHED("moe_grouped_kernel (down)");
   }
 };
