@@ -19,7 +19,8 @@
 // are in [0, 1]). Per-tensor K and V scales are applied in fp32.
 //
 // Splits of the context write normalised partials and log2-sum-exp; the last block of each
-// (request, KV head, head block) to finish merges them in split order (deterministic).
+// (request, KV head, head block) to finish merges them in split order (deterministic), or, from
+// kExternalMergeSplits splits on, attn_merge_kernel does, spread over many blocks.
 #pragma once
 #include <cuda.h>
 
