@@ -130,16 +130,8 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
   __syncthreads();
   // Q's last chunk -> registers, as the A fragments of its four k16 steps; P_B then takes its place.
   uint32_t q8[4][4];
-  {
-    const uint32_t q_last = base + Cfg::OFF_PB;
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      q8[kk][0] = ld_shared_u32(q_last + wg::swz<128>(row_a, 2 * (16 * kk + 2 * t4)));
-      q8[kk][1] = ld_shared_u32(q_last + wg::swz<128>(row_b, 2 * (16 * kk + 2 * t4)));
-      q8[kk][2] = ld_shared_u32(q_last + wg::swz<128>(row_a, 2 * (16 * kk + 8 + 2 * t4)));
-      q8[kk][3] = ld_shared_u32(q_last + wg::swz<128>(row_b, 2 * (16 * kk + 8 + 2 * t4)));
-    }
-  }
+  for (int kk = 0; kk < 4; ++kk) bf16_a_fragment_smem<128>(base + Cfg::OFF_PB, kk, row_a, row_b, t4, q8[kk]);
   __syncthreads();
 
   float s[32], o[4][32];
@@ -188,12 +180,8 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
     }
     wg::commit();
   };
-  auto rescale_o = [&](float f_a, float f_b) {
-    if (!__any_sync(0xffffffffu, f_a != 1.f || f_b != 1.f)) return;  // the common case once LAZY settles
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int i = 0; i < 32; i += 4) o[j][i] *= f_a, o[j][i + 1] *= f_a, o[j][i + 2] *= f_b, o[j][i + 3] *= f_b;
+  auto rescale_o = [&](float f_a, float f_b) {  // skipped by warps where every factor is 1 (common once LAZY settles)
+    if (__any_sync(0xffffffffu, f_a != 1.f || f_b != 1.f)) rescale_rows(o, f_a, f_b);
   };
 
   // Scores of the first pair: tile 0 (WG0, buffer 0) and tile 1 (WG1, buffer 1).

@@ -124,6 +124,23 @@ __device__ __forceinline__ void store_p_e4m3(uint32_t sP, const uint32_t (&pa)[4
   st_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 16 + 4 * t4), pa[2]);
   st_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 16 + 4 * t4), pa[3]);
 }
+// The register A fragment of k16 step kk of a bf16 operand stored K-major in shared memory (rows
+// of SPAN bytes, swizzled with that span): the thread's rows row_a, row_b, columns 16kk + 2t4 (+8).
+template <int SPAN>
+__device__ __forceinline__ void bf16_a_fragment_smem(uint32_t addr, int kk, int row_a, int row_b, int t4, uint32_t (&a)[4]) {
+  a[0] = ld_shared_u32(addr + wg::swz<SPAN>(row_a, 2 * (16 * kk + 2 * t4)));
+  a[1] = ld_shared_u32(addr + wg::swz<SPAN>(row_b, 2 * (16 * kk + 2 * t4)));
+  a[2] = ld_shared_u32(addr + wg::swz<SPAN>(row_a, 2 * (16 * kk + 8 + 2 * t4)));
+  a[3] = ld_shared_u32(addr + wg::swz<SPAN>(row_b, 2 * (16 * kk + 8 + 2 * t4)));
+}
+// O (rows are the thread's two heads: registers 4i, 4i+1 row a, 4i+2, 4i+3 row b) times a factor per row.
+template <int NO>
+__device__ __forceinline__ void rescale_rows(float (&o)[NO][32], float f_a, float f_b) {
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int i = 0; i < 32; i += 4) o[j][i] *= f_a, o[j][i + 1] *= f_a, o[j][i + 2] *= f_b, o[j][i + 3] *= f_b;
+}
 // The A fragment of V^T for O^T += V^T P^T with e4m3 operands: 16 dims (this warp's) x 32 tokens,
 // from this lane's token row at `addr` (V token-major, 64-byte swizzle). ldmatrix.trans moves
 // 16-bit pairs of dims; two byte permutes per register then give rows 2g and 2g+1 (see the note at
@@ -652,11 +669,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 #pragma unroll
       for (int kk = 0; kk < TN / 16; ++kk) wg::bf16_a_fragment(s, kk, pa[kk]);
       store_p_bf16<TN>(sP_own, s, row_a, row_b, t4);
-      if (!Cfg::LAZY || __any_sync(0xffffffffu, up_a || up_b))
-#pragma unroll
-        for (int j = 0; j < NO; ++j)
-#pragma unroll
-          for (int i = 0; i < 32; i += 4) o[j][i] *= al_a, o[j][i + 1] *= al_a, o[j][i + 2] *= al_b, o[j][i + 3] *= al_b;
+      if (!Cfg::LAZY || __any_sync(0xffffffffu, up_a || up_b)) rescale_rows(o, al_a, al_b);
       // O += P V over one tile: this warpgroup's value columns of the tile at t. N = 64 is one
       // 64-element block of V's rows, so only the 8-row K-group stride (1024) is read; both
       // descriptor fields carry it.
@@ -675,12 +688,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       wg::named_barrier(2, 256);  // both warpgroups' P visible
       uint32_t po[TN / 16][4];
 #pragma unroll
-      for (int kk = 0; kk < TN / 16; ++kk) {
-        po[kk][0] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_a, 2 * (16 * kk + 2 * t4)));
-        po[kk][1] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_b, 2 * (16 * kk + 2 * t4)));
-        po[kk][2] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_a, 2 * (16 * kk + 8 + 2 * t4)));
-        po[kk][3] = ld_shared_u32(sP_other + wg::swz<2 * TN>(row_b, 2 * (16 * kk + 8 + 2 * t4)));
-      }
+      for (int kk = 0; kk < TN / 16; ++kk) bf16_a_fragment_smem<2 * TN>(sP_other, kk, row_a, row_b, t4, po[kk]);
       pv(po, t_other);
       wg::wait<0>();
 #pragma unroll
