@@ -273,6 +273,27 @@ __device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& 
   }
 }
 
+// The merge weights of a (request, KV head, head block)'s splits: thread h < 64 writes, for each
+// split s, exp2(lse[h][s] - max_s) / sum_s into sW[s * 64 + h] (0 for rows past the group).
+// part_row(h): head h's first row of partials (its splits follow). The log2-sum-exps are loaded
+// once, all in flight together.
+template <class PartRow>
+__device__ __forceinline__ void split_weights(const AttnParams& p, PartRow part_row, int tid, int n_rows, float* sW) {
+  if (tid < 64) {
+    if (tid < n_rows) {
+#pragma unroll 8
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = __ldcg(p.lse_part + part_row(tid) + s2);
+      float mx = -INFINITY, sum = 0.f;
+      for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, sW[s2 * 64 + tid]);
+      for (int s2 = 0; s2 < p.splits; ++s2) sum += (sW[s2 * 64 + tid] = exp2f(sW[s2 * 64 + tid] - mx));
+      const float inv = 1.f / sum;
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] *= inv;
+    } else {
+      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = 0.f;
+    }
+  }
+}
+
 // The end of a warpgroup kernel: row sums over the quad and both warpgroups give each head's 1/L and
 // log2-sum-exp; one split stores the normalised output, several write partials and the last block
 // of the (request, KV head, head block) to finish merges them in split order (deterministic).
@@ -357,21 +378,8 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
   if (!*sFlag) return;
   __threadfence();
 
-  // Per head and split, the weight exp2(lse - max) / sum, in shared memory (the tiles are free now):
-  // the log2-sum-exps are loaded once, all in flight together.
-  if (tid < 64) {
-    if (tid < n_rows) {
-#pragma unroll 8
-      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = __ldcg(p.lse_part + part_row(tid) + s2);
-      float mx = -INFINITY, sum = 0.f;
-      for (int s2 = 0; s2 < p.splits; ++s2) mx = fmaxf(mx, sW[s2 * 64 + tid]);
-      for (int s2 = 0; s2 < p.splits; ++s2) sum += (sW[s2 * 64 + tid] = exp2f(sW[s2 * 64 + tid] - mx));
-      const float inv = 1.f / sum;
-      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] *= inv;
-    } else {
-      for (int s2 = 0; s2 < p.splits; ++s2) sW[s2 * 64 + tid] = 0.f;
-    }
-  }
+  // Per head and split, the weight in shared memory (the tiles are free now).
+  split_weights(p, part_row, tid, n_rows, sW);
   __syncthreads();
 #pragma unroll
   for (int j = 0; j < NO; ++j)
@@ -726,13 +734,7 @@ __global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
   const int n_rows = min(64, p.group - hb * 64);
   const int tid = threadIdx.x;
   auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
-  if (tid < n_rows) {
-    float mx = -INFINITY, sum = 0.f;
-    for (int s = 0; s < p.splits; ++s) mx = fmaxf(mx, sW[s * 64 + tid] = __ldcg(p.lse_part + part_row(tid) + s));
-    for (int s = 0; s < p.splits; ++s) sum += (sW[s * 64 + tid] = exp2f(sW[s * 64 + tid] - mx));
-    const float inv = 1.f / sum;
-    for (int s = 0; s < p.splits; ++s) sW[s * 64 + tid] *= inv;
-  }
+  split_weights(p, part_row, tid, n_rows, sW);
   __syncthreads();
   // Thread t: head t / 4, columns 16 (t % 4) .. +15 of this 64-column block.
   const int h = tid >> 2, c0 = cb * 64 + 16 * (tid & 3);
