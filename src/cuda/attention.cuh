@@ -39,7 +39,6 @@ struct AttnParams {
   void* out;          // [B][Hq][DV], bf16 or e4m3 (out_fp8)
   int out_fp8;
   unsigned* counters;  // [B][kv_heads][head_blocks], zero between launches
-  int external_merge;  // warpgroup kernels: write the partials only; attn_merge_kernel merges them
 };
 
 template <int MT_, int C_, int DQK_, int DV_, int TN_, int STAGES_, bool FP8_, bool SHARED_, bool QREG_, int MINB_>

@@ -59,11 +59,10 @@ struct WgKernel {
     if (p.block_table && p.page_size % Cfg::TN) throw std::runtime_error("warpgroup attention needs pages of whole tiles");
     WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED, Cfg::TN) : WgMaps{};
     AttnParams args = p;
-    args.external_merge = p.splits >= kExternalMergeSplits;
     void* argv[] = {&args, &maps};
     DS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(KERNEL), dim3(grid), dim3(Cfg::THREADS), argv, Cfg::SMEM, s));
     DS_LAUNCHED("attention warpgroup kernel");
-    if (args.external_merge) {
+    if (merged_apart(p.splits)) {
       launch_dependent(attn_merge_kernel<Cfg::DV>, grid / p.splits * (Cfg::DV / 64), 256, 0, s, args);
       DS_LAUNCHED("attention merge kernel");
     }

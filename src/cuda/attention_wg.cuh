@@ -273,6 +273,13 @@ __device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& 
   }
 }
 
+// From 8 splits of a context on, the warpgroup kernels only write their partials and
+// attn_merge_kernel merges them. Merged by the last block of a (request, KV head, head block) to
+// finish, 16 splits of 64 heads x 256 values are 1 MB read by one SM, about 20 us of L2 latency at
+// the tail of the launch; spread over one block per 64 output columns it takes a few.
+constexpr int kExternalMergeSplits = 8;
+__host__ __device__ constexpr bool merged_apart(int splits) { return splits >= kExternalMergeSplits; }
+
 // The merge weights of a (request, KV head, head block)'s splits: thread h < 64 writes, for each
 // split s, exp2(lse[h][s] - max_s) / sum_s into sW[s * 64 + h] (0 for rows past the group).
 // part_row(h): head h's first row of partials (its splits follow). The log2-sum-exps are loaded
@@ -369,7 +376,7 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
     __stcg(reinterpret_cast<float2*>(p.o_part + (part_row(e.head) + split) * DV + e.dim), make_float2(x0 * w, x1 * w));
   });
   if (tid < n_rows) __stcg(p.lse_part + part_row(tid) + split, sLse[tid]);
-  if (p.external_merge) return;
+  if (merged_apart(p.splits)) return;
   __threadfence();
   __syncthreads();
   unsigned* counter = p.counters + ((long long)b * p.kv_heads + kvh) * p.head_blocks + hb;
@@ -710,14 +717,11 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   wg_finish<FP8, NO, Cfg::MINB>(p, blk, o, l_run, m_run, sMax, reinterpret_cast<float*>(smem + Cfg::OFF_T), sFlag);
 }
 
-// Many splits: the merge as a kernel of its own. Merged by the last block of a (request, KV head,
-// head block) to finish, 16 splits of 64 heads x 256 values are 1 MB read by one SM, about 20 us of
-// L2 latency at the tail of the launch; spread over one block per 64 output columns it takes a few.
-// Launched as a programmatic dependent of the attention kernel (griddepcontrol.wait below). Each
-// output is the sum over splits, in split order, of the split's normalised partial weighted by
-// exp2(lse_s - max) / sum, as wg_finish computes it. Grid: (request, KV head, head block, 64-column
-// block); 256 threads, each four float4 columns of 64 heads x 64 values.
-constexpr int kExternalMergeSplits = 8;  // from this many splits on
+// Many splits: the merge as a kernel of its own (see merged_apart). Each output is the sum over
+// splits, in split order, of the split's normalised partial weighted by exp2(lse_s - max) / sum, as
+// wg_finish computes it. Launched as a programmatic dependent of the attention kernel
+// (griddepcontrol.wait below). Grid: (request, KV head, head block, 64-column block); 256 threads,
+// each four float4 columns of 64 heads x 64 values.
 
 template <int DV>
 __global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
