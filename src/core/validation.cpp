@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "decodesim/errors.hpp"
 
 namespace decodesim {
@@ -53,8 +55,8 @@ Table validation_table(const std::vector<ServedCheck>& checks) {
   if (!e.empty()) {
     std::sort(e.begin(), e.end());
     const double med = e.size() % 2 ? e[e.size() / 2] : 0.5 * (e[e.size() / 2 - 1] + e[e.size() / 2]);
-    t.notes.push_back("|simulated / measured - 1|: median " + std::to_string(med * 100).substr(0, 4) + "%, worst " +
-                      std::to_string(e.back() * 100).substr(0, 4) + "% over " + std::to_string(e.size()) + " runs.");
+    t.notes.push_back(fmt::format("|simulated / measured - 1|: median {:.2f}%, worst {:.2f}% over {} runs.", med * 100, e.back() * 100,
+                                  e.size()));
   }
   return t;
 }
