@@ -180,6 +180,9 @@ int main(int argc, char** argv) {
       shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, c, false, L::contiguous));
     shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, false, L::paged));
     shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, true, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, true, L::paged));
+    if (!quick) shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 32768, true, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 8, 32768, true, L::contiguous));  // splits and their merge
     for (int c : quick ? std::vector<int>{8192} : std::vector<int>{4096, 8192, 32768})
       shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, c, false, L::contiguous));
     shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, false, L::paged));

@@ -46,6 +46,7 @@ struct AttnCfg {
   static constexpr int MT = MT_, C = C_, DQK = DQK_, DV = DV_, TN = TN_, STAGES = STAGES_, MINB = MINB_;
   static constexpr bool FP8 = FP8_, SHARED = SHARED_, QREG = QREG_;
   static constexpr int G = 16 * MT;              // heads per block
+  static constexpr int PAGE_TOKENS = TN;         // a tile's rows are consecutive cache rows
   static constexpr int THREADS = 32 * MT * C;
   static constexpr int TNC = TN / C;             // tokens per warp in S
   static constexpr int NTS = TNC / 8;            // n-tiles per warp in S
@@ -79,6 +80,26 @@ struct AttnCfg {
   static_assert(STAGES >= 2, "pipeline");
   static_assert(!PREG || NTS % 2 == 0, "P in registers needs whole 16-token k-steps");
   static_assert(NTO % (NTO < 8 ? NTO : 8) == 0, "merge chunks");
+};
+
+// What a block owns: (request b, KV head kvh, head block hb of G query heads from head0, n_rows of
+// them real, split of the context [t_begin, t_end)). The head block runs fastest in the block index,
+// so that blocks sharing KV run side by side.
+struct BlockWork {
+  int hb, split, kvh, b, head0, n_rows, t_begin, t_end;
+  __device__ BlockWork(const AttnParams& p, int G) {
+    int bid = blockIdx.x;
+    hb = bid % p.head_blocks;
+    bid /= p.head_blocks;
+    split = bid % p.splits;
+    bid /= p.splits;
+    kvh = bid % p.kv_heads;
+    b = bid / p.kv_heads;
+    head0 = kvh * p.group + hb * G;
+    n_rows = min(G, p.group - hb * G);
+    t_begin = split * p.tokens_per_split;
+    t_end = min(p.context, t_begin + p.tokens_per_split);
+  }
 };
 
 // Two adjacent output values at element idx, as BF16 or (scaled) e4m3.
@@ -191,18 +212,9 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   const int wm = warp % Cfg::MT, wc = warp / Cfg::MT;
   const int g = lane >> 2, t4 = lane & 3;
 
-  // block -> (b, kvh, split, hb), head block fastest so that blocks sharing KV run side by side
-  int bid = blockIdx.x;
-  const int hb = bid % p.head_blocks;
-  bid /= p.head_blocks;
-  const int split = bid % p.splits;
-  bid /= p.splits;
-  const int kvh = bid % p.kv_heads;
-  const int b = bid / p.kv_heads;
-  const int head0 = kvh * p.group + hb * G;  // first query head of this block
-  const int n_rows = min(G, p.group - hb * G);
-  const int t_begin = split * p.tokens_per_split;
-  const int t_end = min(p.context, t_begin + p.tokens_per_split);
+  const BlockWork work(p, G);
+  const int hb = work.hb, split = work.split, kvh = work.kvh, b = work.b, head0 = work.head0, n_rows = work.n_rows;
+  const int t_begin = work.t_begin, t_end = work.t_end;
   const int ntiles = (t_end - t_begin + TN - 1) / TN;
 
   const unsigned char* kbase =

@@ -94,18 +94,18 @@ std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
     throw std::runtime_error("no attention kernel for " + s.design + " qk_dim " + std::to_string(s.qk_dim) + " v_dim " +
                              std::to_string(s.v_dim) + (s.fp8_kv ? " fp8" : " bf16") +
                              " (compiled: 128/128, 256/256, mla 576/512)");
-  // mma.sync variants: the head-block size that suits the group; warpgroup variants take 64 heads
-  // per block whatever the group (rows past the group are padding).
+  // mma.sync variants: the head-block size that suits the group; the any_group ones (warpgroup: 64
+  // heads per block, rows past the group padding; e4m3 warp-split: 16) whatever the group.
   int gmax = 0;
   for (auto* v : m)
-    if (!v->wgmma) gmax = std::max(gmax, v->g_blk);
+    if (!v->any_group) gmax = std::max(gmax, v->g_blk);
   int target = gmax;
   if (group < gmax)
     for (auto* v : m)
-      if (!v->wgmma && v->g_blk >= group) target = std::min(target, v->g_blk);
+      if (!v->any_group && v->g_blk >= group) target = std::min(target, v->g_blk);
   std::vector<const AttnVariant*> out;
   for (auto* v : m)
-    if (v->wgmma || v->g_blk == target) out.push_back(v);
+    if (v->any_group || v->g_blk == target) out.push_back(v);
   return out;
 }
 

@@ -219,15 +219,7 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
     }
     bar_arrive(wgi == 0 ? kScaleA : kScaleB, 256);  // the other warpgroup may go on
     f_a *= fa_a, f_b *= fa_b;
-    float ls_a = 0.f, ls_b = 0.f;
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      s[4 * j + 0] = exp2f(s[4 * j + 0] - mn_a), s[4 * j + 1] = exp2f(s[4 * j + 1] - mn_a);
-      s[4 * j + 2] = exp2f(s[4 * j + 2] - mn_b), s[4 * j + 3] = exp2f(s[4 * j + 3] - mn_b);
-      ls_a += s[4 * j] + s[4 * j + 1], ls_b += s[4 * j + 2] + s[4 * j + 3];
-    }
-    l_run[0] = l_run[0] * f_a + ls_a;
-    l_run[1] = l_run[1] * f_b + ls_b;
+    exp2_rows<8>(s, mn_a, mn_b, f_a, f_b, l_run);
     rescale_o(f_a, f_b);
     uint32_t pa[4][4];
 #pragma unroll

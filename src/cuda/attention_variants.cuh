@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "attention.cuh"
+#include "attention_e4m3.cuh"
 #include "attention_mla_seesaw.cuh"
 #include "attention_wg.cuh"
 #include "common.cuh"
@@ -16,7 +17,10 @@ struct AttnVariant {
   int dqk = 0, dv = 0;
   bool fp8 = false, shared = false;
   int g_blk = 0, tn = 0, threads = 0, smem = 0;
-  bool wgmma = false;  // Hopper warpgroup kernel: 64 heads per block, any group size
+  // Eligible whatever the group size: its blocks take a fixed slice of the group (64 heads for the
+  // warpgroup kernels, rows past the group padding; 16 for the e4m3 warp-split kernel, the group
+  // spread over several head blocks). The other mma.sync variants are chosen by head-block size.
+  bool any_group = false;
   void (*launch)(const AttnParams&, int grid, cudaStream_t) = nullptr;
   int (*blocks_per_sm)() = nullptr;  // 0 when it cannot run on this device
 };
@@ -24,21 +28,32 @@ struct AttnVariant {
 // Raises a kernel's dynamic shared memory limit once; false when the device has too little.
 bool prepare_kernel(const void* fn, int smem);
 
-// One compiled mma.sync kernel (template instance) behind the variant's pointers.
-template <class Cfg>
+// One compiled mma.sync kernel (a template instance, KERNEL) behind the variant's pointers. With
+// MERGE, split partials are combined by attn_merge_kernel, launched as a dependent, rather than by
+// the kernel's last block.
+template <class Cfg, void (*KERNEL)(AttnParams), bool MERGE = false>
 struct MmaKernel {
   static bool prepare() {
-    return per_device<bool>([] { return prepare_kernel(reinterpret_cast<const void*>(&attn_decode_kernel<Cfg>), Cfg::SMEM); });
+    return per_device<bool>([] { return prepare_kernel(reinterpret_cast<const void*>(KERNEL), Cfg::SMEM); });
   }
   static void launch(const AttnParams& p, int grid, cudaStream_t s) {
     if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
-    attn_decode_kernel<Cfg><<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p);
-    DS_LAUNCHED("attn_decode_kernel");
+    if (p.block_table && p.page_size % Cfg::PAGE_TOKENS)
+      throw std::runtime_error("attention variant needs pages of whole " + std::to_string(Cfg::PAGE_TOKENS) + "-token tiles");
+    KERNEL<<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p);
+    DS_LAUNCHED("attention mma.sync kernel");
+    if constexpr (MERGE) {
+      if (p.splits > 1) {
+        if (p.splits > kMaxSplits) throw std::runtime_error("attention merges at most " + std::to_string(kMaxSplits) + " splits of a context");
+        launch_dependent(attn_merge_kernel<Cfg::DV, Cfg::G>, grid / p.splits * (Cfg::DV / 64), 256, 0, s, p);
+        DS_LAUNCHED("attention merge kernel");
+      }
+    }
   }
   static int blocks_per_sm() {
     if (!prepare()) return 0;
     int n = 0;
-    DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attn_decode_kernel<Cfg>, Cfg::THREADS, Cfg::SMEM));
+    DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, KERNEL, Cfg::THREADS, Cfg::SMEM));
     return n;
   }
 };
@@ -79,23 +94,36 @@ struct WgKernel {
     v.name = std::move(name);
     v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
     v.g_blk = Cfg::G, v.tn = 2 * Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
-    v.wgmma = true;
+    v.any_group = true;
     v.launch = &launch;
     v.blocks_per_sm = &blocks_per_sm;
     return v;
   }
 };
 
-template <class Cfg>
-AttnVariant attn_variant() {
-  using K = MmaKernel<Cfg>;
+// The fields every mma.sync variant shares.
+template <class Cfg, class K>
+AttnVariant mma_variant(std::string name) {
   AttnVariant v;
-  v.name = "mt" + std::to_string(Cfg::MT) + "c" + std::to_string(Cfg::C) + "tn" + std::to_string(Cfg::TN) + "s" +
-           std::to_string(Cfg::STAGES) + (Cfg::QREG ? "q" : "") + "b" + std::to_string(Cfg::MINB);
+  v.name = std::move(name);
   v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
   v.g_blk = Cfg::G, v.tn = Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
   v.launch = &K::launch;
   v.blocks_per_sm = &K::blocks_per_sm;
+  return v;
+}
+template <class Cfg>
+AttnVariant attn_variant() {
+  return mma_variant<Cfg, MmaKernel<Cfg, &attn_decode_kernel<Cfg>>>(
+      "mt" + std::to_string(Cfg::MT) + "c" + std::to_string(Cfg::C) + "tn" + std::to_string(Cfg::TN) + "s" +
+      std::to_string(Cfg::STAGES) + (Cfg::QREG ? "q" : "") + "b" + std::to_string(Cfg::MINB));
+}
+// e4m3 tensor-core variants for small groups (warp-split streams).
+template <class Cfg>
+AttnVariant e4m3_variant() {
+  AttnVariant v = mma_variant<Cfg, MmaKernel<Cfg, &attn_e4m3_kernel<Cfg>, true>>(
+      "e4w" + std::to_string(Cfg::W) + "c" + std::to_string(Cfg::TPW) + "s" + std::to_string(Cfg::S) + "b" + std::to_string(Cfg::MINB));
+  v.any_group = true;
   return v;
 }
 

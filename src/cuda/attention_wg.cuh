@@ -181,6 +181,20 @@ __device__ __forceinline__ void scale_mask_rowmax(float (&s)[4 * NJ], int tok0, 
   mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
   mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
 }
+// The thread's two score rows to P = exp2(S - m) in place (mn_a, mn_b: the rows' maxima), and
+// their running sums moved to the new maximum (factors f_a, f_b) plus the tile's P.
+template <int NJ>
+__device__ __forceinline__ void exp2_rows(float (&s)[4 * NJ], float mn_a, float mn_b, float f_a, float f_b, float (&l_run)[2]) {
+  float ls_a = 0.f, ls_b = 0.f;
+#pragma unroll
+  for (int j = 0; j < NJ; ++j) {
+    s[4 * j + 0] = exp2f(s[4 * j + 0] - mn_a), s[4 * j + 1] = exp2f(s[4 * j + 1] - mn_a);
+    s[4 * j + 2] = exp2f(s[4 * j + 2] - mn_b), s[4 * j + 3] = exp2f(s[4 * j + 3] - mn_b);
+    ls_a += s[4 * j] + s[4 * j + 1], ls_b += s[4 * j + 2] + s[4 * j + 3];
+  }
+  l_run[0] = l_run[0] * f_a + ls_a;
+  l_run[1] = l_run[1] * f_b + ls_b;
+}
 __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
   asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
@@ -213,24 +227,12 @@ struct WgMaps {
 
 // Who a block of a warpgroup kernel is (request, KV head, 64-head block, split of the context) and
 // which two accumulator rows (heads) its thread holds.
-struct WgBlock {
+struct WgBlock : BlockWork {
   int tid, wgi, lane, wq, g, t4, row_a, row_b;
-  int hb, split, kvh, b, head0, n_rows, t_begin, t_end;
-  __device__ explicit WgBlock(const AttnParams& p) {
+  __device__ explicit WgBlock(const AttnParams& p) : BlockWork(p, 64) {
     tid = threadIdx.x, wgi = tid >> 7, lane = tid & 31, wq = (tid >> 5) & 3;
     g = lane >> 2, t4 = lane & 3;
     row_a = wq * 16 + g, row_b = row_a + 8;
-    int bid = blockIdx.x;
-    hb = bid % p.head_blocks;
-    bid /= p.head_blocks;
-    split = bid % p.splits;
-    bid /= p.splits;
-    kvh = bid % p.kv_heads;
-    b = bid / p.kv_heads;
-    head0 = kvh * p.group + hb * 64;
-    n_rows = min(64, p.group - hb * 64);
-    t_begin = split * p.tokens_per_split;
-    t_end = min(p.context, t_begin + p.tokens_per_split);
   }
 };
 
@@ -247,17 +249,19 @@ __device__ __forceinline__ void load_q_bf16(const AttnParams& p, const WgBlock& 
   }
 }
 
-// The same in e4m3 (64-byte rows per chunk, 64-byte swizzle), one warp per row: the row's largest
-// magnitude sets its scale, stored in sQs[row] (the products are scaled back by it).
-template <int DQK>
-__device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& blk, uint32_t dst, float* sQs) {
+// Q rows 0..ROWS-1 of a head block quantised to e4m3, row r by warp r % warps: the row's largest
+// magnitude sets its scale, stored in sQs[r] (the products are scaled back by it); rows past n_rows
+// are zero. dst(r, c): the shared-memory address of row r's element c.
+template <int DQK, int ROWS, class Dst>
+__device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, int b, int head0, int n_rows, int warp, int warps, int lane,
+                                                Dst dst, float* sQs) {
   constexpr int PER = DQK / 32;
-  for (int r = blk.tid >> 5; r < 64; r += 8) {
+  for (int r = warp; r < ROWS; r += warps) {
     float x[PER];
     float amax = 0.f;
 #pragma unroll
     for (int k = 0; k < PER; ++k) {
-      x[k] = r < blk.n_rows ? __bfloat162float(p.q[((long long)blk.b * p.q_heads + blk.head0 + r) * DQK + blk.lane + 32 * k]) : 0.f;
+      x[k] = r < n_rows ? __bfloat162float(p.q[((long long)b * p.q_heads + head0 + r) * DQK + lane + 32 * k]) : 0.f;
       amax = fmaxf(amax, fabsf(x[k]));
     }
 #pragma unroll
@@ -265,12 +269,17 @@ __device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& 
     const float sc = amax > 0.f ? amax / 448.f : 1.f, inv = 1.f / sc;
 #pragma unroll
     for (int k = 0; k < PER; ++k) {
-      const int c = blk.lane + 32 * k;
-      const uint8_t code = __nv_cvt_float_to_fp8(x[k] * inv, __NV_SATFINITE, __NV_E4M3);
-      wg_dev::st_shared_u8(dst + (c / 64) * (64 * 64) + wg::swz<64>(r, c % 64), code);
+      const int c = lane + 32 * k;
+      wg_dev::st_shared_u8(dst(r, c), __nv_cvt_float_to_fp8(x[k] * inv, __NV_SATFINITE, __NV_E4M3));
     }
-    if (blk.lane == 0) sQs[r] = sc;
+    if (lane == 0) sQs[r] = sc;
   }
+}
+// The block's 64 rows in the warpgroup layout: 64-byte rows per 64-column chunk, 64-byte swizzle.
+template <int DQK>
+__device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& blk, uint32_t dst, float* sQs) {
+  quantize_q_e4m3<DQK, 64>(p, blk.b, blk.head0, blk.n_rows, blk.tid >> 5, 8, blk.lane,
+                           [&](int r, int c) { return dst + (c / 64) * (64 * 64) + wg::swz<64>(r, c % 64); }, sQs);
 }
 
 // From 8 splits of a context on, the warpgroup kernels only write their partials and
@@ -629,15 +638,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     const float mn_a = up_a ? pm_a : m_run[0], mn_b = up_b ? pm_b : m_run[1];
     const float al_a = up_a ? exp2f(m_run[0] - mn_a) : 1.f, al_b = up_b ? exp2f(m_run[1] - mn_b) : 1.f;
     m_run[0] = mn_a, m_run[1] = mn_b;
-    float ls_a = 0.f, ls_b = 0.f;
-#pragma unroll
-    for (int j = 0; j < NJ; ++j) {
-      s[4 * j + 0] = exp2f(s[4 * j + 0] - mn_a), s[4 * j + 1] = exp2f(s[4 * j + 1] - mn_a);
-      s[4 * j + 2] = exp2f(s[4 * j + 2] - mn_b), s[4 * j + 3] = exp2f(s[4 * j + 3] - mn_b);
-      ls_a += s[4 * j] + s[4 * j + 1], ls_b += s[4 * j + 2] + s[4 * j + 3];
-    }
-    l_run[0] = l_run[0] * al_a + ls_a;
-    l_run[1] = l_run[1] * al_b + ls_b;
+    exp2_rows<NJ>(s, mn_a, mn_b, al_a, al_b, l_run);
 
     if constexpr (FP8) {
       // ---- O^T += V^T P^T: e4m3 operands must be K-major, and V arrives token-major, so V^T is
@@ -720,11 +721,12 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 // Many splits: the merge as a kernel of its own (see merged_apart). Each output is the sum over
 // splits, in split order, of the split's normalised partial weighted by exp2(lse_s - max) / sum, as
 // wg_finish computes it. Launched as a programmatic dependent of the attention kernel
-// (griddepcontrol.wait below). Grid: (request, KV head, head block, 64-column block); 256 threads,
-// each four float4 columns of 64 heads x 64 values.
+// (griddepcontrol.wait below). Grid: (request, KV head, head block of G heads, 64-column block);
+// 256 threads, each four float4 columns of one head x 64 values (threads past G heads idle).
 
-template <int DV>
+template <int DV, int G = 64>
 __global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
+  static_assert(G <= 64, "one thread row per head");
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
   __shared__ float sW[kMaxSplits * 64];
   int bid = blockIdx.x;
@@ -734,8 +736,8 @@ __global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
   bid /= p.head_blocks;
   const int kvh = bid % p.kv_heads;
   const int b = bid / p.kv_heads;
-  const int head0 = kvh * p.group + hb * 64;
-  const int n_rows = min(64, p.group - hb * 64);
+  const int head0 = kvh * p.group + hb * G;
+  const int n_rows = min(G, p.group - hb * G);
   const int tid = threadIdx.x;
   auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
   split_weights(p, part_row, tid, n_rows, sW);

@@ -15,11 +15,9 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 64>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, true, 64>>());
-  out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false>>());
-  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 2>>());
+  // GQA FP8: the e4m3 warp-split kernel (attn_d128.cu) is faster up to 16 heads per KV head; this
+  // one takes a group of up to 64 heads in one block.
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2>>());
-  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2, false, false, true>>());
-  out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false, 32, 2>>());
 }
 
 }  // namespace decodesim::gpu::detail
