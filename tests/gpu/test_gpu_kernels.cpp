@@ -49,6 +49,7 @@ std::vector<g::AttentionShape> small_attention_shapes() {
       v.push_back(attn("mfa", 64, 1, 256, 256, 3, 1000, fp8, lay));   // Step-3
       v.push_back(attn("gqa", 64, 4, 128, 128, 2, 333, fp8, lay));    // Qwen3-235B, 16 heads per KV head
       v.push_back(attn("gqa", 40, 8, 128, 128, 2, 129, fp8, lay));    // 5 heads per KV head (padded rows)
+      v.push_back(attn("gqa", 64, 2, 128, 128, 2, 700, fp8, lay));    // 32 per KV head: two 16-head blocks each
       v.push_back(attn("mla", 128, 1, 576, 512, 2, 517, fp8, lay));   // DeepSeek-V3 absorbed
       v.push_back(attn("mla", 64, 1, 576, 512, 1, 64, fp8, lay));     // Kimi-K2 width, one tile
     }
