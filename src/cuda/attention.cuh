@@ -102,6 +102,15 @@ struct BlockWork {
   }
 };
 
+// The thread's two row values summed over its quad (the four threads that hold a row of an
+// m16/m64 accumulator between them).
+__device__ __forceinline__ void quad_sum(float (&v)[2]) {
+  v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
+  v[0] += __shfl_xor_sync(0xffffffffu, v[0], 2);
+  v[1] += __shfl_xor_sync(0xffffffffu, v[1], 1);
+  v[1] += __shfl_xor_sync(0xffffffffu, v[1], 2);
+}
+
 // Two adjacent output values at element idx, as BF16 or (scaled) e4m3.
 __device__ __forceinline__ void store_out_pair(const AttnParams& p, long long idx, float x0, float x1) {
   if (p.out_fp8) {
@@ -127,11 +136,12 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
-__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const void* p) {
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], unsigned addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_u32(p)));
+               : "r"(addr));
 }
+__device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], const void* p) { ldsm_x4(r, smem_u32(p)); }
 __device__ __forceinline__ void ldsm_x2(unsigned& r0, unsigned& r1, const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(smem_u32(p)));
 }
@@ -471,10 +481,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   cp_async_wait<0>();
 
   // ---- finish: row sums over the quad, then over column groups
-  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 1);
-  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 2);
-  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 1);
-  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 2);
+  quad_sum(l_run);
   float L0 = l_run[0], L1 = l_run[1];
   if constexpr (C > 1) {
     __syncthreads();  // everyone is past the last read of sRed (maxima)

@@ -55,11 +55,6 @@ __device__ __forceinline__ void mma_16832(float* d, const uint32_t (&a)[4], uint
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
 // Byte offset of 16-byte unit c of row r in rows of ROW bytes: units XOR-swizzled by the row's low
 // three bits, so the 8 rows of an ldmatrix read fall on distinct banks.
 template <int ROW>
@@ -73,6 +68,7 @@ template <class Cfg>
 __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(const AttnParams p) {
   using namespace e4m3_dev;
   using namespace wg_dev;
+  using attn_dev::ldsm_x4;
   constexpr int DQK = Cfg::DQK, DV = Cfg::DV, W = Cfg::W, TPW = Cfg::TPW, S = Cfg::S, G = Cfg::G;
   constexpr int NJ = TPW / 8;  // n8 score tiles of a chunk
   extern __shared__ __align__(128) unsigned char smem[];
@@ -138,9 +134,14 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   for (int kk = 0; kk < DQK / 32; ++kk) ldsm_x4(qf[kk], base + swz16<DQK>(lane & 15, 2 * kk + (lane >> 4)));
   const float sc_a = p.scale_log2 * sQs[g], sc_b = p.scale_log2 * sQs[g + 8];
 
-  float o[DV / 2];  // n8 tiles 2c (dims 16c + 2n) and 2c + 1 (dims 16c + 2n + 1) of each 16-dim block c
+  // n8 tiles 2c (dims 16c + 2n) and 2c + 1 (dims 16c + 2n + 1) of each 16-dim block c, 4 floats
+  // each, in the rows-a-then-b layout rescale_rows takes
+  float o[DV / 64][32];
+  float* const of = &o[0][0];
 #pragma unroll
-  for (int i = 0; i < DV / 2; ++i) o[i] = 0.f;
+  for (int j = 0; j < DV / 64; ++j)
+#pragma unroll
+    for (int i = 0; i < 32; ++i) o[j][i] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
 
 #pragma unroll 1
@@ -173,9 +174,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
     const float al_a = exp2f(m_run[0] - mn_a), al_b = exp2f(m_run[1] - mn_b);
     m_run[0] = mn_a, m_run[1] = mn_b;
     exp2_rows<NJ>(s, mn_a, mn_b, al_a, al_b, l_run);
-    if (__any_sync(0xffffffffu, al_a != 1.f || al_b != 1.f))
-#pragma unroll
-      for (int e = 0; e < DV / 2; e += 4) o[e] *= al_a, o[e + 1] *= al_a, o[e + 2] *= al_b, o[e + 3] *= al_b;
+    rescale_rows_moved(o, al_a, al_b);
 
     // ---- O += P V, one k32 step per 32 tokens
 #pragma unroll
@@ -186,18 +185,15 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
       for (int c = 0; c < DV / 16; ++c) {
         uint32_t vb[4];
         vt_e4m3_fragment(v_t + swz16<DV>(32 * q + lane, c), vb);
-        mma_16832(o + 8 * c, pa, vb[0], vb[2]);
-        mma_16832(o + 8 * c + 4, pa, vb[1], vb[3]);
+        mma_16832(of + 8 * c, pa, vb[0], vb[2]);
+        mma_16832(of + 8 * c + 4, pa, vb[1], vb[3]);
       }
     }
   }
   wg::cp_wait<0>();
 
   // ---- combine the warps: each leaves its maxima, sums and unnormalised O (in its own ring)
-  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 1);
-  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 2);
-  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 1);
-  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 2);
+  quad_sum(l_run);
   if (t4 == 0) {
     sMax[warp * G + g] = m_run[0], sMax[warp * G + g + 8] = m_run[1];
     sSum[warp * G + g] = l_run[0], sSum[warp * G + g + 8] = l_run[1];
@@ -208,7 +204,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
 #pragma unroll
     for (int c = 0; c < DV / 16; ++c) {
       // a thread's dims of block c: 16c + 4t4 .. +3 (even tile: +0, +2; odd tile: +1, +3)
-      const float* x = o + 8 * c;
+      const float* x = of + 8 * c;
       *reinterpret_cast<float4*>(mine_o + g * Cfg::OSTRIDE + 16 * c + 4 * t4) = make_float4(x[0], x[4], x[1], x[5]);
       *reinterpret_cast<float4*>(mine_o + (g + 8) * Cfg::OSTRIDE + 16 * c + 4 * t4) = make_float4(x[2], x[6], x[3], x[7]);
     }

@@ -34,6 +34,7 @@ struct SeesawCfg {
   static constexpr bool LAZY = LAZY_;
   static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;
   static constexpr int DQK = 576, DV = 512, TN = 64, G = 64, THREADS = 256, MINB = 1;
+  static constexpr int PAGE_TOKENS = TN;  // a tile's rows are consecutive cache rows
   static constexpr bool FP8 = false, SHARED = true, TMA = true;
   static constexpr int QC = DQK / 64;                 // 64-column chunks of Q and of a tile
   static constexpr int CHUNK = 64 * 128;              // 64 rows x 64 bf16 columns
@@ -180,9 +181,6 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
     }
     wg::commit();
   };
-  auto rescale_o = [&](float f_a, float f_b) {  // skipped by warps where every factor is 1 (common once LAZY settles)
-    if (__any_sync(0xffffffffu, f_a != 1.f || f_b != 1.f)) rescale_rows(o, f_a, f_b);
-  };
 
   // Scores of the first pair: tile 0 (WG0, buffer 0) and tile 1 (WG1, buffer 1).
 #pragma unroll
@@ -220,7 +218,7 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
     bar_arrive(wgi == 0 ? kScaleA : kScaleB, 256);  // the other warpgroup may go on
     f_a *= fa_a, f_b *= fa_b;
     exp2_rows<8>(s, mn_a, mn_b, f_a, f_b, l_run);
-    rescale_o(f_a, f_b);
+    rescale_rows_moved(o, f_a, f_b);
     uint32_t pa[4][4];
 #pragma unroll
     for (int kk = 0; kk < 4; ++kk) wg::bf16_a_fragment(s, kk, pa[kk]);
@@ -240,7 +238,7 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
       wg::fence_proxy_async();
       bar_arrive(kPA, 256);
       l_run[0] *= fb_a, l_run[1] *= fb_b;
-      rescale_o(fb_a, fb_b);
+      rescale_rows_moved(o, fb_a, fb_b);
       wg::named_barrier(kPB, 256);  // P_B stored and WG1's products issued
       zero_tail(1, 2 * it + 1);
       pv_smem(sb + Cfg::OFF_PB, 1);  // O_L += P_B V_B,L

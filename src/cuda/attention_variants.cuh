@@ -28,33 +28,46 @@ struct AttnVariant {
 // Raises a kernel's dynamic shared memory limit once; false when the device has too little.
 bool prepare_kernel(const void* fn, int smem);
 
-// One compiled mma.sync kernel (a template instance, KERNEL) behind the variant's pointers. With
-// MERGE, split partials are combined by attn_merge_kernel, launched as a dependent, rather than by
-// the kernel's last block.
-template <class Cfg, void (*KERNEL)(AttnParams), bool MERGE = false>
-struct MmaKernel {
+// A compiled kernel (a template instance) and its launch resources: the shared memory limit raised
+// once per device, and the blocks an SM holds (0 when it cannot run on this device).
+template <class Cfg, auto KERNEL>
+struct KernelSlot {
   static bool prepare() {
     return per_device<bool>([] { return prepare_kernel(reinterpret_cast<const void*>(KERNEL), Cfg::SMEM); });
   }
-  static void launch(const AttnParams& p, int grid, cudaStream_t s) {
+  static void require(const AttnParams& p, bool merges_splits) {
     if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
+    if (merges_splits && p.splits > kMaxSplits)
+      throw std::runtime_error("attention merges at most " + std::to_string(kMaxSplits) + " splits of a context");
     if (p.block_table && p.page_size % Cfg::PAGE_TOKENS)
       throw std::runtime_error("attention variant needs pages of whole " + std::to_string(Cfg::PAGE_TOKENS) + "-token tiles");
-    KERNEL<<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p);
-    DS_LAUNCHED("attention mma.sync kernel");
-    if constexpr (MERGE) {
-      if (p.splits > 1) {
-        if (p.splits > kMaxSplits) throw std::runtime_error("attention merges at most " + std::to_string(kMaxSplits) + " splits of a context");
-        launch_dependent(attn_merge_kernel<Cfg::DV, Cfg::G>, grid / p.splits * (Cfg::DV / 64), 256, 0, s, p);
-        DS_LAUNCHED("attention merge kernel");
-      }
-    }
   }
   static int blocks_per_sm() {
     if (!prepare()) return 0;
     int n = 0;
     DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, KERNEL, Cfg::THREADS, Cfg::SMEM));
     return n;
+  }
+};
+
+// The split partials of an attention launch of `grid` blocks merged by attn_merge_kernel (heads in
+// blocks of G), launched as a programmatic dependent of it.
+template <int DV, int G>
+void launch_split_merge(const AttnParams& p, int grid, cudaStream_t s) {
+  launch_dependent(attn_merge_kernel<DV, G>, grid / p.splits * (DV / 64), 256, 0, s, p);
+  DS_LAUNCHED("attention merge kernel");
+}
+
+// One mma.sync kernel behind the variant's pointers. With MERGE, split partials are combined by
+// attn_merge_kernel rather than by the kernel's last block.
+template <class Cfg, void (*KERNEL)(AttnParams), bool MERGE = false>
+struct MmaKernel : KernelSlot<Cfg, KERNEL> {
+  static void launch(const AttnParams& p, int grid, cudaStream_t s) {
+    MmaKernel::require(p, MERGE);
+    KERNEL<<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p);
+    DS_LAUNCHED("attention mma.sync kernel");
+    if constexpr (MERGE)
+      if (p.splits > 1) launch_split_merge<Cfg::DV, Cfg::G>(p, grid, s);
   }
 };
 
@@ -64,79 +77,60 @@ WgMaps make_wg_maps(const AttnParams& p, bool fp8, bool shared, int box_rows);
 
 // A warpgroup kernel (Cfg's instance of KERNEL) behind the variant's pointers.
 template <class Cfg, void (*KERNEL)(AttnParams, WgMaps)>
-struct WgKernel {
-  static bool prepare() {
-    return per_device<bool>([] { return prepare_kernel(reinterpret_cast<const void*>(KERNEL), Cfg::SMEM); });
-  }
+struct WgKernel : KernelSlot<Cfg, KERNEL> {
   static void launch(const AttnParams& p, int grid, cudaStream_t s) {
-    if (!prepare()) throw std::runtime_error("attention variant needs more shared memory than this device has");
-    if (p.splits > kMaxSplits) throw std::runtime_error("warpgroup attention merges at most " + std::to_string(kMaxSplits) + " splits of a context");
-    if (p.block_table && p.page_size % Cfg::TN) throw std::runtime_error("warpgroup attention needs pages of whole tiles");
+    WgKernel::require(p, true);
     WgMaps maps = Cfg::TMA ? make_wg_maps(p, Cfg::FP8, Cfg::SHARED, Cfg::TN) : WgMaps{};
     AttnParams args = p;
     void* argv[] = {&args, &maps};
     DS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(KERNEL), dim3(grid), dim3(Cfg::THREADS), argv, Cfg::SMEM, s));
     DS_LAUNCHED("attention warpgroup kernel");
-    if (merged_apart(p.splits)) {
-      launch_dependent(attn_merge_kernel<Cfg::DV>, grid / p.splits * (Cfg::DV / 64), 256, 0, s, args);
-      DS_LAUNCHED("attention merge kernel");
-    }
-  }
-  static int blocks_per_sm() {
-    if (!prepare()) return 0;
-    int n = 0;
-    DS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, KERNEL, Cfg::THREADS, Cfg::SMEM));
-    return n;
-  }
-  // The fields every warpgroup variant shares: 64 heads per block, contexts split at pairs of tiles.
-  static AttnVariant variant(std::string name) {
-    AttnVariant v;
-    v.name = std::move(name);
-    v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
-    v.g_blk = Cfg::G, v.tn = 2 * Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
-    v.any_group = true;
-    v.launch = &launch;
-    v.blocks_per_sm = &blocks_per_sm;
-    return v;
+    if (merged_apart(p.splits)) launch_split_merge<Cfg::DV, 64>(p, grid, s);
   }
 };
 
-// The fields every mma.sync variant shares.
+// The fields every variant shares; K is its kernel's launcher. tn: the tokens a split is a multiple of.
 template <class Cfg, class K>
-AttnVariant mma_variant(std::string name) {
+AttnVariant variant_of(std::string name, int tn, bool any_group) {
   AttnVariant v;
   v.name = std::move(name);
   v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
-  v.g_blk = Cfg::G, v.tn = Cfg::TN, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
+  v.g_blk = Cfg::G, v.tn = tn, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
+  v.any_group = any_group;
   v.launch = &K::launch;
   v.blocks_per_sm = &K::blocks_per_sm;
   return v;
 }
 template <class Cfg>
 AttnVariant attn_variant() {
-  return mma_variant<Cfg, MmaKernel<Cfg, &attn_decode_kernel<Cfg>>>(
+  return variant_of<Cfg, MmaKernel<Cfg, &attn_decode_kernel<Cfg>>>(
       "mt" + std::to_string(Cfg::MT) + "c" + std::to_string(Cfg::C) + "tn" + std::to_string(Cfg::TN) + "s" +
-      std::to_string(Cfg::STAGES) + (Cfg::QREG ? "q" : "") + "b" + std::to_string(Cfg::MINB));
+          std::to_string(Cfg::STAGES) + (Cfg::QREG ? "q" : "") + "b" + std::to_string(Cfg::MINB),
+      Cfg::TN, false);
 }
-// e4m3 tensor-core variants for small groups (warp-split streams).
+// e4m3 tensor-core variants for small groups (warp-split streams): 16 heads per block, any group.
 template <class Cfg>
 AttnVariant e4m3_variant() {
-  AttnVariant v = mma_variant<Cfg, MmaKernel<Cfg, &attn_e4m3_kernel<Cfg>, true>>(
-      "e4w" + std::to_string(Cfg::W) + "c" + std::to_string(Cfg::TPW) + "s" + std::to_string(Cfg::S) + "b" + std::to_string(Cfg::MINB));
-  v.any_group = true;
-  return v;
+  return variant_of<Cfg, MmaKernel<Cfg, &attn_e4m3_kernel<Cfg>, true>>(
+      "e4w" + std::to_string(Cfg::W) + "c" + std::to_string(Cfg::TPW) + "s" + std::to_string(Cfg::S) + "b" + std::to_string(Cfg::MINB),
+      Cfg::TN, true);
 }
 
 // Warpgroup (wgmma) variants.
+// Warpgroup variants take 64 heads per block whatever the group (rows past it padding) and split
+// contexts at pairs of tiles.
 template <class Cfg>
 AttnVariant wg_variant() {
-  return WgKernel<Cfg, &attn_wg_kernel<Cfg>>::variant(
+  return variant_of<Cfg, WgKernel<Cfg, &attn_wg_kernel<Cfg>>>(
       "wg" + std::to_string(Cfg::TN) + "x2p" + std::to_string(Cfg::NP) + (Cfg::TMA ? "tma" : "") +
-      (Cfg::MINB > 1 ? "b" + std::to_string(Cfg::MINB) : "") + (Cfg::SPREAD ? "sp" : "") + (Cfg::LAZY ? "lz" : "") + (Cfg::POST ? "po" : ""));
+          (Cfg::MINB > 1 ? "b" + std::to_string(Cfg::MINB) : "") + (Cfg::SPREAD ? "sp" : "") + (Cfg::LAZY ? "lz" : "") +
+          (Cfg::POST ? "po" : ""),
+      2 * Cfg::TN, true);
 }
 template <class Cfg>
 AttnVariant seesaw_variant() {
-  return WgKernel<Cfg, &attn_mla_seesaw_kernel<Cfg>>::variant(std::string("ss64x2tma") + (Cfg::LAZY ? "lz" : ""));
+  return variant_of<Cfg, WgKernel<Cfg, &attn_mla_seesaw_kernel<Cfg>>>(std::string("ss64x2tma") + (Cfg::LAZY ? "lz" : ""), 2 * Cfg::TN,
+                                                                         true);
 }
 
 void register_attn_d256(std::vector<AttnVariant>& out);

@@ -48,6 +48,7 @@ template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false
           bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false>
 struct WgCfg {
   static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
+  static constexpr int PAGE_TOKENS = TN;  // a tile's rows are consecutive cache rows
   static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_, SPREAD = SPREAD_, LAZY = LAZY_, POST = POST_;
   static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;
   static constexpr int G = 64, THREADS = 256;
@@ -140,6 +141,11 @@ __device__ __forceinline__ void rescale_rows(float (&o)[NO][32], float f_a, floa
   for (int j = 0; j < NO; ++j)
 #pragma unroll
     for (int i = 0; i < 32; i += 4) o[j][i] *= f_a, o[j][i + 1] *= f_a, o[j][i + 2] *= f_b, o[j][i + 3] *= f_b;
+}
+// The same, skipped by warps where every factor is 1 (most tiles once the running maxima settle).
+template <int NO>
+__device__ __forceinline__ void rescale_rows_moved(float (&o)[NO][32], float f_a, float f_b) {
+  if (__any_sync(0xffffffffu, f_a != 1.f || f_b != 1.f)) rescale_rows(o, f_a, f_b);
 }
 // The A fragment of V^T for O^T += V^T P^T with e4m3 operands: 16 dims (this warp's) x 32 tokens,
 // from this lane's token row at `addr` (V token-major, 64-byte swizzle). ldmatrix.trans moves
@@ -323,10 +329,7 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
   const int tid = blk.tid, wgi = blk.wgi, wq = blk.wq, g = blk.g, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int b = blk.b, kvh = blk.kvh, hb = blk.hb, head0 = blk.head0, n_rows = blk.n_rows, split = blk.split;
   float* sSum = sRed + 128;  // [2][64]
-  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 1);
-  l_run[0] += __shfl_xor_sync(0xffffffffu, l_run[0], 2);
-  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 1);
-  l_run[1] += __shfl_xor_sync(0xffffffffu, l_run[1], 2);
+  quad_sum(l_run);
   __syncthreads();
   if (t4 == 0) sSum[wgi * 64 + row_a] = l_run[0], sSum[wgi * 64 + row_b] = l_run[1];
   __syncthreads();
