@@ -384,7 +384,7 @@ TEST_CASE("the compute time a saturated tensor pipe would not take scales with t
   Hardware m = kMeasured, t = kTarget;
   m.fp32_flops_per_s = 6e13, t.fp32_flops_per_s = 3e13;
   const Calibration split = carry_calibration(c, m, t);
-  const FitCarry& k = carry_of(split, "attention_mla", "bf16");
+  const FitCarry k = carry_of(split, "attention_mla", "bf16");
   CHECK(k.vector_share == Approx(0.5));
   CHECK(k.flops_efficiency == Approx(0.4));
   const double carried = 1.0 / (1.0 / 1.6e14 + 1.0 / 4e14);
