@@ -14,7 +14,8 @@
 #   torch      PyTorch's kernels on the same shapes (bench/gpu/torch_reference.py)
 # A GPU box without the Debian -dev packages: run scripts/gpu_deps.sh on a machine that has them
 # and bring the resulting .gpu-deps/ folder along; it is used when present.
-# Knobs: HW (hardware id; default from the GPU's name), JOBS, TOTAL_SECONDS (budget for the timed steps, 570).
+# Knobs: HW (hardware id; default from the GPU's name), JOBS, TOTAL_SECONDS (budget for the timed steps, 570),
+# TEST_SECONDS (limit of the tests step, 300: a kernel that hangs stops there).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -23,6 +24,7 @@ JOBS=${JOBS:-$(nproc)}
 CAL_SECONDS=${CAL_SECONDS:-300}
 STEPS=${STEPS:-probe,tests,calibrate,bench}
 TOTAL_SECONDS=${TOTAL_SECONDS:-570}
+TEST_SECONDS=${TEST_SECONDS:-300}
 mkdir -p "$OUT"
 LOG=$OUT/run.log
 T0=$(date +%s)
@@ -62,7 +64,7 @@ if has tests || has alltests; then
   label=(-L gpu)
   has alltests && label=()
   say "tests ${label[*]}"
-  (cd build-gpu && timeout 300 ctest --output-on-failure -j 4 "${label[@]}") >"$OUT/tests.log" 2>&1
+  (cd build-gpu && timeout "$TEST_SECONDS" ctest --output-on-failure -j 4 "${label[@]}") >"$OUT/tests.log" 2>&1
   TESTS=$(grep -E "tests passed|tests failed" "$OUT/tests.log" | tail -1)
   say "tests: $TESTS"
 fi

@@ -138,10 +138,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   // each, in the rows-a-then-b layout rescale_rows takes
   float o[DV / 64][32];
   float* const of = &o[0][0];
-#pragma unroll
-  for (int j = 0; j < DV / 64; ++j)
-#pragma unroll
-    for (int i = 0; i < 32; ++i) o[j][i] = 0.f;
+  zero_acc(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
 
 #pragma unroll 1

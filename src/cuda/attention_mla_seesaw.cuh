@@ -60,6 +60,34 @@ __device__ __forceinline__ void bar_arrive(int id, int threads) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
+// Dynamic shared memory aligned to 1024 bytes (swizzle patterns repeat every 1024), and the
+// seesaw's per-head exchange at offset off_red: the running maximum (log2 domain) and the factors
+// each warpgroup hands the other.
+struct SeesawShared {
+  uint32_t base;
+  unsigned char* smem;
+  float *sM, *sScaleA, *sScaleB;  // sScaleA: exp2(m_before - m_A), WG0 -> WG1; sScaleB: exp2(m_A - m_B), WG1 -> WG0
+  __device__ SeesawShared(unsigned char* raw, int off_red) {
+    const uint32_t raw_addr = wg::smem_addr(raw);
+    base = (raw_addr + 1023u) & ~1023u;
+    smem = raw + (base - raw_addr);
+    sM = reinterpret_cast<float*>(smem + off_red);
+    sScaleA = sM + 64, sScaleB = sM + 128;
+  }
+};
+// Pairs of 64-token tiles in the block's split (the odd tile of a last pair may lie past it).
+__device__ __forceinline__ int seesaw_pairs(const WgBlock& blk) { return ((blk.t_end - blk.t_begin + 63) / 64 + 1) / 2; }
+
+// First cache row of 64-token tile `tile` of the block's split (a tile never crosses a 64-token
+// page). A tile past the context (the odd one of a last pair) reads any rows: all its tokens are
+// masked.
+__device__ __forceinline__ int tile_row0(const AttnParams& p, const WgBlock& blk, int tile) {
+  const int t0 = blk.t_begin + 64 * tile;
+  if (t0 >= blk.t_end) return 0;
+  if (p.block_table) return __ldg(p.block_table + (long long)blk.b * p.max_pages + t0 / p.page_size) * p.page_size + t0 % p.page_size;
+  return int((long long)blk.b * p.ctx_rows + t0);
+}
+
 }  // namespace seesaw_dev
 
 template <class Cfg>
@@ -68,28 +96,19 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
   using namespace seesaw_dev;
   constexpr int CHUNK = Cfg::CHUNK, QC = Cfg::QC;
   extern __shared__ unsigned char smem_raw[];
-  const uint32_t raw_addr = wg::smem_addr(smem_raw);
-  const uint32_t base = (raw_addr + 1023u) & ~1023u;  // swizzle patterns repeat every 1024 bytes
-  unsigned char* smem = smem_raw + (base - raw_addr);
-  float* sM = reinterpret_cast<float*>(smem + Cfg::OFF_RED);  // running maximum per head (log2 domain)
-  float* sScaleA = sM + 64;                                   // exp2(m_before - m_A), WG0 -> WG1
-  float* sScaleB = sM + 128;                                  // exp2(m_A - m_B), WG1 -> WG0
+  const SeesawShared sh(smem_raw, Cfg::OFF_RED);
+  const uint32_t base = sh.base;
+  unsigned char* smem = sh.smem;
+  float *sM = sh.sM, *sScaleA = sh.sScaleA, *sScaleB = sh.sScaleB;
 
   const WgBlock blk(p);
   const int tid = blk.tid, wgi = blk.wgi, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
-  const int npairs = ((t_end - t_begin + 63) / 64 + 1) / 2;
+  const int npairs = seesaw_pairs(blk);
   const int col0 = int(blk.kvh * p.k_head_stride);
   const bool issuer = (tid & 127) == 0;  // each warpgroup's copy issuer
 
-  // First cache row of tile `tile` of this split (a 64-token tile never crosses a 64-token page). A
-  // tile past the context (the odd one of a last pair) reads any rows: all its tokens are masked.
-  auto tile_row0 = [&](int tile) -> int {
-    const int t0 = t_begin + 64 * tile;
-    if (t0 >= t_end) return 0;
-    if (p.block_table) return __ldg(p.block_table + (long long)blk.b * p.max_pages + t0 / p.page_size) * p.page_size + t0 % p.page_size;
-    return int((long long)blk.b * p.ctx_rows + t0);
-  };
+  auto tile_row0 = [&](int tile) { return seesaw_dev::tile_row0(p, blk, tile); };
   // Shared addresses derive from sb, which each pair takes afresh from an opaque copy of base: left
   // to itself the compiler hoists every product's descriptors out of the loop and spills them.
   uint32_t sb = base;
@@ -136,10 +155,7 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
   __syncthreads();
 
   float s[32], o[4][32];
-#pragma unroll
-  for (int j = 0; j < 4; ++j)
-#pragma unroll
-    for (int i = 0; i < 32; ++i) o[j][i] = 0.f;
+  zero_acc(o);
   float l_run[2] = {0.f, 0.f};
 
   // S (+)= Q K^T over chunk c of tile buffer i, issued once the chunk has landed; one commit group.

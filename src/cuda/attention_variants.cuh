@@ -6,7 +6,7 @@
 
 #include "attention.cuh"
 #include "attention_e4m3.cuh"
-#include "attention_mla_seesaw.cuh"
+#include "attention_mla_e4m3.cuh"
 #include "attention_wg.cuh"
 #include "common.cuh"
 
@@ -131,6 +131,12 @@ template <class Cfg>
 AttnVariant seesaw_variant() {
   return variant_of<Cfg, WgKernel<Cfg, &attn_mla_seesaw_kernel<Cfg>>>(std::string("ss64x2tma") + (Cfg::LAZY ? "lz" : ""), 2 * Cfg::TN,
                                                                          true);
+}
+
+// The FP8 seesaw with its producer warpgroup; r, v: the depths of its rings of cache tiles and of V^T.
+template <class Cfg>
+AttnVariant seesaw_e4m3_variant() {
+  return variant_of<Cfg, WgKernel<Cfg, &attn_mla_seesaw_e4m3_kernel<Cfg>>>("ss64x2e4r" + std::to_string(Cfg::NS) + "v" + std::to_string(Cfg::NVT), 2 * Cfg::TN, true);
 }
 
 void register_attn_d256(std::vector<AttnVariant>& out);

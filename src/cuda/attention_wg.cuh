@@ -125,6 +125,14 @@ __device__ __forceinline__ void store_p_e4m3(uint32_t sP, const uint32_t (&pa)[4
   st_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 16 + 4 * t4), pa[2]);
   st_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 16 + 4 * t4), pa[3]);
 }
+// Its inverse: the e4m3 A fragment of k32 step kk back from P stored that way.
+template <int TN>
+__device__ __forceinline__ void load_p_e4m3(uint32_t sP, int kk, int row_a, int row_b, int t4, uint32_t (&pa)[4]) {
+  pa[0] = ld_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 4 * t4));
+  pa[1] = ld_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 4 * t4));
+  pa[2] = ld_shared_u32(sP + wg::swz<TN>(row_a, 32 * kk + 16 + 4 * t4));
+  pa[3] = ld_shared_u32(sP + wg::swz<TN>(row_b, 32 * kk + 16 + 4 * t4));
+}
 // The register A fragment of k16 step kk of a bf16 operand stored K-major in shared memory (rows
 // of SPAN bytes, swizzled with that span): the thread's rows row_a, row_b, columns 16kk + 2t4 (+8).
 template <int SPAN>
@@ -133,6 +141,14 @@ __device__ __forceinline__ void bf16_a_fragment_smem(uint32_t addr, int kk, int 
   a[1] = ld_shared_u32(addr + wg::swz<SPAN>(row_b, 2 * (16 * kk + 2 * t4)));
   a[2] = ld_shared_u32(addr + wg::swz<SPAN>(row_a, 2 * (16 * kk + 8 + 2 * t4)));
   a[3] = ld_shared_u32(addr + wg::swz<SPAN>(row_b, 2 * (16 * kk + 8 + 2 * t4)));
+}
+// Accumulator blocks set to zero before the first product.
+template <int NO>
+__device__ __forceinline__ void zero_acc(float (&o)[NO][32]) {
+#pragma unroll
+  for (int j = 0; j < NO; ++j)
+#pragma unroll
+    for (int i = 0; i < 32; ++i) o[j][i] = 0.f;
 }
 // O (rows are the thread's two heads: registers 4i, 4i+1 row a, 4i+2, 4i+3 row b) times a factor per row.
 template <int NO>
@@ -319,20 +335,26 @@ __device__ __forceinline__ void split_weights(const AttnParams& p, PartRow part_
 // The end of a warpgroup kernel: row sums over the quad and both warpgroups give each head's 1/L and
 // log2-sum-exp; one split stores the normalised output, several write partials and the last block
 // of the (request, KV head, head block) to finish merges them in split order (deterministic).
-// o: this warpgroup's NO 64-column output blocks (FP8: transposed, O^T); l_run, m_run: the running
-// sum and maximum of the thread's two rows (both warpgroups at the same maximum). Shared memory
-// free by now: sRed (256 floats), sW (kMaxSplits x 64 floats), sFlag.
-template <bool FP8, int NO, int MINB>
+// o: this warpgroup's NO 64-column output blocks (OT: transposed, O^T, as the FP8 lock-step kernel
+// keeps it); l_run, m_run: the running sum and maximum of the thread's two rows (both warpgroups at
+// the same maximum). FP8: P was scaled by 256 before rounding to e4m3. BAR: 0 when the block is
+// the two warpgroups, else the id of a named barrier over them alone (other warps have left).
+// Shared memory free by now: sRed (256 floats), sW (kMaxSplits x 64 floats), sFlag.
+template <bool FP8, int NO, int MINB, bool OT = FP8, int BAR = 0>
 __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& blk, float (&o)[NO][32], float (&l_run)[2],
                                           const float (&m_run)[2], float* sRed, float* sW, int* sFlag) {
   constexpr int HALF = 64 * NO, DV = 2 * HALF;
   const int tid = blk.tid, wgi = blk.wgi, wq = blk.wq, g = blk.g, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int b = blk.b, kvh = blk.kvh, hb = blk.hb, head0 = blk.head0, n_rows = blk.n_rows, split = blk.split;
+  auto sync = [] {
+    if constexpr (BAR == 0) __syncthreads();
+    else wg::named_barrier(BAR, 256);
+  };
   float* sSum = sRed + 128;  // [2][64]
   quad_sum(l_run);
-  __syncthreads();
+  sync();
   if (t4 == 0) sSum[wgi * 64 + row_a] = l_run[0], sSum[wgi * 64 + row_b] = l_run[1];
-  __syncthreads();
+  sync();
   float* sInv = sRed;       // [64]
   float* sLse = sRed + 64;  // [64]
   if (wgi == 0 && t4 == 0) {
@@ -341,15 +363,15 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
     sInv[row_a] = pscale / L_a, sInv[row_b] = pscale / L_b;
     sLse[row_a] = m_run[0] + __log2f(L_a), sLse[row_b] = m_run[1] + __log2f(L_b);
   }
-  __syncthreads();
+  sync();
 
   // Output pairs (one head, two adjacent value columns) of accumulator block j, q = 0..15:
-  // O (bf16) holds rows = heads, columns = dims; O^T (fp8) rows = dims (2g, 2g+1), columns = heads.
+  // O holds rows = heads, columns = dims; O^T rows = dims (2g, 2g+1), columns = heads.
   struct Pair {
     int i0, i1, head, dim;
   };
   auto pair_of = [&](int j, int q) -> Pair {
-    if constexpr (FP8) {
+    if constexpr (OT) {
       const int i0 = 4 * (q >> 1) + (q & 1);
       return {i0, i0 + 2, 8 * (i0 >> 2) + 2 * t4 + (i0 & 1), wgi * HALF + 64 * j + 16 * wq + 2 * g};
     } else {
@@ -390,16 +412,16 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
   if (tid < n_rows) __stcg(p.lse_part + part_row(tid) + split, sLse[tid]);
   if (merged_apart(p.splits)) return;
   __threadfence();
-  __syncthreads();
+  sync();
   unsigned* counter = p.counters + ((long long)b * p.kv_heads + kvh) * p.head_blocks + hb;
   if (tid == 0) *sFlag = (atomicAdd(counter, 1u) == unsigned(p.splits - 1));
-  __syncthreads();
+  sync();
   if (!*sFlag) return;
   __threadfence();
 
   // Per head and split, the weight in shared memory (the tiles are free now).
   split_weights(p, part_row, tid, n_rows, sW);
-  __syncthreads();
+  sync();
 #pragma unroll
   for (int j = 0; j < NO; ++j)
 #pragma unroll
@@ -429,7 +451,7 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
       }
   }
   each_pair([&](const Pair& e, float x0, float x1) { store_out(e.head, e.dim, x0 * p.v_scale, x1 * p.v_scale); });
-  __syncthreads();
+  sync();
   if (tid == 0) *counter = 0u;  // ready for the next launch
 }
 
@@ -574,10 +596,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   __syncthreads();
 
   float o[NO][32];
-#pragma unroll
-  for (int j = 0; j < NO; ++j)
-#pragma unroll
-    for (int i = 0; i < 32; ++i) o[j][i] = 0.f;
+  zero_acc(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const float qs_a = q_scale[row_a], qs_b = q_scale[row_b];
   const float sc_a = p.scale_log2 * qs_a, sc_b = p.scale_log2 * qs_b;
