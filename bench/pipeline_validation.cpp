@@ -2,12 +2,13 @@
 // Writes pipeline-validation.csv and its figure (pipeline-validation.{dat,gp,png,svg}).
 //   build/decodesim_pipeline_validation [--runs CSV] [--hardware FILE] [--calibration FILE] [--out DIR]
 // Defaults: the committed 4 x H100 run, its link profile (hardware/local/h100-nvlink.json) and the
-// shipped H100 calibration (the same kernels the bench runs, measured alone).
+// calibration of the kernels that run used (kServedRunsCalibration), measured alone.
 #include <cstring>
 #include <iostream>
 #include <memory>
 
 #include "decodesim/loader.hpp"
+#include "decodesim/validation.hpp"
 #include "decodesim/plots.hpp"
 #include "decodesim/writers.hpp"
 
@@ -15,8 +16,8 @@ using namespace decodesim;
 
 int main(int argc, char** argv) {
   const std::string src = DECODESIM_SOURCE_DIR;
-  std::string runs = src + "/bench/results/pipeline-h100x4/pipeline_bench.csv", hw_file = src + "/hardware/local/h100-nvlink.json",
-              cal_file = src + "/hardware/calibrated/h100.json", out = src + "/bench/results";
+  std::string runs = src + "/" + kServedRunsCsv, hw_file = src + "/hardware/local/h100-nvlink.json",
+              cal_file = src + "/" + kServedRunsCalibration, out = src + "/bench/results";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--runs") runs = argv[i + 1];

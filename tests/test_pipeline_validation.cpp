@@ -1,6 +1,7 @@
 // The simulator against the served-pipeline bench's real runs on 2 and 4 H100s (bench/results/
-// pipeline-h100x4/): the targets are a median |simulated/measured - 1| of at most 10% and a
-// worst of at most 20%. The runs are data, so this is recomputed on every build of the simulator.
+// pipeline-h100x4/), timed by the calibration of the kernels those runs used: the targets are
+// a median |simulated/measured - 1| of at most 10% and a worst of at most 20%. The runs are data, so
+// this is recomputed on every build of the simulator.
 #include <cmath>
 
 #include "decodesim/validation.hpp"
@@ -14,9 +15,9 @@ namespace {
 std::vector<ServedCheck> checks_of_committed_run() {
   const auto src = test::source_dir();
   const Hardware hw = load_hardware((src / "hardware/local/h100-nvlink.json").string());
-  const Calibration cal = load_calibration((src / "hardware/calibrated/h100.json").string());
+  const Calibration cal = load_calibration((src / kServedRunsCalibration).string());
   std::vector<ServedCheck> out;
-  for (const ServedRun& r : load_served_runs((src / "bench/results/pipeline-h100x4/pipeline_bench.csv").string())) {
+  for (const ServedRun& r : load_served_runs((src / kServedRunsCsv).string())) {
     const Model m = load_model(r.model);
     out.push_back(check_served_run(r, m, Pool{hw, std::make_shared<CalibratedTimer>(hw, m.quant, cal)}));
   }
