@@ -82,21 +82,39 @@ struct AttnCfg {
   static_assert(NTO % (NTO < 8 ? NTO : 8) == 0, "merge chunks");
 };
 
-// What a block owns: (request b, KV head kvh, head block hb of G query heads from head0, n_rows of
-// them real, split of the context [t_begin, t_end)). The head block runs fastest in the block index,
-// so that blocks sharing KV run side by side.
-struct BlockWork {
-  int hb, split, kvh, b, head0, n_rows, t_begin, t_end;
-  __device__ BlockWork(const AttnParams& p, int G) {
-    int bid = blockIdx.x;
-    hb = bid % p.head_blocks;
-    bid /= p.head_blocks;
-    split = bid % p.splits;
-    bid /= p.splits;
-    kvh = bid % p.kv_heads;
-    b = bid / p.kv_heads;
+// A head block: request b, KV head kvh, head block hb of G query heads from head0, n_rows of them real.
+struct HeadBlock {
+  int hb, kvh, b, head0, n_rows;
+  __device__ HeadBlock(const AttnParams& p, int G, int hb_, int kvh_, int b_) : hb(hb_), kvh(kvh_), b(b_) {
     head0 = kvh * p.group + hb * G;
     n_rows = min(G, p.group - hb * G);
+  }
+  // Head r's row among all (request, query head) rows: the index of its Q, output and partials.
+  __device__ long long row(const AttnParams& p, int r) const { return (long long)b * p.q_heads + head0 + r; }
+};
+
+// What an attention block owns: a head block and a split of the context [t_begin, t_end). The head
+// block runs fastest in the block index, so that blocks sharing KV run side by side.
+struct BlockWork : HeadBlock {
+  int split, t_begin, t_end;
+  __device__ BlockWork(const AttnParams& p, int G) : BlockWork(p, G, ids(p)) {}
+
+ private:
+  struct Ids {
+    int hb, split, kvh, b;
+  };
+  __device__ static Ids ids(const AttnParams& p) {
+    int bid = blockIdx.x;
+    Ids d;
+    d.hb = bid % p.head_blocks;
+    bid /= p.head_blocks;
+    d.split = bid % p.splits;
+    bid /= p.splits;
+    d.kvh = bid % p.kv_heads;
+    d.b = bid / p.kv_heads;
+    return d;
+  }
+  __device__ BlockWork(const AttnParams& p, int G, Ids d) : HeadBlock(p, G, d.hb, d.kvh, d.b), split(d.split) {
     t_begin = split * p.tokens_per_split;
     t_end = min(p.context, t_begin + p.tokens_per_split);
   }
@@ -223,7 +241,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   const int g = lane >> 2, t4 = lane & 3;
 
   const BlockWork work(p, G);
-  const int hb = work.hb, split = work.split, kvh = work.kvh, b = work.b, head0 = work.head0, n_rows = work.n_rows;
+  const int hb = work.hb, split = work.split, kvh = work.kvh, b = work.b, n_rows = work.n_rows;
   const int t_begin = work.t_begin, t_end = work.t_end;
   const int ntiles = (t_end - t_begin + TN - 1) / TN;
 
@@ -306,7 +324,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
       const int c = tid + it * THREADS, r = c / QCH, cc = c % QCH;
       qv[it] = make_uint4(0, 0, 0, 0);
       if (c < G * QCH && r < n_rows)
-        qv[it] = __ldg(reinterpret_cast<const uint4*>(p.q + ((long long)b * p.q_heads + head0 + r) * DQK + cc * 8));
+        qv[it] = __ldg(reinterpret_cast<const uint4*>(p.q + work.row(p, r) * DQK + cc * 8));
     }
 #pragma unroll
     for (int it = 0; it < QIT; ++it) {
@@ -494,7 +512,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   const float inv0 = 1.f / L0, inv1 = 1.f / L1;
 
   auto store_out = [&](int row, int col, float x0, float x1) {
-    store_out_pair(p, ((long long)b * p.q_heads + head0 + row) * DV + col, x0, x1);
+    store_out_pair(p, work.row(p, row) * DV + col, x0, x1);
   };
 
   if (p.splits == 1) {
@@ -509,8 +527,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
 
   // ---- split partials: every block writes its normalised O and log2-sum-exp; the last block of this
   // (request, KV head, head block) merges all splits into its own registers (all loads in flight at once)
-  const long long base_a = ((long long)b * p.q_heads + head0 + row_a) * p.splits;
-  const long long base_b = ((long long)b * p.q_heads + head0 + row_b) * p.splits;
+  const long long base_a = work.row(p, row_a) * p.splits;
+  const long long base_b = work.row(p, row_b) * p.splits;
   const float lse_a = m_run[0] + __log2f(L0), lse_b = m_run[1] + __log2f(L1);
 #pragma unroll
   for (int j = 0; j < NTO; ++j) {

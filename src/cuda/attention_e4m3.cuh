@@ -79,7 +79,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
   const BlockWork work(p, G);
-  const int split = work.split, kvh = work.kvh, b = work.b, head0 = work.head0, n_rows = work.n_rows;
+  const int split = work.split, kvh = work.kvh, b = work.b, n_rows = work.n_rows;
   const int t_begin = work.t_begin, t_end = work.t_end;
   const int nchunks = (t_end - t_begin + TPW - 1) / TPW;
   const int mine = nchunks > warp ? (nchunks - warp + W - 1) / W : 0;  // chunks warp, warp + W, ...
@@ -127,7 +127,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   }
   long long row_next = chunk_row0(S - 1);
 
-  quantize_q_e4m3<DQK, G>(p, b, head0, n_rows, warp, W, lane, [&](int r, int c) { return base + swz16<DQK>(r, c / 16) + c % 16; }, sQs);
+  quantize_q_e4m3<DQK, G>(p, work, warp, W, lane, [&](int r, int c) { return base + swz16<DQK>(r, c / 16) + c % 16; }, sQs);
   __syncthreads();
   uint32_t qf[DQK / 32][4];
 #pragma unroll
@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   __syncthreads();
 
   // Thread: head `row`, 4 adjacent dims per step. Warps that had no chunk hold max -inf, weight 0.
-  const long long part_row0 = ((long long)b * p.q_heads + head0) * p.splits;
+  const long long part_row0 = work.row(p, 0) * p.splits;
   for (int u = tid; u < G * DV / 4; u += Cfg::THREADS) {
     const int row = u / (DV / 4), dim = 4 * (u % (DV / 4));
     if (row >= n_rows) continue;
@@ -227,7 +227,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
     }
     const float inv = 1.f / (256.f * L);  // P was scaled by 256 before rounding to e4m3
     if (p.splits == 1) {
-      const long long out = ((long long)b * p.q_heads + head0 + row) * DV + dim;
+      const long long out = work.row(p, row) * DV + dim;
       const float w = inv * p.v_scale;
       store_out_pair(p, out, acc.x * w, acc.y * w);
       store_out_pair(p, out + 2, acc.z * w, acc.w * w);

@@ -64,28 +64,6 @@ struct SeesawE4Cfg {
 
 namespace seesaw_dev {
 
-// Four 8x8 matrices of 16-bit elements to shared memory (lane l: row l % 8 of matrix l / 8).
-__device__ __forceinline__ void stsm_x4(uint32_t addr, const uint32_t (&r)[4]) {
-  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r[0]), "r"(r[1]), "r"(r[2]),
-               "r"(r[3])
-               : "memory");
-}
-__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-__device__ __forceinline__ float2 unpack_half2(uint32_t v) { return __half22float2(*reinterpret_cast<const __half2*>(&v)); }
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-template <int N>
-__device__ __forceinline__ void setmaxnreg_inc() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
-}
-template <int N>
-__device__ __forceinline__ void setmaxnreg_dec() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
-}
 // Named barrier over both consumer warpgroups, for the end of the kernel (ids 1-4 are the seesaw's).
 enum : int { kConsumers = 7 };
 
@@ -125,7 +103,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
   auto vt_full = [&](int k, int h) -> uint32_t { return base + Cfg::OFF_BAR + 8 * (2 * NS + 2 * (k % Cfg::NVT) + h); };
   auto vt_empty = [&](int k, int h) -> uint32_t { return base + Cfg::OFF_BAR + 8 * (2 * NS + 2 * Cfg::NVT + 2 * (k % Cfg::NVT) + h); };
   auto vt_half = [&](uint32_t from, int k, int h) -> uint32_t { return from + Cfg::OFF_VT + (k % Cfg::NVT) * Cfg::VT + h * 256 * 64; };
-  auto stage = [&](int k) -> uint32_t { return base + Cfg::OFF_T + (k % NS) * Cfg::TILE; };
+  auto stage = [&](uint32_t from, int k) -> uint32_t { return from + Cfg::OFF_T + (k % NS) * Cfg::TILE; };
 
   if (tid == 0) {
     for (int i = 0; i < NS; ++i) mbar_init(full(i), 1), mbar_init(empty(i), 4 + Cfg::TRANSPOSERS);
@@ -141,7 +119,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
 
   // ---------------------------------------------------------------- producer warpgroup
   if (wgi == 2) {
-    setmaxnreg_dec<Cfg::REG_PRODUCER>();
+    wg::setmaxnreg_dec<Cfg::REG_PRODUCER>();
     const int pw = (tid >> 5) & 3;
     if (pw == 0) {
       if (lane != 0) return;
@@ -151,7 +129,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
         mbar_wait(empty(k % NS), ((k / NS) & 1) ^ 1);
         const int row = tile_row0(p, blk, k);
         mbar_expect_tx(full(k % NS), Cfg::TILE);
-        for (int c = 0; c < QC; ++c) tma_load_2d(stage(k) + c * CHUNK, &maps.k, col0 + 64 * c, row, full(k % NS));
+        for (int c = 0; c < QC; ++c) tma_load_2d(stage(base, k) + c * CHUNK, &maps.k, col0 + 64 * c, row, full(k % NS));
       }
       return;
     }
@@ -170,7 +148,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
       mbar_wait(full(k % NS), (k / NS) & 1);
       mbar_wait(vt_empty(k, h), ((k / Cfg::NVT) & 1) ^ 1);
       const int valid = max(0, min(64, t_end - (t_begin + 64 * k)));
-      const uint32_t src = stage(k), dst = vt_half(base, k, 0);  // the slot (dim0 holds the half)
+      const uint32_t src = stage(base, k), dst = vt_half(base, k, 0);  // the slot (dim0 holds the half)
       auto load = [&](int u, uint32_t(&a)[4]) {
         const int dim0 = 256 * h + 16 * (u >> 1);
         vt_e4m3_fragment(src + (dim0 >> 6) * CHUNK + (u & 1) * 2048 + ld_lane + ((dim0 & 63) ^ ld_x), a);
@@ -211,7 +189,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
   }
 
   // ---------------------------------------------------------------- consumer warpgroups
-  setmaxnreg_inc<Cfg::REG_CONSUMER>();
+  wg::setmaxnreg_inc<Cfg::REG_CONSUMER>();
   const float sc_a = p.scale_log2 * sQs[row_a], sc_b = p.scale_log2 * sQs[row_b];
   // Shared addresses derive from sb, which each pair takes afresh from an opaque copy of base: left
   // to itself the compiler hoists every product's descriptors out of the loop and spills them.
@@ -226,7 +204,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
   auto score = [&](int k) {
     mbar_wait(full(k % NS), (k / NS) & 1);
     wg::fence();
-    const uint32_t t = sb + Cfg::OFF_T + (k % NS) * Cfg::TILE;
+    const uint32_t t = stage(sb, k);
 #pragma unroll
     for (int c = 0; c < QC; ++c) {
       const uint64_t dq = wg::desc_k_major<64>(sb + Cfg::OFF_Q + c * CHUNK), dk = wg::desc_k_major<64>(t + c * CHUNK);
@@ -273,7 +251,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
       if (t4 == 0) sM[row_a] = mn_a, sM[row_b] = mn_b, sScaleA[row_a] = f_a, sScaleA[row_b] = f_b;
       exp2_rows<8>(s, mn_a, mn_b, f_a, f_b, l_run);
 #pragma unroll
-      for (int i = 0; i < 16; ++i) st_shared_u32(sb + oPA + 512 * i, pack_half2(s[2 * i], s[2 * i + 1]));
+      for (int i = 0; i < 16; ++i) st_shared_u32(sb + oPA + 512 * i, wg::pack_half2(s[2 * i], s[2 * i + 1]));
       bar_arrive(kScaleA, 256);
       rescale_rows_moved(o, f_a, f_b);
       uint32_t pa[2][4];
@@ -318,7 +296,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
         float x[16];
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
-          const float2 v = unpack_half2(ld_shared_u32(sb + oPA + 512 * (8 * kk + i)));
+          const float2 v = wg::unpack_half2(ld_shared_u32(sb + oPA + 512 * (8 * kk + i)));
           const float f = (i & 1) ? fab_b : fab_a;  // word i holds accumulator elements 2i, 2i+1: row b when i is odd
           x[2 * i] = v.x * f, x[2 * i + 1] = v.y * f;
         }

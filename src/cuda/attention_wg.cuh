@@ -99,6 +99,12 @@ __device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
 }
+// Four 8x8 matrices of 16-bit elements to shared memory (lane l: row l % 8 of matrix l / 8).
+__device__ __forceinline__ void stsm_x4(uint32_t addr, const uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r[0]), "r"(r[1]), "r"(r[2]),
+               "r"(r[3])
+               : "memory");
+}
 __device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
   uint32_t v;
   asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
@@ -223,6 +229,9 @@ __device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
 __device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   asm volatile(
       "{\n.reg .pred done;\nwait_%=:\n"
@@ -266,24 +275,24 @@ __device__ __forceinline__ void load_q_bf16(const AttnParams& p, const WgBlock& 
   for (int u = blk.tid; u < 64 * QU; u += 256) {
     const int r = u / QU, cu = u % QU;
     uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < blk.n_rows) v = __ldg(reinterpret_cast<const uint4*>(p.q + ((long long)blk.b * p.q_heads + blk.head0 + r) * DQK) + cu);
+    if (r < blk.n_rows) v = __ldg(reinterpret_cast<const uint4*>(p.q + blk.row(p, r) * DQK) + cu);
     wg_dev::st_shared_v4(dst + (cu / 8) * (64 * 128) + wg::swz<128>(r, (cu % 8) * 16), v);
   }
 }
 
 // Q rows 0..ROWS-1 of a head block quantised to e4m3, row r by warp r % warps: the row's largest
-// magnitude sets its scale, stored in sQs[r] (the products are scaled back by it); rows past n_rows
-// are zero. dst(r, c): the shared-memory address of row r's element c.
+// magnitude sets its scale, stored in sQs[r] (the products are scaled back by it); rows past the
+// block's real heads are zero. dst(r, c): the shared-memory address of row r's element c.
 template <int DQK, int ROWS, class Dst>
-__device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, int b, int head0, int n_rows, int warp, int warps, int lane,
-                                                Dst dst, float* sQs) {
+__device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, const HeadBlock& hb, int warp, int warps, int lane, Dst dst,
+                                                float* sQs) {
   constexpr int PER = DQK / 32;
   for (int r = warp; r < ROWS; r += warps) {
     float x[PER];
     float amax = 0.f;
 #pragma unroll
     for (int k = 0; k < PER; ++k) {
-      x[k] = r < n_rows ? __bfloat162float(p.q[((long long)b * p.q_heads + head0 + r) * DQK + lane + 32 * k]) : 0.f;
+      x[k] = r < hb.n_rows ? __bfloat162float(p.q[hb.row(p, r) * DQK + lane + 32 * k]) : 0.f;
       amax = fmaxf(amax, fabsf(x[k]));
     }
 #pragma unroll
@@ -300,7 +309,7 @@ __device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, int b, int 
 // The block's 64 rows in the warpgroup layout: 64-byte rows per 64-column chunk, 64-byte swizzle.
 template <int DQK>
 __device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& blk, uint32_t dst, float* sQs) {
-  quantize_q_e4m3<DQK, 64>(p, blk.b, blk.head0, blk.n_rows, blk.tid >> 5, 8, blk.lane,
+  quantize_q_e4m3<DQK, 64>(p, blk, blk.tid >> 5, 8, blk.lane,
                            [&](int r, int c) { return dst + (c / 64) * (64 * 64) + wg::swz<64>(r, c % 64); }, sQs);
 }
 
@@ -756,12 +765,10 @@ __global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
   bid /= DV / 64;
   const int hb = bid % p.head_blocks;
   bid /= p.head_blocks;
-  const int kvh = bid % p.kv_heads;
-  const int b = bid / p.kv_heads;
-  const int head0 = kvh * p.group + hb * G;
-  const int n_rows = min(G, p.group - hb * G);
+  const HeadBlock blk(p, G, hb, bid % p.kv_heads, bid / p.kv_heads);
+  const int n_rows = blk.n_rows;
   const int tid = threadIdx.x;
-  auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
+  auto part_row = [&](int head) { return blk.row(p, head) * p.splits; };
   split_weights(p, part_row, tid, n_rows, sW);
   __syncthreads();
   // Thread t: head t / 4, columns 16 (t % 4) .. +15 of this 64-column block.
@@ -778,7 +785,7 @@ __global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
       acc[k].x += w * x.x, acc[k].y += w * x.y, acc[k].z += w * x.z, acc[k].w += w * x.w;
     }
   }
-  const long long out = ((long long)b * p.q_heads + head0 + h) * DV + c0;
+  const long long out = blk.row(p, h) * DV + c0;
 #pragma unroll
   for (int k = 0; k < 4; ++k) {
     store_out_pair(p, out + 4 * k, acc[k].x * p.v_scale, acc[k].y * p.v_scale);
