@@ -50,8 +50,7 @@ struct SeesawE4Cfg {
   static constexpr int OFF_RED = OFF_P + PA_BYTES + P_BYTES;  // m[64], scale_A[64], scale_B[64], q scale[64]
   static constexpr int OFF_BAR = OFF_RED + 4 * 64 * 4;
   static constexpr int NBAR = 2 * NS + 4 * NVT;       // full[NS], empty[NS], vt_full[NVT][2], vt_empty[NVT][2]
-  static constexpr int OFF_FLAG = OFF_BAR + NBAR * 8;
-  static constexpr int SMEM = OFF_FLAG + 16 + 1024;   // + room to align the base to 1024
+  static constexpr int SMEM = OFF_BAR + NBAR * 8 + 1024;  // + room to align the base to 1024
   static constexpr int TRANSPOSERS = 3;               // warps 9-11
   // setmaxnreg moves registers between the block's own warps: at launch each of the 12 holds 168
   // (65536 / 384, in steps of 8), so two consumer warpgroups can take only what the producer gives.
@@ -59,7 +58,7 @@ struct SeesawE4Cfg {
   static_assert(2 * REG_CONSUMER + REG_PRODUCER <= 3 * (65536 / THREADS / 8 * 8), "register budget of the block");
   static_assert(NS >= 2 && NVT >= 2, "the rings hold at least one pair");
   static_assert(SMEM <= 227 * 1024, "one block per SM on Hopper");
-  static_assert(kMaxSplits * 64 * 4 <= TILE && 256 * 4 <= TILE, "the merge's scratch fits a ring stage");
+  static_assert(256 * 4 <= TILE, "wg_finish's scratch fits a ring stage");
 };
 
 namespace seesaw_dev {
@@ -332,9 +331,8 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
 
   wg::named_barrier(kConsumers, 256);
   const float m_run[2] = {sM[row_a], sM[row_b]};
-  // The merge's scratch: ring stages 0 and 1, free by now (every copy has landed and been read).
-  wg_finish<true, 4, 1, false, kConsumers>(p, blk, o, l_run, m_run, reinterpret_cast<float*>(smem + Cfg::OFF_T + Cfg::TILE),
-                                           reinterpret_cast<float*>(smem + Cfg::OFF_T), reinterpret_cast<int*>(smem + Cfg::OFF_FLAG));
+  // wg_finish's scratch: ring stage 0, free by now (every copy has landed and been read).
+  wg_finish<true, 4, false, kConsumers>(p, blk, o, l_run, m_run, reinterpret_cast<float*>(smem + Cfg::OFF_T));
 }
 
 }  // namespace decodesim::gpu::detail

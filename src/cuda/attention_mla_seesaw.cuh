@@ -45,10 +45,9 @@ struct SeesawCfg {
   static constexpr int OFF_PA = OFF_T + 2 * TILE;
   static constexpr int OFF_RED = OFF_PA + CHUNK;           // m[64], scale_A[64], scale_B[64]
   static constexpr int OFF_BAR = OFF_RED + 3 * 64 * 4;     // a copy barrier per chunk of each buffer
-  static constexpr int OFF_FLAG = OFF_BAR + 2 * QC * 8;
-  static constexpr int SMEM = OFF_FLAG + 16 + 1024;        // + room to align the base to 1024
+  static constexpr int SMEM = OFF_BAR + 2 * QC * 8 + 1024;  // + room to align the base to 1024
   static_assert(SMEM <= 227 * 1024, "one block per SM on Hopper");
-  static_assert(kMaxSplits * 64 * 4 <= TILE && 256 * 4 <= TILE, "the merge's scratch fits a tile buffer");
+  static_assert(256 * 4 <= TILE, "wg_finish's scratch fits a tile buffer");
 };
 
 namespace seesaw_dev {
@@ -294,9 +293,8 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
 
   __syncthreads();
   const float m_run[2] = {sM[row_a], sM[row_b]};
-  // The merge's scratch: the tile buffers, free by now (no copy is in flight after the last pair).
-  wg_finish<false, 4, 1>(p, blk, o, l_run, m_run, reinterpret_cast<float*>(smem + Cfg::OFF_T + Cfg::TILE),
-                         reinterpret_cast<float*>(smem + Cfg::OFF_T), reinterpret_cast<int*>(smem + Cfg::OFF_FLAG));
+  // wg_finish's scratch: the first tile buffer, free by now (no copy is in flight after the last pair).
+  wg_finish<false, 4>(p, blk, o, l_run, m_run, reinterpret_cast<float*>(smem + Cfg::OFF_T));
 }
 
 }  // namespace decodesim::gpu::detail

@@ -18,9 +18,9 @@
 // permutes), P^T is read from shared memory. P is rounded to e4m3 after scaling by 256 (its values
 // are in [0, 1]). Per-tensor K and V scales are applied in fp32.
 //
-// Splits of the context write normalised partials and log2-sum-exp; the last block of each
-// (request, KV head, head block) to finish merges them in split order (deterministic), or, from
-// kExternalMergeSplits splits on, attn_merge_kernel does, spread over many blocks.
+// Splits of the context write normalised partials and log2-sum-exp, and attn_merge_kernel, launched
+// after the attention kernel as its programmatic dependent, merges them in split order
+// (deterministic), spread over many blocks.
 #pragma once
 #include <cuda.h>
 
@@ -69,8 +69,7 @@ struct WgCfg {
   static constexpr int OFF_P = OFF_T + NBUF * TILE;
   static constexpr int OFF_RED = OFF_P + 2 * P_BYTES;  // max[2][64], sum[2][64], q scale[64], alpha[64]
   static constexpr int OFF_BAR = OFF_RED + 6 * 64 * 4;   // one mbarrier per pair slot (TMA)
-  static constexpr int OFF_FLAG = OFF_BAR + 8 * NP;
-  static constexpr int SMEM = OFF_FLAG + 16 + 1024;      // + room to align the base to 1024
+  static constexpr int SMEM = OFF_BAR + 8 * NP + 1024;   // + room to align the base to 1024
   static_assert(DQK % 64 == 0 && DV % 128 == 0, "dims");
   static_assert(!SHARED || DV <= DQK, "shared K/V");
   static_assert(NP >= 2, "pipeline");
@@ -313,12 +312,10 @@ __device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& 
                            [&](int r, int c) { return dst + (c / 64) * (64 * 64) + wg::swz<64>(r, c % 64); }, sQs);
 }
 
-// From 8 splits of a context on, the warpgroup kernels only write their partials and
-// attn_merge_kernel merges them. Merged by the last block of a (request, KV head, head block) to
-// finish, 16 splits of 64 heads x 256 values are 1 MB read by one SM, about 20 us of L2 latency at
-// the tail of the launch; spread over one block per 64 output columns it takes a few.
-constexpr int kExternalMergeSplits = 8;
-__host__ __device__ constexpr bool merged_apart(int splits) { return splits >= kExternalMergeSplits; }
+// Splits of a context are merged by attn_merge_kernel, not by the last block of a (request, KV head,
+// head block) to finish: that block's serial tail (partials written and fenced, a counter, every
+// split read back through L2) outlasts the merge kernel's, by about 4 us of a 117 us launch at 2
+// splits (FP8 MFA, 64 requests, 8K, H100) and about 20 us at 16.
 
 // The merge weights of a (request, KV head, head block)'s splits: thread h < 64 writes, for each
 // split s, exp2(lse[h][s] - max_s) / sum_s into sW[s * 64 + h] (0 for rows past the group).
@@ -342,19 +339,19 @@ __device__ __forceinline__ void split_weights(const AttnParams& p, PartRow part_
 }
 
 // The end of a warpgroup kernel: row sums over the quad and both warpgroups give each head's 1/L and
-// log2-sum-exp; one split stores the normalised output, several write partials and the last block
-// of the (request, KV head, head block) to finish merges them in split order (deterministic).
+// log2-sum-exp; one split stores the normalised output, several write partials for
+// attn_merge_kernel.
 // o: this warpgroup's NO 64-column output blocks (OT: transposed, O^T, as the FP8 lock-step kernel
 // keeps it); l_run, m_run: the running sum and maximum of the thread's two rows (both warpgroups at
 // the same maximum). FP8: P was scaled by 256 before rounding to e4m3. BAR: 0 when the block is
 // the two warpgroups, else the id of a named barrier over them alone (other warps have left).
-// Shared memory free by now: sRed (256 floats), sW (kMaxSplits x 64 floats), sFlag.
-template <bool FP8, int NO, int MINB, bool OT = FP8, int BAR = 0>
+// Shared memory free by now: sRed (256 floats).
+template <bool FP8, int NO, bool OT = FP8, int BAR = 0>
 __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& blk, float (&o)[NO][32], float (&l_run)[2],
-                                          const float (&m_run)[2], float* sRed, float* sW, int* sFlag) {
+                                          const float (&m_run)[2], float* sRed) {
   constexpr int HALF = 64 * NO, DV = 2 * HALF;
   const int tid = blk.tid, wgi = blk.wgi, wq = blk.wq, g = blk.g, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
-  const int b = blk.b, kvh = blk.kvh, hb = blk.hb, head0 = blk.head0, n_rows = blk.n_rows, split = blk.split;
+  const int n_rows = blk.n_rows;
   auto sync = [] {
     if constexpr (BAR == 0) __syncthreads();
     else wg::named_barrier(BAR, 256);
@@ -388,9 +385,7 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
       return {i0, i0 + 1, (i0 & 2) ? row_b : row_a, wgi * HALF + 64 * j + 8 * (i0 >> 2) + 2 * t4};
     }
   };
-  auto store_out = [&](int head, int dim, float x0, float x1) {
-    store_out_pair(p, ((long long)b * p.q_heads + head0 + head) * DV + dim, x0, x1);
-  };
+  auto store_out = [&](int head, int dim, float x0, float x1) { store_out_pair(p, blk.row(p, head) * DV + dim, x0, x1); };
 
   // fn(pair, x0, x1) for each output pair of a real head (rows past the group are padding).
   auto each_pair = [&](auto&& fn) {
@@ -411,59 +406,14 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& bl
     return;
   }
 
-  // ---- split partials: every block writes its normalised O and log2-sum-exp; the last block of
-  // this (request, KV head, head block) merges all splits, each read back as stored, in split order.
-  auto part_row = [&](int head) { return ((long long)b * p.q_heads + head0 + head) * p.splits; };
+  // ---- split partials: every block writes its normalised O and log2-sum-exp.
+  auto part_row = [&](int head) { return blk.row(p, head) * p.splits + blk.split; };
   each_pair([&](const Pair& e, float x0, float x1) {
     const float w = sInv[e.head];
-    __stcg(reinterpret_cast<float2*>(p.o_part + (part_row(e.head) + split) * DV + e.dim), make_float2(x0 * w, x1 * w));
+    __stcg(reinterpret_cast<float2*>(p.o_part + part_row(e.head) * DV + e.dim), make_float2(x0 * w, x1 * w));
   });
-  if (tid < n_rows) __stcg(p.lse_part + part_row(tid) + split, sLse[tid]);
-  if (merged_apart(p.splits)) return;
-  __threadfence();
-  sync();
-  unsigned* counter = p.counters + ((long long)b * p.kv_heads + kvh) * p.head_blocks + hb;
-  if (tid == 0) *sFlag = (atomicAdd(counter, 1u) == unsigned(p.splits - 1));
-  sync();
-  if (!*sFlag) return;
-  __threadfence();
-
-  // Per head and split, the weight in shared memory (the tiles are free now).
-  split_weights(p, part_row, tid, n_rows, sW);
-  sync();
-#pragma unroll
-  for (int j = 0; j < NO; ++j)
-#pragma unroll
-    for (int q = 0; q < 16; ++q) o[j][2 * q] = o[j][2 * q + 1] = 0.f;
-  // CH partial pairs are loaded together before they are summed: a load guarded by a branch per
-  // pair would wait out one L2 round trip each (splits x 16 x NO of them). Four at a time where the
-  // register budget is cut for two blocks per SM.
-  constexpr int CH = MINB > 1 ? 4 : 16;
-  for (int s2 = 0; s2 < p.splits; ++s2) {
-#pragma unroll
-    for (int j = 0; j < NO; ++j)
-#pragma unroll
-      for (int q0 = 0; q0 < 16; q0 += CH) {
-        float2 x[CH];
-#pragma unroll
-        for (int q = 0; q < CH; ++q) {
-          const Pair e = pair_of(j, q0 + q);
-          x[q] = e.head < n_rows ? __ldcg(reinterpret_cast<const float2*>(p.o_part + (part_row(e.head) + s2) * DV + e.dim))
-                                 : make_float2(0.f, 0.f);
-        }
-#pragma unroll
-        for (int q = 0; q < CH; ++q) {
-          const Pair e = pair_of(j, q0 + q);
-          const float w = sW[s2 * 64 + e.head];
-          o[j][e.i0] += w * x[q].x, o[j][e.i1] += w * x[q].y;
-        }
-      }
-  }
-  each_pair([&](const Pair& e, float x0, float x1) { store_out(e.head, e.dim, x0 * p.v_scale, x1 * p.v_scale); });
-  sync();
-  if (tid == 0) *counter = 0u;  // ready for the next launch
+  if (tid < n_rows) __stcg(p.lse_part + part_row(tid), sLse[tid]);
 }
-
 
 template <class Cfg>
 __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParams p, const __grid_constant__ WgMaps maps) {
@@ -478,7 +428,6 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   float* sMax = reinterpret_cast<float*>(smem + Cfg::OFF_RED);  // [2][64]
   float* sQs = sMax + 256;                                      // [64]
   float* sAlpha = sMax + 256 + 64;                              // [64] rescale factors of the pair (fp8)
-  int* sFlag = reinterpret_cast<int*>(smem + Cfg::OFF_FLAG);
 
   const WgBlock blk(p);
   const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, wq = blk.wq, t4 = blk.t4;
@@ -744,12 +693,10 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   }
   wg::cp_wait<0>();
 
-  // The merge keeps its weights in the tile buffers, free by then.
-  static_assert(kMaxSplits * 64 * 4 <= Cfg::NBUF * Cfg::TILE, "merge weights");
-  wg_finish<FP8, NO, Cfg::MINB>(p, blk, o, l_run, m_run, sMax, reinterpret_cast<float*>(smem + Cfg::OFF_T), sFlag);
+  wg_finish<FP8, NO>(p, blk, o, l_run, m_run, sMax);
 }
 
-// Many splits: the merge as a kernel of its own (see merged_apart). Each output is the sum over
+// The merge of a launch's splits (see wg_finish). Each output is the sum over
 // splits, in split order, of the split's normalised partial weighted by exp2(lse_s - max) / sum, as
 // wg_finish computes it. Launched as a programmatic dependent of the attention kernel
 // (griddepcontrol.wait below). Grid: (request, KV head, head block of G heads, 64-column block);
