@@ -188,6 +188,9 @@ int main(int argc, char** argv) {
     shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, false, L::paged));
     shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, true, L::contiguous));
     shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 4096, true, L::paged));
+    // MLA with 64 heads (Kimi-K2's width; DeepSeek-V3 with its heads split two ways): 121 FLOP per
+    // byte of BF16 latent, 242 of e4m3, under both of H100's ridges, so memory-bound
+    for (bool fp8 : {false, true}) shapes.push_back(attn("kimi-k2", "mla", 64, 1, 576, 512, 64, 8192, fp8, L::contiguous));
     // served shapes: Step-3 2A2F (128 requests per attention GPU per micro-batch, 4K, FP8 KV),
     // Qwen3 with TP4 attention (16 heads and 1 KV head per GPU, all 256 requests)
     shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 128, 4096, true, L::paged));
@@ -229,6 +232,23 @@ int main(int argc, char** argv) {
     g::GroupedGemmShape u{"deepseek-v3 8 experts, uneven tokens 0,1,3,17,64,2,0,40 7168x2048", 8, 0, 7168, 2048, true};
     u.tokens = {0, 1, 3, 17, 64, 2, 0, 40};
     moe(u);
+    // Served FFN launches: a micro-batch's tokens routed top-k over one GPU's experts, and the same
+    // with the shared expert run as one more expert taking every token (as the pipeline bench does).
+    auto served = [&](const std::string& model, int experts, int local, int tokens, int top_k, int hidden, int inter) {
+      for (bool shared : {false, true}) {
+        g::GroupedGemmShape s{model + " " + std::to_string(local) + " of " + std::to_string(experts) + " experts" +
+                                  (shared ? " + shared" : "") + ", " + std::to_string(tokens) + " tokens routed top-" +
+                                  std::to_string(top_k) + " " + std::to_string(hidden) + "x" + std::to_string(inter),
+                              local + shared, 0, hidden, inter, true};
+        s.tokens = g::routed_token_counts(experts, local, tokens, top_k, 20261127u + unsigned(tokens));
+        if (shared) s.tokens.push_back(tokens);
+        moe(s);
+      }
+    };
+    served("step3", 48, 48, 128, 3, 7168, 5120);          // the FFN GPU of 3A1F
+    served("step3", 48, 48, 64, 3, 7168, 5120);           // the FFN GPU of 1A1F at 64 requests per micro-batch
+    served("step3", 48, 24, 128, 3, 7168, 5120);          // an FFN GPU of 2A2F
+    served("deepseek-v3", 256, 64, 128, 8, 7168, 2048);   // one GPU of EP4
   }
   std::vector<g::Measurement> layers;
   if (want("layer")) {

@@ -2,7 +2,10 @@
 // Built without CUDA, available() says so and measure() throws; nothing else changes.
 #pragma once
 #include <functional>
+#include <numeric>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace decodesim::gpu {
@@ -49,6 +52,21 @@ struct GroupedGemmShape {
   bool fp8 = false;
   std::vector<int> tokens = {};  // per expert (uneven routing); empty: tokens_per_expert each
 };
+
+// Token counts of the first `local` of `experts` routed experts when each of `tokens` tokens picks
+// `top_k` distinct experts uniformly at random (seeded): one GPU's routed launch of a served layer.
+inline std::vector<int> routed_token_counts(int experts, int local, int tokens, int top_k, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<int> order(static_cast<size_t>(experts)), counts(static_cast<size_t>(local), 0);
+  for (int t = 0; t < tokens; ++t) {
+    std::iota(order.begin(), order.end(), 0);
+    for (int j = 0; j < top_k; ++j) {  // a partial Fisher-Yates shuffle: top_k distinct experts
+      std::swap(order[static_cast<size_t>(j)], order[static_cast<size_t>(j) + rng() % static_cast<size_t>(experts - j)]);
+      if (order[static_cast<size_t>(j)] < local) ++counts[static_cast<size_t>(order[static_cast<size_t>(j)])];
+    }
+  }
+  return counts;
+}
 
 // A whole attention layer: projections (GEMMs at m = batch) + decode attention.
 struct AttentionLayerShape {

@@ -16,7 +16,7 @@ namespace decodesim {
 // count as pipeline-model error. A new run set comes with a calibration of the same commit, named
 // here; the current pair is also what ships (hardware/calibrated/h100.json).
 inline constexpr const char* kServedRunsCsv = "bench/results/pipeline-h100x4/pipeline_bench.csv";
-inline constexpr const char* kServedRunsCalibration = "bench/results/h100-routed-moe/calibrate/h100.json";
+inline constexpr const char* kServedRunsCalibration = "bench/results/h100-moe-3/calibrate/h100.json";
 
 // One measured configuration, as the bench's CSV writes it.
 struct ServedRun {

@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <numeric>
 #include <random>
 
 #include <fmt/format.h>
@@ -74,23 +73,13 @@ std::vector<gpu::GroupedGemmShape> served_moe_shapes(const Model& m, const FfnSp
   std::vector<gpu::GroupedGemmShape> out;
   const int E = f.routed_experts, k = f.top_k;
   if (E <= 8 || k <= 0 || k > E) return out;  // the dense shapes already hold every expert
-  std::mt19937 rng(20261127);
-  std::vector<int> order(size_t(E), 0);
   for (int gpus : quick ? std::vector<int>{1} : std::vector<int>{1, 4})
     for (int tokens : quick ? std::vector<int>{64} : std::vector<int>{32, 128, 512}) {
-      const int local = E / gpus;
-      std::vector<int> counts(size_t(local), 0);
-      for (int t = 0; t < tokens; ++t) {
-        std::iota(order.begin(), order.end(), 0);
-        for (int j = 0; j < k; ++j) {  // k distinct experts: a partial Fisher-Yates shuffle
-          std::swap(order[size_t(j)], order[size_t(j) + rng() % size_t(E - j)]);
-          if (order[size_t(j)] < local) ++counts[size_t(order[size_t(j)])];
-        }
-      }
       gpu::GroupedGemmShape g;
-      g.label = fmt::format("{} {} of {} experts, {} tokens routed top-{} {}x{}", m.id, local, E, tokens, k, m.hidden_size,
+      g.experts = E / gpus;
+      g.label = fmt::format("{} {} of {} experts, {} tokens routed top-{} {}x{}", m.id, g.experts, E, tokens, k, m.hidden_size,
                             f.expert_intermediate);
-      g.experts = local, g.tokens = std::move(counts);
+      g.tokens = gpu::routed_token_counts(E, g.experts, tokens, k, 20261127u + unsigned(tokens * 8 + gpus));
       g.hidden = static_cast<int>(m.hidden_size), g.intermediate = static_cast<int>(f.expert_intermediate);
       out.push_back(std::move(g));
     }

@@ -267,42 +267,61 @@ struct WgBlock : BlockWork {
 };
 
 // Q of the block's 64 heads -> shared memory as DQK/64 chunks of 64 rows x 64 bf16 columns (128-byte
-// swizzle, the K-major layout wgmma reads); rows past the group are zero.
+// swizzle, the K-major layout wgmma reads); rows past the group are zero. Every load is issued before
+// the first store: the stores (asm with a memory clobber) keep their order against loads, so a loop
+// of load-then-store waits out one global load's latency per unit at the launch's start.
 template <int DQK>
 __device__ __forceinline__ void load_q_bf16(const AttnParams& p, const WgBlock& blk, uint32_t dst) {
-  constexpr int QU = DQK / 8;  // 16-byte units per row
-  for (int u = blk.tid; u < 64 * QU; u += 256) {
-    const int r = u / QU, cu = u % QU;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < blk.n_rows) v = __ldg(reinterpret_cast<const uint4*>(p.q + blk.row(p, r) * DQK) + cu);
-    wg_dev::st_shared_v4(dst + (cu / 8) * (64 * 128) + wg::swz<128>(r, (cu % 8) * 16), v);
+  constexpr int QU = DQK / 8, N = 64 * QU / 256;  // 16-byte units per row, per thread
+  static_assert(64 * QU % 256 == 0, "whole units per thread");
+  uint4 v[N];
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    const int u = blk.tid + 256 * i, r = u / QU, cu = u % QU;
+    v[i] = r < blk.n_rows ? __ldg(reinterpret_cast<const uint4*>(p.q + blk.row(p, r) * DQK) + cu) : make_uint4(0, 0, 0, 0);
+  }
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    const int u = blk.tid + 256 * i, r = u / QU, cu = u % QU;
+    wg_dev::st_shared_v4(dst + (cu / 8) * (64 * 128) + wg::swz<128>(r, (cu % 8) * 16), v[i]);
   }
 }
 
 // Q rows 0..ROWS-1 of a head block quantised to e4m3, row r by warp r % warps: the row's largest
 // magnitude sets its scale, stored in sQs[r] (the products are scaled back by it); rows past the
-// block's real heads are zero. dst(r, c): the shared-memory address of row r's element c.
+// block's real heads are zero. dst(r, c): the shared-memory address of row r's element c. A warp
+// loads four of its rows before it stores any (the stores keep their order against loads; see
+// load_q_bf16).
 template <int DQK, int ROWS, class Dst>
 __device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, const HeadBlock& hb, int warp, int warps, int lane, Dst dst,
                                                 float* sQs) {
-  constexpr int PER = DQK / 32;
-  for (int r = warp; r < ROWS; r += warps) {
-    float x[PER];
-    float amax = 0.f;
+  constexpr int PER = DQK / 32, RB = 4;
+  for (int r0 = warp; r0 < ROWS; r0 += RB * warps) {
+    float x[RB][PER];
 #pragma unroll
-    for (int k = 0; k < PER; ++k) {
-      x[k] = r < hb.n_rows ? __bfloat162float(p.q[hb.row(p, r) * DQK + lane + 32 * k]) : 0.f;
-      amax = fmaxf(amax, fabsf(x[k]));
+    for (int i = 0; i < RB; ++i) {
+      const int r = r0 + i * warps;
+#pragma unroll
+      for (int k = 0; k < PER; ++k)
+        x[i][k] = r < ROWS && r < hb.n_rows ? __bfloat162float(p.q[hb.row(p, r) * DQK + lane + 32 * k]) : 0.f;
     }
 #pragma unroll
-    for (int o = 16; o; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float sc = amax > 0.f ? amax / 448.f : 1.f, inv = 1.f / sc;
+    for (int i = 0; i < RB; ++i) {
+      const int r = r0 + i * warps;
+      if (r >= ROWS) break;
+      float amax = 0.f;
 #pragma unroll
-    for (int k = 0; k < PER; ++k) {
-      const int c = lane + 32 * k;
-      wg_dev::st_shared_u8(dst(r, c), __nv_cvt_float_to_fp8(x[k] * inv, __NV_SATFINITE, __NV_E4M3));
+      for (int k = 0; k < PER; ++k) amax = fmaxf(amax, fabsf(x[i][k]));
+#pragma unroll
+      for (int o = 16; o; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+      const float sc = amax > 0.f ? amax / 448.f : 1.f, inv = 1.f / sc;
+#pragma unroll
+      for (int k = 0; k < PER; ++k) {
+        const int c = lane + 32 * k;
+        wg_dev::st_shared_u8(dst(r, c), __nv_cvt_float_to_fp8(x[i][k] * inv, __NV_SATFINITE, __NV_E4M3));
+      }
+      if (lane == 0) sQs[r] = sc;
     }
-    if (lane == 0) sQs[r] = sc;
   }
 }
 // The block's 64 rows in the warpgroup layout: 64-byte rows per 64-column chunk, 64-byte swizzle.
