@@ -1,8 +1,8 @@
 // decodesim_pipeline_validation: the served-pipeline bench's measured runs against the simulator.
 // Writes pipeline-validation.csv and its figure (pipeline-validation.{dat,gp,png,svg}).
 //   build/decodesim_pipeline_validation [--runs CSV] [--hardware FILE] [--calibration FILE] [--out DIR]
-// Defaults: the committed 4 x H100 run, its link profile (hardware/local/h100-nvlink.json) and the
-// calibration of the kernels that run used (kServedRunsCalibration), measured alone.
+// Defaults: the committed 4 x H100 run, its link profile and the calibration of the kernels that run
+// used, measured alone (kServedRunsCsv, kServedRunsHardware, kServedRunsCalibration).
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -16,7 +16,7 @@ using namespace decodesim;
 
 int main(int argc, char** argv) {
   const std::string src = DECODESIM_SOURCE_DIR;
-  std::string runs = src + "/" + kServedRunsCsv, hw_file = src + "/hardware/local/h100-nvlink.json",
+  std::string runs = src + "/" + kServedRunsCsv, hw_file = src + "/" + kServedRunsHardware,
               cal_file = src + "/" + kServedRunsCalibration, out = src + "/bench/results";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];

@@ -14,7 +14,7 @@ namespace {
 
 std::vector<ServedCheck> checks_of_committed_run() {
   const auto src = test::source_dir();
-  const Hardware hw = load_hardware((src / "hardware/local/h100-nvlink.json").string());
+  const Hardware hw = load_hardware((src / kServedRunsHardware).string());
   const Calibration cal = load_calibration((src / kServedRunsCalibration).string());
   std::vector<ServedCheck> out;
   for (const ServedRun& r : load_served_runs((src / kServedRunsCsv).string())) {
@@ -55,7 +55,7 @@ TEST_CASE("a run's layers are the model's MoE layers and its deployment is at GP
   REQUIRE(l.num_layers() == 8);
   for (int i = 0; i < 8; ++i) CHECK(l.ffn(i).kind == FfnKind::moe);
   ServedRun r{"3A1F", "step3", 4, 4096, 384, 3, 8, "fp8", 50};
-  const Hardware hw = load_hardware((test::source_dir() / "hardware/local/h100-nvlink.json").string());
+  const Hardware hw = load_hardware((test::source_dir() / kServedRunsHardware).string());
   CHECK_NOTHROW(check_served_run(r, m, Pool{hw, nullptr}));
   r.gpus = 5;
   CHECK_THROWS_AS(check_served_run(r, m, Pool{hw, nullptr}), InputError);

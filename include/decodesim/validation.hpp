@@ -10,12 +10,13 @@
 
 namespace decodesim {
 
-// The committed set of served runs (bench/results/pipeline-h100x4/) and the calibration of the kernels
-// they ran, both relative to the source tree. A run set is simulated with the calibration of its own
+// The committed set of served runs (bench/results/pipeline-h100x4/), the machine they ran on (its
+// measured link profile) and the calibration of the kernels they ran, all relative to the source tree. A run set is simulated with the calibration of its own
 // kernels, not with whatever calibration ships later: a kernel made faster since would otherwise
 // count as pipeline-model error. A new run set comes with a calibration of the same commit, named
 // here; the current pair is also what ships (hardware/calibrated/h100.json).
 inline constexpr const char* kServedRunsCsv = "bench/results/pipeline-h100x4/pipeline_bench.csv";
+inline constexpr const char* kServedRunsHardware = "hardware/local/h100-nvlink.json";
 inline constexpr const char* kServedRunsCalibration = "bench/results/h100-moe-3/calibrate/h100.json";
 
 // One measured configuration, as the bench's CSV writes it.

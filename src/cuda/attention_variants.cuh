@@ -85,7 +85,7 @@ struct WgKernel : KernelSlot<Cfg, KERNEL> {
     void* argv[] = {&args, &maps};
     DS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(KERNEL), dim3(grid), dim3(Cfg::THREADS), argv, Cfg::SMEM, s));
     DS_LAUNCHED("attention warpgroup kernel");
-    if (p.splits > 1) launch_split_merge<Cfg::DV, 64>(p, grid, s);
+    if (p.splits > 1) launch_split_merge<Cfg::DV, Cfg::G>(p, grid, s);
   }
 };
 

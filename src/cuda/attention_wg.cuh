@@ -331,11 +331,6 @@ __device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& 
                            [&](int r, int c) { return dst + (c / 64) * (64 * 64) + wg::swz<64>(r, c % 64); }, sQs);
 }
 
-// Splits of a context are merged by attn_merge_kernel, not by the last block of a (request, KV head,
-// head block) to finish: that block's serial tail (partials written and fenced, a counter, every
-// split read back through L2) outlasts the merge kernel's, by about 4 us of a 117 us launch at 2
-// splits (FP8 MFA, 64 requests, 8K, H100) and about 20 us at 16.
-
 // The merge weights of a (request, KV head, head block)'s splits: thread h < 64 writes, for each
 // split s, exp2(lse[h][s] - max_s) / sum_s into sW[s * 64 + h] (0 for rows past the group).
 // part_row(h): head h's first row of partials (its splits follow). The log2-sum-exps are loaded
@@ -715,7 +710,11 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   wg_finish<FP8, NO>(p, blk, o, l_run, m_run, sMax);
 }
 
-// The merge of a launch's splits (see wg_finish). Each output is the sum over
+// Merges a launch's split partials (every warpgroup kernel's, and the e4m3 warp-split kernel's). The
+// last block of a (request, KV head, head block) to finish could merge them itself, but its serial
+// tail (partials written and fenced, a counter, every split read back through L2) outlasts this
+// kernel's: by about 4 us of a 117 us launch at 2 splits (FP8 MFA, 64 requests, 8K, H100) and about
+// 20 us at 16. Each output is the sum over
 // splits, in split order, of the split's normalised partial weighted by exp2(lse_s - max) / sum, as
 // wg_finish computes it. Launched as a programmatic dependent of the attention kernel
 // (griddepcontrol.wait below). Grid: (request, KV head, head block of G heads, 64-column block);
