@@ -114,8 +114,8 @@ TEST_CASE("Fig. 1 of the default scenario: all nine models, labels apart from ea
   const std::string& data = file_named(set, "fig1-pareto.dat");
   for (const Model& m : s.pareto_models) CHECK(data.find("\"" + m.id + "\"") != std::string::npos);
   const std::string& gp = file_named(set, "fig1-pareto.gp");
-  CHECK(gp.find("\"20B\"") != std::string::npos);
-  CHECK(gp.find("\"$0.06\"") != std::string::npos);
+  CHECK(gp.find("'20B'") != std::string::npos);
+  CHECK(gp.find("'$0.06'") != std::string::npos);
 
   // Read the script back (its PNG half): plot area, ranges, labels; the points from the data.
   const std::string png = gp.substr(0, gp.find("set terminal svg"));
@@ -138,7 +138,7 @@ TEST_CASE("Fig. 1 of the default scenario: all nine models, labels apart from ea
   REQUIRE(markers.size() == 9);
   struct Box { std::string text; double x0, y0, x1, y1; };
   std::vector<Box> boxes;
-  const std::regex label("set label \\d+ \"([^\"]+)\" at screen ([0-9.]+), screen ([0-9.]+) (left|right|center)");
+  const std::regex label("set label \\d+ '([^']+)' at screen ([0-9.]+), screen ([0-9.]+) (left|right|center)");
   for (std::sregex_iterator it(png.begin(), png.end(), label), end; it != end; ++it) {
     const double w = plot::kCharPx * (*it)[1].length(), x = std::stod((*it)[2]) * 1100, y = std::stod((*it)[3]) * 700;
     const double x0 = (*it)[4] == "left" ? x : (*it)[4] == "right" ? x - w : x - w / 2;
@@ -168,7 +168,7 @@ TEST_CASE("coincident points get labels on different sides, with a leader line w
     for (size_t j = i + 1; j < placed.size(); ++j) CHECK_FALSE(overlap(placed[i], placed[j]));
   CHECK_FALSE(placed[3].leader);
   const std::string gp = plot::gnuplot_labels(points, texts, placed);
-  CHECK(gp.find("set label 4 \"far\" at screen") != std::string::npos);
+  CHECK(gp.find("set label 4 'far' at screen") != std::string::npos);
   for (size_t i = 0; i < placed.size(); ++i)
     CHECK((gp.find("set arrow " + std::to_string(i + 1) + " ") != std::string::npos) == placed[i].leader);
 }
@@ -185,4 +185,85 @@ TEST_CASE("every figure script of every scenario, and of calibrations with or wi
       INFO(f.path);
       CHECK_FALSE(std::regex_search(f.content, std::regex("\\b(-?nan|-?inf)\\b", std::regex::icase)));
     }
+}
+
+namespace {
+
+// What gnuplot would run of a script besides its own commands: the `...` it would hand to a shell
+// (outside single quotes, where gnuplot expands them) and any `system(` outside a string. Lexes
+// as gnuplot does: '' is a single-quoted string's only escape, a backslash a double-quoted one's.
+std::vector<std::string> expansions(const std::string& gp) {
+  std::vector<std::string> found;
+  enum { code, single, dbl } state = code;
+  for (size_t i = 0; i < gp.size(); ++i) {
+    const char c = gp[i];
+    if (state == single) {
+      if (c == '\'' && i + 1 < gp.size() && gp[i + 1] == '\'') ++i;
+      else if (c == '\'') state = code;
+      else if (c == '\n') found.push_back("line break inside a string");
+    } else if (state == dbl) {
+      if (c == '\\') ++i;
+      else if (c == '"') state = code;
+      else if (c == '`') found.push_back("backquote inside a double-quoted string");
+      else if (c == '\n') found.push_back("line break inside a string");
+    } else if (c == '\'') {
+      state = single;
+    } else if (c == '"') {
+      state = dbl;
+    } else if (c == '`') {
+      found.push_back("backquote in a command");
+    } else if (c == '#') {
+      while (i < gp.size() && gp[i] != '\n') ++i;  // a comment runs to the end of its line
+    } else if (gp.compare(i, 7, "system(") == 0) {
+      found.push_back("system( in a command");
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("text from data files reaches every figure as text: gnuplot runs nothing of it", "[plots][hostile]") {
+  const test::TempDir dir;
+  const std::string mark = (dir.path / "ran").string();  // every payload would create it
+  const std::vector<std::string> payloads{
+      "a`touch " + mark + "`",
+      "b\" . system(\"touch " + mark + "\") . \"",
+      "c'; system('touch " + mark + "'); print '",
+      "d\nset output '" + mark + "'\nprint 'x",
+      "e\\' `touch " + mark + "` ''",
+      "f@mark `echo ok`"};
+  size_t next = 0;
+  auto hostile = [&](const std::string& plain) { return payloads[next++ % payloads.size()] + plain; };
+
+  Scenario s = load_scenario("report-comparison");
+  for (Model& m : s.models) m.id = hostile(m.id);
+  for (Model& m : s.pareto_models) m.id = hostile(m.id);
+  for (Hardware& h : s.hardware) h.id = hostile(h.id);
+  std::vector<PlotSet> sets{report_plots(s)};
+  Calibration c = test::calibration_for(hostile("h100"), hostile("device"), 3e12, 8e14, 1.4e15);
+  for (const std::string& p : payloads)
+    c.samples.push_back({"gemm" + p, "bf16", p, 64, 7168, 2048, 2 * 64 * 7168 * 2048.0, 7168 * 2048.0, 12.5, -1});
+  sets.push_back(calibration_plots(c));
+  std::vector<ServedCheck> checks;
+  for (const std::string& p : payloads) checks.push_back({{"EP4" + p, "step3" + p, 4, 4096, 64, 2, 4, "fp8", 10.0}, 11.0});
+  sets.push_back(validation_plots(checks));
+
+  PlotSet all;
+  for (const PlotSet& set : sets) {
+    for (const OutputFile& f : set.files) {
+      INFO(f.path);
+      if (f.path.ends_with(".gp")) CHECK(expansions(f.content).empty());
+      // Every script sets its outputs twice (PNG, SVG), on lines of its own; no data line starts a command.
+      size_t outputs = 0;
+      for (size_t at = 0; (at = f.content.find("\nset output", at)) != std::string::npos; ++at) ++outputs;
+      CHECK(outputs == (f.path.ends_with(".gp") ? 2u : 0u));
+      std::ofstream(dir.path / f.path) << f.content;
+    }
+    all.files.insert(all.files.end(), set.files.begin(), set.files.end());
+    all.scripts.insert(all.scripts.end(), set.scripts.begin(), set.scripts.end());
+  }
+  // With gnuplot on the PATH, render every figure: not one payload may run.
+  render_plots(dir.path.string(), all);
+  CHECK_FALSE(std::filesystem::exists(mark));
 }

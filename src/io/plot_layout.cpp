@@ -63,7 +63,7 @@ double Axis::fraction(double v) const {
 
 std::string Axis::gnuplot(const std::string& name) const {
   std::string tics;
-  for (const Tick& t : ticks) tics += fmt::format("{}\"{}\" {:.10g}", tics.empty() ? "" : ", ", t.label, t.value);
+  for (const Tick& t : ticks) tics += fmt::format("{}{} {:.10g}", tics.empty() ? "" : ", ", gnuplot_string(t.label), t.value);
   return fmt::format("set {0}range [{1:.10g}:{2:.10g}]\n{3} {0}\nset {0}tics ({4})\nunset m{0}tics\n", name, lo, hi,
                      log ? "set logscale" : "unset logscale", tics);
 }
@@ -293,13 +293,22 @@ std::vector<PlacedLabel> place_labels(const std::vector<Point>& points, const st
   return placed;
 }
 
+namespace {
+char printable_char(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? ' ' : c; }
+}  // namespace
+
 std::string gnuplot_string(const std::string& s) {
-  std::string out = "\"";
+  std::string out = "'";
   for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    // A raw line break would end the command and run the rest of the text as gnuplot's own.
-    out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+    if (c == '\'') out += '\'';
+    out += printable_char(c);
   }
+  return out + "'";
+}
+
+std::string gnuplot_datum(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? '\'' : printable_char(c);
   return out + "\"";
 }
 

@@ -91,8 +91,17 @@ std::vector<PlacedLabel> place_labels(const std::vector<Point>& points, const st
                                       const Axis& x, const Axis& y, const Frame& frame,
                                       const std::vector<std::vector<Point>>& lines = {});
 
-// A gnuplot double-quoted string (control characters become spaces).
+// Text from data (ids, titles, a calibration's device name) as a gnuplot script string that gnuplot
+// takes literally. gnuplot runs `...` inside double-quoted strings as a shell command (and a quote
+// that ends the string early lets the rest run as its own commands, `system(...)` or `set output`
+// included); inside single quotes it expands nothing, and '' is its only escape. Control characters
+// become spaces: a line break would end the command.
 std::string gnuplot_string(const std::string& s);
+
+// The same text as one whitespace-separated field of a gnuplot data file (read by columnhead() and
+// xtic()): double-quoted, since the data reader knows no other quoting. The data reader expands
+// nothing, but it has no escape either, so a double quote becomes a single one.
+std::string gnuplot_datum(const std::string& s);
 
 // gnuplot: the labels (and leader lines) as `set label` / `set arrow` commands, numbered from `first_tag`.
 std::string gnuplot_labels(const std::vector<Point>& points, const std::vector<std::string>& texts,

@@ -20,6 +20,7 @@ namespace {
 
 using plot::Axis;
 using plot::Frame;
+using plot::gnuplot_datum;
 using plot::gnuplot_string;
 
 // The canvas every figure is laid out on (the label placement works in its pixels), at 'sans,11'.
@@ -120,12 +121,12 @@ PlotSet report_plots(const Scenario& s) {
   for (double c : contexts) {
     // First line is the column header gnuplot's columnhead() reads.
     std::string data = "model";
-    for (const Hardware& h : chips) (data += ' ') += gnuplot_string(h.id);  // not " " + ...: GCC 12 warns falsely (-Wrestrict)
+    for (const Hardware& h : chips) (data += ' ') += gnuplot_datum(h.id);  // not " " + ...: GCC 12 warns falsely (-Wrestrict)
     data += " \"best AFD pairing\"\n";
     Range usd;
     for (const Model& m : models) {
       const Census k = census(m, c);
-      data += gnuplot_string(m.id);
+      data += gnuplot_datum(m.id);
       for (const Hardware& h : chips) {
         const double v = per_million(token_cost(k, unit_cost(h, m.quant.compute)).total_usd());
         data += fmt::format(" {:.6g}", v), usd.add(v);
@@ -156,7 +157,7 @@ PlotSet report_plots(const Scenario& s) {
       model_lines.emplace_back();
       for (double c : contexts) {
         const Census k = census(m, c);
-        data += fmt::format("{} {} {:.6g} {:.6g}\n", gnuplot_string(m.id), static_cast<long>(c), k.kv_bytes, k.attention_flops);
+        data += fmt::format("{} {} {:.6g} {:.6g}\n", gnuplot_datum(m.id), static_cast<long>(c), k.kv_bytes, k.attention_flops);
         kv.add(k.kv_bytes), fl.add(k.attention_flops);
         model_lines.back().push_back({k.kv_bytes, k.attention_flops});
       }
@@ -208,7 +209,7 @@ PlotSet report_plots(const Scenario& s) {
     for (const Model& m : models) {
       for (double c : sweep) {
         const double kv_bytes = census(m, c).kv_bytes, cost = best_afd(m, c, ptrs).afd_usd_per_mtok;
-        data += fmt::format("{} {} {:.6g} {:.6g}\n", gnuplot_string(m.id), static_cast<long>(c), kv_bytes, cost);
+        data += fmt::format("{} {} {:.6g} {:.6g}\n", gnuplot_datum(m.id), static_cast<long>(c), kv_bytes, cost);
         kv.add(kv_bytes), usd.add(cost);
       }
       data += "\n\n";
@@ -253,7 +254,7 @@ PlotSet report_plots(const Scenario& s) {
     std::vector<plot::Point> points;
     std::vector<std::string> ids;
     for (const Entry& e : entries) {
-      data += fmt::format("{} {:.6g} {:.6g}\n", gnuplot_string(e.id), e.params, e.usd);
+      data += fmt::format("{} {:.6g} {:.6g}\n", gnuplot_datum(e.id), e.params, e.usd);
       points.push_back({e.params, e.usd}), ids.push_back(e.id);
     }
     data += "\n\n# pareto frontier: no other model is both smaller and cheaper\n";
@@ -262,7 +263,7 @@ PlotSet report_plots(const Scenario& s) {
     for (const Entry& e : entries)
       if (e.usd < best) {
         best = e.usd;
-        data += fmt::format("{} {:.6g} {:.6g}\n", gnuplot_string(e.id), e.params, e.usd);
+        data += fmt::format("{} {:.6g} {:.6g}\n", gnuplot_datum(e.id), e.params, e.usd);
         frontier.push_back({e.params, e.usd});
       }
     const Axis y = y_axis(0.11, 0.84, [&](int n) { return plot::linear_axis(usd.lo, usd.hi, plot::usd, false, n, 0.1); });
@@ -299,7 +300,7 @@ PlotSet calibration_plots(const Calibration& c) {
     const EfficiencyFit* f = c.find(name.substr(0, slash), name.substr(slash + 1));
     for (const Sample* s : group) {
       const double predicted = f ? f->predict_us(s->flops, s->bytes) : -1.0;
-      data += fmt::format("{} {:.6g} {:.6g} {:.6g} {:.6g}\n", gnuplot_string(name), s->flops / s->bytes,
+      data += fmt::format("{} {:.6g} {:.6g} {:.6g} {:.6g}\n", gnuplot_datum(name), s->flops / s->bytes,
                           s->flops / (s->time_us * 1e-6), s->time_us, predicted);
       intensity.add(s->flops / s->bytes), achieved.add(s->flops / (s->time_us * 1e-6));
       if (f) times.add(s->time_us), times.add(predicted);
@@ -400,8 +401,8 @@ PlotSet validation_plots(const std::vector<ServedCheck>& checks) {
   std::vector<std::string> titles;
   for (const auto& [name, group] : groups) {
     for (const ServedCheck* c : group) {
-      data += fmt::format("{} {:.6g} {:.6g} {}\n", gnuplot_string(name), c->run.measured_tpot_ms, c->simulated_tpot_ms,
-                          gnuplot_string(c->run.deployment));
+      data += fmt::format("{} {:.6g} {:.6g} {}\n", gnuplot_datum(name), c->run.measured_tpot_ms, c->simulated_tpot_ms,
+                          gnuplot_datum(c->run.deployment));
       t.add(c->run.measured_tpot_ms), t.add(c->simulated_tpot_ms);
     }
     data += "\n\n";
