@@ -19,6 +19,7 @@
 #include "decodesim/pipeline.hpp"
 #include "decodesim/process.hpp"
 #include "decodesim/report.hpp"
+#include "decodesim/search.hpp"
 #include "decodesim/writers.hpp"
 #include "decodesim/plots.hpp"
 
@@ -131,6 +132,25 @@ int main(int argc, char** argv) {
     render_us.push_back(ms_since(t0) * 1e3);
   }
 
+  // 4. A plan over every parallelism family (AFD, EP with attention TP 1..8, TP 1..8; 1..4
+  //    micro-batches each) for one model on one chip, roofline and calibrated-carried timing alike.
+  std::vector<std::pair<std::string, double>> plan_ms;
+  long plan_candidates = 0;
+  for (const char* id : {"step3", "deepseek-v3", "qwen3-32b"}) {
+    const Model m = load_model(id);
+    SearchSpace space;
+    space.attention_chips = space.ffn_chips = space.colocated_chips = {Pool{load_hardware("h800"), nullptr}};
+    std::vector<double> runs;
+    for (int r = 0; r < 5; ++r) {
+      SearchStats stats;
+      const auto t0 = Clock::now();
+      checksum += double(search_deployments(m, space, PipelineConfig{}, RankBy::tgs, &stats).size());
+      runs.push_back(ms_since(t0));
+      plan_candidates = stats.candidates;
+    }
+    plan_ms.push_back({fmt::format("{} ({} candidates)", id, plan_candidates), median(runs)});
+  }
+
   fmt::print("default scenario (load + compute + render + write, no gnuplot): median {:.2f} ms over {} runs "
              "(min {:.2f}, max {:.2f}); {} bytes of tables\n",
              median(scenario_ms), repeats, *std::min_element(scenario_ms.begin(), scenario_ms.end()),
@@ -142,7 +162,10 @@ int main(int argc, char** argv) {
              "{:.0f} us more for the Chrome trace JSON ({} bytes), over {} runs\n",
              median(plain_us), median(recorded_us), median(render_us), trace_bytes, plain_us.size());
 
-  // 3. The executable, whole processes: what a planner scripting thousands of calls pays per call.
+  for (const auto& [what, ms] : plan_ms)
+    fmt::print("plan over all families on h800, roofline, all cores: {} median {:.0f} ms over 5 runs\n", what, ms);
+
+  // 5. The executable, whole processes: what a planner scripting thousands of calls pays per call.
   bool missed = false;
   auto report = [&](const std::string& what, const ProcessResult& r, double wall_floor_ms, double rss_floor_mb) {
     const bool ok = r.wall_ms < wall_floor_ms && (rss_floor_mb <= 0 || r.max_rss_mb < rss_floor_mb);

@@ -81,11 +81,24 @@ TEST_CASE("deployment names parse both ways", "[pipeline]") {
   CHECK(a.gpus() == 32);
   CHECK(a.name() == "2A2F");
   const Deployment e = parse_deployment("ep128");
-  CHECK(e.kind == DeploymentKind::ep);
-  CHECK(e.attention_instances == 16);
+  CHECK(e.kind == DeploymentKind::colocated);
+  CHECK(e.attention_nodes() == 16);
   CHECK(e.gpus() == 128);
   CHECK(e.name() == "EP128");
   CHECK_THROWS_AS(parse_deployment("EP12"), InputError);
+  const Deployment t = parse_deployment("tp4");
+  CHECK(t.tensor_parallel());
+  CHECK(t.name() == "TP4");
+  CHECK(t.attention_tp == 4);
+  CHECK(t.ffn_tp == 4);
+  CHECK(parse_deployment("EP16-ATP4").attention_dp() == 4);
+  CHECK(parse_deployment("EP16-ATP4").name() == "EP16-ATP4");
+  CHECK(parse_deployment("2a2f-atp2-ftp8").name() == "2A2F-ATP2-FTP8");
+  CHECK(parse_deployment("2A2F-FTP8").expert_parallel() == 2);
+  CHECK(parse_deployment("EP8-FTP8").name() == "EP8-FTP8");  // DP attention, TP FFN
+  CHECK_THROWS_WITH(parse_deployment("EP8-ATP3"), Catch::Contains("attention TP 3 must divide its 8 GPUs"));
+  CHECK_THROWS_WITH(parse_deployment("EP16-FTP4"), Catch::Contains("must be 1 (experts spread, EP) or all 16 (TP)"));
+  CHECK_THROWS_WITH(parse_deployment("1A1F-ATP16"), Catch::Contains("must divide the 8 GPUs of an instance"));
   CHECK_THROWS_AS(parse_deployment("0A2F"), InputError);
   CHECK_THROWS_AS(parse_deployment("2F2A"), InputError);
 }
@@ -193,7 +206,7 @@ TEST_CASE("the search returns feasible deployments, best first", "[pipeline][sea
   SearchSpace space;
   space.attention_chips = {pool("h800"), pool("h20")};
   space.ffn_chips = {pool("h800")};
-  space.ep_chips = {pool("h800")};
+  space.colocated_chips = {pool("h800")};
   PipelineConfig base;
   base.context_tokens = 4096;
   SearchStats stats;

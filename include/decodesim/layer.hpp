@@ -16,7 +16,11 @@ struct LayerShape {
   double batch = 256;  // requests over all the GPUs
   int gpus = 4;
   AttentionParallel parallel = AttentionParallel::dp;  // dp: batch/gpus requests per GPU; tp: heads split
+  // GPUs sharing one request's heads, in gpus/attention_tp data-parallel groups; 0: as `parallel`
+  // says (dp: 1, tp: all the GPUs).
+  int attention_tp = 0;
   double context_tokens = 8192;
+  int tp() const { return attention_tp > 0 ? attention_tp : parallel == AttentionParallel::tp ? gpus : 1; }
 };
 
 struct LayerResult {

@@ -7,85 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "decodesim/calibration.hpp"
+#include "decodesim/deployment.hpp"
+#include "decodesim/engine.hpp"
 #include "decodesim/hardware.hpp"
+#include "decodesim/links.hpp"
 #include "decodesim/model.hpp"
 #include "decodesim/table.hpp"
+#include "decodesim/timers.hpp"
 
 namespace decodesim {
-
-// ---- How long one kernel takes --------------------------------------------------------
-
-// elementwise: the small memory-bound kernels around the products (norms, rotary and cache
-// writes, router top-k, packing and combining the dispatched tokens); bytes only.
-enum class OpClass { gemm, moe_ffn, attention, elementwise };
-struct Op {
-  OpClass cls = OpClass::gemm;
-  double flops = 0;
-  double bytes = 0;  // fewest bytes the kernel must move through device memory
-  AttentionKind attention = AttentionKind::gqa;  // which attention fit, for OpClass::attention
-  std::optional<Dtype> cache = std::nullopt;  // attention: the cache's precision (none: the timer's model default)
-};
-
-class OpTimer {
- public:
-  virtual ~OpTimer() = default;
-  virtual double time_us(const Op& op) const = 0;
-  virtual std::string name() const = 0;
-};
-
-// max(bytes / bandwidth, FLOPs / peak): no kernel beats it, so the simulated throughput is an
-// upper bound on what the deployment can serve. An attention core over a 16-bit cache runs its
-// products in BF16, so it takes the BF16 peak where the chip is given.
-class RooflineTimer final : public OpTimer {
- public:
-  RooflineTimer(double bytes_per_s, double flops_per_s)
-      : bytes_per_s_(bytes_per_s), flops_per_s_(flops_per_s), wide_cache_flops_per_s_(flops_per_s) {}
-  RooflineTimer(const Hardware& hw, Dtype compute)
-      : bytes_per_s_(hw.mem_bytes_per_s),
-        flops_per_s_(hw.peak_flops_per_s(compute)),
-        wide_cache_flops_per_s_(hw.peak_flops_per_s(Dtype::bf16)) {}
-  double time_us(const Op& op) const override;
-  std::string name() const override { return "roofline"; }
-
- private:
-  double bytes_per_s_, flops_per_s_, wide_cache_flops_per_s_;
-};
-
-// Kernels as measured by `decodesim calibrate`: gemm (projections, dense FFN, shared experts),
-// moe_ffn (routed experts), attention_<kind>; dtype fp8 for 8-bit weights / KV (each layer's
-// own cache precision), else bf16.
-// A class the calibration lacks falls back to a roofline at its measured copy and GEMM rates
-// (the chip's peaks where the calibration has none).
-// Its name, "calibrated:<chip>", says which chip the kernels were measured on.
-class CalibratedTimer final : public OpTimer {
- public:
-  CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c);
-  double time_us(const Op& op) const override;
-  std::string name() const override { return "calibrated:" + measured_on_; }
-  // The fit used for an op, nullptr where it falls back to the roofline; attention fits by the
-  // cache's precision (none: the model's KV precision).
-  const EfficiencyFit* fit_for(OpClass cls, AttentionKind kind = AttentionKind::gqa,
-                               std::optional<Dtype> cache = std::nullopt) const;
-
- private:
-  Dtype default_cache_;
-  std::string measured_on_;
-  // gemm, moe_ffn, attention_gqa/mfa/mla/linear x (8-bit, 16-bit cache) (op_class empty: absent)
-  std::vector<EfficiencyFit> fits_;
-  RooflineTimer weights_fallback_;
-  RooflineTimer cache_fallback_[2];  // 8-bit, 16-bit cache
-  // Element-wise kernels: a small kernel's measured fixed cost plus their bytes at copy bandwidth.
-  double copy_bytes_per_s_ = 0;
-};
-
-// One pool of identical chips and how its kernels are timed (roofline at peak when null).
-struct Pool {
-  Hardware hw;
-  std::shared_ptr<const OpTimer> timer;
-};
-// The pools' timing as one name: "roofline", "calibrated:h100", or "A/F" where the two differ.
-std::string timing_name(const Pool& attention, const Pool& ffn);
 
 // ---- One attention layer on one GPU -------------------------------------------------------
 
@@ -96,9 +26,9 @@ std::string timing_name(const Pool& attention, const Pool& ffn);
 // output columns, o by input rows, low-rank down-projections (q_a, kv_a) whole on every GPU; then
 // o's BF16 output is all-reduced over the GPUs.
 struct AttentionShard {
-  double requests = 0;               // requests whose tokens this GPU projects and attends
-  int tp = 1;                        // GPUs sharing the heads
-  double allreduce_bytes_per_s = 0;  // tp > 1: the link each GPU's share of the all-reduce crosses
+  double requests = 0;  // requests whose tokens this GPU projects and attends
+  int tp = 1;           // GPUs sharing the heads
+  Link link;            // tp > 1: the link the all-reduce of o's output runs over
 };
 
 // One kernel of the layer, for the layer view's op table.
@@ -117,32 +47,18 @@ struct AttentionLayerTime {
 // Projections, core and all-reduce as separate kernels timed by `t`; a GEMM reads its weights
 // once, its inputs in the weight precision and writes BF16 (the calibration's byte count); the
 // core reads the KV (or a linear layer's state, and writes it back) and moves the BF16 query and
-// output. The all-reduce is a ring over `allreduce_bytes_per_s`: 2(tp-1)/tp of o's output.
+// output. The all-reduce of o's BF16 output runs over `shard.link` as NCCL runs it (collective_us).
 // The attention stage of `simulate` and the `layer` view both time layers with this.
 AttentionLayerTime attention_layer_time(const Model& m, int layer, double context_tokens, const AttentionShard& shard,
                                         const OpTimer& t, std::vector<LayerOp>* ops = nullptr);
 
 // ---- What is deployed -------------------------------------------------------------------
 
-enum class DeploymentKind { afd, ep };
+// The deployment itself (stages, GPUs, parallelism) is data: decodesim/deployment.hpp.
 
-struct Deployment {
-  DeploymentKind kind = DeploymentKind::afd;
-  int attention_instances = 1;  // AFD: x; EP: instances, each running attention and experts
-  int ffn_instances = 1;        // AFD: y; ignored by EP
-  int gpus_per_instance = 8;
-  int attention_gpus() const { return attention_instances * gpus_per_instance; }
-  int ffn_gpus() const { return kind == DeploymentKind::ep ? attention_gpus() : ffn_instances * gpus_per_instance; }
-  int gpus() const { return kind == DeploymentKind::ep ? attention_gpus() : attention_gpus() + ffn_gpus(); }
-  std::string name() const;  // "2A2F"; EP by GPU count as DeepSeek names it: "EP128"
-};
-
-// "2A2F" or "EP128" (a multiple of gpus_per_instance GPUs), instances in limits::kInstances.
-// Throws InputError.
-Deployment parse_deployment(const std::string& text, int gpus_per_instance = 8);
-
-// Micro-batches in flight as serving systems run each kind: AFD the report's three-stage
-// pipeline (attention, network, FFN), EP DeepSeek's two-micro-batch overlap.
+// Micro-batches in flight as the report and DeepSeek run each kind: AFD the report's three-stage
+// pipeline (attention, network, FFN), EP DeepSeek's two-micro-batch overlap. `--micro-batches auto`
+// (the default) chooses instead; this is the schedule of the report's own runs.
 int default_micro_batches(DeploymentKind kind);
 
 // How often a token's hidden state crosses the scale-out network per layer and direction.
@@ -174,45 +90,6 @@ struct PipelineConfig {
   int warmup_steps = 1;          // ... of which the first ones only fill the pipeline
 };
 
-// ---- The event engine on its own --------------------------------------------------------
-
-// One micro-batch's time in each stage of one layer, on its own resource.
-struct StageTimes {
-  double attention_us = 0, dispatch_us = 0, ffn_us = 0, combine_us = 0;
-};
-
-// A layer's four tasks, in chain order.
-enum class Stage { attention, dispatch, ffn, combine };
-const char* stage_name(Stage s);
-
-struct EventPipeline {
-  std::vector<StageTimes> layers;  // per layer, identical for every micro-batch
-  int micro_batches = 1;
-  int steps = 4;
-  int warmup_steps = 1;
-  // EP: attention and FFN share the GPUs, dispatch and combine share the NICs (both directions).
-  bool shared_resources = false;
-};
-
-struct EventRun {
-  double tpot_mean_us = 0;  // a request's time between tokens after warm-up, mean over micro-batches
-  double tpot_max_us = 0;   // the worst single step after warm-up
-  double end_us = 0;        // when the last micro-batch finishes its last step
-  std::vector<double> busy_us_per_step;  // per resource: attention, a2f, ffn, f2a (EP: gpu, network)
-  long events = 0;
-};
-
-// One task as the engine ran it.
-struct TaskRecord {
-  int resource = 0;  // index into resource_names()
-  int micro_batch = 0, step = 0, layer = 0;
-  Stage stage = Stage::attention;
-  double start_us = 0, end_us = 0;
-};
-// With `tasks`, also every task that took a turn on its resource, in order of completion.
-EventRun run_events(const EventPipeline& p, std::vector<TaskRecord>* tasks = nullptr);
-// The engine's resources by index: AFD attention, a2f, ffn, f2a; EP (shared) gpu, network.
-std::vector<std::string> resource_names(bool shared_resources);
 
 // ---- Served decoding ---------------------------------------------------------------------
 

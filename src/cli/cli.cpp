@@ -213,18 +213,27 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         ->capture_default_str();
     add_timing(c, pipe.timing, pipe.calibrations);
     // 576: the largest NVLink domain (NVLink Switch System), an upper bound on one instance.
-    c->add_option("--gpus-per-instance", pipe.gpus_per_instance,
-                  "GPUs of one instance (1: single-GPU instances of one machine, linked by intra_node_bytes_per_s)")
+    c->add_option("--gpus-per-node,--gpus-per-instance", pipe.gpus_per_instance,
+                  "GPUs of one node, linked by NVLink (intra_node_bytes_per_s); an AFD instance is one node (1: single-GPU "
+                  "instances of one machine)")
         ->check(integer_option({1, 576}))
         ->capture_default_str();
+    c->add_option("--attention-tp", pipe.attention_tp,
+                  "GPUs sharing one request's attention heads (1: data-parallel attention, SGLang's DP attention)")
+        ->check(integer_option(limits::kGpus));
+    c->add_option("--ffn-tp", pipe.ffn_tp, "GPUs sharing every expert's weights (AFD: inside an FFN node; colocated: 1 or all)")
+        ->check(integer_option(limits::kGpus));
     add_kv_dtype(c, pipe.kv_dtype);
     common.add_to(c);
   };
   auto add_deployment = [&](CLI::App* c) {
-    c->add_option("--deployment", pipe.deployment, "xAyF (x attention, y FFN instances of --gpus-per-instance GPUs) or EPn (n GPUs)")
+    c->add_option("--deployment", pipe.deployment,
+                  "xAyF (x attention, y FFN nodes), EPn (n GPUs, attention data parallel, experts spread) or TPn (n GPUs, "
+                  "everything split n ways); -ATPn / -FTPn set attention / FFN tensor parallelism")
         ->capture_default_str();
-    c->add_option("--micro-batches", pipe.micro_batches, "micro-batches in flight (default: AFD 3, EP 2; at most 4 per layer)")
-        ->check(integer_option(limits::kMicroBatches));
+    c->add_option("--micro-batches", pipe.micro_batches,
+                  "micro-batches in flight: N (at most 4 per layer) or auto, the best of 1..4 for the deployment")
+        ->capture_default_str();
   };
   CLI::App* simulate_cmd = app.add_subcommand("simulate", "served decoding as a discrete-event pipeline (AFD xAyF or EP)");
   add_pipeline(simulate_cmd), add_deployment(simulate_cmd);
@@ -233,15 +242,19 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   simulate_cmd->add_option("--trace", pipe.trace_file, "also write the simulated timeline as Chrome trace JSON (Perfetto)");
 
   CLI::App* plan_cmd =
-      app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8 in 3 micro-batches, EP 1..32 instances in 2) under the SLA");
+      app.add_subcommand("plan", "search deployments (AFD 1..8 x 1..8 nodes, EP 2..256 GPUs with attention TP 1..8, TP 1..8; "
+                                 "1..4 micro-batches each) under the SLA and a GPU budget");
   add_pipeline(plan_cmd);
-  plan_cmd->add_option("--deployments", pipe.deployments, "afd, ep or all")->check(CLI::IsMember({"afd", "ep", "all"}))->capture_default_str();
+  plan_cmd->add_option("--deployments", pipe.deployments, "families searched: afd, ep, tp or all, comma-separated")->capture_default_str();
+  plan_cmd->add_option("--gpus", pipe.gpus, "exactly this many GPUs: deployments that divide it, replicated to fill it")
+      ->check(integer_option(limits::kGpus));
+  plan_cmd->add_option("--max-gpus", pipe.max_gpus, "at most this many GPUs per deployment")->check(integer_option(limits::kGpus));
   plan_cmd->add_option("--rank-by", pipe.rank_by, "tgs (tokens per GPU per second) or usd (USD per 1M tokens)")
       ->check(CLI::IsMember({"tgs", "usd"}))
       ->capture_default_str();
   plan_cmd->add_option("--top", pipe.top, "rows to print")->check(integer_option(limits::kTopRows))->capture_default_str();
   plan_cmd->add_option("--micro-batches-search", pipe.micro_batches_search,
-                       "micro-batch counts tried for every deployment, N or A..B (default: AFD 3, EP 2)");
+                       "micro-batch counts tried for every deployment, N or A..B (default: 1..4, the best kept)");
 
   LayerOptions layer;
   CLI::App* layer_cmd = app.add_subcommand("layer", "one attention layer per GPU at a deployment shape (report Table 9), kernel by kernel");
@@ -254,6 +267,9 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
                         "dp (each GPU its own requests, all heads) or tp (all requests, heads split over the GPUs)")
       ->check(CLI::IsMember({"dp", "tp"}))
       ->capture_default_str();
+  layer_cmd->add_option("--attention-tp", layer.attention_tp,
+                        "GPUs sharing one request's heads, in --gpus / T data-parallel groups (overrides --attention-parallel)")
+      ->check(integer_option(limits::kGpus));
   add_kv_dtype(layer_cmd, layer.kv_dtype);
   add_timing(layer_cmd, layer.timing, layer.calibrations);
   common.add_to(layer_cmd);

@@ -76,14 +76,18 @@ struct PipelineOptions {
   std::string hardware = "h800";        // both pools (and EP) unless the two below are given
   std::string attention_hardware;       // AFD attention chip(s)
   std::string ffn_hardware;             // AFD FFN chip(s)
-  std::string deployment = "2A2F";      // simulate: xAyF or EPn
-  std::string deployments = "all";      // plan: afd, ep or all
-  int gpus_per_instance = 8;            // GPUs of one attention, FFN or EP instance
+  std::string deployment = "2A2F";      // simulate: xAyF, EPn or TPn (with -ATPn, -FTPn)
+  std::string deployments = "all";      // plan: afd, ep, tp or all (comma-separated)
+  int gpus_per_instance = 8;            // GPUs of one node (NVLink domain); an AFD instance is one node
+  int attention_tp = 0;                 // GPUs sharing a request's heads; 0: the deployment's own (1 unless TPn or -ATPn)
+  int ffn_tp = 0;                       // GPUs sharing every expert; 0: the deployment's own (1 unless TPn or -FTPn)
+  int gpus = 0;                         // plan: exactly this many GPUs (deployments replicated to fill them); 0: any
+  int max_gpus = 0;                     // plan: at most this many GPUs per deployment; 0: any
   std::string context = "4096";
   std::string kv_dtype;                 // bf16 or fp8 for every softmax-attention layer; empty: the model's own
   double batch = 0;                     // simulate: 0 = the largest batch meeting the SLA and memory
-  int micro_batches = 0;                // simulate: 0 = the deployment's serving schedule (default_micro_batches)
-  std::string micro_batches_search;     // plan: "N" or "A..B"; empty: each kind's serving schedule
+  std::string micro_batches = "auto";   // simulate, traffic: N, or auto (the best of 1..4 for the deployment)
+  std::string micro_batches_search;     // plan: "N" or "A..B"; empty: 1..4
   std::string trace_file;               // simulate: the timeline as Chrome trace JSON
   double tpot_ms = 50;
   double nic_efficiency = 1.0;
@@ -105,6 +109,7 @@ struct LayerOptions {
   double batch = 256;                   // requests over all the GPUs
   int gpus = 4;
   std::string attention_parallel = "dp";
+  int attention_tp = 0;  // 0: as --attention-parallel says
   std::string kv_dtype;                 // bf16 or fp8; empty: the model's
   std::string timing = "calibrated";
   std::vector<std::string> calibrations;

@@ -17,6 +17,7 @@ int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, s
   if (o.attention_parallel != "dp" && o.attention_parallel != "tp")
     throw InputError(fmt::format("--attention-parallel: '{}': expected dp or tp", o.attention_parallel));
   shape.parallel = o.attention_parallel == "dp" ? AttentionParallel::dp : AttentionParallel::tp;
+  shape.attention_tp = o.attention_tp;
   const std::vector<double> contexts = parse_contexts(o.context);
 
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);

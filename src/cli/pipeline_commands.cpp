@@ -19,29 +19,39 @@ namespace decodesim::cli {
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
   const Model m = pipeline_model(o);
   const Deployment d = deployment(o);
-  const auto [attention, ffn, timing] = deployment_pools(o, d, m);
+  const DeploymentPools pools = deployment_pools(o, d, m);
+  const auto& [attention, ffn, timing] = pools;
   const std::vector<double> contexts = parse_contexts(o.context);
   if (!o.trace_file.empty() && contexts.size() != 1)
     throw InputError(fmt::format("--trace: '{}' holds one timeline; give one --context", o.trace_file));
 
   std::vector<PipelineResult> results;
   std::vector<std::string> notes;
+  const bool auto_micro_batches = micro_batches_option(o) == 0;
   for (double context : contexts) {
     PipelineConfig c = deployment_config(o, d);
     c.context_tokens = context;
+    const int lo = auto_micro_batches ? kAutoMicroBatchesMin : c.micro_batches, hi = auto_micro_batches ? kAutoMicroBatchesMax : c.micro_batches;
     if (o.batch > 0) {
       c.batch = o.batch;
-      results.push_back(simulate(m, attention, ffn, c));
-    } else if (auto plan = largest_batch(m, attention, ffn, c)) {
+      results.push_back(simulate_best_micro_batches(m, attention, ffn, c, lo, hi));
+    } else if (auto plan = largest_batch_best_micro_batches(m, attention, ffn, c, lo, hi)) {
       notes.push_back(fmt::format("context {:.0f}: batch {:.0f} is the largest meeting the SLA and memory (limited by {}).",
                                   context, plan->result.config.batch, plan->limited_by));
       results.push_back(std::move(plan->result));
     } else {
-      c.batch = double(d.attention_gpus()) * c.micro_batches;
-      notes.push_back(fmt::format("context {:.0f}: not even one request per attention GPU per micro-batch meets the SLA and memory.", context));
+      c.micro_batches = lo;
+      c.batch = double(d.attention_dp()) * c.micro_batches;
+      notes.push_back(fmt::format("context {:.0f}: not even one request per attention group per micro-batch meets the SLA and memory.",
+                                  context));
       results.push_back(simulate(m, attention, ffn, c));
     }
+    if (auto_micro_batches)
+      notes.push_back(fmt::format("context {:.0f}: {} micro-batch(es), chosen of {}..{} (--micro-batches auto) for the most tokens "
+                                  "per second inside the SLA.",
+                                  context, results.back().config.micro_batches, lo, hi));
   }
+  notes.push_back(fmt::format("{}: {}.", d.name(), d.parallelism()));
   Table summary = simulate_table(results);
   for (const std::string& n : notes) summary.notes.push_back(n);
   if (!o.kv_dtype.empty()) summary.notes.push_back(fmt::format("KV cache in {} on every softmax-attention layer (--kv-dtype).", o.kv_dtype));
@@ -68,7 +78,7 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
   const SearchSpace space = search_space(o, m, &timing);
 
   const std::vector<double> contexts = parse_contexts(o.context);
-  check_search_size(space, contexts.size());
+  check_search_size(space, m, contexts.size());
   std::vector<Table> tables;
   for (double context : contexts) {
     PipelineConfig base = base_config(o);
@@ -81,6 +91,10 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
     if (contexts.size() > 1) t.name = fmt::format("plan_{:.0f}", context);
     if (!o.kv_dtype.empty()) t.notes.push_back(fmt::format("KV cache in {} on every softmax-attention layer (--kv-dtype).", o.kv_dtype));
     t.notes.push_back(fmt::format("Searched {} candidates with {} simulations in {:.0f} ms.", stats.candidates, stats.simulations, ms));
+    if (space.exact_gpus > 0)
+      t.notes.push_back(fmt::format("GPU budget: exactly {} (--gpus); a deployment of fewer GPUs is replicated to fill it.", space.exact_gpus));
+    else if (space.max_gpus > 0)
+      t.notes.push_back(fmt::format("GPU budget: at most {} per deployment (--max-gpus).", space.max_gpus));
     t.notes.push_back(timing);
     tables.push_back(std::move(t));
   }

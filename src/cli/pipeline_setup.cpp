@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
 
 namespace decodesim::cli {
@@ -44,7 +45,22 @@ Model with_kv_option(Model m, const std::string& kv_dtype) {
 
 Model pipeline_model(const PipelineOptions& o) { return with_kv_option(one_model(o.model), o.kv_dtype); }
 
-Deployment deployment(const PipelineOptions& o) { return parse_deployment(o.deployment, o.gpus_per_instance); }
+Deployment deployment(const PipelineOptions& o) {
+  Deployment d = parse_deployment(o.deployment, o.gpus_per_instance);
+  if (o.attention_tp > 0) d.attention_tp = o.attention_tp;
+  if (o.ffn_tp > 0) d.ffn_tp = o.ffn_tp;
+  check_deployment(d, "--attention-tp/--ffn-tp:");
+  return d;
+}
+
+int micro_batches_option(const PipelineOptions& o) {
+  if (o.micro_batches == "auto") return 0;
+  const std::optional<long long> n = integer_in(o.micro_batches, limits::kMicroBatches);
+  if (!n)
+    throw InputError(fmt::format("--micro-batches: '{}': expected auto or a count in {}", printable(o.micro_batches),
+                                 limits::to_string(limits::kMicroBatches)));
+  return static_cast<int>(*n);
+}
 
 ChipOption chips_of(const PipelineOptions& o, const std::string& specs, const char* option) {
   return specs.empty() ? ChipOption{o.hardware, "--hardware"} : ChipOption{specs, option};
@@ -104,14 +120,20 @@ PipelineConfig base_config(const PipelineOptions& o) {
 PipelineConfig deployment_config(const PipelineOptions& o, const Deployment& d) {
   PipelineConfig c = base_config(o);
   c.deployment = d;
-  c.micro_batches = o.micro_batches > 0 ? o.micro_batches : default_micro_batches(d.kind);
+  c.micro_batches = micro_batches_option(o);
   return c;
 }
 
+int chosen_micro_batches(const Model& m, const DeploymentPools& pools, PipelineConfig c) {
+  if (c.micro_batches > 0) return c.micro_batches;
+  const std::optional<Plan> best = largest_batch_best_micro_batches(m, pools.attention, pools.ffn, c);
+  return best ? best->result.config.micro_batches : kAutoMicroBatchesMin;
+}
+
 DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, const Model& m) {
-  const bool ep = d.kind == DeploymentKind::ep;
+  const bool ep = d.colocated();
   if (ep && (!o.attention_hardware.empty() || !o.ffn_hardware.empty()) && o.attention_hardware != o.ffn_hardware)
-    throw InputError(fmt::format("--deployment {}: EP runs attention and FFN on the same GPUs; give --hardware", d.name()));
+    throw InputError(fmt::format("--deployment {}: attention and FFN run on the same GPUs; give --hardware", d.name()));
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   Pool attention = one_pool(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
   Pool ffn = ep ? attention : one_pool(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
@@ -120,25 +142,39 @@ DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, 
 }
 
 SearchSpace search_space(const PipelineOptions& o, const Model& m, std::string* note) {
-  if (o.deployments != "afd" && o.deployments != "ep" && o.deployments != "all")
-    throw InputError(fmt::format("--deployments: '{}': expected afd, ep or all", printable(o.deployments)));
+  bool afd = false, ep = false, tp = false;
+  std::string rest = o.deployments;
+  for (size_t at = 0; at <= rest.size();) {
+    const size_t comma = std::min(rest.find(',', at), rest.size());
+    const std::string family = rest.substr(at, comma - at);
+    if (family == "afd" || family == "all") afd = true;
+    if (family == "ep" || family == "all") ep = true;
+    if (family == "tp" || family == "all") tp = true;
+    if (family != "afd" && family != "ep" && family != "tp" && family != "all")
+      throw InputError(fmt::format("--deployments: '{}': expected afd, ep, tp or all, comma-separated", printable(o.deployments)));
+    at = comma + 1;
+  }
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   SearchSpace space;
   space.gpus_per_instance = o.gpus_per_instance;
+  space.exact_gpus = o.gpus, space.max_gpus = o.max_gpus;
+  if (o.gpus > 0 && o.max_gpus > 0) throw InputError("plan: give --gpus (exactly N) or --max-gpus (at most N), not both");
+  if (o.attention_tp > 0) space.afd_attention_tp = o.attention_tp, space.ep_attention_tps = {o.attention_tp};
+  if (o.ffn_tp > 0) space.afd_ffn_tp = o.ffn_tp;
+  space.ep = ep, space.tp = tp;
   if (!o.micro_batches_search.empty())
     std::tie(space.min_micro_batches, space.max_micro_batches) = parse_micro_batch_range(o.micro_batches_search);
-  const bool afd = o.deployments != "ep", ep = o.deployments != "afd";
   std::vector<Pool> attention = pools(calibrations, chips_of(o, o.attention_hardware, "--attention-hardware"), m);
   std::vector<Pool> ffn = pools(calibrations, chips_of(o, o.ffn_hardware, "--ffn-hardware"), m);
   calibrations.check_used();
   if (note) *note = timing_note(calibrations);
-  if (ep) {
-    // EP puts everything on one chip: every chip named for either part is a candidate.
+  if (ep || tp) {
+    // Colocated deployments put everything on one chip: every chip named for either part is a candidate.
     for (const std::vector<Pool>* list : {&attention, &ffn})
       for (const Pool& p : *list) {
         bool dup = false;
-        for (const Pool& q : space.ep_chips) dup = dup || q.hw.id == p.hw.id;
-        if (!dup) space.ep_chips.push_back(p);
+        for (const Pool& q : space.colocated_chips) dup = dup || q.hw.id == p.hw.id;
+        if (!dup) space.colocated_chips.push_back(p);
       }
   }
   if (afd) space.attention_chips = std::move(attention), space.ffn_chips = std::move(ffn);

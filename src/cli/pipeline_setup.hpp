@@ -15,8 +15,10 @@ Model one_model(const std::string& spec);
 Model with_kv_option(Model m, const std::string& kv_dtype);
 // The model of --model, its KV precision replaced by --kv-dtype where given.
 Model pipeline_model(const PipelineOptions& o);
-// --deployment with --gpus-per-instance.
+// --deployment with --gpus-per-node, --attention-tp and --ffn-tp.
 Deployment deployment(const PipelineOptions& o);
+// --micro-batches: the count, or 0 for auto.
+int micro_batches_option(const PipelineOptions& o);
 
 // The calibrations `--timing` asks for: none for roofline; for calibrated, the --calibration files
 // or else the shipped H100 calibration. Roofline with --calibration files is an error.
@@ -37,7 +39,7 @@ Pool one_pool(CalibrationSet& calibrations, ChipOption chips, const Model& m);
 
 // SLA and network settings shared by every pipeline command (deployment, batch and context are the caller's).
 PipelineConfig base_config(const PipelineOptions& o);
-// base_config for one deployment, in --micro-batches or else the deployment's serving schedule.
+// base_config for one deployment in --micro-batches (0: auto, see chosen_micro_batches).
 PipelineConfig deployment_config(const PipelineOptions& o, const Deployment& d);
 
 // The attention and FFN pools of one deployment (EP: one chip for both), calibrated as asked.
@@ -46,6 +48,9 @@ struct DeploymentPools {
   std::string timing_note;
 };
 DeploymentPools deployment_pools(const PipelineOptions& o, const Deployment& d, const Model& m);
+// c.micro_batches, or for auto (0) the count of 1..4 whose largest feasible batch at c's context
+// serves the most tokens per GPU per second (1 where none is feasible).
+int chosen_micro_batches(const Model& m, const DeploymentPools& pools, PipelineConfig c);
 
 // The deployments `plan` searches: AFD over the attention x FFN chips, EP over every chip named;
 // `timing_note` gets the line that says how they are timed.

@@ -140,12 +140,15 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
                     std::ostream& err) {
   const Model m = pipeline_model(o);
   const Deployment d = deployment(o);
-  const auto [attention, ffn, timing] = deployment_pools(o, d, m);
+  const DeploymentPools pools = deployment_pools(o, d, m);
+  const auto& [attention, ffn, timing] = pools;
   const TrafficDemand demand = demand_from(t);
   const std::vector<Request> requests = demand.replica_share(t.replicas);
   if (requests.empty()) throw InputError(fmt::format("traffic: no request arrives within {} s", demand.duration_s));
 
-  const PipelineConfig c = deployment_config(o, d);
+  PipelineConfig c = deployment_config(o, d);
+  c.context_tokens = batch_mean_context(requests);
+  c.micro_batches = chosen_micro_batches(m, pools, c);
   const TrafficConfig run = run_config(t, demand, mean_output_tokens(requests), c.tpot_sla_ms);
   const ServedTraffic served = served_traffic(m, attention, ffn, c, batch_mean_context(requests), t.max_batch, run);
   const PipelineStepTimer timer(m, attention, ffn, c);

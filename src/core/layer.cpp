@@ -30,8 +30,11 @@ std::vector<LayerResult> layer_times(const Model& m, const Pool& pool, const Lay
   if (!(shape.batch > 0) || !std::isfinite(shape.batch)) throw InputError(fmt::format("--batch: expected a positive number of requests"));
   if (shape.gpus < 1) throw InputError(fmt::format("--gpus: expected at least one GPU, got {}", shape.gpus));
   if (!(shape.context_tokens > 0)) throw InputError("--context: expected a positive number of tokens");
-  const bool tp = shape.parallel == AttentionParallel::tp;
-  const AttentionShard shard{tp ? shape.batch : shape.batch / shape.gpus, tp ? shape.gpus : 1, pool.hw.intra_node_bytes_per_s};
+  const int tp = shape.tp();
+  if (tp < 1 || shape.gpus % tp != 0)
+    throw InputError(fmt::format("--attention-tp {}: expected a divisor of the {} GPUs (--gpus)", tp, shape.gpus));
+  // The layer's GPUs are one node: the TP all-reduce runs over NVLink.
+  const AttentionShard shard{shape.batch / (shape.gpus / tp), tp, tp > 1 ? group_link(pool.hw, tp, shape.gpus, 1.0) : Link{}};
   std::unique_ptr<OpTimer> roofline;
   if (!pool.timer) roofline = std::make_unique<RooflineTimer>(pool.hw, m.quant.compute);
   const OpTimer& timer = pool.timer ? *pool.timer : *roofline;
@@ -47,7 +50,7 @@ std::vector<LayerResult> layer_times(const Model& m, const Pool& pool, const Lay
     }
     if (layer < 0) continue;
     const AttentionSpec& a = m.attention_types[type];
-    if (tp) check_tp(m, a, shape.gpus);
+    if (tp > 1) check_tp(m, a, tp);
     LayerResult r;
     r.model = m.id;
     r.hardware = pool.hw.id;
@@ -83,23 +86,24 @@ Table layer_table(const std::vector<LayerResult>& results) {
                {"projections_us", "us"},
                {"allreduce_us", "us"},
                {"attention_layer_us", "us"},
-               {"router_us", "us"}};
+               {"router_us", "us"},
+               {"attention_tp", ""}};
   bool any_tp = false, any_mla = false;
   for (const LayerResult& r : results) {
-    any_tp = any_tp || r.shape.parallel == AttentionParallel::tp;
+    any_tp = any_tp || r.shape.tp() > 1;
     for (const LayerOp& op : r.ops) any_mla = any_mla || op.name == "kv_b";
     t.add({r.model, r.hardware, r.timing, r.shape.context_tokens, r.shape.batch, double(r.shape.gpus),
-           attention_parallel_name(r.shape.parallel), dtype_name(r.kv_dtype), r.attention_type, double(r.layers),
+           attention_parallel_name(r.shape.tp() > 1 ? AttentionParallel::tp : AttentionParallel::dp), dtype_name(r.kv_dtype), r.attention_type, double(r.layers),
            r.requests_per_gpu, r.time.q_heads, r.time.kv_heads, r.time.core_us, r.time.projections_us, r.time.allreduce_us,
-           r.time.layer_us(), r.time.router_us});
+           r.time.layer_us(), r.time.router_us, double(r.shape.tp())});
   }
   t.notes.push_back("dp: each GPU serves batch/gpus requests with every head and every projection. attention_layer_us = "
                     "projections_us + attention_core_us + allreduce_us; router_us (MoE layers' gate) is the MoE layer's.");
   if (any_tp)
-    t.notes.push_back("tp: each GPU serves every request with q_heads/gpus query heads and kv_heads/gpus KV heads (one, "
-                      "replicated, where there are fewer; MLA's latent is read whole by every GPU); q, q_b, kv_b and kv split "
-                      "by output columns, o by input rows, q_a and kv_a whole; o's BF16 output all-reduced in a ring over "
-                      "the chip's intra-node link (2(gpus-1)/gpus of its bytes).");
+    t.notes.push_back("tp: each GPU of a group of attention_tp serves the group's requests with q_heads/attention_tp query "
+                      "heads and kv_heads/attention_tp KV heads (one, replicated, where there are fewer; MLA's latent is read "
+                      "whole by every GPU); q, q_b, kv_b and kv split by output columns, o by input rows, q_a and kv_a whole; "
+                      "o's BF16 output all-reduced over the chip's intra-node link as NCCL's ring does it (docs/pipeline.md).");
   if (any_mla) t.notes.push_back("MLA: kv_b timed as one GEMM of its weights (the absorbed decode form does the same FLOPs in two batched products).");
   return t;
 }

@@ -171,8 +171,8 @@ std::vector<Table> scenario_tables(const Scenario& s) {
       case Analysis::plan: {
         SearchSpace space;
         for (const Hardware& h : s.hardware) space.attention_chips.push_back({h, nullptr});
-        space.ffn_chips = space.ep_chips = space.attention_chips;
-        check_search_size(space, s.models.size() * s.contexts.size());
+        space.ffn_chips = space.colocated_chips = space.attention_chips;
+        for (const Model& m : s.models) check_search_size(space, m, s.contexts.size());
         const RankBy rank = s.plan_rank_by_usd ? RankBy::usd_per_mtok : RankBy::tgs;
         for (const Model& m : s.models)
           for (double c : s.contexts) {

@@ -27,7 +27,7 @@ double busiest_ms(const Model& m, const LayerKinds& kinds, const Pool& a, const 
     attention += count * s.attention_us, dispatch += count * s.dispatch_us;
     ffn += count * s.ffn_us, combine += count * s.combine_us;
   }
-  const double busiest = c.deployment.kind == DeploymentKind::ep ? std::max(attention + ffn, dispatch + combine)
+  const double busiest = c.deployment.colocated() ? std::max(attention + ffn, dispatch + combine)
                                                                  : std::max({attention, dispatch, ffn, combine});
   return c.micro_batches * busiest * 1e-3;
 }
@@ -36,7 +36,7 @@ double busiest_ms(const Model& m, const LayerKinds& kinds, const Pool& a, const 
 
 std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const Pool& ffn, PipelineConfig c,
                                   SearchStats* stats) {
-  const double per_k = double(c.deployment.attention_gpus()) * c.micro_batches;  // requests per step of k
+  const double per_k = double(c.deployment.attention_dp()) * c.micro_batches;  // requests per step of k
   auto with_k = [&](long k) {
     PipelineConfig x = c;
     x.batch = k * per_k;
@@ -96,20 +96,99 @@ std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const P
   return Plan{run(good), good == k_mem ? "memory" : "sla"};
 }
 
-long search_candidates(const SearchSpace& space) {
-  const long afd = static_cast<long>(space.attention_chips.size() * space.ffn_chips.size()) * space.max_attention_instances *
-                   space.max_ffn_instances;
-  const long ep = static_cast<long>(space.ep_chips.size()) * space.max_ep_instances;
-  const long per_deployment = space.min_micro_batches < 1 ? 1 : std::max(0, space.max_micro_batches - space.min_micro_batches + 1);
-  return (afd + ep) * per_deployment;
+std::vector<Deployment> SearchSpace::colocated_deployments(const Model& m) const {
+  std::vector<Deployment> out;
+  if (colocated_chips.empty()) return out;
+  auto colocated = [&](int gpus, int attention_tp, int ffn_tp) {
+    Deployment d;
+    d.kind = DeploymentKind::colocated;
+    d.colocated_gpus = gpus, d.gpus_per_instance = gpus_per_instance;
+    d.attention_tp = attention_tp, d.ffn_tp = ffn_tp;
+    return d;
+  };
+  // TP over 1, 2, 4, ... GPUs of one node (across nodes a TP all-reduce would cross the NICs every layer).
+  if (tp)
+    for (int n = 1; n <= gpus_per_instance; n *= 2) out.push_back(colocated(n, n, n));
+  // EP only where there are experts: for a dense model it is TP1 replicated.
+  bool moe = false;
+  for (const FfnSpec& f : m.ffn_types) moe = moe || f.kind == FfnKind::moe;
+  if (ep && moe) {
+    std::vector<int> sizes;
+    for (int n = 2; n < gpus_per_instance; n *= 2) sizes.push_back(n);
+    for (int i = 1; i <= max_ep_instances; ++i) sizes.push_back(i * gpus_per_instance);
+    std::vector<int> tps = ep_attention_tps;
+    if (tps.empty())
+      for (int a = 1; a <= gpus_per_instance; a *= 2) tps.push_back(a);
+    for (int n : sizes)
+      for (int a : tps)
+        if (a <= gpus_per_instance && n % a == 0 && a < n) out.push_back(colocated(n, a, 1));
+  }
+  return out;
 }
 
-void check_search_size(const SearchSpace& space, size_t searches) {
-  const double total = static_cast<double>(search_candidates(space)) * static_cast<double>(searches);
+std::vector<Deployment> SearchSpace::afd_deployments() const {
+  std::vector<Deployment> out;
+  if (attention_chips.empty() || ffn_chips.empty()) return out;
+  for (int x = 1; x <= max_attention_instances; ++x)
+    for (int y = 1; y <= max_ffn_instances; ++y) {
+      Deployment d;
+      d.attention_instances = x, d.ffn_instances = y, d.gpus_per_instance = gpus_per_instance;
+      d.attention_tp = afd_attention_tp, d.ffn_tp = afd_ffn_tp;
+      out.push_back(d);
+    }
+  return out;
+}
+
+bool SearchSpace::within_budget(const Deployment& d) const {
+  if (exact_gpus > 0 && exact_gpus % d.gpus() != 0) return false;
+  return max_gpus <= 0 || d.gpus() <= max_gpus;
+}
+
+long search_candidates(const SearchSpace& space, const Model& m) {
+  long deployments = 0;
+  for (const Deployment& d : space.afd_deployments()) deployments += space.within_budget(d) ? long(space.attention_chips.size() * space.ffn_chips.size()) : 0;
+  for (const Deployment& d : space.colocated_deployments(m)) deployments += space.within_budget(d) ? long(space.colocated_chips.size()) : 0;
+  return deployments * std::max(0, space.max_micro_batches - space.min_micro_batches + 1);
+}
+
+void check_search_size(const SearchSpace& space, const Model& m, size_t searches) {
+  const double total = static_cast<double>(search_candidates(space, m)) * static_cast<double>(searches);
   if (total > static_cast<double>(limits::kMaxPlanCandidates))
     throw InputError(fmt::format("plan: {} search(es) of {} deployment candidates each is {:.0f}, more than the {} one plan may "
                                  "try: give fewer chips, contexts or models",
-                                 searches, search_candidates(space), total, limits::kMaxPlanCandidates));
+                                 searches, search_candidates(space, m), total, limits::kMaxPlanCandidates));
+}
+
+namespace {
+// The larger throughput; ties to fewer micro-batches (fewer weight reads, less memory in flight).
+bool more_tgs(const PipelineResult& a, const PipelineResult& b) {
+  return a.tgs != b.tgs ? a.tgs > b.tgs : a.config.micro_batches < b.config.micro_batches;
+}
+}  // namespace
+
+PipelineResult simulate_best_micro_batches(const Model& m, const Pool& attention, const Pool& ffn, PipelineConfig c, int lo, int hi) {
+  std::optional<PipelineResult> best;
+  for (int n = lo; n <= hi; ++n) {
+    // A micro-batch holds at least one request of every data-parallel attention group.
+    if (n > lo && c.batch < double(c.deployment.attention_dp()) * n) break;
+    c.micro_batches = n;
+    PipelineResult r = simulate(m, attention, ffn, c);
+    const bool better = !best || (r.feasible() != best->feasible() ? r.feasible() : r.tpot_ms < best->tpot_ms);
+    if (better) best = std::move(r);
+  }
+  return std::move(*best);
+}
+
+std::optional<Plan> largest_batch_best_micro_batches(const Model& m, const Pool& attention, const Pool& ffn, PipelineConfig c, int lo,
+                                                     int hi, SearchStats* stats) {
+  std::optional<Plan> best;
+  for (int n = lo; n <= hi; ++n) {
+    c.micro_batches = n;
+    if (stats) ++stats->candidates;
+    std::optional<Plan> p = largest_batch(m, attention, ffn, c, stats);
+    if (p && (!best || more_tgs(p->result, best->result))) best = std::move(p);
+  }
+  return best;
 }
 
 std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, const PipelineConfig& base, RankBy rank,
@@ -119,26 +198,19 @@ std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, c
     const Pool* ffn;
     PipelineConfig config;
   };
-  check_search_size(space, 1);
+  check_search_size(space, m, 1);
   std::vector<Candidate> candidates;
   auto consider = [&](const Pool& a, const Pool& f, const Deployment& d) {
-    const bool schedule = space.min_micro_batches < 1;
-    const int first = schedule ? default_micro_batches(d.kind) : space.min_micro_batches;
-    const int last = schedule ? first : space.max_micro_batches;
-    for (int n = first; n <= last; ++n) {
-      PipelineConfig c = base;
-      c.deployment = d;
-      c.micro_batches = n;
-      candidates.push_back({&a, &f, c});
-    }
+    if (!space.within_budget(d)) return;
+    PipelineConfig c = base;
+    c.deployment = d;
+    candidates.push_back({&a, &f, c});
   };
-  for (const Pool& a : space.attention_chips)
-    for (const Pool& f : space.ffn_chips)
-      for (int x = 1; x <= space.max_attention_instances; ++x)
-        for (int y = 1; y <= space.max_ffn_instances; ++y)
-          consider(a, f, Deployment{DeploymentKind::afd, x, y, space.gpus_per_instance});
-  for (const Pool& e : space.ep_chips)
-    for (int i = 1; i <= space.max_ep_instances; ++i) consider(e, e, Deployment{DeploymentKind::ep, i, i, space.gpus_per_instance});
+  for (const Deployment& d : space.afd_deployments())
+    for (const Pool& a : space.attention_chips)
+      for (const Pool& f : space.ffn_chips) consider(a, f, d);
+  for (const Deployment& d : space.colocated_deployments(m))
+    for (const Pool& e : space.colocated_chips) consider(e, e, d);
 
   // Candidates are independent; each thread fills its own slots so the result does not depend
   // on the interleaving.
@@ -147,9 +219,10 @@ std::vector<Plan> search_deployments(const Model& m, const SearchSpace& space, c
   std::atomic<size_t> next{0};
   auto work = [&](SearchStats& st) {
     for (size_t i; (i = next++) < candidates.size();) {
-      ++st.candidates;
       const Candidate& c = candidates[i];
-      found[i] = largest_batch(m, *c.attention, *c.ffn, c.config, &st);
+      found[i] = largest_batch_best_micro_batches(m, *c.attention, *c.ffn, c.config, space.min_micro_batches,
+                                                  space.max_micro_batches, &st);
+      if (found[i]) found[i]->replicas = space.replicas(c.config.deployment);
     }
   };
   std::vector<std::thread> threads;
@@ -188,10 +261,12 @@ Table search_table(const std::vector<Plan>& plans, size_t top, RankBy rank) {
           c ? fmt::format("Deployments of {} at {:.0f} tokens of context, TPOT SLA {} ms, ranked by {} ({} timing)",
                           plans.front().result.model, c->context_tokens, c->tpot_sla_ms,
                           rank == RankBy::tgs ? "tokens per GPU per second" : "USD per 1M tokens", plans.front().result.timing)
-            : std::string("No deployment meets the SLA with one request per GPU per micro-batch"),
+            : std::string("No deployment meets the SLA and memory with one request per attention group per micro-batch"),
           {}, {}, {}};
   t.columns = {{"rank", ""},          {"deployment", ""},         {"attention_hardware", ""}, {"ffn_hardware", ""},
-               {"gpus", ""},          {"gpus_per_instance", ""},  {"micro_batches", ""},      {"batch", "requests"},
+               {"gpus", ""},          {"gpus_per_instance", ""},  {"attention_tp", ""},       {"attention_dp", ""},
+               {"ffn_tp", ""},        {"expert_parallel", ""},    {"replicas", ""},           {"total_gpus", ""},
+               {"micro_batches", ""}, {"batch", "requests"},
                {"requests_per_gpu_mb", "requests"},               {"tpot_ms", "ms"},          {"tgs", "tok/GPU/s"},
                {"usd_per_mtok", "USD/1M tok"},                    {"bottleneck", ""},         {"bottleneck_util", ""},
                {"limited_by", ""},                                {"timing", ""}};
@@ -200,12 +275,15 @@ Table search_table(const std::vector<Plan>& plans, size_t top, RankBy rank) {
     const ResourceUse* busiest = &r.resources.front();
     for (const ResourceUse& u : r.resources)
       if (u.utilisation > busiest->utilisation) busiest = &u;
-    t.add({double(i + 1), r.config.deployment.name(), r.attention_hw, r.ffn_hw, double(r.config.deployment.gpus()),
-           double(r.config.deployment.gpus_per_instance), double(r.config.micro_batches), r.config.batch, r.requests_per_gpu_micro_batch, r.tpot_ms, r.tgs, r.usd_per_mtok,
+    const Deployment& d = r.config.deployment;
+    t.add({double(i + 1), d.name(), r.attention_hw, r.ffn_hw, double(d.gpus()), double(d.gpus_per_instance), double(d.attention_tp),
+           double(d.attention_dp()), double(d.ffn_tp), double(d.expert_parallel()), double(plans[i].replicas),
+           double(plans[i].replicas * d.gpus()), double(r.config.micro_batches), r.config.batch, r.requests_per_gpu_micro_batch, r.tpot_ms, r.tgs, r.usd_per_mtok,
            busiest->name, busiest->utilisation, plans[i].limited_by, r.timing});
   }
   if (plans.size() > top) t.notes.push_back(fmt::format("{} of {} feasible deployments shown.", top, plans.size()));
-  t.notes.push_back("Each deployment at its largest batch (whole requests per attention GPU per micro-batch) inside the SLA and memory.");
+  t.notes.push_back("Each deployment at its largest batch (whole requests per attention data-parallel group per micro-batch) "
+                    "inside the SLA and memory, in the micro-batch count of most tokens per GPU per second.");
   return t;
 }
 

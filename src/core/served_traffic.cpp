@@ -268,9 +268,9 @@ std::vector<TrafficPlan> plan_traffic(const Model& m, const SearchSpace& space, 
   auto evaluate = [&](const Candidate& cand, long& runs) -> std::optional<TrafficPlan> {
     const Plan& p = plans[cand.plan];
     const PipelineConfig& c = p.result.config;
-    const bool ep = c.deployment.kind == DeploymentKind::ep;
-    const Pool& a = pool_named(ep ? space.ep_chips : space.attention_chips, p.result.attention_hw);
-    const Pool& f = ep ? a : pool_named(space.ffn_chips, p.result.ffn_hw);
+    const bool colocated = c.deployment.colocated();
+    const Pool& a = pool_named(colocated ? space.colocated_chips : space.attention_chips, p.result.attention_hw);
+    const Pool& f = colocated ? a : pool_named(space.ffn_chips, p.result.ffn_hw);
     const ServedTraffic served = served_traffic(m, a, f, c, at.context_tokens, c.batch, run);
     const PipelineStepTimer timer(m, a, f, c);
     // Each replica more takes load off the rest; past twice the bound the deployment is not the answer.

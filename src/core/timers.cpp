@@ -1,0 +1,92 @@
+#include "decodesim/timers.hpp"
+
+#include <algorithm>
+
+#include "decodesim/census.hpp"
+
+namespace decodesim {
+
+namespace {
+// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path.
+bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
+}  // namespace
+
+double RooflineTimer::time_us(const Op& op) const {
+  const bool wide_cache = op.cls == OpClass::attention && op.cache && !eight_bit(*op.cache);
+  return 1e6 * std::max(op.bytes / bytes_per_s_, op.flops / (wide_cache ? wide_cache_flops_per_s_ : flops_per_s_));
+}
+
+namespace {
+
+const char* calib_dtype(Dtype d) { return eight_bit(d) ? "fp8" : "bf16"; }
+
+double fallback_flops(const Hardware& hw, const Calibration& c, Dtype d) {
+  if (eight_bit(d)) {
+    if (c.gemm_fp8_flops_per_s > 0) return c.gemm_fp8_flops_per_s;
+    if (c.gemm_bf16_flops_per_s > 0 && !hw.fp8_flops_per_s) return c.gemm_bf16_flops_per_s;
+    return hw.peak_flops_per_s(Dtype::fp8);
+  }
+  return c.gemm_bf16_flops_per_s > 0 ? c.gemm_bf16_flops_per_s : hw.peak_flops_per_s(Dtype::bf16);
+}
+
+double fallback_bytes(const Hardware& hw, const Calibration& c) {
+  return c.copy_bytes_per_s > 0 ? c.copy_bytes_per_s : hw.mem_bytes_per_s;
+}
+
+// Fixed cost of one small element-wise kernel replayed in a CUDA graph: one-input row gathers of
+// 1 to 128 rows of 4096 or 7168 BF16 values took 2.3-2.9 us on an H100 (bench/results/h100-wgmma-5,
+// h100.json, measurements labelled "sum of 1"). Clock-bound rather than bandwidth-bound, so it is
+// carried to other Hopper parts unchanged.
+constexpr double kSmallKernelUs = 2.5;
+
+constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2;  // attention: + 2 * AttentionKind + (16-bit cache)
+int attention_slot(AttentionKind k, Dtype cache) { return kFitAttention + 2 * static_cast<int>(k) + (eight_bit(cache) ? 0 : 1); }
+
+}  // namespace
+
+CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c)
+    : default_cache_(q.kv),
+      measured_on_(c.measured_on()),
+      weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
+      cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
+                      RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
+  fits_.resize(kFitAttention + 2 * 4);
+  auto take = [&](int slot, const std::string& cls, Dtype d) {
+    if (const EfficiencyFit* f = c.find(cls, calib_dtype(d))) fits_[slot] = *f;
+  };
+  take(kFitGemm, "gemm", q.weights);
+  take(kFitMoe, "moe_ffn", q.weights);
+  copy_bytes_per_s_ = fallback_bytes(hw, c);
+  // Both precisions: a model may keep some layers' cache in 8 bits and others in 16.
+  for (AttentionKind k : {AttentionKind::gqa, AttentionKind::mfa, AttentionKind::mla, AttentionKind::linear})
+    for (Dtype d : {Dtype::fp8, Dtype::bf16})
+      take(attention_slot(k, d), std::string("attention_") + attention_kind_name(k), d);
+}
+
+const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, std::optional<Dtype> cache) const {
+  if (cls == OpClass::elementwise) return nullptr;
+  const int slot = cls == OpClass::gemm      ? kFitGemm
+                   : cls == OpClass::moe_ffn ? kFitMoe
+                                             : attention_slot(kind, cache.value_or(default_cache_));
+  return fits_[slot].op_class.empty() ? nullptr : &fits_[slot];
+}
+
+double CalibratedTimer::time_us(const Op& op) const {
+  if (op.flops <= 0 && op.bytes <= 0) return 0;
+  if (op.cls == OpClass::elementwise) return kSmallKernelUs + 1e6 * op.bytes / copy_bytes_per_s_;
+  if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache)) return f->predict_us(op.flops, op.bytes);
+  if (op.cls != OpClass::attention) return weights_fallback_.time_us(op);
+  return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);
+}
+
+std::string timing_name(const Pool& attention, const Pool& ffn) {
+  const std::string a = attention.timer ? attention.timer->name() : "roofline";
+  const std::string f = ffn.timer ? ffn.timer->name() : "roofline";
+  return a == f ? a : a + "/" + f;
+}
+
+Op gemm_op(double m, double k, double n, double weight_bytes) {
+  return {OpClass::gemm, 2.0 * m * k * n, k * n * weight_bytes + m * k * weight_bytes + m * n * 2.0};
+}
+
+}  // namespace decodesim

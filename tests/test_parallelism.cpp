@@ -1,0 +1,216 @@
+// Deployments as people run them: tensor parallelism, DP attention with EP, a GPU budget. Memory per
+// GPU, collective bytes and a decode step computed by hand, against the simulator.
+#include "helpers.hpp"
+
+#include <set>
+
+#include "decodesim/deployment.hpp"
+#include "decodesim/links.hpp"
+#include "decodesim/pipeline.hpp"
+#include "decodesim/search.hpp"
+
+using namespace decodesim;
+
+namespace {
+
+Pool roofline(const std::string& chip) { return {load_hardware(chip), nullptr}; }
+
+std::vector<std::string> column(const std::string& csv, const std::string& name) {
+  std::istringstream in(csv);
+  std::string line;
+  std::vector<std::string> out;
+  int at = -1;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') {
+      at = -1;
+      continue;
+    }
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+    if (at < 0) {
+      for (size_t i = 0; i < cells.size(); ++i)
+        if (cells[i] == name) at = int(i);
+      if (at < 0) at = -2;  // not this table
+      continue;
+    }
+    if (at >= 0 && at < int(cells.size())) out.push_back(cells[at]);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("collectives: NCCL's ring with the protocol of least time", "[parallel][network]") {
+  const Link nvlink{450e9, true};
+  // 1 MB all-reduce over 8 GPUs: 14 ring steps, 1.75 MB on the wire per GPU. LL: 6.6 + 14 x 0.6 us
+  // and half the link; LL128: 14 + 14 x 1.9 at 120/128; Simple: 8.4 + 14 x 3.4 at the full link.
+  const double ll = 6.6 + 14 * 0.6 + 1.75e6 / (0.5 * 450e9) * 1e6;
+  const double ll128 = 14.0 + 14 * 1.9 + 1.75e6 / (450e9 * 120 / 128) * 1e6;
+  const double simple = 8.4 + 14 * 3.4 + 1.75e6 / 450e9 * 1e6;
+  CHECK(collective_us(Collective::all_reduce, 1e6, 8, nvlink) == Approx(std::min({ll, ll128, simple})));
+  CHECK(collective_us(Collective::all_reduce, 1e6, 8, nvlink) == Approx(ll));  // small: LL's latency wins
+  // 256 MB: bandwidth decides, Simple at the full link.
+  const double big = 8.4 + 14 * 3.4 + 1.75 * 256e6 / 450e9 * 1e6;
+  CHECK(collective_us(Collective::all_reduce, 256e6, 8, nvlink) == Approx(big));
+  // An all-gather or reduce-scatter is half a ring pass of an all-reduce.
+  const double gather = 6.6 + 7 * 0.6 + 7.0 / 8 * 1e6 / (0.5 * 450e9) * 1e6;
+  CHECK(collective_us(Collective::all_gather, 1e6, 8, nvlink) == Approx(gather));
+  CHECK(collective_us(Collective::reduce_scatter, 1e6, 8, nvlink) == Approx(gather));
+  CHECK(collective_us(Collective::all_reduce, 1e6, 1, nvlink) == 0);
+  // Across nodes every step pays the network's latency.
+  CHECK(collective_us(Collective::all_reduce, 1e6, 16, {50e9, false}) > collective_us(Collective::all_reduce, 1e6, 16, {50e9, true}));
+  const Hardware h100 = load_hardware("h100");
+  CHECK(group_link(h100, 8, 8, 1.0).nvlink);
+  CHECK(group_link(h100, 8, 8, 1.0).bytes_per_s == h100.intra_node_bytes_per_s);
+  CHECK_FALSE(group_link(h100, 16, 8, 0.8).nvlink);
+  CHECK(group_link(h100, 16, 8, 0.8).bytes_per_s == Approx(h100.net_bytes_per_s() * 0.8));
+}
+
+TEST_CASE("TP memory: weights split n ways, GQA KV by heads, an MLA latent on every GPU", "[parallel][memory]") {
+  const Model qwen = load_model("qwen3-32b");
+  const Deployment tp8 = parse_deployment("TP8");
+  // Per GPU: embedding and LM head (untied) by vocabulary, q and o by heads, the KV projection by
+  // KV heads (8 over 8), the MLP by columns.
+  const double H = 5120, V = 151936;
+  const double embedding = 2 * V * H / 8;
+  const double attention = 64 * (H * 64 * 128 / 8 + H * 2 * 8 * 128 / 8 + 64 * 128 * H / 8);
+  const double mlp = 64 * 3 * H * 25600 / 8;
+  const ShardParams p = shard_params(qwen, tp8);
+  CHECK(p.attention == Approx(embedding + attention));
+  CHECK(p.ffn == Approx(mlp));
+  // KV: 8 KV heads of 128 at one byte, K and V, 64 layers: each of 8 GPUs one head.
+  CHECK(kv_bytes_per_request(qwen, tp8, 4096) == Approx(64 * 2 * 128 * 4096.0));
+  CHECK(kv_bytes_per_request(qwen, parse_deployment("EP8"), 4096) == Approx(64 * 2 * 8 * 128 * 4096.0));
+  // Over 16 GPUs the 8 KV heads are replicated: still one head per GPU.
+  CHECK(kv_bytes_per_request(qwen, parse_deployment("TP16"), 4096) == Approx(64 * 2 * 128 * 4096.0));
+
+  const Model dsv3 = load_model("deepseek-v3");
+  CHECK(kv_bytes_per_request(dsv3, tp8, 4096) == Approx(kv_bytes_per_request(dsv3, parse_deployment("EP8"), 4096)));
+  CHECK(kv_bytes_per_request(dsv3, tp8, 4096) == Approx(census(dsv3, 4096).kv_resident_bytes));
+
+  // Whole-deployment memory: TP8 of one request per GPU group holds every request's KV share.
+  PipelineConfig c;
+  c.deployment = tp8;
+  c.batch = 64, c.micro_batches = 1, c.context_tokens = 4096;
+  const Pool h100 = roofline("h100");
+  const MemoryCheck mc = memory_check(qwen, h100, h100, c);
+  CHECK(mc.attention_weight_bytes == Approx(embedding + attention + mlp));  // FP8 weights
+  CHECK(mc.attention_kv_bytes == Approx(64 * 64 * 2 * 128 * 4096.0));
+  // EP8 (DP attention) of the same dense model: every GPU the whole model and an eighth of the requests.
+  c.deployment = parse_deployment("EP8");
+  const MemoryCheck dp = memory_check(qwen, h100, h100, c);
+  CHECK(dp.attention_weight_bytes == Approx(2 * V * H + 64 * (H * 8192 + H * 2048 + 8192 * H) + 64 * 3 * H * 25600));
+  CHECK(dp.attention_kv_bytes == Approx(8 * 64 * 2 * 8 * 128 * 4096.0));
+}
+
+TEST_CASE("EP memory: routed experts spread over all GPUs, shared ones whole; AFD FFN TP holds slices", "[parallel][memory]") {
+  const Model dsv3 = load_model("deepseek-v3");
+  const ShardParams ep = shard_params(dsv3, parse_deployment("EP64"));
+  const ShardParams ep_atp = shard_params(dsv3, parse_deployment("EP64-ATP4"));
+  CHECK(ep_atp.ffn == Approx(ep.ffn));             // attention TP leaves the experts alone
+  CHECK(ep_atp.attention < ep.attention / 2);      // and splits the attention weights
+  const ShardParams afd = shard_params(dsv3, parse_deployment("2A2F"));
+  const ShardParams afd_tp = shard_params(dsv3, parse_deployment("2A2F-FTP8"));
+  CHECK(afd_tp.ffn == Approx(afd.ffn));  // 1/16 of every routed weight per GPU, either way
+}
+
+TEST_CASE("a TP2 decode step by hand: projections, core and MLP at 1/2, two all-reduces per layer", "[parallel][tpot]") {
+  const Model qwen = load_model("qwen3-32b");
+  const Pool h100 = roofline("h100");
+  PipelineConfig c;
+  c.deployment = parse_deployment("TP2");
+  c.batch = 16, c.micro_batches = 1, c.context_tokens = 4096;
+  c.kernels.serving_stack = false, c.kernels.lm_head = false;
+  const double bw = 3.35e12, peak = 1.979e15, R = 16, H = 5120;
+  auto op = [&](double bytes, double flops) { return std::max(bytes / bw, flops / peak) * 1e6; };
+  auto gemm = [&](double k, double n) { return op(k * n + R * k + R * n * 2, 2 * R * k * n); };
+  // Attention per GPU: 32 query heads, 4 KV heads, o by input rows.
+  const double projections = gemm(H, 4096) + gemm(H, 1024) + gemm(4096, H);
+  const double core = op(R * (2 * 4 * 128 * 4096.0 + 2 * 32 * 256), R * 2 * 256 * 32 * 4096.0);
+  // All-reduce of 16 x 5120 BF16 over 2 GPUs on NVLink: 2 steps, LL protocol.
+  const double allreduce = 6.6 + 2 * 0.6 + 16 * H * 2 / (0.5 * 450e9) * 1e6;
+  const double mlp = gemm(H, 2 * 12800) + gemm(12800, H);
+  const double layer = projections + core + allreduce + mlp + allreduce;
+  const PipelineResult r = simulate(qwen, h100, h100, c);
+  CHECK(r.tpot_ms == Approx(64 * layer * 1e-3).epsilon(1e-9));
+  // The stage split: attention (with its all-reduce) and FFN (with its), nothing on the network.
+  REQUIRE(r.groups.size() == 1);
+  CHECK(r.groups[0].stage.attention_us == Approx(projections + core + allreduce));
+  CHECK(r.groups[0].stage.ffn_us == Approx(mlp + allreduce));
+  CHECK(r.groups[0].stage.dispatch_us == 0);
+  CHECK(r.groups[0].stage.combine_us == 0);
+}
+
+TEST_CASE("DP attention with a TP FFN gathers every token before the FFN and scatters the sums back", "[parallel][tpot]") {
+  const Model qwen = load_model("qwen3-32b");
+  const Pool h100 = roofline("h100");
+  PipelineConfig c;
+  c.deployment = parse_deployment("EP8-FTP8");
+  c.batch = 64, c.micro_batches = 1, c.context_tokens = 4096;
+  const StageTimes s = layer_stage_times(qwen, 0, h100, h100, c);
+  const Link l = group_link(h100.hw, 8, 8, 1.0);
+  CHECK(s.dispatch_us == Approx(collective_us(Collective::all_gather, 64 * 5120 * 2.0, 8, l)));
+  CHECK(s.combine_us == Approx(collective_us(Collective::reduce_scatter, 64 * 5120 * 2.0, 8, l)));
+}
+
+TEST_CASE("EP with attention TP: the group's requests attended with its heads split, each GPU dispatching its share",
+          "[parallel][tpot]") {
+  const Model dsv3 = load_model("deepseek-v3");
+  const Pool h200 = roofline("h200");
+  PipelineConfig c;
+  c.batch = 512, c.micro_batches = 1, c.context_tokens = 4096;
+  c.deployment = parse_deployment("EP8");
+  const StageTimes dp = layer_stage_times(dsv3, 5, h200, h200, c);
+  c.deployment = parse_deployment("EP8-ATP8");
+  const StageTimes tp = layer_stage_times(dsv3, 5, h200, h200, c);
+  CHECK(tp.dispatch_us == Approx(dp.dispatch_us));  // each GPU still sends 64 rows
+  CHECK(tp.ffn_us == Approx(dp.ffn_us));
+  // MLA's latent is read whole by every GPU of the group: 8x the requests per GPU, so the core
+  // costs more, which is why DP attention is what MLA models run.
+  CHECK(tp.attention_us > dp.attention_us);
+}
+
+TEST_CASE("plan under a GPU budget: one node of 8 H100s gets a single-node deployment, TP for latency", "[parallel][search][cli]") {
+  const test::Result tp = test::run("plan --model qwen3-32b --hardware h100 --gpus 8 --tpot-ms 10 --top 50 --format csv");
+  REQUIRE(tp.code == 0);
+  const auto names = column(tp.out, "deployment"), totals = column(tp.out, "total_gpus");
+  REQUIRE(!names.empty());
+  CHECK(names.front().starts_with("TP"));
+  for (const std::string& g : totals) CHECK(g == "8");
+  const test::Result any = test::run("plan --model deepseek-v3 --hardware h200 --gpus 8 --top 100 --format csv");
+  REQUIRE(any.code == 0);
+  const auto gpus = column(any.out, "gpus");
+  REQUIRE(!gpus.empty());
+  for (const std::string& g : gpus) CHECK(std::stoi(g) <= 8);
+  for (const std::string& g : column(any.out, "total_gpus")) CHECK(g == "8");
+  const test::Result capped = test::run("plan --model step3 --hardware h800 --max-gpus 32 --top 400 --format csv");
+  REQUIRE(capped.code == 0);
+  for (const std::string& g : column(capped.out, "gpus")) CHECK(std::stoi(g) <= 32);
+  const test::Result both = test::run("plan --gpus 8 --max-gpus 8");
+  CHECK(both.code == 2);
+  CHECK(test::lines(both.err) == 1);
+}
+
+TEST_CASE("simulate, plan and traffic say which parallelism each row uses", "[parallel][cli]") {
+  const test::Result sim = test::run("simulate --model qwen3-32b --hardware h100 --deployment TP4 --batch 64 --format csv");
+  REQUIRE(sim.code == 0);
+  CHECK(column(sim.out, "deployment") == std::vector<std::string>{"TP4"});
+  CHECK(column(sim.out, "attention_tp") == std::vector<std::string>{"4"});
+  CHECK(column(sim.out, "ffn_tp") == std::vector<std::string>{"4"});
+  CHECK(column(sim.out, "attention_dp") == std::vector<std::string>{"1"});
+  CHECK_THAT(sim.out, Catch::Contains("TP4: attention DP1 x TP4, FFN EP1 x TP4."));
+  const test::Result opt =
+      test::run("simulate --model deepseek-v3 --hardware h200 --deployment EP8 --attention-tp 2 --batch 256 --format csv");
+  REQUIRE(opt.code == 0);
+  CHECK(column(opt.out, "deployment") == std::vector<std::string>{"EP8-ATP2"});
+  CHECK(column(opt.out, "attention_dp") == std::vector<std::string>{"4"});
+  CHECK(column(opt.out, "expert_parallel") == std::vector<std::string>{"8"});
+  const test::Result afd = test::run("simulate --deployment 2A2F --ffn-tp 8 --batch 6144 --format csv");
+  REQUIRE(afd.code == 0);
+  CHECK(column(afd.out, "deployment") == std::vector<std::string>{"2A2F-FTP8"});
+  const test::Result bad = test::run("simulate --deployment EP16 --ffn-tp 4");
+  CHECK(bad.code == 2);
+  CHECK(test::lines(bad.err) == 1);
+  CHECK_THAT(bad.err, Catch::Contains("FFN TP 4"));
+}
