@@ -34,8 +34,8 @@ double fallback_bytes(const Hardware& hw, const Calibration& c) {
 }
 
 // Fixed cost of one small element-wise kernel replayed in a CUDA graph: one-input row gathers of
-// 1 to 128 rows of 4096 or 7168 BF16 values took 2.3-2.9 us on an H100 (bench/results/h100-wgmma-5,
-// h100.json, measurements labelled "sum of 1"). Clock-bound rather than bandwidth-bound, so it is
+// 1 to 128 rows of 4096 or 7168 BF16 values took 2.3-2.9 us on an H100 (bench/results/h100-wgmma-5
+// at commit dc5f103, h100.json, measurements labelled "sum of 1"). Clock-bound rather than bandwidth-bound, so it is
 // carried to other Hopper parts unchanged.
 constexpr double kSmallKernelUs = 2.5;
 

@@ -8,7 +8,7 @@ void register_attn_seesaw(std::vector<AttnVariant>& out) {
   out.push_back(seesaw_variant<SeesawCfg<false>>());
   out.push_back(seesaw_variant<SeesawCfg<true>>());
   // FP8: three cache tiles and two V^T slots. Two tiles and three slots (more V^T ahead, fewer copies
-  // in flight) measured 2-3% slower (bench/results/h100-seesaw-5).
+  // in flight) measured 2-3% slower (bench/results/h100-seesaw-5 at commit dc5f103).
   out.push_back(seesaw_e4m3_variant<SeesawE4Cfg<3, 2>>());
 }
 

@@ -115,8 +115,8 @@ struct MoeData {
 // Few tokens: the kernel streams weights, so deep pipelines (6 stages, one block per SM), or 5 stages
 // and two blocks per SM where the gate+up tiles number less than two per SM: then every tile streams
 // at once instead of some SMs taking two in turn (Qwen3-235B, 8 experts x 1 token: 73.9 -> 65.3 us,
-// `bench/results/h100-moe-1/`). More tokens: the products dominate, so shallower stages leave room
-// for two blocks (warpgroups) per SM.
+// `bench/results/h100-moe-1/` at commit dc5f103). More tokens: the products dominate, so shallower
+// stages leave room for two blocks (warpgroups) per SM.
 template <bool FP8, int NT, int SMALL_STAGES>
 struct Grouped {
   using Cfg = MoeCfg<FP8, NT, NT <= 32 ? SMALL_STAGES : NT == 64 ? 4 : 3>;
