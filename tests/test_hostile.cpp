@@ -199,10 +199,10 @@ TEST_CASE("calibrated files: measurement sizes, one fit per class, names that re
 
   // The device name is free text; in a gnuplot script a quote would end the string and run the rest.
   Calibration c = parse_calibration(replace(good, "\"device\": \"H100\"", R"("device": "H100\"; system(\"touch pwned\") #")"), "cal.json");
-  for (const OutputFile& f : calibration_plots(c).files) {
-    CHECK(f.content.find("H100\"; system(") == std::string::npos);  // never unescaped
-    if (f.path.extension() == ".gp") CHECK_THAT(f.content, Catch::Contains("H100\\\"; system(\\\"touch pwned\\\") #"));
-  }
+  // gnuplot takes a single-quoted string literally (tests/test_plots.cpp lexes every script for what it would run).
+  for (const OutputFile& f : calibration_plots(c).files)
+    if (f.path.extension() == ".gp")
+      CHECK_THAT(f.content, Catch::Contains("'Calibration of h100 on H100\"; system(\"touch pwned\") #: every kernel measured'"));
 }
 
 TEST_CASE("the core stays finite at every limit", "[hostile][census]") {

@@ -98,7 +98,7 @@ TEST_CASE("deployment names parse both ways", "[pipeline]") {
   CHECK(parse_deployment("EP8-FTP8").name() == "EP8-FTP8");  // DP attention, TP FFN
   CHECK_THROWS_WITH(parse_deployment("EP8-ATP3"), Catch::Contains("attention TP 3 must divide its 8 GPUs"));
   CHECK_THROWS_WITH(parse_deployment("EP16-FTP4"), Catch::Contains("must be 1 (experts spread, EP) or all 16 (TP)"));
-  CHECK_THROWS_WITH(parse_deployment("1A1F-ATP16"), Catch::Contains("must divide the 8 GPUs of an instance"));
+  CHECK_THROWS_WITH(parse_deployment("1A1F-FTP16"), Catch::Contains("FFN TP 16 must divide the 8 GPUs of an instance"));
   CHECK_THROWS_AS(parse_deployment("0A2F"), InputError);
   CHECK_THROWS_AS(parse_deployment("2F2A"), InputError);
 }

@@ -511,7 +511,7 @@ TEST_CASE("gpus-per-instance on simulate, plan and traffic", "[served][deploymen
   CHECK(csv_column(ep4.out, "memory_fits") == std::vector<std::string>{"yes"});
 
   const test::Result afd = test::run("simulate --model pangu-pro-moe-72b --hardware h100 --deployment 2A2F --gpus-per-instance 1 "
-                                     "--batch 96 --format csv");
+                                     "--batch 96 --micro-batches 3 --format csv");
   REQUIRE(afd.code == 0);
   CHECK(csv_column(afd.out, "gpus") == std::vector<std::string>{"4"});
   CHECK(csv_column(afd.out, "requests_per_gpu_mb") == std::vector<std::string>{"16"});
