@@ -7,6 +7,27 @@
 
 namespace decodesim {
 
+// Achievable-rate and fixed-cost parameters of the network model (docs/network.md), the
+// optional "network" object of a chip file. Absent keys take these defaults, each sourced in
+// docs/schema.md; a value <= 0 where a rate is optional means "derive it".
+struct NetworkParams {
+  // Achieved / line rate of the scale-out NICs for DeepEP-sized (7-14 KB) RDMA writes: 44 GB/s
+  // of a 400 Gb/s CX7 (DeepEP-CX7 low-latency cells of Perplexity's fabric-lib table, EP16-64).
+  double rdma_efficiency = 0.88;
+  double rdma_messages_per_s = 3.3e8;  // per NIC (ConnectX-7: up to 330-370 M messages/s)
+  // Achieved / one-direction NVLink rate in an all-to-all: DeepEP intranode 153-158 GB/s of
+  // H800's 200 GB/s.
+  double nvlink_efficiency = 0.775;
+  int gpus_per_node = 8;
+  double a2a_fixed_us = 33;  // one DeepEP dispatch or combine kernel's fixed cost
+  // NCCL large-message bus bandwidth inside the node; <= 0: 0.8 x intra_node_bytes_per_s
+  // (8x A100 NVLink busbw 230-250 GB/s of 300 GB/s).
+  double collective_bus_bytes_per_s = 0;
+  // NCCL tuning model, ring LL protocol: base latency and NVLink latency per ring step.
+  double collective_base_us = 6.6;
+  double collective_step_us = 0.6;
+};
+
 struct Hardware {
   std::string id;
   std::string name;
@@ -23,6 +44,7 @@ struct Hardware {
   double nic_gbps = 0;  // per NIC, gigabits per second
   double intra_node_bytes_per_s = 0;
   double link_latency_us = 0;  // fixed time of one GPU-to-GPU message, whatever its size
+  NetworkParams network;       // the network model's parameters (collectives.hpp)
 
   // Peak used for a model computing in `compute`: fp8 falls back to bf16 on chips without
   // FP8 (the report costs A800 and 910B at BF16 peak although they have INT8 units).

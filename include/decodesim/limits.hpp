@@ -46,6 +46,8 @@ inline constexpr Range kMemoryBytes{1e6, 1e15, false};     // 1 MB to 5,000x B20
 inline constexpr IntRange kNicCount{1, 64};              // scale-out NICs per card (the report: 1)
 inline constexpr Range kNicGbps{1, 1e5, false};          // per NIC: 1 Gb/s to 125x an 800 Gb/s NIC
 inline constexpr Range kLinkLatencyUs{0, 1e6, false};     // a transfer's fixed cost, up to a second
+inline constexpr Range kMessagesPerSecond{1e3, 1e12, false};  // NIC message rate: 3,000x ConnectX-7's 330 M/s
+inline constexpr IntRange kGpusPerNode{1, 1024};          // one NVLink domain: 14x an NVL72 rack
 
 // ---- Service level and network ----
 inline constexpr Range kTpotMs{0.01, 1e6, false};        // 10 us (a few kernel launches) to 1000 s per token

@@ -328,6 +328,22 @@ Hardware hardware_from(const json& j, const std::string& file) {
   h.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", lim::kBytesPerSecond);
   h.link_latency_us = r.opt_number("link_latency_us", lim::kLinkLatencyUs).value_or(0.0);
   h.fp32_flops_per_s = r.opt_number("fp32_flops_per_s", lim::kFlopsPerSecond);
+  if (r.has("network")) {
+    // The network model's parameters (docs/network.md); each key optional, defaults in NetworkParams.
+    ObjectReader n = r.object("network");
+    NetworkParams& p = h.network;
+    n.opt_string("source");
+    p.rdma_efficiency = n.opt_number("rdma_efficiency", lim::kFraction).value_or(p.rdma_efficiency);
+    p.rdma_messages_per_s = n.opt_number("rdma_messages_per_s", lim::kMessagesPerSecond).value_or(p.rdma_messages_per_s);
+    p.nvlink_efficiency = n.opt_number("nvlink_efficiency", lim::kFraction).value_or(p.nvlink_efficiency);
+    p.gpus_per_node = static_cast<int>(n.opt_integer("gpus_per_node", lim::kGpusPerNode, p.gpus_per_node));
+    p.a2a_fixed_us = n.opt_number("a2a_fixed_us", lim::kLinkLatencyUs).value_or(p.a2a_fixed_us);
+    p.collective_bus_bytes_per_s =
+        n.opt_number("collective_bus_bytes_per_s", lim::kBytesPerSecond).value_or(p.collective_bus_bytes_per_s);
+    p.collective_base_us = n.opt_number("collective_base_us", lim::kLinkLatencyUs).value_or(p.collective_base_us);
+    p.collective_step_us = n.opt_number("collective_step_us", lim::kLinkLatencyUs).value_or(p.collective_step_us);
+    n.finish();
+  }
   r.finish();
   return h;
 }
