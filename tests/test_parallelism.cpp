@@ -5,7 +5,7 @@
 #include <set>
 
 #include "decodesim/deployment.hpp"
-#include "decodesim/links.hpp"
+#include "decodesim/collectives.hpp"
 #include "decodesim/pipeline.hpp"
 #include "decodesim/search.hpp"
 
@@ -42,30 +42,24 @@ std::vector<std::string> column(const std::string& csv, const std::string& name)
 
 }  // namespace
 
-TEST_CASE("collectives: NCCL's ring with the protocol of least time", "[parallel][network]") {
-  const Link nvlink{450e9, true};
-  // 1 MB all-reduce over 8 GPUs: 14 ring steps, 1.75 MB on the wire per GPU. LL: 6.6 + 14 x 0.6 us
-  // and half the link; LL128: 14 + 14 x 1.9 at 120/128; Simple: 8.4 + 14 x 3.4 at the full link.
-  const double ll = 6.6 + 14 * 0.6 + 1.75e6 / (0.5 * 450e9) * 1e6;
-  const double ll128 = 14.0 + 14 * 1.9 + 1.75e6 / (450e9 * 120 / 128) * 1e6;
-  const double simple = 8.4 + 14 * 3.4 + 1.75e6 / 450e9 * 1e6;
-  CHECK(collective_us(Collective::all_reduce, 1e6, 8, nvlink) == Approx(std::min({ll, ll128, simple})));
-  CHECK(collective_us(Collective::all_reduce, 1e6, 8, nvlink) == Approx(ll));  // small: LL's latency wins
-  // 256 MB: bandwidth decides, Simple at the full link.
-  const double big = 8.4 + 14 * 3.4 + 1.75 * 256e6 / 450e9 * 1e6;
-  CHECK(collective_us(Collective::all_reduce, 256e6, 8, nvlink) == Approx(big));
-  // An all-gather or reduce-scatter is half a ring pass of an all-reduce.
-  const double gather = 6.6 + 7 * 0.6 + 7.0 / 8 * 1e6 / (0.5 * 450e9) * 1e6;
-  CHECK(collective_us(Collective::all_gather, 1e6, 8, nvlink) == Approx(gather));
-  CHECK(collective_us(Collective::reduce_scatter, 1e6, 8, nvlink) == Approx(gather));
-  CHECK(collective_us(Collective::all_reduce, 1e6, 1, nvlink) == 0);
-  // Across nodes every step pays the network's latency.
-  CHECK(collective_us(Collective::all_reduce, 1e6, 16, {50e9, false}) > collective_us(Collective::all_reduce, 1e6, 16, {50e9, true}));
+TEST_CASE("collectives: a group inside a node runs on NVLink, a larger one on the NICs", "[parallel][network]") {
   const Hardware h100 = load_hardware("h100");
-  CHECK(group_link(h100, 8, 8, 1.0).nvlink);
-  CHECK(group_link(h100, 8, 8, 1.0).bytes_per_s == h100.intra_node_bytes_per_s);
-  CHECK_FALSE(group_link(h100, 16, 8, 0.8).nvlink);
-  CHECK(group_link(h100, 16, 8, 0.8).bytes_per_s == Approx(h100.net_bytes_per_s() * 0.8));
+  const LinkProfile node = group_link(h100, 8, 8);
+  CHECK(node.collective_bus_bytes_per_s == link_profile(h100).collective_bus_bytes_per_s);
+  CHECK(node.collective_step_us == link_profile(h100).collective_step_us);
+  // Across nodes: the NICs at the given efficiency (else the chip's measured one), NCCL's network
+  // step latency (2.7 us against NVLink's 0.6, LL).
+  const LinkProfile nics = group_link(h100, 16, 8, 0.8);
+  CHECK(nics.collective_bus_bytes_per_s == Approx(h100.net_bytes_per_s() * 0.8));
+  CHECK(nics.collective_step_us == Approx(2.7));
+  CHECK(group_link(h100, 16, 8).collective_bus_bytes_per_s == Approx(h100.net_bytes_per_s() * h100.network.rdma_efficiency));
+  for (Collective c : {Collective::all_reduce, Collective::all_gather, Collective::reduce_scatter}) {
+    CHECK(collective_us(c, 1e6, 16, nics) > collective_us(c, 1e6, 8, node));
+    CHECK(collective_us(c, 1e6, 1, node) == 0);
+  }
+  CHECK(collective_us(Collective::all_reduce, 1e6, 8, node) == allreduce_us(1e6, 8, node).us);
+  CHECK(collective_us(Collective::all_gather, 1e6, 8, node) == allgather_us(1e6, 8, node).us);
+  CHECK(collective_us(Collective::reduce_scatter, 1e6, 8, node) == reduce_scatter_us(1e6, 8, node).us);
 }
 
 TEST_CASE("TP memory: weights split n ways, GQA KV by heads, an MLA latent on every GPU", "[parallel][memory]") {
@@ -129,8 +123,9 @@ TEST_CASE("a TP2 decode step by hand: projections, core and MLP at 1/2, two all-
   // Attention per GPU: 32 query heads, 4 KV heads, o by input rows.
   const double projections = gemm(H, 4096) + gemm(H, 1024) + gemm(4096, H);
   const double core = op(R * (2 * 4 * 128 * 4096.0 + 2 * 32 * 256), R * 2 * 256 * 32 * 4096.0);
-  // All-reduce of 16 x 5120 BF16 over 2 GPUs on NVLink: 2 steps, LL protocol.
-  const double allreduce = 6.6 + 2 * 0.6 + 16 * H * 2 / (0.5 * 450e9) * 1e6;
+  // All-reduce of 16 x 5120 BF16 over 2 GPUs on NVLink: 2 ring steps; NCCL's LL protocol (6.6 us
+  // base, 0.6 per step) at a quarter of H100's 460 GB/s bus bandwidth, algorithm bandwidth n/steps of it.
+  const double allreduce = 6.6 + 2 * 0.6 + 16 * H * 2 / (0.25 * 460e9 * 2 / 2) * 1e6;
   const double mlp = gemm(H, 2 * 12800) + gemm(12800, H);
   const double layer = projections + core + allreduce + mlp + allreduce;
   const PipelineResult r = simulate(qwen, h100, h100, c);
@@ -150,7 +145,7 @@ TEST_CASE("DP attention with a TP FFN gathers every token before the FFN and sca
   c.deployment = parse_deployment("EP8-FTP8");
   c.batch = 64, c.micro_batches = 1, c.context_tokens = 4096;
   const StageTimes s = layer_stage_times(qwen, 0, h100, h100, c);
-  const Link l = group_link(h100.hw, 8, 8, 1.0);
+  const LinkProfile l = group_link(h100.hw, 8, 8);
   CHECK(s.dispatch_us == Approx(collective_us(Collective::all_gather, 64 * 5120 * 2.0, 8, l)));
   CHECK(s.combine_us == Approx(collective_us(Collective::reduce_scatter, 64 * 5120 * 2.0, 8, l)));
 }

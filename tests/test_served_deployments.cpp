@@ -24,6 +24,9 @@ PipelineConfig config(const std::string& deployment, int gpus_per_instance, doub
   c.context_tokens = 4096;
   c.batch = batch;
   c.micro_batches = micro_batches > 0 ? micro_batches : default_micro_batches(c.deployment.kind);
+  // The ideal transport and balanced routing: the mechanics these tests compute by hand.
+  c.fanout = Fanout::per_instance;
+  c.routing.imbalance = 1.0;
   return c;
 }
 

@@ -20,18 +20,18 @@ set lmargin at screen 0.0923
 set rmargin at screen 0.7182
 set bmargin at screen 0.1200
 set tmargin at screen 0.9000
-set xrange [8.274689097:83.16693]
+set xrange [8.280933005:83.16693]
 set logscale x
-set xtics ("10 ms" 10, "20 ms" 20, "50 ms" 50)
+set xtics ('10 ms' 10, '20 ms' 20, '50 ms' 50)
 unset mxtics
-set yrange [8.274689097:83.16693]
+set yrange [8.280933005:83.16693]
 set logscale y
-set ytics ("10 ms" 10, "20 ms" 20, "50 ms" 50)
+set ytics ('10 ms' 10, '20 ms' 20, '50 ms' 50)
 unset mytics
 set key at screen 0.748, screen 0.900 left top Left reverse samplen 2 spacing 1.1
 set xlabel 'measured decode step (TPOT)'
 set ylabel 'simulated decode step'
-plot 'pipeline-validation.dat' index 0 using 2:3 with points lt 1 pt 5 ps 1.6 title "deepseek-v3 AFD", 'pipeline-validation.dat' index 1 using 2:3 with points lt 2 pt 7 ps 1.6 title "deepseek-v3 EP", 'pipeline-validation.dat' index 2 using 2:3 with points lt 3 pt 9 ps 1.6 title "step3 AFD", 'pipeline-validation.dat' index 3 using 2:3 with points lt 4 pt 11 ps 1.6 title "step3 EP", x with lines lc rgb '#404040' lw 2 title "simulated = measured", 1.1*x with lines lc rgb '#808080' dt 2 title "within 10%", 0.9*x with lines lc rgb '#808080' dt 2 notitle, 1.2*x with lines lc rgb '#b0b0b0' dt 3 title "within 20%", 0.8*x with lines lc rgb '#b0b0b0' dt 3 notitle
+plot 'pipeline-validation.dat' index 0 using 2:3 with points lt 1 pt 5 ps 1.6 title 'deepseek-v3 AFD', 'pipeline-validation.dat' index 1 using 2:3 with points lt 2 pt 7 ps 1.6 title 'deepseek-v3 EP', 'pipeline-validation.dat' index 2 using 2:3 with points lt 3 pt 9 ps 1.6 title 'step3 AFD', 'pipeline-validation.dat' index 3 using 2:3 with points lt 4 pt 11 ps 1.6 title 'step3 EP', x with lines lc rgb '#404040' lw 2 title 'simulated = measured', 1.1*x with lines lc rgb '#808080' dt 2 title 'within 10%', 0.9*x with lines lc rgb '#808080' dt 2 notitle, 1.2*x with lines lc rgb '#b0b0b0' dt 3 title 'within 20%', 0.8*x with lines lc rgb '#b0b0b0' dt 3 notitle
 unset multiplot
 reset
 set terminal svg size 1100,700 font 'sans,11' noenhanced
@@ -54,17 +54,17 @@ set lmargin at screen 0.0923
 set rmargin at screen 0.7182
 set bmargin at screen 0.1200
 set tmargin at screen 0.9000
-set xrange [8.274689097:83.16693]
+set xrange [8.280933005:83.16693]
 set logscale x
-set xtics ("10 ms" 10, "20 ms" 20, "50 ms" 50)
+set xtics ('10 ms' 10, '20 ms' 20, '50 ms' 50)
 unset mxtics
-set yrange [8.274689097:83.16693]
+set yrange [8.280933005:83.16693]
 set logscale y
-set ytics ("10 ms" 10, "20 ms" 20, "50 ms" 50)
+set ytics ('10 ms' 10, '20 ms' 20, '50 ms' 50)
 unset mytics
 set key at screen 0.748, screen 0.900 left top Left reverse samplen 2 spacing 1.1
 set xlabel 'measured decode step (TPOT)'
 set ylabel 'simulated decode step'
-plot 'pipeline-validation.dat' index 0 using 2:3 with points lt 1 pt 5 ps 1.6 title "deepseek-v3 AFD", 'pipeline-validation.dat' index 1 using 2:3 with points lt 2 pt 7 ps 1.6 title "deepseek-v3 EP", 'pipeline-validation.dat' index 2 using 2:3 with points lt 3 pt 9 ps 1.6 title "step3 AFD", 'pipeline-validation.dat' index 3 using 2:3 with points lt 4 pt 11 ps 1.6 title "step3 EP", x with lines lc rgb '#404040' lw 2 title "simulated = measured", 1.1*x with lines lc rgb '#808080' dt 2 title "within 10%", 0.9*x with lines lc rgb '#808080' dt 2 notitle, 1.2*x with lines lc rgb '#b0b0b0' dt 3 title "within 20%", 0.8*x with lines lc rgb '#b0b0b0' dt 3 notitle
+plot 'pipeline-validation.dat' index 0 using 2:3 with points lt 1 pt 5 ps 1.6 title 'deepseek-v3 AFD', 'pipeline-validation.dat' index 1 using 2:3 with points lt 2 pt 7 ps 1.6 title 'deepseek-v3 EP', 'pipeline-validation.dat' index 2 using 2:3 with points lt 3 pt 9 ps 1.6 title 'step3 AFD', 'pipeline-validation.dat' index 3 using 2:3 with points lt 4 pt 11 ps 1.6 title 'step3 EP', x with lines lc rgb '#404040' lw 2 title 'simulated = measured', 1.1*x with lines lc rgb '#808080' dt 2 title 'within 10%', 0.9*x with lines lc rgb '#808080' dt 2 notitle, 1.2*x with lines lc rgb '#b0b0b0' dt 3 title 'within 20%', 0.8*x with lines lc rgb '#b0b0b0' dt 3 notitle
 unset multiplot
 reset

@@ -88,6 +88,16 @@ CollectiveTime allreduce_us(double bytes, int gpus, const LinkProfile& link);
 CollectiveTime allgather_us(double bytes, int gpus, const LinkProfile& link);
 CollectiveTime reduce_scatter_us(double bytes, int gpus, const LinkProfile& link);
 
+// The profile a collective over `group_gpus` GPUs runs on: the chip's NVLink profile while the
+// group fits one node of `gpus_per_node`, else its NICs (at `nic_efficiency` of their line rate,
+// the chip's measured RDMA efficiency when <= 0) with NCCL's network latency per ring step.
+// Throws InputError where the chip file lacks the rate.
+LinkProfile group_link(const Hardware& hw, int group_gpus, int gpus_per_node, double nic_efficiency = 0);
+
+enum class Collective { all_reduce, all_gather, reduce_scatter };
+// One collective as the deployment charges it: allreduce_us, allgather_us or reduce_scatter_us.
+double collective_us(Collective c, double bytes, int gpus, const LinkProfile& link);
+
 // ---- Routing imbalance ------------------------------------------------------------------------
 
 struct RoutingShape {

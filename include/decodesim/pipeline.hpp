@@ -10,7 +10,7 @@
 #include "decodesim/deployment.hpp"
 #include "decodesim/engine.hpp"
 #include "decodesim/hardware.hpp"
-#include "decodesim/links.hpp"
+#include "decodesim/collectives.hpp"
 #include "decodesim/model.hpp"
 #include "decodesim/table.hpp"
 #include "decodesim/timers.hpp"
@@ -28,7 +28,7 @@ namespace decodesim {
 struct AttentionShard {
   double requests = 0;  // requests whose tokens this GPU projects and attends
   int tp = 1;           // GPUs sharing the heads
-  Link link;            // tp > 1: the link the all-reduce of o's output runs over
+  LinkProfile link;     // tp > 1: the link the all-reduce of o's output runs over
 };
 
 // One kernel of the layer, for the layer view's op table.
@@ -61,10 +61,27 @@ AttentionLayerTime attention_layer_time(const Model& m, int layer, double contex
 // (the default) chooses instead; this is the schedule of the report's own runs.
 int default_micro_batches(DeploymentKind kind);
 
-// How often a token's hidden state crosses the scale-out network per layer and direction.
+// How a token's hidden state crosses between attention and the experts, per layer and direction.
 enum class Fanout {
-  per_instance,  // once per distinct remote instance holding one of its experts (NVLink fans out inside)
-  report,        // once, the report's section-5 convention (3*H bytes per token per layer)
+  // As the libraries run it (collectives.hpp): EP dispatch and combine as DeepEP's low-latency
+  // kernels send them (one message per selected expert, NVLink inside a node, RDMA across, at the
+  // NICs' measured rate and the kernels' fixed cost); AFD's transfers once per distinct FFN node,
+  // at the same measured rate and fixed cost.
+  library,
+  // An ideal transport: once per distinct remote instance holding one of its experts (NVLink fans
+  // out inside), at --nic-efficiency of the line rate plus the chip's link_latency_us (the
+  // pipeline bench's own peer copies).
+  per_instance,
+  report,  // once, the report's section-5 convention (3*H bytes per token per layer), ideal transport
+};
+
+// Which experts a micro-batch's tokens pick: the busiest GPU's routed load over the mean sets each
+// MoE step's FFN and its dispatch (expert_imbalance in collectives.hpp).
+struct Routing {
+  std::optional<double> imbalance;  // a measured max/mean load per GPU, used as given
+  long redundant_experts = 0;       // EPLB's extra expert slots over the EP group (0: no EPLB)
+  // The experts' long-run popularity spread (coefficient of variation); 0: uniformly random.
+  double popularity_cv = RoutingShape::kDefaultPopularityCv;
 };
 
 // The kernels of a decode step besides the products and the attention core.
@@ -84,8 +101,9 @@ struct PipelineConfig {
   double batch = 0;              // requests decoding concurrently, whole deployment
   int micro_batches = 3;
   double tpot_sla_ms = 50;
-  double nic_efficiency = 1.0;   // achieved / line rate of every NIC
-  Fanout fanout = Fanout::per_instance;
+  double nic_efficiency = 1.0;   // achieved / line rate of every NIC (Fanout::per_instance, report)
+  Fanout fanout = Fanout::library;
+  Routing routing;
   int steps = 4;                 // decode steps simulated ...
   int warmup_steps = 1;          // ... of which the first ones only fill the pipeline
 };

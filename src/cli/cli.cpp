@@ -205,12 +205,20 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--ffn-hardware", pipe.ffn_hardware, "AFD FFN chip (plan: comma-separated candidates; default: --hardware)");
     c->add_option("--context", pipe.context, "average context of the requests in flight: 4096, 32k or ranges")->capture_default_str();
     c->add_option("--tpot-ms", pipe.tpot_ms, "time-per-output-token SLA")->check(number_option(limits::kTpotMs))->capture_default_str();
-    c->add_option("--nic-efficiency", pipe.nic_efficiency, "achieved / line rate of the NICs (0.8 in practice)")
+    c->add_option("--nic-efficiency", pipe.nic_efficiency,
+                  "achieved / line rate of the NICs for --fanout per-instance or report (deepep uses the chip's measured rate)")
         ->check(number_option(limits::kFraction))
         ->capture_default_str();
-    c->add_option("--fanout", pipe.fanout, "network copies per token: per-instance (distinct expert instances) or report (one)")
-        ->check(CLI::IsMember({"per-instance", "report"}))
+    c->add_option("--fanout", pipe.fanout,
+                  "how tokens reach the experts: deepep (DeepEP's kernels at the NICs' measured rate), per-instance (an "
+                  "ideal transport, once per distinct expert node, at --nic-efficiency) or report (once, ideal)")
+        ->check(CLI::IsMember({"deepep", "per-instance", "report"}))
         ->capture_default_str();
+    c->add_option("--expert-imbalance", pipe.expert_imbalance,
+                  "busiest GPU's routed load over the mean, as measured (default: modelled from the routing, docs/network.md)")
+        ->check(number_option({1, 1e3, false}));
+    c->add_option("--redundant-experts", pipe.redundant_experts, "EPLB's extra expert slots over the EP group (default 0: no EPLB)")
+        ->check(integer_option(limits::kExperts));
     add_timing(c, pipe.timing, pipe.calibrations);
     // 576: the largest NVLink domain (NVLink Switch System), an upper bound on one instance.
     c->add_option("--gpus-per-node,--gpus-per-instance", pipe.gpus_per_instance,

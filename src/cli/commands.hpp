@@ -91,7 +91,9 @@ struct PipelineOptions {
   std::string trace_file;               // simulate: the timeline as Chrome trace JSON
   double tpot_ms = 50;
   double nic_efficiency = 1.0;
-  std::string fanout = "per-instance";  // or "report": one network crossing per token each way
+  std::string fanout = "deepep";        // or "per-instance" (ideal transport) or "report": one network crossing per token each way
+  double expert_imbalance = 0;          // measured max/mean routed load per GPU; 0: modelled (collectives.hpp)
+  long redundant_experts = 0;           // EPLB's extra expert slots
   std::vector<std::string> calibrations;
   std::string timing = "calibrated";    // or "roofline": every kernel at datasheet peaks
   std::string rank_by = "tgs";          // plan: tgs or usd

@@ -85,9 +85,10 @@ Pool one_pool(CalibrationSet& calibrations, ChipOption chips, const Model& m) {
 namespace {
 
 Fanout parse_fanout(const std::string& s) {
+  if (s == "deepep") return Fanout::library;
   if (s == "per-instance") return Fanout::per_instance;
   if (s == "report") return Fanout::report;
-  throw InputError(fmt::format("--fanout: '{}': expected per-instance or report", printable(s)));
+  throw InputError(fmt::format("--fanout: '{}': expected deepep, per-instance or report", printable(s)));
 }
 
 // Each count adds a full set of candidates: 1..16 on one chip is 1,536 candidates, 0.7 s on the
@@ -114,6 +115,8 @@ PipelineConfig base_config(const PipelineOptions& o) {
   c.tpot_sla_ms = o.tpot_ms;
   c.nic_efficiency = o.nic_efficiency;
   c.fanout = parse_fanout(o.fanout);
+  if (o.expert_imbalance > 0) c.routing.imbalance = o.expert_imbalance;
+  c.routing.redundant_experts = o.redundant_experts;
   return c;
 }
 

@@ -153,6 +153,33 @@ CollectiveTime reduce_scatter_us(double bytes, int gpus, const LinkProfile& link
   return ring_us(Coll::reduce_scatter, bytes, gpus, link);
 }
 
+// NCCL's ring latency per step across nodes relative to NVLink, LL protocol (src/graph/tuning.cc,
+// hwLat[NET][RING][LL] 2.7 us against hwLat[NVLINK][RING][LL] 0.6 us).
+constexpr double kNetStepOverNvlink = 2.7 / 0.6;
+
+LinkProfile group_link(const Hardware& hw, int group_gpus, int gpus_per_node, double nic_efficiency) {
+  LinkProfile p = link_profile(hw);
+  if (group_gpus <= gpus_per_node) {
+    if (!(p.collective_bus_bytes_per_s > 0))
+      throw InputError(fmt::format("{}: no intra-node bandwidth (intra_node_bytes_per_s) for a group of {} GPUs", hw.id, group_gpus));
+    return p;
+  }
+  const double nic = hw.net_bytes_per_s() * (nic_efficiency > 0 ? nic_efficiency : hw.network.rdma_efficiency);
+  if (!(nic > 0)) throw InputError(fmt::format("{}: no scale-out NIC bandwidth (nic_count, nic_gbps)", hw.id));
+  p.collective_bus_bytes_per_s = nic;
+  p.collective_step_us *= kNetStepOverNvlink;
+  return p;
+}
+
+double collective_us(Collective c, double bytes, int gpus, const LinkProfile& link) {
+  switch (c) {
+    case Collective::all_reduce: return allreduce_us(bytes, gpus, link).us;
+    case Collective::all_gather: return allgather_us(bytes, gpus, link).us;
+    case Collective::reduce_scatter: return reduce_scatter_us(bytes, gpus, link).us;
+  }
+  return 0;
+}
+
 // ---- Routing imbalance ------------------------------------------------------------------------
 
 namespace {

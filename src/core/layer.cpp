@@ -34,7 +34,7 @@ std::vector<LayerResult> layer_times(const Model& m, const Pool& pool, const Lay
   if (tp < 1 || shape.gpus % tp != 0)
     throw InputError(fmt::format("--attention-tp {}: expected a divisor of the {} GPUs (--gpus)", tp, shape.gpus));
   // The layer's GPUs are one node: the TP all-reduce runs over NVLink.
-  const AttentionShard shard{shape.batch / (shape.gpus / tp), tp, tp > 1 ? group_link(pool.hw, tp, shape.gpus, 1.0) : Link{}};
+  const AttentionShard shard{shape.batch / (shape.gpus / tp), tp, tp > 1 ? group_link(pool.hw, tp, shape.gpus) : LinkProfile{}};
   std::unique_ptr<OpTimer> roofline;
   if (!pool.timer) roofline = std::make_unique<RooflineTimer>(pool.hw, m.quant.compute);
   const OpTimer& timer = pool.timer ? *pool.timer : *roofline;

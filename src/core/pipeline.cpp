@@ -76,11 +76,16 @@ namespace {
 double expert_params(const FfnSpec& f, double H) { return 3.0 * H * f.expert_intermediate; }
 double shared_width(const FfnSpec& f) { return double(f.shared_experts) * f.shared_intermediate; }
 
-// Probability that none of a token's k distinct experts (of E) falls among `held` of them.
-double miss_probability(double E, double held, int k) {
-  double p = 1.0;
-  for (int i = 0; i < k; ++i) p *= std::max(0.0, E - held - i) / (E - i);
-  return p;
+// The busiest expert-parallel GPU's routed (token, expert) pairs over the mean for one micro-batch
+// of `tokens`: the user's measured figure, or the model of collectives.hpp.
+double routed_imbalance(const FfnSpec& f, const PipelineConfig& c, double tokens) {
+  RoutingShape r;
+  r.tokens = tokens, r.top_k = f.top_k, r.experts = f.routed_experts;
+  r.ep_gpus = c.deployment.expert_parallel();
+  r.redundant_experts = c.routing.redundant_experts;
+  r.expert_popularity_cv = c.routing.popularity_cv;
+  r.override_ratio = c.routing.imbalance;
+  return r.ep_gpus > 1 || r.override_ratio ? expert_imbalance(r) : 1.0;
 }
 
 // Copies of a token's hidden state per direction: over the scale-out network, and (EP) over
@@ -92,13 +97,13 @@ Copies token_copies(const FfnSpec& f, const PipelineConfig& c) {
   const Deployment& d = c.deployment;
   const bool colocated = d.colocated();
   if (f.kind == FfnKind::dense) return {colocated ? 0.0 : 1.0, 0.0};  // colocated dense layers run where the token is
-  if (c.fanout == Fanout::report) return {1.0, 0.0};
+  if (c.fanout == Fanout::report) return {1.0, 0.0};  // per_instance and library alike below
   const int nodes = colocated ? d.attention_nodes() : d.ffn_instances;
   const double E = f.routed_experts;
-  const double node_hit = 1.0 - miss_probability(E, E / nodes, f.top_k);
+  const double node_hit = 1.0 - expert_miss_probability(E, E / nodes, f.top_k);
   // AFD: every token reaches at least one FFN instance (the shared expert lives in each).
   if (!colocated) return {std::max(1.0, nodes * node_hit), 0.0};
-  const double gpu_hit = 1.0 - miss_probability(E, E / d.expert_parallel(), f.top_k);
+  const double gpu_hit = 1.0 - expert_miss_probability(E, E / d.expert_parallel(), f.top_k);
   const int node_gpus = std::min(d.colocated_gpus, d.gpus_per_instance);
   return {(nodes - 1) * node_hit, (node_gpus - 1) * gpu_hit};
 }
@@ -178,27 +183,41 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   StageTimes s;
 
   // Attention: each data-parallel group its own requests, heads split over its TP GPUs; the router runs here too.
-  const Link attention_link = d.attention_tp > 1 ? link(attn, d.attention_tp) : Link{};
+  const LinkProfile attention_link = d.attention_tp > 1 ? link(attn, d.attention_tp) : LinkProfile{};
   const AttentionLayerTime at =
       attention_layer_time(m, layer, c.context_tokens, {sh.attention_requests, d.attention_tp, attention_link}, ta);
   s.attention_us = at.layer_us() + at.router_us;
   const LayerKernels k = layer_kernels(m, layer, c);
   s.attention_us += k.attention * ta.time_us(rows_op(sh.attention_requests, H));
 
-  // Network: FP8 out, BF16 back.
+  // Network: FP8 out, BF16 back. The busiest GPU's routed load sets the MoE step (Routing).
+  const double imbalance = f.kind == FfnKind::moe && !(colocated && d.ffn_tp > 1) ? routed_imbalance(f, c, T) : 1.0;
   const Copies copies = token_copies(f, c);
   const double out_bytes = H * dtype_bytes(m.quant.activations), back_bytes = H * dtype_bytes(m.quant.combine);
+  const bool library = c.fanout == Fanout::library;
   if (colocated && d.ffn_tp > 1) {
     // FFN tensor parallel: with data-parallel attention, each GPU gathers every token before the FFN
     // and gets its own rows' sums back (SGLang's DP attention with a TP MLP); with TP attention the
     // tokens are already everywhere.
     if (d.attention_tp < d.ffn_tp) {
-      const Link l = link(attn, d.ffn_tp);
+      const LinkProfile l = link(attn, d.ffn_tp);
       s.dispatch_us = collective_us(Collective::all_gather, T * H * 2.0, d.ffn_tp, l);
       s.combine_us = collective_us(Collective::reduce_scatter, T * H * 2.0, d.ffn_tp, l);
     }
+  } else if (colocated && library && f.kind == FfnKind::moe) {
+    // Expert parallel through DeepEP's low-latency kernels.
+    AllToAllShape a2a;
+    a2a.tokens_per_gpu = sh.dispatch_rows;
+    a2a.hidden = m.hidden_size, a2a.top_k = f.top_k;
+    a2a.experts = f.routed_experts + c.routing.redundant_experts;
+    a2a.ep_gpus = d.expert_parallel(), a2a.gpus_per_node = d.gpus_per_instance;
+    a2a.dispatch_elem_bytes = dtype_bytes(m.quant.activations), a2a.combine_elem_bytes = dtype_bytes(m.quant.combine);
+    a2a.dispatch_scale_group = a2a.dispatch_elem_bytes <= 1 ? a2a.dispatch_scale_group : 0;  // scales come with 8-bit values
+    a2a.recv_imbalance = imbalance;
+    const AllToAllTime t = ep_all_to_all_us(link_profile(attn.hw), a2a);
+    s.dispatch_us = t.dispatch_us, s.combine_us = t.combine_us;
   } else if (colocated) {
-    // Expert parallel: every GPU sends its own rows and receives as many; NIC and NVLink side by side.
+    // Expert parallel, ideal transport: every GPU sends its own rows and receives as many; NIC and NVLink side by side.
     const double nic = instance_link_bytes_per_s(attn.hw, c), nvlink = attn.hw.intra_node_bytes_per_s;
     auto link_us = [&](double bytes_per_copy) {
       const double over_nic = copies.network > 0 ? sh.dispatch_rows * copies.network * bytes_per_copy / nic : 0.0;
@@ -208,16 +227,23 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     s.dispatch_us = link_us(out_bytes);
     s.combine_us = link_us(back_bytes);
   } else {
-    // Every GPU of each side has its own link: x*N attention links against y*N FFN links.
-    const double bw = std::min(d.attention_gpus() * instance_link_bytes_per_s(attn.hw, c),
-                               d.ffn_gpus() * instance_link_bytes_per_s(ffn.hw, c));
+    // Every GPU of each side has its own link: x*N attention links against y*N FFN links; through
+    // the libraries at the NICs' measured rate.
+    auto side_bytes_per_s = [&](const Hardware& hw) {
+      return library && d.gpus_per_instance > 1 ? link_profile(hw).rdma_bytes_per_s : instance_link_bytes_per_s(hw, c);
+    };
+    const double bw = std::min(d.attention_gpus() * side_bytes_per_s(attn.hw), d.ffn_gpus() * side_bytes_per_s(ffn.hw));
     s.dispatch_us = 1e6 * T * copies.network * out_bytes / bw;
     s.combine_us = 1e6 * T * copies.network * back_bytes / bw;
   }
-  // Each expert-parallel transfer is a message per destination, sent side by side: one link
-  // latency each way, the slower side's. Dense layers sending nothing pay nothing.
-  if (!(colocated && d.ffn_tp > 1)) {
-    const double latency_us = colocated ? attn.hw.link_latency_us : std::max(attn.hw.link_latency_us, ffn.hw.link_latency_us);
+  // Each transfer of the ideal transport is a message per destination, sent side by side: one link
+  // latency each way, the slower side's; through the libraries, their kernels' fixed cost. Dense
+  // layers sending nothing pay nothing.
+  if (!(colocated && (d.ffn_tp > 1 || library))) {
+    const double latency_us = library && d.gpus_per_instance > 1
+                                  ? std::max(link_profile(attn.hw).a2a_fixed_us, link_profile(ffn.hw).a2a_fixed_us)
+                              : colocated ? attn.hw.link_latency_us
+                                          : std::max(attn.hw.link_latency_us, ffn.hw.link_latency_us);
     if (s.dispatch_us > 0) s.dispatch_us += latency_us;
     if (s.combine_us > 0) s.combine_us += latency_us;
   }
@@ -239,20 +265,20 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     const double hit = 1.0 - std::pow(1.0 - f.top_k / E, sh.group_tokens);  // an expert receives at least one token
     const double slice = 1.0 / sh.expert_tp;
     const double weights = sh.experts_held * hit * expert_params(f, H) * slice * wb;
-    const Op moe{OpClass::moe_ffn, 2.0 * sh.routed_pairs * expert_params(f, H) * slice,
-                 weights + sh.routed_pairs * H * (wb + 2.0)};
+    const double pairs = sh.routed_pairs * imbalance;  // the busiest GPU's
+    const Op moe{OpClass::moe_ffn, 2.0 * pairs * expert_params(f, H) * slice, weights + pairs * H * (wb + 2.0)};
     s.ffn_us = t.time_us(moe);
     if (f.shared_experts > 0) s.ffn_us += mlp(shared_width(f));
-    ffn_rows = sh.routed_pairs;
+    ffn_rows = pairs;
     if (sh.expert_tp > 1) {
       if (colocated) {
         partial_sums_rows = sh.dense_tokens;
       } else {
         // An AFD expert group splits each expert's width: the tokens it receives are gathered over
         // its GPUs and the partial sums reduced back, over NVLink inside the instance.
-        const Link l = link(fp, sh.expert_tp);
-        s.ffn_us += collective_us(Collective::all_gather, sh.routed_pairs * out_bytes, sh.expert_tp, l) +
-                    collective_us(Collective::reduce_scatter, sh.routed_pairs * H * 2.0, sh.expert_tp, l);
+        const LinkProfile l = link(fp, sh.expert_tp);
+        s.ffn_us += collective_us(Collective::all_gather, pairs * out_bytes, sh.expert_tp, l) +
+                    collective_us(Collective::reduce_scatter, pairs * H * 2.0, sh.expert_tp, l);
       }
     }
   }

@@ -33,6 +33,10 @@ ServedCheck check_served_run(const ServedRun& run, const Model& model, const Poo
   // The bench runs, per layer and micro-batch, only the combine and pack kernels on the attention
   // GPUs and the expand and reduce kernels on the FFN GPUs, and no LM head.
   c.kernels = {.serving_stack = false, .attention = 2, .ffn = 2, .lm_head = false};
+  // Its transfers are its own peer copies (the link profile's latency and rate), and it routes each
+  // token to top-k experts uniformly at random (gpu::routed_token_counts): no popularity skew.
+  c.fanout = Fanout::per_instance;
+  c.routing.popularity_cv = 0;
   c.tpot_sla_ms = 1e9;  // the run's step time is what is compared, whatever the SLA
   ServedCheck out;
   out.run = run;
