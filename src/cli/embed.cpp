@@ -70,7 +70,7 @@ bool inspect(const CLI::App& app) {
       s.positional = !o->nonpositional();
       s.name = s.positional ? o->get_name(true) : (o->get_lnames().empty() ? std::string() : o->get_lnames().front());
       if (s.name.empty()) continue;  // short-only options: none are declared
-      s.flag = o->get_type_size_max() == 0;
+      s.flag = o->get_expected_max() == 0;
       // A vector option (--calibration) takes its values each as a --name of its own.
       s.repeatable = !s.flag && o->get_items_expected_max() > 1;
       s.required = o->get_required();

@@ -258,9 +258,9 @@ py::object run_command(const std::string& command, const py::args& args, const p
 std::string docstring(const CommandSpec& c) {
   const bool one = std::find(kOneConfigurationCommands.begin(), kOneConfigurationCommands.end(), c.name) !=
                    kOneConfigurationCommands.end();
-  std::string doc = fmt::format("{}(*args, **options)\n\n{}.\n\nRuns `decodesim {} ...` with each keyword argument as its option "
+  std::string doc = fmt::format("{}(*args, **options)\n\n`decodesim {}`: {}.\n\nRuns `decodesim {} ...` with each keyword argument as its option "
                                 "(name_x=v -> --name-x v; a list -> a comma list; True -> the flag; None -> the default).\n",
-                                python_name(c.name), c.description, c.name);
+                                python_name(c.name), c.name, c.description, c.name);
   doc += one ? "Returns the result table's rows as a list of dicts, or the row itself (a dict) when there is one.\n"
              : "Returns the result table's rows as a list of dicts (pandas.DataFrame(rows) takes it).\n";
   doc += fmt::format("decodesim.run('{}', ...) returns every table by name. Raises decodesim.InputError (a ValueError) on bad "
@@ -291,6 +291,8 @@ PYBIND11_MODULE(decodesim, m) {
       "the command's options as keyword arguments with the CLI's defaults; decodesim.run(command, **options) returns\n"
       "every table a command produces. See docs/python.md.";
   m.attr("__version__") = DECODESIM_VERSION;
+  py::options options;
+  options.disable_function_signatures();  // each docstring opens with its own: the options are keyword arguments
 
   g_error = PyErr_NewExceptionWithDoc("decodesim.Error", "A decodesim command failed (the CLI's exit code 1).", PyExc_Exception,
                                       nullptr);
@@ -349,7 +351,7 @@ PYBIND11_MODULE(decodesim, m) {
         for (const CommandSpec& c : specs()) names.push_back(c.name);
         return names;
       },
-      "The CLI's commands.");
+      "commands()\n\nThe CLI's commands, as `decodesim --help` lists them.");
   m.def(
       "options",
       [](const std::string& command) {
@@ -368,12 +370,12 @@ PYBIND11_MODULE(decodesim, m) {
         }
         return out;
       },
-      py::arg("command"), "The options of a command as the CLI declares them (name, keyword, flag, default, description).");
+      py::arg("command"), "options(command)\n\nThe options of a command as the CLI declares them (name, keyword, flag, default, description).");
   m.def("data_dirs", [] {
     std::vector<std::string> dirs;
     for (const auto& d : decodesim::data_dirs()) dirs.push_back(d.string());
     return dirs;
-  }, "Folders searched for models/, hardware/ and scenarios/ ids: $DECODESIM_DATA if set, then the source tree built from.");
+  }, "data_dirs()\n\nFolders searched for models/, hardware/ and scenarios/ ids: $DECODESIM_DATA if set, then the source tree built from.");
 
   // One function per command, made from the CLI's own declarations.
   for (const CommandSpec& c : specs()) {
