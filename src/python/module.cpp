@@ -81,7 +81,13 @@ std::string option_text(const py::handle& v, const std::string& where) {
                                    py::str(py::type::handle_of(v).attr("__name__")).cast<std::string>()));
 }
 
-bool is_list(const py::handle& v) { return py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v); }
+// Lists, tuples, ranges, numpy arrays, pandas Series: anything iterable but text, a mapping or a path.
+bool is_list(const py::handle& v) {
+  if (py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v)) return true;
+  if (py::isinstance<py::str>(v) || py::isinstance<py::bytes>(v) || py::isinstance<py::dict>(v) || py::hasattr(v, "__fspath__"))
+    return false;
+  return py::hasattr(v, "__iter__");
+}
 
 std::string dashed(std::string name) {
   for (char& c : name)
@@ -377,13 +383,12 @@ PYBIND11_MODULE(decodesim, m) {
     return dirs;
   }, "data_dirs()\n\nFolders searched for models/, hardware/ and scenarios/ ids: $DECODESIM_DATA if set, then the source tree built from.");
 
-  // One function per command, made from the CLI's own declarations.
+  // One function per command, made from the CLI's own declarations. A later command whose name
+  // is taken here (run, options, ...) is reached through decodesim.run(command, ...).
+  m.def("list", &known, "list()\n\nKnown ids, {'models': [...], 'hardware': [...], 'scenarios': [...]}, as `decodesim list`.");
   for (const CommandSpec& c : specs()) {
     const std::string command = c.name;
-    if (command == "list") {
-      m.def("list", &known, "list()\n\nKnown ids, {'models': [...], 'hardware': [...], 'scenarios': [...]}, as `decodesim list`.");
-      continue;
-    }
+    if (py::hasattr(m, python_name(command).c_str())) continue;
     m.def(
         python_name(command).c_str(),
         [command](const py::args& args, const py::kwargs& kwargs) { return run_command(command, args, kwargs); },

@@ -153,6 +153,8 @@ class Results(unittest.TestCase):
     def test_lists_and_numbers_become_the_clis_text(self):
         self.assertEqual(decodesim.census(model=["step3", "qwen3-32b"], context=[8192, 32768.0]),
                          decodesim.census(model="step3,qwen3-32b", context="8192,32768"))
+        self.assertEqual(decodesim.census(model=("step3",), context=range(8192, 32769, 8192)),
+                         decodesim.census(model="step3", context="8192,16384,24576,32768"))
         self.assertEqual(decodesim.sparsity(hardware="h800", nic_efficiency=0.8),
                          cli_json("sparsity", "--hardware", "h800", "--nic-efficiency", "0.8")["sparsity"])
 
