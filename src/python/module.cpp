@@ -130,7 +130,7 @@ std::vector<std::string> command_line(const CommandSpec& c, const py::args& args
       throw py::type_error(fmt::format("{} got an unexpected keyword argument '{}' (`decodesim {}` has no --{}); its options: {}",
                                        fn, key.cast<std::string>(), c.name, name, option_names(c)));
     if (value.is_none()) continue;
-    const std::string where = fmt::format("{} {}=", fn, key.cast<std::string>());
+    const std::string where = fmt::format("{} argument {}", fn, key.cast<std::string>());
     if (o->positional) {
       for (size_t i = 0; i < positionals.size(); ++i)
         if (positionals[i] == o) {
@@ -172,7 +172,7 @@ std::vector<std::string> command_line(const CommandSpec& c, const py::args& args
 
 // Runs the command line; a failure raises the CLI's message, messages on success are warnings.
 decodesim::cli::CommandRun run_line(const std::vector<std::string>& argv) {
-  static std::mutex one_at_a_time;  // the CLI's state (calibration caches, the data folders) is not shared across threads
+  static std::mutex one_at_a_time;  // the CLI runs one command per process: its code is not made to run two at once
   decodesim::cli::CommandRun run;
   {
     py::gil_scoped_release nogil;  // other Python threads go on while a simulation runs
