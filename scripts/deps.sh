@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages decodesim builds against, only those missing.
 set -euo pipefail
-pkgs=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev libfmt-dev catch2 gnuplot-nox)
+pkgs=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev libfmt-dev catch2 gnuplot-nox pybind11-dev python3-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/embed.hpp"
 #include "cli/options.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/limits.hpp"
@@ -62,6 +63,12 @@ CLI::Validator number_option(limits::Range r) {
 
 void emit(const std::vector<Table>& tables, Format f, const std::string& out_dir, std::ostream& out,
           std::vector<OutputFile> extra_files) {
+  // Run from another program (run_embedded), the caller takes the tables themselves, not their text.
+  std::vector<Table>* const sink = embedded::table_sink();
+  if (sink && out_dir.empty()) {
+    sink->insert(sink->end(), tables.begin(), tables.end());
+    return;
+  }
   // Everything is rendered before anything is written: a failure leaves no partial output.
   std::vector<OutputFile> files;
   std::string text;
@@ -76,7 +83,8 @@ void emit(const std::vector<Table>& tables, Format f, const std::string& out_dir
     for (OutputFile& e : extra_files) files.push_back(std::move(e));
     write_files(out_dir, files);
   }
-  out << text;
+  if (sink) sink->insert(sink->end(), tables.begin(), tables.end());
+  else out << text;
 }
 
 int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
@@ -288,6 +296,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   add_pipeline(traffic_cmd), add_deployment(traffic_cmd);
   traffic_cmd->remove_option(traffic_cmd->get_option("--context"));  // the requests carry their contexts
   add_traffic_options(traffic_cmd, traffic, false);
+
+  if (embedded::inspect(app)) return 0;  // command_specs(): the declared commands, nothing parsed or run
 
   try {
     app.parse(argc, argv);
