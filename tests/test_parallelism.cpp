@@ -211,3 +211,40 @@ TEST_CASE("simulate, plan and traffic say which parallelism each row uses", "[pa
   CHECK(test::lines(bad.err) == 1);
   CHECK_THAT(bad.err, Catch::Contains("FFN TP 4"));
 }
+
+TEST_CASE("report Table 8 as a user runs it: default timing, DeepEP's kernels, modelled routing, within 15%", "[parallel][report]") {
+  const test::Result step3 =
+      test::run("simulate --model step3 --hardware h800 --deployment 2A2F --batch 6144 --micro-batches 3 --format csv");
+  REQUIRE(step3.code == 0);
+  const double step3_tgs = std::stod(column(step3.out, "tgs").at(0));
+  // DeepSeek-V3 deploys redundant experts for load balance (DeepSeek-V3 technical report, section 3.4).
+  const test::Result dsv3 = test::run("simulate --model deepseek-v3 --hardware h800 --deployment EP128 --redundant-experts 32 --format csv");
+  REQUIRE(dsv3.code == 0);
+  const double dsv3_tgs = std::stod(column(dsv3.out, "tgs").at(0));
+  WARN("Table 8: Step-3 2A2F " << step3_tgs << " TGS (report 4039), DeepSeek-V3 EP128 " << dsv3_tgs << " TGS (report 2324)");
+  CHECK(step3_tgs == Approx(4039).epsilon(0.15));
+  CHECK(dsv3_tgs == Approx(2324).epsilon(0.15));
+  CHECK(column(dsv3.out, "sla_met").at(0) == "yes");
+}
+
+TEST_CASE("validate: every published figure in its configuration, DeepEP's cells and Table 8 within 15%", "[validate][cli]") {
+  const test::TempDir dir;
+  const test::Result r = test::run("validate --format csv --out '" + (dir.path / "v").string() + "'");
+  REQUIRE(r.code == 0);
+  const auto figures = column(r.out, "figure"), errors = column(r.out, "error");
+  REQUIRE(figures.size() == errors.size());
+  std::set<std::string> groups(figures.begin(), figures.end());
+  CHECK(groups == std::set<std::string>{"report Table 8", "report Table 9", "DeepEP low-latency", "served runs, 2-4 H100 (NVLink)"});
+  for (size_t i = 0; i < figures.size(); ++i) {
+    INFO(figures[i] << " row " << i);
+    if (figures[i] == "DeepEP low-latency" || figures[i] == "report Table 8") CHECK(std::abs(std::stod(errors[i])) <= 0.15);
+    if (figures[i].starts_with("served runs")) CHECK(std::abs(std::stod(errors[i])) <= 0.10);
+  }
+  CHECK(std::filesystem::exists(dir.path / "v" / "validate.csv"));
+  CHECK(std::filesystem::exists(dir.path / "v" / "validate.gp"));
+  const auto bad = dir.write("bad.json", R"({"figures": [{"figure": "x", "case": "y", "source": "z", "kind": "guess", "measured": 1, "hardware": "h800"}]})");
+  const test::Result refused = test::run("validate --published '" + bad.string() + "'");
+  CHECK(refused.code == 2);
+  CHECK(test::lines(refused.err) == 1);
+  CHECK_THAT(refused.err, Catch::Contains("$.figures[0].kind"));
+}

@@ -9,6 +9,7 @@
 #include "decodesim/hardware.hpp"
 #include "decodesim/limits.hpp"
 #include "decodesim/model.hpp"
+#include "decodesim/published.hpp"
 #include "decodesim/scenario.hpp"
 
 namespace decodesim {
@@ -67,4 +68,6 @@ namespace decodesim {
 // The pipeline bench's runs (its CSV: deployment, model, gpus, context, batch, micro_batches,
 // layers, kv_dtype, measured_tpot_ms, ...). Throws InputError naming the file, line and column.
 std::vector<ServedRun> load_served_runs(const std::string& csv_path);
+// The published figures `decodesim validate` reproduces (bench/published.json; docs/schema.md).
+std::vector<PublishedFigure> load_published_figures(const std::string& path);
 }  // namespace decodesim

@@ -7,6 +7,7 @@
 
 #include "decodesim/calibration.hpp"
 #include "decodesim/process.hpp"
+#include "decodesim/published.hpp"
 #include "decodesim/scenario.hpp"
 #include "decodesim/traffic.hpp"
 #include "decodesim/validation.hpp"
@@ -35,6 +36,10 @@ PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_
 // The simulator against real served runs (`pipeline-validation`): simulated against measured decode
 // step, with the 10% and 20% bands, one marker per model and schedule.
 PlotSet validation_plots(const std::vector<ServedCheck>& checks);
+
+// `validate`: every published figure's error (simulated / measured - 1), one marker per source,
+// with the 10% and 20% bands.
+PlotSet published_plots(const std::vector<FigureCheck>& checks);
 
 // One gnuplot process for all figures and formats, started on construction so that its start-up
 // (it loads some 80 libraries) overlaps computing and writing the results, given the scripts once

@@ -290,6 +290,12 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   add_timing(layer_cmd, layer.timing, layer.calibrations);
   common.add_to(layer_cmd);
 
+  std::string published;
+  CLI::App* validate_cmd = app.add_subcommand(
+      "validate", "every published figure the project holds (report Tables 8-9, DeepEP, our served runs) against the simulator");
+  validate_cmd->add_option("--published", published, "published figures (JSON; default: bench/published.json)");
+  common.add_to(validate_cmd);
+
   TrafficOptions traffic;
   add_traffic_options(plan_cmd, traffic, true);
   CLI::App* traffic_cmd = app.add_subcommand("traffic", "request-level serving: arrivals, continuous batching and queueing on one deployment");
@@ -353,6 +359,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       return calibrate_command(calib, out, err);
     } else if (*layer_cmd) {
       return layer_command(layer, common.fmt(), common.out_dir, out);
+    } else if (*validate_cmd) {
+      return validate_command(published, common.fmt(), common.out_dir, out);
     } else if (*simulate_cmd) {
       return simulate_command(pipe, common.fmt(), common.out_dir, out);
     } else if (*plan_cmd) {

@@ -118,6 +118,10 @@ struct LayerOptions {
 };
 int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, std::ostream& out);
 
+// `validate` (src/cli/validate_command.cpp): every published figure against the simulator; `published`
+// empty: bench/published.json of the data folders.
+int validate_command(const std::string& published, Format f, const std::string& out_dir, std::ostream& out);
+
 }  // namespace decodesim::cli
 
 // `traffic` and `plan --rate/--trace` (src/cli/traffic_command.cpp): request-level serving.

@@ -63,7 +63,12 @@ double Axis::fraction(double v) const {
 
 std::string Axis::gnuplot(const std::string& name) const {
   std::string tics;
-  for (const Tick& t : ticks) tics += fmt::format("{}{} {:.10g}", tics.empty() ? "" : ", ", gnuplot_string(t.label), t.value);
+  for (const Tick& t : ticks) {
+    // gnuplot reads a tic label as a format: a literal % is %%.
+    std::string label;
+    for (char c : t.label) label += c == '%' ? std::string("%%") : std::string(1, c);
+    tics += fmt::format("{}{} {:.10g}", tics.empty() ? "" : ", ", gnuplot_string(label), t.value);
+  }
   return fmt::format("set {0}range [{1:.10g}:{2:.10g}]\n{3} {0}\nset {0}tics ({4})\nunset m{0}tics\n", name, lo, hi,
                      log ? "set logscale" : "unset logscale", tics);
 }

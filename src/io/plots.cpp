@@ -428,6 +428,45 @@ PlotSet validation_plots(const std::vector<ServedCheck>& checks) {
   return set;
 }
 
+PlotSet published_plots(const std::vector<FigureCheck>& checks) {
+  PlotSet set;
+  std::map<std::string, std::vector<size_t>> groups;  // figure -> indices, markers numbered in order
+  for (size_t i = 0; i < checks.size(); ++i) groups[checks[i].figure.figure].push_back(i);
+  std::string data = "# figure case index error_percent\n", plot = "plot ";
+  Range err;
+  err.add(-25), err.add(25);
+  int index = 0;
+  std::vector<std::string> titles;
+  for (const auto& [name, members] : groups) {
+    for (size_t i : members) {
+      data += fmt::format("{} {} {} {:.6g}\n", gnuplot_datum(name), gnuplot_datum(checks[i].figure.label), i + 1,
+                          100 * checks[i].error());
+      err.add(100 * checks[i].error());
+    }
+    data += "\n\n";
+    plot += fmt::format("'validate.dat' index {} using 3:4 with points lt {} pt {} ps 1.6 title {}, ", index, index % 10 + 1,
+                        5 + 2 * (index % 6), gnuplot_string(name));
+    titles.push_back(name);
+    ++index;
+  }
+  titles.insert(titles.end(), {"within 10%", "within 20%"});
+  plot += fmt::format("10 with lines lc rgb '#808080' dt 2 title {}, -10 with lines lc rgb '#808080' dt 2 notitle, "
+                      "20 with lines lc rgb '#b0b0b0' dt 3 title {}, -20 with lines lc rgb '#b0b0b0' dt 3 notitle, "
+                      "0 with lines lc rgb '#404040' notitle",
+                      gnuplot_string(titles[titles.size() - 2]), gnuplot_string(titles.back()));
+  const auto percent = [](double v) { return plot::number(v) + "%"; };
+  const Axis y = y_axis(0.12, 0.9, [&](int n) { return plot::linear_axis(err.lo, err.hi, percent, false, n, 0.05); });
+  const Layout layout = side_by_side({y}, titles, 0.12, 0.9);
+  const Frame& f = layout.panels[0];
+  const double last = double(checks.size()) + 1;
+  const Axis x = x_axis(f, [&](int n) { return plot::linear_axis(0, last, plot::plain, false, n, 0); });
+  add_figure(set, "validate", data,
+             "set title 'Published figures: simulated / measured - 1, each in its stated configuration'\nset grid\nset samples 200\n" +
+                 f.margins() + x.gnuplot("x") + y.gnuplot("y") + key_at(layout.key_x, 0.9) +
+                 "set xlabel 'figure (rows of the validate table)'\nset ylabel 'error'\n" + plot);
+  return set;
+}
+
 PlotRenderer::PlotRenderer() {
   const char* path = std::getenv("PATH");
   gnuplot_ = find_on_path("gnuplot", path ? path : "");
