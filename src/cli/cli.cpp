@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "cli/pipeline_setup.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
@@ -163,7 +164,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   import_cmd->add_option("config", import_opts.config, "config.json as published, or the folder holding it")->required();
   import_cmd->add_option("--out", import_opts.out_file, "description to write, models/NAME.json (its id is NAME)")->required();
   import_cmd->add_option("--id", import_opts.id, "id of the description (default: the --out file's name, which must match it)");
-  const auto precisions = CLI::IsMember({"fp32", "bf16", "fp16", "fp8", "int8", "int4"});
+  const auto precisions = CLI::IsMember({"fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"});
   import_cmd->add_option("--weights", import_opts.weights, "weight (and compute) precision instead of the report's 8 bits")
       ->check(precisions);
   import_cmd->add_option("--kv", import_opts.kv, "KV precision of every softmax layer instead of the report's convention")
@@ -185,7 +186,22 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
 
   auto add_kv_dtype = [&](CLI::App* c, std::string& kv_dtype) {
     c->add_option("--kv-dtype", kv_dtype, "KV cache precision of every softmax-attention layer (default: the model's own)")
-        ->check(CLI::IsMember({"bf16", "fp8"}));
+        ->check(CLI::IsMember({"bf16", "fp8", "fp4"}));
+  };
+  std::string theory_kv_dtype;  // census and cost
+  add_kv_dtype(census_cmd, theory_kv_dtype), add_kv_dtype(cost_cmd, theory_kv_dtype);
+  // The models of --model with --kv-dtype applied, and a note saying so.
+  auto theory_models = [&]() {
+    std::vector<Model> ms = load_models(models);
+    for (Model& m : ms) m = with_kv_option(std::move(m), theory_kv_dtype);
+    return ms;
+  };
+  auto kv_noted = [&](std::vector<Table> tables) {
+    if (!theory_kv_dtype.empty())
+      for (Table& t : tables)
+        t.notes.push_back(fmt::format("KV cache in {} on every softmax-attention layer (--kv-dtype){}.", theory_kv_dtype,
+                                      theory_kv_dtype == "fp4" ? ": NVFP4, 4.5 bits per value with its FP8 scales, computed on at 8 bits" : ""));
+    return tables;
   };
   // Calibrated timing by default (the shipped H100 file unless --calibration gives others).
   auto add_timing = [&](CLI::App* c, std::string& timing, std::vector<std::string>& files) {
@@ -296,15 +312,15 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
 
   try {
     if (*census_cmd) {
-      emit({census_table(load_models(models), parse_contexts(contexts))}, common.fmt(), common.out_dir, out);
+      emit(kv_noted({census_table(theory_models(), parse_contexts(contexts))}), common.fmt(), common.out_dir, out);
     } else if (*cost_cmd) {
-      const auto ms = load_models(models);
+      const auto ms = theory_models();
       const auto hs = chips_loaded();
       const auto cs = parse_contexts(contexts);
       std::vector<Table> tables;
       if (units) tables.push_back(unit_cost_table(hs, ms.front().quant.compute));
       tables.push_back(afd ? afd_table(ms, hs, cs) : cost_table(ms, hs, cs));
-      emit(noted(std::move(tables)), common.fmt(), common.out_dir, out);
+      emit(kv_noted(noted(std::move(tables))), common.fmt(), common.out_dir, out);
     } else if (*sparsity_cmd) {
       SparsityQuery q;
       q.sla = sla;

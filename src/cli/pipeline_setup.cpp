@@ -37,8 +37,8 @@ std::string timing_note(const CalibrationSet& calibrations) {
 Model with_kv_option(Model m, const std::string& kv_dtype) {
   if (kv_dtype.empty()) return m;
   const std::optional<Dtype> kv = dtype_named(kv_dtype);
-  if (!kv || (*kv != Dtype::bf16 && *kv != Dtype::fp8))
-    throw InputError(fmt::format("--kv-dtype: '{}': expected bf16 or fp8", printable(kv_dtype)));
+  if (!kv || (*kv != Dtype::bf16 && *kv != Dtype::fp8 && *kv != Dtype::fp4))
+    throw InputError(fmt::format("--kv-dtype: '{}': expected bf16, fp8 or fp4", printable(kv_dtype)));
   set_kv_dtype(m.attention_types, m.quant, *kv);
   return m;
 }

@@ -11,7 +11,7 @@
 namespace decodesim::cli {
 
 Model one_model(const std::string& spec);
-// The model with every softmax layer's KV in `kv_dtype` (--kv-dtype: bf16 or fp8; empty: as described).
+// The model with every softmax layer's KV in `kv_dtype` (--kv-dtype: bf16, fp8 or fp4; empty: as described).
 Model with_kv_option(Model m, const std::string& kv_dtype);
 // The model of --model, its KV precision replaced by --kv-dtype where given.
 Model pipeline_model(const PipelineOptions& o);

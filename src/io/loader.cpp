@@ -40,7 +40,7 @@ std::vector<std::string> known_ids(const std::string& folder) {
 }
 
 std::optional<Dtype> dtype_named(const std::string& name) {
-  for (Dtype d : {Dtype::fp32, Dtype::bf16, Dtype::fp16, Dtype::fp8, Dtype::int8, Dtype::int4})
+  for (Dtype d : {Dtype::fp32, Dtype::bf16, Dtype::fp16, Dtype::fp8, Dtype::int8, Dtype::int4, Dtype::fp4})
     if (name == dtype_name(d)) return d;
   return std::nullopt;
 }
@@ -74,7 +74,7 @@ Dtype parse_dtype(ObjectReader& r, const std::string& key, Dtype dflt) {
   const json& v = r.raw(key);
   if (v.is_string())
     if (const std::optional<Dtype> d = dtype_named(v.get<std::string>())) return *d;
-  r.fail_value(key, "one of fp32, bf16, fp16, fp8, int8, int4", v);
+  r.fail_value(key, "one of fp32, bf16, fp16, fp8, int8, int4, fp4", v);
 }
 
 int shape(ObjectReader& r, const std::string& key, lim::IntRange range) { return static_cast<int>(r.integer(key, range)); }
