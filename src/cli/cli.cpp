@@ -188,6 +188,11 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--kv-dtype", kv_dtype, "KV cache precision of every softmax-attention layer (default: the model's own)")
         ->check(CLI::IsMember({"bf16", "fp8", "fp4"}));
   };
+  auto add_mtp = [&](CLI::App* c, int& mtp) {
+    c->add_option("--mtp", mtp, "MTP draft tokens per step (K): each request verifies K+1 query tokens, the draft module runs K times")
+        ->check(integer_option(limits::kMtpDraftTokens))
+        ->capture_default_str();
+  };
   std::string theory_kv_dtype;  // census and cost
   add_kv_dtype(census_cmd, theory_kv_dtype), add_kv_dtype(cost_cmd, theory_kv_dtype);
   // The models of --model with --kv-dtype applied, and a note saying so.
@@ -240,6 +245,10 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--ffn-tp", pipe.ffn_tp, "GPUs sharing every expert's weights (AFD: inside an FFN node; colocated: 1 or all)")
         ->check(integer_option(limits::kGpus));
     add_kv_dtype(c, pipe.kv_dtype);
+    add_mtp(c, pipe.mtp);
+    c->add_option("--mtp-acceptance", pipe.mtp_acceptance,
+                  "with --mtp: acceptance of each draft position (one value, or K comma-separated; default 0.85, the low end of "
+                  "DeepSeek-V3's reported 85-90%)");
     common.add_to(c);
   };
   auto add_deployment = [&](CLI::App* c) {
@@ -287,6 +296,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
                         "GPUs sharing one request's heads, in --gpus / T data-parallel groups (overrides --attention-parallel)")
       ->check(integer_option(limits::kGpus));
   add_kv_dtype(layer_cmd, layer.kv_dtype);
+  add_mtp(layer_cmd, layer.mtp);
   add_timing(layer_cmd, layer.timing, layer.calibrations);
   common.add_to(layer_cmd);
 

@@ -53,6 +53,29 @@ Deployment deployment(const PipelineOptions& o) {
   return d;
 }
 
+// DeepSeek-V3 Technical Report (arXiv 2412.19437), section 5.4.3: its MTP module's second token is
+// accepted 85% to 90% of the time across generation topics; the lower end.
+constexpr const char* kDefaultMtpAcceptance = "0.85";
+
+Mtp mtp_option(int draft_tokens, const std::string& acceptance) {
+  Mtp mtp;
+  mtp.draft_tokens = draft_tokens;
+  if (draft_tokens == 0 && !acceptance.empty()) throw InputError("--mtp-acceptance: applies only with --mtp K (K >= 1)");
+  const std::string text = acceptance.empty() ? kDefaultMtpAcceptance : acceptance;
+  for (size_t at = 0; draft_tokens > 0 && at <= text.size();) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    const std::optional<double> a = number_in(text.substr(at, comma - at), limits::kAcceptance);
+    if (!a)
+      throw InputError(fmt::format("--mtp-acceptance: '{}': expected one acceptance in {} or {} of them (one per draft position), "
+                                   "comma-separated",
+                                   printable(text), limits::to_string(limits::kAcceptance), draft_tokens));
+    mtp.acceptance.push_back(*a);
+    at = comma + 1;
+  }
+  check_mtp(mtp, "--mtp");
+  return mtp;
+}
+
 int micro_batches_option(const PipelineOptions& o) {
   if (o.micro_batches == "auto") return 0;
   const std::optional<long long> n = integer_in(o.micro_batches, limits::kMicroBatches);
@@ -114,6 +137,7 @@ PipelineConfig base_config(const PipelineOptions& o) {
   c.tpot_sla_ms = o.tpot_ms;
   c.nic_efficiency = o.nic_efficiency;
   c.fanout = parse_fanout(o.fanout);
+  c.mtp = mtp_option(o.mtp, o.mtp_acceptance);
   return c;
 }
 

@@ -17,6 +17,8 @@ Model with_kv_option(Model m, const std::string& kv_dtype);
 Model pipeline_model(const PipelineOptions& o);
 // --deployment with --gpus-per-node, --attention-tp and --ffn-tp.
 Deployment deployment(const PipelineOptions& o);
+// --mtp and --mtp-acceptance, checked (default acceptance: kDefaultMtpAcceptance).
+Mtp mtp_option(int draft_tokens, const std::string& acceptance);
 // --micro-batches: the count, or 0 for auto.
 int micro_batches_option(const PipelineOptions& o);
 
