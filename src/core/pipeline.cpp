@@ -483,7 +483,9 @@ Table simulate_table(const std::vector<PipelineResult>& results) {
   if (any_mtp)
     t.notes.push_back("MTP: a step verifies K+1 query tokens per request and runs the draft module K times; tokens_per_step = "
                       "1 + a_1 + a_1 a_2 + ... accepted; tpot_ms = step_ms / tokens_per_step (the SLA applies to it), TGS "
-                      "counts accepted tokens.");
+                      "counts accepted tokens. The draft module is one decoder layer of the model's last MoE layer's design "
+                      "and its LM head: DeepSeek-V3's own MTP module (num_nextn_predict_layers 1); for models without one, a "
+                      "stated draft layer of that shape.");
   if (any_colocated) t.notes.push_back("Colocated (EP, TP): attention_util = ffn_util is the GPUs' busy share, a2f_util = f2a_util the NICs'.");
   t.notes.push_back("Utilisation is busy time per step / TPOT; TGS counts every GPU of the deployment.");
   return t;
