@@ -52,6 +52,15 @@ TEST_CASE("tokens per step: 1 + a_1 + a_1 a_2 + ...", "[whatif][mtp]") {
   CHECK_THROWS_AS(check_mtp(Mtp{1, {1.5}}), InputError);
   CHECK_THROWS_AS(check_mtp(Mtp{-1, {}}), InputError);
   CHECK_NOTHROW(check_mtp(Mtp{2, {0.9, 0.7}}));
+  // From the command line: one line naming the option, exit 2.
+  for (const char* bad : {"simulate --mtp 1 --mtp-acceptance 1.2", "simulate --mtp-acceptance 0.9",
+                          "simulate --mtp 2 --mtp-acceptance 0.9,0.8,0.7", "layer --mtp 17"}) {
+    INFO(bad);
+    const test::Result r = test::run(bad);
+    CHECK(r.code == 2);
+    CHECK(test::lines(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains("--mtp"));
+  }
 }
 
 TEST_CASE("MTP K=1: the attention core reads the same KV and does twice the FLOPs", "[whatif][mtp][layer]") {

@@ -66,8 +66,8 @@ Mtp mtp_option(int draft_tokens, const std::string& acceptance) {
     const size_t comma = std::min(text.find(',', at), text.size());
     const std::optional<double> a = number_in(text.substr(at, comma - at), limits::kAcceptance);
     if (!a)
-      throw InputError(fmt::format("--mtp-acceptance: '{}': expected one acceptance in {} or {} of them (one per draft position), "
-                                   "comma-separated",
+      throw InputError(fmt::format("--mtp-acceptance: '{}': expected acceptances in {}, one for every draft position or {} "
+                                   "comma-separated (one per position)",
                                    printable(text), limits::to_string(limits::kAcceptance), draft_tokens));
     mtp.acceptance.push_back(*a);
     at = comma + 1;
