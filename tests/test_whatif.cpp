@@ -146,6 +146,20 @@ TEST_CASE("fp4 KV: NVFP4, 4.5 bits per value with its scales", "[whatif][kv]") {
     CHECK(kv_bytes_per_token(low) == Approx(kv_bytes_per_token(m) * 0.5625));
   }
   // Timed on the fp8 fit at the bytes read: a calibrated 4-bit-cache core takes the 8-bit attention fit.
+  const Model dsv3 = load_model("deepseek-v3");
+  const CalibratedTimer t(load_hardware("h800"), dsv3.quant, load_calibration(shipped_calibration_path()));
+  for (AttentionKind k : {AttentionKind::mla, AttentionKind::mfa, AttentionKind::gqa}) {
+    REQUIRE(t.fit_for(OpClass::attention, k, Dtype::fp8) != nullptr);
+    CHECK(t.fit_for(OpClass::attention, k, Dtype::fp4) == t.fit_for(OpClass::attention, k, Dtype::fp8));
+    CHECK(t.fit_for(OpClass::attention, k, Dtype::fp4) != t.fit_for(OpClass::attention, k, Dtype::bf16));
+  }
+  const Op fp8_core{OpClass::attention, 1e12, 1e9, AttentionKind::mla, Dtype::fp8};
+  Op fp4_core = fp8_core;
+  fp4_core.cache = Dtype::fp4;
+  CHECK(t.time_us(fp4_core) == t.time_us(fp8_core));  // the same op on the same fit: bytes, not the name, differ
+  const RooflineTimer roof(load_hardware("h800"), Dtype::fp8);
+  fp4_core.bytes = 0.5625e9;
+  CHECK(roof.time_us(fp4_core) <= roof.time_us(fp8_core));
   const test::Result census_cli = test::run("census --model qwen3-235b-a22b --context 8192 --kv-dtype fp4");
   REQUIRE(census_cli.code == 0);
   CHECK_THAT(census_cli.out, Catch::Contains("NVFP4"));
