@@ -293,6 +293,9 @@ PlotSet what_if_plots(const WhatIfStudy& w) {
   std::vector<std::string> variants;
   std::vector<std::string> groups;
   std::map<std::pair<std::string, std::string>, double> gain;
+  std::map<std::string, bool> baseline_feasible;
+  for (const WhatIfRow& r : w.rows)
+    if (r.context_tokens == context && r.variant == "baseline") baseline_feasible[r.model + " " + r.hardware] = r.feasible;
   for (const WhatIfRow& r : w.rows) {
     if (r.context_tokens != context || r.variant == "baseline") continue;
     const std::string v = r.variant == "mtp" ? fmt::format("MTP K={} a={:g}", r.mtp_draft_tokens, r.acceptance)
@@ -300,7 +303,8 @@ PlotSet what_if_plots(const WhatIfStudy& w) {
     const std::string g = r.model + " " + r.hardware;
     if (std::find(variants.begin(), variants.end(), v) == variants.end()) variants.push_back(v);
     if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
-    gain[{g, v}] = 100 * r.tgs_gain;
+    // No bar where either side serves nothing inside the SLA and memory (a gain of 0 would read as "no change").
+    gain[{g, v}] = r.feasible && baseline_feasible[g] ? 100 * r.tgs_gain : NAN;
   }
   std::string data = "group";
   for (const std::string& v : variants) (data += ' ') += gnuplot_datum(v);
