@@ -240,7 +240,7 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     if (colocated && d.ffn_tp > 1) partial_sums_rows = sh.dense_tokens;
   } else {
     const double E = f.routed_experts;
-    const double hit = 1.0 - std::pow(1.0 - f.top_k / E, sh.group_tokens);  // an expert receives at least one token (row)
+    const double hit = 1.0 - std::pow(1.0 - f.top_k / E, sh.group_tokens);  // an expert receives at least one token
     const double slice = 1.0 / sh.expert_tp;
     const double weights = sh.experts_held * hit * expert_params(f, H) * slice * wb;
     const Op moe{OpClass::moe_ffn, 2.0 * sh.routed_pairs * expert_params(f, H) * slice,
