@@ -41,9 +41,9 @@ TEST_CASE("run_embedded keeps the CLI's exit codes and messages", "[cli][embed]"
   CHECK_THAT(bad_id.err, Catch::StartsWith("decodesim: unknown model id 'no-such-model'"));
   CHECK(bad_id.err == test::run("census --model no-such-model").err);
 
-  const cli::CommandRun bad_option = cli::run_embedded({"simulate", "--kv-dtype=fp4"});
+  const cli::CommandRun bad_option = cli::run_embedded({"simulate", "--kv-dtype=int4"});
   CHECK(bad_option.exit_code == 2);
-  CHECK(bad_option.err == test::run("simulate --kv-dtype=fp4").err);
+  CHECK(bad_option.err == test::run("simulate --kv-dtype=int4").err);
 
   // A failed run leaves no tables behind for the next one.
   const cli::CommandRun next = cli::run_embedded({"census"});

@@ -197,7 +197,7 @@ TEST_CASE("layer from the command line: documented columns, timing said, bad sha
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::StartsWith("# layer\nmodel,hardware,timing,context,batch,gpus,attention_parallel,kv_dtype,attention_type,"
                                       "layers,requests_per_gpu,q_heads_per_gpu,kv_heads_per_gpu,attention_core_us,projections_us,"
-                                      "allreduce_us,attention_layer_us,router_us,attention_tp\n"));
+                                      "allreduce_us,attention_layer_us,router_us,attention_tp,query_tokens\n"));
   CHECK_THAT(r.out, Catch::Contains("\nstep3,h800,calibrated:h100,8192,256,4,dp,bf16,mfa,61,64,64,1,"));
   CHECK_THAT(r.out, Catch::Contains("\ndeepseek-v3,h20,calibrated:h100,32768,256,4,dp,bf16,mla,61,64,128,1,"));
   CHECK_THAT(r.out, Catch::Contains("# layer_ops\nmodel,hardware,context,attention_type,op,m,k,n,flops,bytes,time_us\n"));

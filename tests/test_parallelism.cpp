@@ -26,9 +26,16 @@ std::vector<std::string> column(const std::string& csv, const std::string& name)
       at = -1;
       continue;
     }
-    std::vector<std::string> cells;
-    std::stringstream row(line);
-    for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+    // RFC 4180 fields: a quoted one may hold commas, and "" is a quote.
+    std::vector<std::string> cells(1);
+    bool quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
+      else if (c == '"') quoted = !quoted;
+      else if (c == ',' && !quoted) cells.emplace_back();
+      else cells.back() += c;
+    }
     if (at < 0) {
       for (size_t i = 0; i < cells.size(); ++i)
         if (cells[i] == name) at = int(i);

@@ -339,7 +339,7 @@ TEST_CASE("simulate and plan run from the command line", "[pipeline][cli]") {
                         "--format", "csv", "--timing", "roofline"};
   REQUIRE(cli::main(14, plan, out2, err2) == 0);
   CHECK(out2.str().rfind("rank,deployment,", 0) == 0);
-  CHECK(out2.str().find(",roofline\n") != std::string::npos);
+  CHECK(out2.str().find(",roofline,1\n") != std::string::npos);  // timing, then tokens per step (no MTP: 1)
 
   // A calibration file for the chip switches its kernels to the fitted times.
   Calibration cal = test::calibration_for("h800", "synthetic", 2.5e12, 6e14, 1.2e15);

@@ -248,6 +248,13 @@ TEST_CASE("text from data files reaches every figure as text: gnuplot runs nothi
   std::vector<ServedCheck> checks;
   for (const std::string& p : payloads) checks.push_back({{"EP4" + p, "step3" + p, 4, 4096, 64, 2, 4, "fp8", 10.0}, 11.0});
   sets.push_back(validation_plots(checks));
+  WhatIfStudy w;
+  for (const std::string& p : payloads) {
+    w.rows.push_back({"step3" + p, "h800" + p, "baseline", 4096, 0, 0, Dtype::fp8, true, "EP32" + p, 2, 1024, 1, 40, 1000, 0});
+    w.rows.push_back({"step3" + p, "h800" + p, "mtp", 4096, 1, 0.8, Dtype::fp8, true, "EP32" + p, 2, 1024, 1.8, 40, 1200, 0.2});
+    w.claims.push_back({"claim" + p, "measured" + p, "yes" + p});
+  }
+  sets.push_back(what_if_plots(w));
 
   PlotSet all;
   for (const PlotSet& set : sets) {

@@ -341,7 +341,7 @@ TEST_CASE("kv-dtype: KV bytes and the attention core halve from bf16 to fp8 at r
   CHECK(kv16 == Approx(2 * kv8).epsilon(1e-5));
   CHECK(std::stod(csv_column(f16.out, "tpot_ms").at(0)) > std::stod(csv_column(f8.out, "tpot_ms").at(0)));
   CHECK(test::run("plan --model step3 --deployments afd --kv-dtype bf16 --top 2").code == 0);
-  const test::Result bad = test::run("simulate --kv-dtype fp4");
+  const test::Result bad = test::run("simulate --kv-dtype int4");  // fp4 is a KV precision (NVFP4), int4 is not
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Catch::Contains("--kv-dtype"));
 }

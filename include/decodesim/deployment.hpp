@@ -56,8 +56,12 @@ void check_deployment(const Deployment& d, const char* option = "--deployment");
 // What one GPU of each stage computes for one layer of one micro-batch of `tokens` requests
 // (whole deployment), and which collectives join it to the others.
 struct LayerShard {
-  // Attention: requests of this GPU's data-parallel group (every GPU of the group sees them all).
+  // Attention: requests of this GPU's data-parallel group (every GPU of the group sees them all),
+  // each with `query_tokens` rows (MTP: its last token and K drafts); every row count below
+  // (dispatch, dense, routed pairs, group tokens) is in rows.
   double attention_requests = 0;
+  int query_tokens = 1;
+  double attention_rows = 0;
   // Rows each GPU sends to the FFN side and gets back (its share of its group's requests).
   double dispatch_rows = 0;
   // FFN: tokens through the dense FFN or shared experts on this GPU, their width split dense_tp ways.
@@ -71,8 +75,8 @@ struct LayerShard {
   // Tokens of the expert-parallel group (the probability an expert receives one comes from them).
   double group_tokens = 0;
 };
-// `tokens`: requests of one micro-batch, whole deployment.
-LayerShard layer_shard(const Deployment& d, const FfnSpec& f, double tokens);
+// `requests`: requests of one micro-batch, whole deployment, each with `query_tokens` rows.
+LayerShard layer_shard(const Deployment& d, const FfnSpec& f, double requests, int query_tokens = 1);
 
 // The share of a request's KV (or linear state) each GPU of a TP group of `tp` holds and reads:
 // GQA splits by KV heads while there are enough to go round (else each GPU keeps one, replicated);
@@ -90,7 +94,9 @@ struct ShardParams {
   double attention = 0;  // projections, routers, norms' neighbours: embedding and LM head included
   double ffn = 0;        // routed experts, shared experts and dense FFNs on one FFN GPU
 };
-ShardParams shard_params(const Model& m, const Deployment& d);
-double kv_bytes_per_request(const Model& m, const Deployment& d, double context_tokens);
+// `draft_layers`: MTP draft passes' layers (of the design of layer `draft_layer`) held besides the
+// model's own, with their [hidden; embedding] projection (2H -> H) and KV; their LM head is the model's.
+ShardParams shard_params(const Model& m, const Deployment& d, int draft_layers = 0, int draft_layer = 0);
+double kv_bytes_per_request(const Model& m, const Deployment& d, double context_tokens, int draft_layers = 0, int draft_layer = 0);
 
 }  // namespace decodesim

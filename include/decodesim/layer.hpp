@@ -20,6 +20,7 @@ struct LayerShape {
   // says (dp: 1, tp: all the GPUs).
   int attention_tp = 0;
   double context_tokens = 8192;
+  int query_tokens = 1;  // per request (MTP with K drafts: K+1)
   int tp() const { return attention_tp > 0 ? attention_tp : parallel == AttentionParallel::tp ? gpus : 1; }
 };
 

@@ -57,6 +57,9 @@ inline constexpr IntRange kInstanceGpus{1, 1024};        // cards per FFN instan
 inline constexpr Range kTokens{1, 1 << 30, false};       // tokens per FFN micro-batch, requests in a batch
 inline constexpr IntRange kInstances{1, 1024};           // xAyF instances of 8 GPUs, EP instances
 inline constexpr IntRange kGpus{1, 8192};                // GPUs of one deployment: 1024 instances of 8
+// MTP draft tokens per step: DeepSeek-V3 ships one MTP module (one draft); an input bound, 16x that.
+inline constexpr IntRange kMtpDraftTokens{0, 16};
+inline constexpr Range kAcceptance{0, 1, false};  // a draft token's acceptance probability
 // Micro-batches in flight: at most one per stage task of a decode step (4 stages x layers);
 // beyond that a micro-batch can only wait in a queue, and the event count grows without use.
 inline constexpr long long kMicroBatchesPerLayer = 4;

@@ -6,8 +6,10 @@
 
 namespace decodesim {
 
-// Storage/compute precisions a model part can use.
-enum class Dtype { fp32, bf16, fp16, fp8, int8, int4 };
+// Storage/compute precisions a model part can use. fp4 is NVFP4 (E2M1 values in blocks of 16
+// sharing one FP8 E4M3 scale), a storage format: a KV cache in it is computed on at 8 bits.
+enum class Dtype { fp32, bf16, fp16, fp8, int8, int4, fp4 };
+// Bytes per element, block scales included: fractional below 8 bits (fp4: 0.5625).
 double dtype_bytes(Dtype d);
 const char* dtype_name(Dtype d);
 

@@ -29,6 +29,10 @@ struct AttentionShard {
   double requests = 0;  // requests whose tokens this GPU projects and attends
   int tp = 1;           // GPUs sharing the heads
   LinkProfile link;     // tp > 1: the link the all-reduce of o's output runs over
+  // Query tokens of each request this step (MTP: its last token and K drafts): the projections
+  // take that many rows, the core that many times the FLOPs and query/output bytes, and reads
+  // the request's KV once.
+  int query_tokens = 1;
 };
 
 // One kernel of the layer, for the layer view's op table.
@@ -94,8 +98,27 @@ struct StepKernels {
   bool lm_head = true;  // the LM head, sampling and embedding: see step_head_us
 };
 
+// Multi-token prediction, i.e. speculative decoding with a draft module (docs/pipeline.md, "MTP"):
+// every step each request runs its last token and K drafted ones through the model (K+1 query
+// tokens, one KV read), the draft module runs K times (once per drafted token, sequentially), and
+// the request gains 1 + the expected run of accepted drafts.
+struct Mtp {
+  int draft_tokens = 0;            // K; 0: plain decoding
+  std::vector<double> acceptance;  // per draft position, each given the ones before accepted; one value: all
+  int query_tokens() const { return 1 + draft_tokens; }
+  // 1 + a_1 + a_1 a_2 + ... + a_1...a_K (one A: 1 + A + ... + A^K).
+  double tokens_per_step() const;
+};
+// Throws InputError naming `option` unless 0 <= K <= limits::kMtpDraftTokens.hi and the acceptance
+// is one value or K values, each in [0, 1].
+void check_mtp(const Mtp& mtp, const char* option = "--mtp");
+// The layer whose design a draft pass runs: the model's last MoE layer (DeepSeek-V3's MTP module is
+// one more such layer), else its last layer.
+int draft_layer(const Model& m);
+
 struct PipelineConfig {
   Deployment deployment;
+  Mtp mtp;
   StepKernels kernels;
   double context_tokens = 4096;  // average context of the requests in flight
   double batch = 0;              // requests decoding concurrently, whole deployment
@@ -136,6 +159,9 @@ struct PipelineResult {
   PipelineConfig config;
   std::string model, attention_hw, ffn_hw, timing;
   double requests_per_gpu_micro_batch = 0;  // per attention GPU
+  // A decode step (MTP included: drafts and verification) and the tokens it gains per request;
+  // TPOT is per accepted token, step / tokens_per_step, and the SLA applies to it.
+  double step_ms = 0, tokens_per_step = 1;
   double tpot_ms = 0, tpot_max_ms = 0;
   double tokens_per_s = 0;
   double tgs = 0;  // tokens per GPU per second, all GPUs of the deployment
@@ -145,6 +171,7 @@ struct PipelineResult {
   std::vector<ResourceUse> resources;
   std::vector<LayerGroup> groups;
   double head_us = 0;  // LM head, sampling and embedding per step and micro-batch, on each attention GPU
+  StageTimes draft;    // MTP: one draft pass per micro-batch (its layer, its head in attention_us); run K times per step
   long events = 0;
   bool feasible() const { return sla_met && memory.fits(); }
 };
@@ -154,6 +181,11 @@ StageTimes layer_stage_times(const Model& m, int layer, const Pool& attention, c
 // Per step and micro-batch on each attention GPU: the LM head, sampling and the next token's
 // embedding (0 when c.kernels.lm_head is off). The pipeline adds it to the first layer's attention.
 double step_head_us(const Model& m, const Pool& attention, const PipelineConfig& c);
+// MTP: one pass of the draft module for one micro-batch, one token per request: the projection of
+// [hidden; embedding] (2H -> H) and its LM head, sampling and embedding on the attention side, and
+// a layer of draft_layer()'s design; zero without MTP. The pipeline runs it c.mtp.draft_tokens
+// times per step, after the model's last layer.
+StageTimes draft_pass_times(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
 // Memory per GPU for the configured batch.
 MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
 // What one simulation did, task by task (for `simulate --trace`).

@@ -8,6 +8,7 @@
 #include "decodesim/calibration.hpp"
 #include "decodesim/process.hpp"
 #include "decodesim/published.hpp"
+#include "decodesim/report.hpp"
 #include "decodesim/scenario.hpp"
 #include "decodesim/traffic.hpp"
 #include "decodesim/validation.hpp"
@@ -24,6 +25,11 @@ struct PlotSet {
 // (cost per chip and AFD), Fig. 3 (KV size and cost vs context), Fig. 5 (attention compute vs
 // memory, roofline slopes), for the scenario's models, chips and contexts.
 PlotSet report_plots(const Scenario& s);
+
+// The report's what-ifs (`what_if`): TGS gain from MTP at each acceptance and from low-bit KV, per
+// model and chip (clustered bars at the study's first context), with the report's claims and
+// whether they hold in the title.
+PlotSet what_if_plots(const WhatIfStudy& w);
 
 // Calibration: achieved FLOP/s against arithmetic intensity under the measured roofline, and
 // predicted against measured time, one point per kernel measured.

@@ -4,13 +4,14 @@
 #include <vector>
 
 #include "decodesim/budget.hpp"
+#include "decodesim/deployment.hpp"
 #include "decodesim/hardware.hpp"
 #include "decodesim/model.hpp"
 #include "decodesim/network.hpp"
 
 namespace decodesim {
 
-enum class Analysis { census, cost, afd, sparsity, budget, plan, plots };
+enum class Analysis { census, cost, afd, sparsity, budget, plan, plots, what_if };
 const char* analysis_name(Analysis a);
 
 enum class Format { table, csv, json };
@@ -30,6 +31,14 @@ struct Scenario {
   int plan_top = 10;
   bool plan_rank_by_usd = true;  // else by tokens per GPU per second
   std::vector<Model> pareto_models;  // plots: Fig. 1's models; empty: the scenario's
+  // what_if: the report's what-ifs (MTP, 4-bit KV) per model and chip, each variant at the best of
+  // these deployments' largest batches inside the SLA (network.tpot_ms, network.nic_efficiency).
+  struct WhatIf {
+    std::vector<Deployment> deployments;
+    int mtp_draft_tokens = 1;
+    std::vector<double> acceptances;  // one MTP variant per acceptance (every draft position)
+    Dtype kv_dtype = Dtype::fp4;      // the low-bit KV variant
+  } what_if;
   std::string out_dir;          // empty: print only
   Format format = Format::table;
 };

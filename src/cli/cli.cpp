@@ -9,6 +9,7 @@
 #include "cli/commands.hpp"
 #include "cli/embed.hpp"
 #include "cli/options.hpp"
+#include "cli/pipeline_setup.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
@@ -171,7 +172,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   import_cmd->add_option("config", import_opts.config, "config.json as published, or the folder holding it")->required();
   import_cmd->add_option("--out", import_opts.out_file, "description to write, models/NAME.json (its id is NAME)")->required();
   import_cmd->add_option("--id", import_opts.id, "id of the description (default: the --out file's name, which must match it)");
-  const auto precisions = CLI::IsMember({"fp32", "bf16", "fp16", "fp8", "int8", "int4"});
+  const auto precisions = CLI::IsMember({"fp32", "bf16", "fp16", "fp8", "int8", "int4", "fp4"});
   import_cmd->add_option("--weights", import_opts.weights, "weight (and compute) precision instead of the report's 8 bits")
       ->check(precisions);
   import_cmd->add_option("--kv", import_opts.kv, "KV precision of every softmax layer instead of the report's convention")
@@ -193,7 +194,27 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
 
   auto add_kv_dtype = [&](CLI::App* c, std::string& kv_dtype) {
     c->add_option("--kv-dtype", kv_dtype, "KV cache precision of every softmax-attention layer (default: the model's own)")
-        ->check(CLI::IsMember({"bf16", "fp8"}));
+        ->check(CLI::IsMember({"bf16", "fp8", "fp4"}));
+  };
+  auto add_mtp = [&](CLI::App* c, int& mtp) {
+    c->add_option("--mtp", mtp, "MTP draft tokens per step (K): each request verifies K+1 query tokens, the draft module runs K times")
+        ->check(integer_option(limits::kMtpDraftTokens))
+        ->capture_default_str();
+  };
+  std::string theory_kv_dtype;  // census and cost
+  add_kv_dtype(census_cmd, theory_kv_dtype), add_kv_dtype(cost_cmd, theory_kv_dtype);
+  // The models of --model with --kv-dtype applied, and a note saying so.
+  auto theory_models = [&]() {
+    std::vector<Model> ms = load_models(models);
+    for (Model& m : ms) m = with_kv_option(std::move(m), theory_kv_dtype);
+    return ms;
+  };
+  auto kv_noted = [&](std::vector<Table> tables) {
+    if (!theory_kv_dtype.empty())
+      for (Table& t : tables)
+        t.notes.push_back(fmt::format("KV cache in {} on every softmax-attention layer (--kv-dtype){}.", theory_kv_dtype,
+                                      theory_kv_dtype == "fp4" ? ": NVFP4, 4.5 bits per value with its FP8 scales, computed on at 8 bits" : ""));
+    return tables;
   };
   // Calibrated timing by default (the shipped H100 file unless --calibration gives others).
   auto add_timing = [&](CLI::App* c, std::string& timing, std::vector<std::string>& files) {
@@ -240,6 +261,10 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     c->add_option("--ffn-tp", pipe.ffn_tp, "GPUs sharing every expert's weights (AFD: inside an FFN node; colocated: 1 or all)")
         ->check(integer_option(limits::kGpus));
     add_kv_dtype(c, pipe.kv_dtype);
+    add_mtp(c, pipe.mtp);
+    c->add_option("--mtp-acceptance", pipe.mtp_acceptance,
+                  "with --mtp: acceptance of each draft position (one value, or K comma-separated; default 0.85, the low end of "
+                  "DeepSeek-V3's reported 85-90%)");
     common.add_to(c);
   };
   auto add_deployment = [&](CLI::App* c) {
@@ -287,6 +312,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
                         "GPUs sharing one request's heads, in --gpus / T data-parallel groups (overrides --attention-parallel)")
       ->check(integer_option(limits::kGpus));
   add_kv_dtype(layer_cmd, layer.kv_dtype);
+  add_mtp(layer_cmd, layer.mtp);
   add_timing(layer_cmd, layer.timing, layer.calibrations);
   common.add_to(layer_cmd);
 
@@ -320,15 +346,15 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
 
   try {
     if (*census_cmd) {
-      emit({census_table(load_models(models), parse_contexts(contexts))}, common.fmt(), common.out_dir, out);
+      emit(kv_noted({census_table(theory_models(), parse_contexts(contexts))}), common.fmt(), common.out_dir, out);
     } else if (*cost_cmd) {
-      const auto ms = load_models(models);
+      const auto ms = theory_models();
       const auto hs = chips_loaded();
       const auto cs = parse_contexts(contexts);
       std::vector<Table> tables;
       if (units) tables.push_back(unit_cost_table(hs, ms.front().quant.compute));
       tables.push_back(afd ? afd_table(ms, hs, cs) : cost_table(ms, hs, cs));
-      emit(noted(std::move(tables)), common.fmt(), common.out_dir, out);
+      emit(kv_noted(noted(std::move(tables))), common.fmt(), common.out_dir, out);
     } else if (*sparsity_cmd) {
       SparsityQuery q;
       q.sla = sla;

@@ -84,7 +84,9 @@ struct PipelineOptions {
   int gpus = 0;                         // plan: exactly this many GPUs (deployments replicated to fill them); 0: any
   int max_gpus = 0;                     // plan: at most this many GPUs per deployment; 0: any
   std::string context = "4096";
-  std::string kv_dtype;                 // bf16 or fp8 for every softmax-attention layer; empty: the model's own
+  std::string kv_dtype;                 // bf16, fp8 or fp4 for every softmax-attention layer; empty: the model's own
+  int mtp = 0;                          // MTP draft tokens per step (K); 0: plain decoding
+  std::string mtp_acceptance;           // one acceptance, or one per draft position, comma-separated; empty: the default
   double batch = 0;                     // simulate: 0 = the largest batch meeting the SLA and memory
   std::string micro_batches = "auto";   // simulate, traffic: N, or auto (the best of 1..4 for the deployment)
   std::string micro_batches_search;     // plan: "N" or "A..B"; empty: 1..4
@@ -112,7 +114,8 @@ struct LayerOptions {
   int gpus = 4;
   std::string attention_parallel = "dp";
   int attention_tp = 0;  // 0: as --attention-parallel says
-  std::string kv_dtype;                 // bf16 or fp8; empty: the model's
+  std::string kv_dtype;                 // bf16, fp8 or fp4; empty: the model's
+  int mtp = 0;                          // MTP draft tokens: K+1 query tokens per request
   std::string timing = "calibrated";
   std::vector<std::string> calibrations;
 };

@@ -18,6 +18,7 @@ int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, s
     throw InputError(fmt::format("--attention-parallel: '{}': expected dp or tp", o.attention_parallel));
   shape.parallel = o.attention_parallel == "dp" ? AttentionParallel::dp : AttentionParallel::tp;
   shape.attention_tp = o.attention_tp;
+  shape.query_tokens = 1 + o.mtp;
   const std::vector<double> contexts = parse_contexts(o.context);
 
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);

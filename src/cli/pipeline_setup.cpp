@@ -37,8 +37,8 @@ std::string timing_note(const CalibrationSet& calibrations) {
 Model with_kv_option(Model m, const std::string& kv_dtype) {
   if (kv_dtype.empty()) return m;
   const std::optional<Dtype> kv = dtype_named(kv_dtype);
-  if (!kv || (*kv != Dtype::bf16 && *kv != Dtype::fp8))
-    throw InputError(fmt::format("--kv-dtype: '{}': expected bf16 or fp8", printable(kv_dtype)));
+  if (!kv || (*kv != Dtype::bf16 && *kv != Dtype::fp8 && *kv != Dtype::fp4))
+    throw InputError(fmt::format("--kv-dtype: '{}': expected bf16, fp8 or fp4", printable(kv_dtype)));
   set_kv_dtype(m.attention_types, m.quant, *kv);
   return m;
 }
@@ -51,6 +51,29 @@ Deployment deployment(const PipelineOptions& o) {
   if (o.ffn_tp > 0) d.ffn_tp = o.ffn_tp;
   check_deployment(d, "--attention-tp/--ffn-tp:");
   return d;
+}
+
+// DeepSeek-V3 Technical Report (arXiv 2412.19437), section 5.4.3: its MTP module's second token is
+// accepted 85% to 90% of the time across generation topics; the lower end.
+constexpr const char* kDefaultMtpAcceptance = "0.85";
+
+Mtp mtp_option(int draft_tokens, const std::string& acceptance) {
+  Mtp mtp;
+  mtp.draft_tokens = draft_tokens;
+  if (draft_tokens == 0 && !acceptance.empty()) throw InputError("--mtp-acceptance: applies only with --mtp K (K >= 1)");
+  const std::string text = acceptance.empty() ? kDefaultMtpAcceptance : acceptance;
+  for (size_t at = 0; draft_tokens > 0 && at <= text.size();) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    const std::optional<double> a = number_in(text.substr(at, comma - at), limits::kAcceptance);
+    if (!a)
+      throw InputError(fmt::format("--mtp-acceptance: '{}': expected acceptances in {}, one for every draft position or {} "
+                                   "comma-separated (one per position)",
+                                   printable(text), limits::to_string(limits::kAcceptance), draft_tokens));
+    mtp.acceptance.push_back(*a);
+    at = comma + 1;
+  }
+  check_mtp(mtp, "--mtp");
+  return mtp;
 }
 
 int micro_batches_option(const PipelineOptions& o) {
@@ -117,6 +140,7 @@ PipelineConfig base_config(const PipelineOptions& o) {
   c.fanout = parse_fanout(o.fanout);
   if (o.expert_imbalance > 0) c.routing.imbalance = o.expert_imbalance;
   c.routing.redundant_experts = o.redundant_experts;
+  c.mtp = mtp_option(o.mtp, o.mtp_acceptance);
   return c;
 }
 

@@ -11,12 +11,14 @@
 namespace decodesim::cli {
 
 Model one_model(const std::string& spec);
-// The model with every softmax layer's KV in `kv_dtype` (--kv-dtype: bf16 or fp8; empty: as described).
+// The model with every softmax layer's KV in `kv_dtype` (--kv-dtype: bf16, fp8 or fp4; empty: as described).
 Model with_kv_option(Model m, const std::string& kv_dtype);
 // The model of --model, its KV precision replaced by --kv-dtype where given.
 Model pipeline_model(const PipelineOptions& o);
 // --deployment with --gpus-per-node, --attention-tp and --ffn-tp.
 Deployment deployment(const PipelineOptions& o);
+// --mtp and --mtp-acceptance, checked (default acceptance: kDefaultMtpAcceptance).
+Mtp mtp_option(int draft_tokens, const std::string& acceptance);
 // --micro-batches: the count, or 0 for auto.
 int micro_batches_option(const PipelineOptions& o);
 

@@ -104,20 +104,27 @@ int run_scenario_command(const std::string& scenario, const std::string& format_
     s.format = format_named(format_override).value_or(Format::table);  // CLI11 admits only the three names
   if (!out_override.empty()) s.out_dir = out_override;
 
-  const bool plots = std::find(s.analyses.begin(), s.analyses.end(), Analysis::plots) != s.analyses.end();
-  if (plots && s.out_dir.empty()) throw InputError(s.file + ": $.output.dir: plots need an output folder");
+  const bool report_figures = std::find(s.analyses.begin(), s.analyses.end(), Analysis::plots) != s.analyses.end();
+  if (report_figures && s.out_dir.empty()) throw InputError(s.file + ": $.output.dir: plots need an output folder");
+  // The what-if study draws its figure wherever its results are written.
+  const bool what_if = std::find(s.analyses.begin(), s.analyses.end(), Analysis::what_if) != s.analyses.end();
+  const bool plots = report_figures || (what_if && !s.out_dir.empty());
   std::optional<PlotRenderer> renderer;
   if (plots) renderer.emplace();  // gnuplot starts up while the results are computed and written
-  std::vector<Table> tables = scenario_tables(s);
+  WhatIfStudy study;
+  std::vector<Table> tables = scenario_tables(s, &study);
   if (!note.empty())
     for (Table& t : tables) t.notes.push_back(note);
 
   std::vector<OutputFile> extra;
   PlotSet plot_set;
-  if (plots) {
-    plot_set = report_plots(s);
-    for (const OutputFile& f : plot_set.files) extra.push_back({f.path, f.content});
+  if (report_figures) plot_set = report_plots(s);
+  if (what_if && plots) {
+    PlotSet w = what_if_plots(study);
+    plot_set.files.insert(plot_set.files.end(), w.files.begin(), w.files.end());
+    plot_set.scripts.insert(plot_set.scripts.end(), w.scripts.begin(), w.scripts.end());
   }
+  for (const OutputFile& f : plot_set.files) extra.push_back({f.path, f.content});
   // CSV files always accompany a written table, whatever the printed format.
   if (!s.out_dir.empty() && s.format != Format::csv)
     for (const Table& t : tables) extra.push_back({t.name + ".csv", render_csv(t)});

@@ -173,6 +173,10 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   summary.notes.push_back(fmt::format("Step times from {} pipeline simulations on a grid; worst interpolation error at the "
                                       "centres of the {} cells used: {:.3f}%.",
                                       grid_simulations, timer.cells_used(), 100 * timer.max_cell_error()));
+  if (c.mtp.draft_tokens > 0)
+    summary.notes.push_back(fmt::format("MTP: {} draft token(s), {:.4g} tokens per step; a step here is the time per accepted "
+                                        "token (decode step / tokens per step), each request advancing one token per step.",
+                                        c.mtp.draft_tokens, c.mtp.tokens_per_step()));
   summary.notes.push_back(timing);
 
   std::vector<OutputFile> extra;

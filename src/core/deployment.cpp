@@ -101,9 +101,13 @@ void check_deployment(const Deployment& d, const char* option) {
                                    d.gpus_per_instance));
 }
 
-LayerShard layer_shard(const Deployment& d, const FfnSpec& f, double tokens) {
+LayerShard layer_shard(const Deployment& d, const FfnSpec& f, double requests, int query_tokens) {
   LayerShard s;
-  s.attention_requests = tokens / d.attention_dp();
+  s.attention_requests = requests / d.attention_dp();
+  s.query_tokens = query_tokens;
+  // Past the attention core every query token is a row of its own: MTP multiplies the rows here, once.
+  const double tokens = requests * query_tokens;
+  s.attention_rows = tokens / d.attention_dp();
   s.dispatch_rows = tokens / d.attention_gpus();
   s.group_tokens = tokens;
   if (!d.colocated()) {
@@ -145,13 +149,14 @@ double projection_share(const AttentionSpec& a, const Projection& p, int tp) {
   return 1.0 / tp;                                    // per-head outputs by columns, o by input rows
 }
 
-ShardParams shard_params(const Model& m, const Deployment& d) {
+ShardParams shard_params(const Model& m, const Deployment& d, int draft_layers, int draft_layer) {
   const ParamCount pc = count_params(m);
   const double H = double(m.hidden_size);
   // The embedding and LM head are split by vocabulary over an attention TP group.
   ShardParams s;
-  s.attention = pc.embedding / d.attention_tp;
-  for (int l = 0; l < m.num_layers(); ++l) {
+  s.attention = pc.embedding / d.attention_tp + draft_layers * 2.0 * H * H;  // draft: [hidden; embedding] -> H, whole
+  for (int i = 0; i < m.num_layers() + draft_layers; ++i) {
+    const int l = i < m.num_layers() ? i : draft_layer;
     const AttentionSpec& a = m.attention(l);
     const FfnSpec& f = m.ffn(l);
     for (const Projection& p : attention_projections(a, m.hidden_size)) s.attention += p.k * p.n * projection_share(a, p, d.attention_tp);
@@ -169,9 +174,12 @@ ShardParams shard_params(const Model& m, const Deployment& d) {
   return s;
 }
 
-double kv_bytes_per_request(const Model& m, const Deployment& d, double context_tokens) {
+double kv_bytes_per_request(const Model& m, const Deployment& d, double context_tokens, int draft_layers, int draft_layer) {
   double bytes = 0;
-  for (int l = 0; l < m.num_layers(); ++l) bytes += layer_census(m, l, context_tokens).kv_resident_bytes * kv_share(m.attention(l), d.attention_tp);
+  for (int i = 0; i < m.num_layers() + draft_layers; ++i) {
+    const int l = i < m.num_layers() ? i : draft_layer;
+    bytes += layer_census(m, l, context_tokens).kv_resident_bytes * kv_share(m.attention(l), d.attention_tp);
+  }
   return bytes;
 }
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 
 namespace decodesim {
 
@@ -34,7 +35,11 @@ std::vector<LayerResult> layer_times(const Model& m, const Pool& pool, const Lay
   if (tp < 1 || shape.gpus % tp != 0)
     throw InputError(fmt::format("--attention-tp {}: expected a divisor of the {} GPUs (--gpus)", tp, shape.gpus));
   // The layer's GPUs are one node: the TP all-reduce runs over NVLink.
-  const AttentionShard shard{shape.batch / (shape.gpus / tp), tp, tp > 1 ? group_link(pool.hw, tp, shape.gpus) : LinkProfile{}};
+  if (shape.query_tokens < 1 + limits::kMtpDraftTokens.lo || shape.query_tokens > 1 + limits::kMtpDraftTokens.hi)
+    throw InputError(fmt::format("--mtp: expected draft tokens in {}, got {}", limits::to_string(limits::kMtpDraftTokens),
+                                 shape.query_tokens - 1));
+  const AttentionShard shard{shape.batch / (shape.gpus / tp), tp, tp > 1 ? group_link(pool.hw, tp, shape.gpus) : LinkProfile{},
+                             shape.query_tokens};
   std::unique_ptr<OpTimer> roofline;
   if (!pool.timer) roofline = std::make_unique<RooflineTimer>(pool.hw, m.quant.compute);
   const OpTimer& timer = pool.timer ? *pool.timer : *roofline;
@@ -87,15 +92,17 @@ Table layer_table(const std::vector<LayerResult>& results) {
                {"allreduce_us", "us"},
                {"attention_layer_us", "us"},
                {"router_us", "us"},
-               {"attention_tp", ""}};
-  bool any_tp = false, any_mla = false;
+               {"attention_tp", ""},
+               {"query_tokens", ""}};
+  bool any_tp = false, any_mla = false, any_mtp = false;
   for (const LayerResult& r : results) {
     any_tp = any_tp || r.shape.tp() > 1;
     for (const LayerOp& op : r.ops) any_mla = any_mla || op.name == "kv_b";
     t.add({r.model, r.hardware, r.timing, r.shape.context_tokens, r.shape.batch, double(r.shape.gpus),
            attention_parallel_name(r.shape.tp() > 1 ? AttentionParallel::tp : AttentionParallel::dp), dtype_name(r.kv_dtype), r.attention_type, double(r.layers),
            r.requests_per_gpu, r.time.q_heads, r.time.kv_heads, r.time.core_us, r.time.projections_us, r.time.allreduce_us,
-           r.time.layer_us(), r.time.router_us, double(r.shape.tp())});
+           r.time.layer_us(), r.time.router_us, double(r.shape.tp()), double(r.shape.query_tokens)});
+    any_mtp = any_mtp || r.shape.query_tokens > 1;
   }
   t.notes.push_back("dp: each GPU serves batch/gpus requests with every head and every projection. attention_layer_us = "
                     "projections_us + attention_core_us + allreduce_us; router_us (MoE layers' gate) is the MoE layer's.");
@@ -104,6 +111,9 @@ Table layer_table(const std::vector<LayerResult>& results) {
                       "heads and kv_heads/attention_tp KV heads (one, replicated, where there are fewer; MLA's latent is read "
                       "whole by every GPU); q, q_b, kv_b and kv split by output columns, o by input rows, q_a and kv_a whole; "
                       "o's BF16 output all-reduced over the chip's intra-node link as NCCL's ring does it (docs/pipeline.md).");
+  if (any_mtp)
+    t.notes.push_back("MTP (--mtp K): every request runs query_tokens = K+1 query tokens: the projections and router take K+1 "
+                      "rows each, the core K+1 times the FLOPs and query/output bytes and reads the request's KV once.");
   if (any_mla) t.notes.push_back("MLA: kv_b timed as one GEMM of its weights (the absorbed decode form does the same FLOPs in two batched products).");
   return t;
 }

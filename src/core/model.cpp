@@ -5,6 +5,10 @@
 
 namespace decodesim {
 
+namespace {
+constexpr double kFp4ValueBits = 4, kFp4BlockValues = 16;  // NVFP4 (see dtype_bytes)
+}  // namespace
+
 double dtype_bytes(Dtype d) {
   switch (d) {
     case Dtype::fp32: return 4;
@@ -13,6 +17,10 @@ double dtype_bytes(Dtype d) {
     case Dtype::fp8:
     case Dtype::int8: return 1;
     case Dtype::int4: return 0.5;
+    // NVFP4: 4-bit E2M1 values plus one FP8 E4M3 scale per block of 16 (4 + 8/16 = 4.5 bits); the
+    // per-tensor FP32 scale is amortised to nothing. NVIDIA, "Introducing NVFP4 for Efficient and
+    // Accurate Low-Precision Inference" (developer.nvidia.com blog, June 2025).
+    case Dtype::fp4: return kFp4ValueBits / 8.0 + 1.0 / kFp4BlockValues;
   }
   return 0;
 }
@@ -25,6 +33,7 @@ const char* dtype_name(Dtype d) {
     case Dtype::fp8: return "fp8";
     case Dtype::int8: return "int8";
     case Dtype::int4: return "int4";
+    case Dtype::fp4: return "fp4";
   }
   return "?";
 }
@@ -65,6 +74,10 @@ double Hardware::peak_flops_per_s(Dtype compute) const {
   switch (compute) {
     case Dtype::fp8:
       if (fp8_flops_per_s) return *fp8_flops_per_s;
+      break;
+    case Dtype::fp4:  // low-bit storage, 8-bit compute (no Hopper or Ampere tensor core multiplies FP4)
+      if (fp8_flops_per_s) return *fp8_flops_per_s;
+      if (int8_flops_per_s) return *int8_flops_per_s;
       break;
     case Dtype::int8:
     case Dtype::int4:

@@ -24,6 +24,7 @@ AttentionLayerTime attention_layer_time(const Model& m, int layer, double contex
   const double H = double(m.hidden_size);
   const double wb = dtype_bytes(m.quant.weights);
   const double req = shard.requests;
+  const double rows = req * shard.query_tokens;  // every query token a row of the projections (MTP: K+1 per request)
   const double tp = shard.tp;
   AttentionLayerTime r;
   auto timed = [&](const char* name, const Op& op, double mm, double k, double n) {
@@ -41,9 +42,10 @@ AttentionLayerTime attention_layer_time(const Model& m, int layer, double contex
     const double part = projection_share(a, g, shard.tp);
     const bool by_rows = std::string_view(g.name) == "o";
     const double k = by_rows ? g.k * part : g.k, n = by_rows ? g.n : g.n * part;
-    r.projections_us += timed(g.name, gemm_op(req, k, n, wb), req, k, n);
+    r.projections_us += timed(g.name, gemm_op(rows, k, n, wb), rows, k, n);
   }
-  // The core reads the KV and moves the BF16 query and output (the calibration's convention).
+  // The core reads the KV and moves the BF16 query and output (the calibration's convention); K+1
+  // query tokens of a request read its KV once and multiply it K+1 times.
   const LayerCensus lc = layer_census(m, layer, context_tokens);
   const double qk = a.kind == AttentionKind::mla ? a.kv_lora_rank + a.qk_rope_head_dim : a.head_dim;
   const double v = a.kind == AttentionKind::mla ? a.kv_lora_rank : a.head_dim;
@@ -52,14 +54,14 @@ AttentionLayerTime attention_layer_time(const Model& m, int layer, double contex
   // the kernel, like the calibration's samples, multiplies only its 512 value columns.
   const double flops = a.kind == AttentionKind::mla ? lc.attention_flops * (qk + v) / (2.0 * qk) : lc.attention_flops;
   r.core_us = timed("core",
-                    {OpClass::attention, req * flops / tp, req * (lc.kv_bytes * share + qo_bytes), a.kind, cache_dtype(a, m.quant)},
-                    req, 0, 0);
+                    {OpClass::attention, rows * flops / tp, req * lc.kv_bytes * share + rows * qo_bytes, a.kind, cache_dtype(a, m.quant)},
+                    rows, 0, 0);
   if (shard.tp > 1) {
-    const double bytes = req * H * 2.0;  // o's BF16 output
+    const double bytes = rows * H * 2.0;  // o's BF16 output
     r.allreduce_us = collective_us(Collective::all_reduce, bytes, shard.tp, shard.link);
     if (ops) ops->push_back({"allreduce", req, 0, H, 0, bytes, r.allreduce_us});
   }
-  if (f.kind == FfnKind::moe) r.router_us = timed("router", gemm_op(req, H, f.routed_experts, wb), req, H, f.routed_experts);
+  if (f.kind == FfnKind::moe) r.router_us = timed("router", gemm_op(rows, H, f.routed_experts, wb), rows, H, f.routed_experts);
   return r;
 }
 
@@ -158,7 +160,8 @@ LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c) {
 double head_us(const Model& m, const Pool& attn, const OpTimer& t, const PipelineConfig& c) {
   if (!c.kernels.lm_head) return 0;
   const Deployment& d = c.deployment;
-  const double req = c.batch / c.micro_batches / d.attention_dp();
+  // MTP: verification samples at every query token, so the head takes K+1 rows per request.
+  const double req = c.batch / c.micro_batches / d.attention_dp() * c.mtp.query_tokens();
   const double H = double(m.hidden_size), V = double(m.vocab_size), tp = d.attention_tp;
   double us = t.time_us(gemm_op(req, H, V / tp, dtype_bytes(m.quant.weights))) + t.time_us({OpClass::elementwise, 0, req * V * 2.0}) +
               t.time_us({OpClass::elementwise, 0, req * H * 2.0});
@@ -176,19 +179,20 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   const bool colocated = d.colocated();
   const double H = double(m.hidden_size);
   const double wb = dtype_bytes(m.quant.weights);
-  const double T = c.batch / c.micro_batches;  // tokens of one micro-batch, whole deployment
+  const double requests = c.batch / c.micro_batches;  // requests of one micro-batch, whole deployment
+  const double T = requests * c.mtp.query_tokens();   // its tokens (MTP: K+1 per request)
   const FfnSpec& f = m.ffn(layer);
-  const LayerShard sh = layer_shard(d, f, T);
+  const LayerShard sh = layer_shard(d, f, requests, c.mtp.query_tokens());
   auto link = [&](const Pool& p, int gpus) { return group_link(p.hw, gpus, d.gpus_per_instance, c.nic_efficiency); };
   StageTimes s;
 
   // Attention: each data-parallel group its own requests, heads split over its TP GPUs; the router runs here too.
   const LinkProfile attention_link = d.attention_tp > 1 ? link(attn, d.attention_tp) : LinkProfile{};
   const AttentionLayerTime at =
-      attention_layer_time(m, layer, c.context_tokens, {sh.attention_requests, d.attention_tp, attention_link}, ta);
+      attention_layer_time(m, layer, c.context_tokens, {sh.attention_requests, d.attention_tp, attention_link, sh.query_tokens}, ta);
   s.attention_us = at.layer_us() + at.router_us;
   const LayerKernels k = layer_kernels(m, layer, c);
-  s.attention_us += k.attention * ta.time_us(rows_op(sh.attention_requests, H));
+  s.attention_us += k.attention * ta.time_us(rows_op(sh.attention_rows, H));
 
   // Network: FP8 out, BF16 back. The busiest GPU's routed load sets the MoE step (Routing).
   const double imbalance = f.kind == FfnKind::moe && !(colocated && d.ffn_tp > 1) ? routed_imbalance(f, c, T) : 1.0;
@@ -302,13 +306,64 @@ double step_head_us(const Model& m, const Pool& attention, const PipelineConfig&
   return head_us(m, attention, timer_of(attention, own, m), c);
 }
 
+double Mtp::tokens_per_step() const {
+  double run = 1, tokens = 1;
+  for (int i = 0; i < draft_tokens; ++i) {
+    run *= acceptance.empty() ? 0.0 : acceptance[std::min<size_t>(i, acceptance.size() - 1)];
+    tokens += run;
+  }
+  return tokens;
+}
+
+void check_mtp(const Mtp& mtp, const char* option) {
+  if (mtp.draft_tokens < limits::kMtpDraftTokens.lo || mtp.draft_tokens > limits::kMtpDraftTokens.hi)
+    throw InputError(fmt::format("{}: expected draft tokens in {}, got {}", option, limits::to_string(limits::kMtpDraftTokens),
+                                 mtp.draft_tokens));
+  if (mtp.draft_tokens == 0) return;
+  if (mtp.acceptance.size() != 1 && mtp.acceptance.size() != size_t(mtp.draft_tokens))
+    throw InputError(fmt::format("{}-acceptance: expected one acceptance or {} (one per draft position), got {}", option,
+                                 mtp.draft_tokens, mtp.acceptance.size()));
+  for (double a : mtp.acceptance)
+    if (!(a >= 0 && a <= 1)) throw InputError(fmt::format("{}-acceptance: expected acceptances in [0, 1], got {}", option, a));
+}
+
+int draft_layer(const Model& m) {
+  for (int l = m.num_layers() - 1; l >= 0; --l)
+    if (m.ffn(l).kind == FfnKind::moe) return l;
+  return m.num_layers() - 1;
+}
+
+namespace {
+StageTimes draft_pass(const Model& m, const Pool& attn, const OpTimer& ta, const Pool& ffn, const OpTimer& tf, const PipelineConfig& c) {
+  if (c.mtp.draft_tokens == 0) return {};
+  // A draft pass proposes one token per request: one query token through a layer of the model's own
+  // design (DeepSeek-V3's MTP module: num_nextn_predict_layers 1, one more MoE decoder layer) and
+  // the shared LM head, after projecting [RMSNorm(hidden); RMSNorm(embedding)] from 2H to H.
+  PipelineConfig one = c;
+  one.mtp = {};
+  StageTimes s = stage_times(m, draft_layer(m), attn, ta, ffn, tf, one);
+  const double req = c.batch / c.micro_batches / c.deployment.attention_dp(), H = double(m.hidden_size);
+  s.attention_us += ta.time_us(gemm_op(req, 2.0 * H, H, dtype_bytes(m.quant.weights))) + 2 * ta.time_us(rows_op(req, H)) +
+                    head_us(m, attn, ta, one);
+  return s;
+}
+}  // namespace
+
+StageTimes draft_pass_times(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
+  std::unique_ptr<OpTimer> own_a, own_f;
+  const Pool& fp = c.deployment.colocated() ? attention : ffn;
+  return draft_pass(m, attention, timer_of(attention, own_a, m), fp, timer_of(fp, own_f, m), c);
+}
+
 MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c) {
   const Deployment& d = c.deployment;
   const double wb = dtype_bytes(m.quant.weights);
-  const ShardParams p = shard_params(m, d);
+  // MTP: the draft module's layer is held beside the model's (its weights and its own KV).
+  const int drafts = c.mtp.draft_tokens > 0 ? 1 : 0, dl = draft_layer(m);
+  const ShardParams p = shard_params(m, d, drafts, dl);
   MemoryCheck mc;
   mc.attention_weight_bytes = (p.attention + (d.colocated() ? p.ffn : 0)) * wb;
-  mc.attention_kv_bytes = c.batch / d.attention_dp() * kv_bytes_per_request(m, d, c.context_tokens);
+  mc.attention_kv_bytes = c.batch / d.attention_dp() * kv_bytes_per_request(m, d, c.context_tokens, drafts, dl);
   mc.attention_capacity_bytes = attention.hw.mem_capacity_bytes;
   mc.ffn_weight_bytes = d.colocated() ? 0 : p.ffn * wb;
   mc.ffn_capacity_bytes = d.colocated() ? attention.hw.mem_capacity_bytes : ffn.hw.mem_capacity_bytes;
@@ -327,6 +382,7 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   if (d.gpus_per_instance < 1) throw InputError("simulate: a deployment needs GPUs per instance");
   check_deployment(d, "simulate:");
   if (c.warmup_steps < 0 || c.steps <= c.warmup_steps) throw InputError("simulate: steps must exceed warmup_steps");
+  check_mtp(c.mtp, "simulate: --mtp");
   const Pool& fpool = colocated ? attention : ffn;
   std::unique_ptr<OpTimer> own_a, own_f;
   const OpTimer& ta = timer_of(attention, own_a, m);
@@ -354,13 +410,19 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   // The head comes once per step and micro-batch, between the last layer and the first.
   r.head_us = head_us(m, attention, ta, c);
   p.layers.front().attention_us += r.head_us;
+  // MTP: the draft module's K sequential passes follow the model's last layer.
+  r.draft = draft_pass(m, attention, ta, fpool, tf, c);
+  for (int i = 0; i < c.mtp.draft_tokens; ++i) p.layers.push_back(r.draft);
   if (timeline) timeline->tasks.clear();
   const EventRun run = run_events(p, timeline ? &timeline->tasks : nullptr);
 
   r.events = run.events;
-  r.tpot_ms = run.tpot_mean_us * 1e-3;
-  r.tpot_max_ms = run.tpot_max_us * 1e-3;
-  r.tokens_per_s = c.batch / (run.tpot_mean_us * 1e-6);
+  // Each step gains tokens_per_step tokens per request on average: TPOT is per accepted token.
+  r.tokens_per_step = c.mtp.tokens_per_step();
+  r.step_ms = run.tpot_mean_us * 1e-3;
+  r.tpot_ms = r.step_ms / r.tokens_per_step;
+  r.tpot_max_ms = run.tpot_max_us * 1e-3 / r.tokens_per_step;
+  r.tokens_per_s = c.batch * r.tokens_per_step / (run.tpot_mean_us * 1e-6);
   r.tgs = r.tokens_per_s / d.gpus();
   const double usd_per_s = (colocated ? d.gpus() * attention.hw.usd_per_hour
                                : d.attention_gpus() * attention.hw.usd_per_hour + d.ffn_gpus() * ffn.hw.usd_per_hour) /
@@ -424,8 +486,11 @@ Table simulate_table(const std::vector<PipelineResult>& results) {
                {"attention_mem_bytes", "B"},
                {"attention_capacity_bytes", "B"},
                {"ffn_mem_bytes", "B"},
-               {"memory_fits", ""}};
-  bool any_colocated = false;
+               {"memory_fits", ""},
+               {"mtp_draft_tokens", ""},
+               {"tokens_per_step", "tok"},
+               {"step_ms", "ms"}};
+  bool any_colocated = false, any_mtp = false;
   for (const PipelineResult& r : results) {
     const bool colocated = r.config.deployment.colocated();
     any_colocated = any_colocated || colocated;
@@ -437,8 +502,16 @@ Table simulate_table(const std::vector<PipelineResult>& results) {
            double(r.config.deployment.expert_parallel()), r.tpot_ms,
            r.tpot_max_ms, r.config.tpot_sla_ms, yes_no(r.sla_met), r.tokens_per_s, r.tgs, r.usd_per_mtok, ua, un,
            colocated ? ua : use_of(r, "ffn"), colocated ? un : use_of(r, "f2a"), r.memory.attention_weight_bytes + r.memory.attention_kv_bytes,
-           r.memory.attention_capacity_bytes, r.memory.ffn_weight_bytes, yes_no(r.memory.fits())});
+           r.memory.attention_capacity_bytes, r.memory.ffn_weight_bytes, yes_no(r.memory.fits()),
+           double(r.config.mtp.draft_tokens), r.tokens_per_step, r.step_ms});
+    any_mtp = any_mtp || r.config.mtp.draft_tokens > 0;
   }
+  if (any_mtp)
+    t.notes.push_back("MTP: a step verifies K+1 query tokens per request and runs the draft module K times; tokens_per_step = "
+                      "1 + a_1 + a_1 a_2 + ... accepted; tpot_ms = step_ms / tokens_per_step (the SLA applies to it), TGS "
+                      "counts accepted tokens. The draft module is one decoder layer of the model's last MoE layer's design "
+                      "and its LM head: DeepSeek-V3's own MTP module (num_nextn_predict_layers 1); for models without one, a "
+                      "stated draft layer of that shape.");
   if (any_colocated) t.notes.push_back("Colocated (EP, TP): attention_util = ffn_util is the GPUs' busy share, a2f_util = f2a_util the NICs'.");
   t.notes.push_back("Utilisation is busy time per step / TPOT; TGS counts every GPU of the deployment.");
   return t;
@@ -453,6 +526,9 @@ Table stage_table(const std::vector<PipelineResult>& results) {
     for (const LayerGroup& g : r.groups)
       t.add({r.model, r.config.deployment.name(), r.config.context_tokens, g.attention_type, g.ffn_type, double(g.layers),
              g.stage.attention_us, g.stage.dispatch_us, g.stage.ffn_us, g.stage.combine_us});
+    if (r.config.mtp.draft_tokens > 0)  // one row per draft pass design, run K times per step
+      t.add({r.model, r.config.deployment.name(), r.config.context_tokens, "mtp_draft", "mtp_draft",
+             double(r.config.mtp.draft_tokens), r.draft.attention_us, r.draft.dispatch_us, r.draft.ffn_us, r.draft.combine_us});
     std::string busy;
     for (const ResourceUse& u : r.resources)
       busy += fmt::format("{}{} {:.3g} ms ({:.0f}%)", busy.empty() ? "" : ", ", u.name, u.busy_ms_per_step, 100 * u.utilisation);

@@ -27,9 +27,17 @@ double busiest_ms(const Model& m, const LayerKinds& kinds, const Pool& a, const 
     attention += count * s.attention_us, dispatch += count * s.dispatch_us;
     ffn += count * s.ffn_us, combine += count * s.combine_us;
   }
+  const StageTimes draft = draft_pass_times(m, a, f, c);  // MTP: K passes per step
+  const double K = c.mtp.draft_tokens;
+  attention += K * draft.attention_us, dispatch += K * draft.dispatch_us, ffn += K * draft.ffn_us, combine += K * draft.combine_us;
   const double busiest = c.deployment.colocated() ? std::max(attention + ffn, dispatch + combine)
                                                                  : std::max({attention, dispatch, ffn, combine});
   return c.micro_batches * busiest * 1e-3;
+}
+
+// The bound per accepted token, which the SLA applies to (MTP: a step gains tokens_per_step).
+double busiest_tpot_ms(const Model& m, const LayerKinds& kinds, const Pool& a, const Pool& f, const PipelineConfig& c) {
+  return busiest_ms(m, kinds, a, f, c) / c.mtp.tokens_per_step();
 }
 
 }  // namespace
@@ -54,7 +62,7 @@ std::optional<Plan> largest_batch(const Model& m, const Pool& attention, const P
 
   // The busiest-resource bound, monotone in k, narrows the range without simulating.
   const LayerKinds kinds = layer_kinds(m);
-  auto bound_ok = [&](long k) { return busiest_ms(m, kinds, attention, ffn, with_k(k)) <= c.tpot_sla_ms; };
+  auto bound_ok = [&](long k) { return busiest_tpot_ms(m, kinds, attention, ffn, with_k(k)) <= c.tpot_sla_ms; };
   if (!bound_ok(1)) return std::nullopt;
   long k_hi = k_mem;
   if (!bound_ok(k_hi)) {
@@ -269,7 +277,7 @@ Table search_table(const std::vector<Plan>& plans, size_t top, RankBy rank) {
                {"micro_batches", ""}, {"batch", "requests"},
                {"requests_per_gpu_mb", "requests"},               {"tpot_ms", "ms"},          {"tgs", "tok/GPU/s"},
                {"usd_per_mtok", "USD/1M tok"},                    {"bottleneck", ""},         {"bottleneck_util", ""},
-               {"limited_by", ""},                                {"timing", ""}};
+               {"limited_by", ""},                                {"timing", ""},             {"tokens_per_step", "tok"}};
   for (size_t i = 0; i < plans.size() && i < top; ++i) {
     const PipelineResult& r = plans[i].result;
     const ResourceUse* busiest = &r.resources.front();
@@ -279,9 +287,13 @@ Table search_table(const std::vector<Plan>& plans, size_t top, RankBy rank) {
     t.add({double(i + 1), d.name(), r.attention_hw, r.ffn_hw, double(d.gpus()), double(d.gpus_per_instance), double(d.attention_tp),
            double(d.attention_dp()), double(d.ffn_tp), double(d.expert_parallel()), double(plans[i].replicas),
            double(plans[i].replicas * d.gpus()), double(r.config.micro_batches), r.config.batch, r.requests_per_gpu_micro_batch, r.tpot_ms, r.tgs, r.usd_per_mtok,
-           busiest->name, busiest->utilisation, plans[i].limited_by, r.timing});
+           busiest->name, busiest->utilisation, plans[i].limited_by, r.timing, r.tokens_per_step});
   }
   if (plans.size() > top) t.notes.push_back(fmt::format("{} of {} feasible deployments shown.", top, plans.size()));
+  if (c && c->mtp.draft_tokens > 0)
+    t.notes.push_back(fmt::format("MTP: {} draft token(s) per step, {:.4g} tokens gained per step; tpot_ms is per accepted token "
+                                  "(step / tokens_per_step) and the SLA applies to it.",
+                                  c->mtp.draft_tokens, c->mtp.tokens_per_step()));
   t.notes.push_back("Each deployment at its largest batch (whole requests per attention data-parallel group per micro-batch) "
                     "inside the SLA and memory, in the micro-batch count of most tokens per GPU per second.");
   return t;

@@ -7,7 +7,10 @@
 namespace decodesim {
 
 namespace {
-// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path.
+// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path, and
+// so does every narrower one: a 4-bit cache (fp4, 0.5625 bytes with its scales) is "low-bit storage,
+// high-bit compute" (the Step-3 report), dequantised to 8 bits and multiplied there, so its attention
+// takes the fp8 fit at the bytes it actually reads (docs/calibration.md).
 bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
 }  // namespace
 

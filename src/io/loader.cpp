@@ -40,7 +40,7 @@ std::vector<std::string> known_ids(const std::string& folder) {
 }
 
 std::optional<Dtype> dtype_named(const std::string& name) {
-  for (Dtype d : {Dtype::fp32, Dtype::bf16, Dtype::fp16, Dtype::fp8, Dtype::int8, Dtype::int4})
+  for (Dtype d : {Dtype::fp32, Dtype::bf16, Dtype::fp16, Dtype::fp8, Dtype::int8, Dtype::int4, Dtype::fp4})
     if (name == dtype_name(d)) return d;
   return std::nullopt;
 }
@@ -74,7 +74,7 @@ Dtype parse_dtype(ObjectReader& r, const std::string& key, Dtype dflt) {
   const json& v = r.raw(key);
   if (v.is_string())
     if (const std::optional<Dtype> d = dtype_named(v.get<std::string>())) return *d;
-  r.fail_value(key, "one of fp32, bf16, fp16, fp8, int8, int4", v);
+  r.fail_value(key, "one of fp32, bf16, fp16, fp8, int8, int4, fp4", v);
 }
 
 int shape(ObjectReader& r, const std::string& key, lim::IntRange range) { return static_cast<int>(r.integer(key, range)); }
@@ -500,6 +500,7 @@ const char* analysis_name(Analysis a) {
     case Analysis::budget: return "budget";
     case Analysis::plan: return "plan";
     case Analysis::plots: return "plots";
+    case Analysis::what_if: return "what_if";
   }
   return "?";
 }
@@ -588,7 +589,7 @@ Scenario scenario_from(const json& j, const std::string& file) {
   for (size_t i = 0; i < an.size(); ++i) {
     bool ok = false;
     for (Analysis a : {Analysis::census, Analysis::cost, Analysis::afd, Analysis::sparsity, Analysis::budget, Analysis::plan,
-                       Analysis::plots})
+                       Analysis::plots, Analysis::what_if})
       if (an[i].is_string() && an[i].get_ref<const std::string&>() == analysis_name(a)) {
         for (size_t k = 0; k < s.analyses.size(); ++k)
           if (s.analyses[k] == a)
@@ -597,7 +598,7 @@ Scenario scenario_from(const json& j, const std::string& file) {
         s.analyses.push_back(a), ok = true;
       }
     if (!ok)
-      throw InputError(fmt::format("{}: $.analyses[{}]: expected one of census, cost, afd, sparsity, budget, plan, plots, got {}",
+      throw InputError(fmt::format("{}: $.analyses[{}]: expected one of census, cost, afd, sparsity, budget, plan, plots, what_if, got {}",
                                    r.file(), i, io::describe(an[i])));
   }
   s.network = parse_sla(r, "network");
@@ -616,6 +617,32 @@ Scenario scenario_from(const json& j, const std::string& file) {
       s.plan_rank_by_usd = *by == "usd";
     }
     pl.finish();
+  }
+  const bool what_if = std::find(s.analyses.begin(), s.analyses.end(), Analysis::what_if) != s.analyses.end();
+  if (r.has("what_if") || what_if) {
+    if (!what_if) r.fail("what_if", "only with \"what_if\" in $.analyses");
+    ObjectReader w = r.object("what_if");
+    const json& ds = w.array("deployments", lim::kMaxListItems);
+    for (size_t i = 0; i < ds.size(); ++i) {
+      const std::string where = fmt::format("{}: {}[{}]", w.file(), w.path_of("deployments"), i);
+      if (!ds[i].is_string()) throw InputError(fmt::format("{}: expected a deployment (xAyF, EPn or TPn), got {}", where, io::describe(ds[i])));
+      try {
+        s.what_if.deployments.push_back(parse_deployment(ds[i].get<std::string>()));
+      } catch (const InputError& e) {
+        throw InputError(fmt::format("{}: {}", where, e.what()));
+      }
+    }
+    if (s.what_if.deployments.empty()) w.fail("deployments", "expected at least one deployment");
+    s.what_if.mtp_draft_tokens = static_cast<int>(w.opt_integer("mtp_draft_tokens", {1, lim::kMtpDraftTokens.hi}, 1));
+    const json& acc = w.array("acceptances", lim::kMaxListItems);
+    for (size_t i = 0; i < acc.size(); ++i) {
+      if (!acc[i].is_number() || !lim::kAcceptance.contains(acc[i].get<double>()))
+        throw InputError(fmt::format("{}: {}[{}]: expected an acceptance in {}, got {}", w.file(), w.path_of("acceptances"), i,
+                                     lim::to_string(lim::kAcceptance), io::describe(acc[i])));
+      s.what_if.acceptances.push_back(acc[i].get<double>());
+    }
+    s.what_if.kv_dtype = parse_dtype(w, "kv_dtype", Dtype::fp4);
+    w.finish();
   }
   if (r.has("plots")) {
     ObjectReader pl = r.object("plots");

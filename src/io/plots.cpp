@@ -285,6 +285,62 @@ PlotSet report_plots(const Scenario& s) {
   return set;
 }
 
+PlotSet what_if_plots(const WhatIfStudy& w) {
+  PlotSet set;
+  if (w.rows.empty()) return set;
+  const double context = w.rows.front().context_tokens;
+  // Columns: the variants in the study's order (every group has the same ones); rows: model and chip.
+  std::vector<std::string> variants;
+  std::vector<std::string> groups;
+  std::map<std::pair<std::string, std::string>, double> gain;
+  std::map<std::string, bool> baseline_feasible;
+  for (const WhatIfRow& r : w.rows)
+    if (r.context_tokens == context && r.variant == "baseline") baseline_feasible[r.model + " " + r.hardware] = r.feasible;
+  for (const WhatIfRow& r : w.rows) {
+    if (r.context_tokens != context || r.variant == "baseline") continue;
+    const std::string v = r.variant == "mtp" ? fmt::format("MTP K={} a={:g}", r.mtp_draft_tokens, r.acceptance)
+                                             : fmt::format("{} KV", dtype_name(r.kv_dtype));
+    const std::string g = r.model + " " + r.hardware;
+    if (std::find(variants.begin(), variants.end(), v) == variants.end()) variants.push_back(v);
+    if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
+    // No bar where either side serves nothing inside the SLA and memory (a gain of 0 would read as "no change").
+    gain[{g, v}] = r.feasible && baseline_feasible[g] ? 100 * r.tgs_gain : NAN;
+  }
+  std::string data = "group";
+  for (const std::string& v : variants) (data += ' ') += gnuplot_datum(v);
+  data += '\n';
+  Range pct;
+  pct.add(0);
+  for (const std::string& g : groups) {
+    data += gnuplot_datum(g);
+    for (const std::string& v : variants) {
+      const double x = gain.count({g, v}) ? gain[{g, v}] : NAN;
+      data += fmt::format(" {:.6g}", x), pct.add(x);
+    }
+    data += '\n';
+  }
+  // The report's claims beside the bars: one line each under the title, with the verdict.
+  // The title as a label of its own at the top, so that the claims fit between it and the plot.
+  const std::string title = fmt::format("TGS gain over the baseline at {} context (roofline; best deployment of the scenario's)",
+                                        plot::tokens(context));
+  std::string claims = fmt::format("set label 1 {} at screen 0.5, screen 0.97 center front\n", gnuplot_string(title));
+  for (size_t i = 0; i < w.claims.size(); ++i)
+    claims += fmt::format("set label {} {} at screen 0.01, screen {:.4f} left front\n", i + 2,
+                          gnuplot_string(fmt::format("Report: {} -- holds: {}", w.claims[i].claim, w.claims[i].holds)),
+                          0.92 - 0.04 * static_cast<double>(i));
+  const double lo = std::min(0.0, pct.lo), hi = std::max(1.0, pct.hi);
+  const double top = 0.9 - 0.04 * static_cast<double>(w.claims.size());
+  add_figure(set, "what-if-tgs", data,
+             "set ylabel 'TGS gain (%)'\nset style data histograms\n"
+             "set style histogram clustered gap 1\nset style fill solid 0.9 border -1\nset datafile missing 'nan'\n"
+             "set key outside right top Left reverse samplen 2\nset grid ytics\nset xtics scale 0 rotate by -30\n" + claims +
+                 fmt::format("set tmargin at screen {:.4f}\nset bmargin at screen 0.2\nset rmargin at screen 0.8\nset yrange [{:.6g}:{:.6g}]\n"
+                             "set xrange [-0.5:{}]\n",
+                             top, lo * 1.1, hi * 1.1, static_cast<double>(groups.size()) - 0.5) +
+                 fmt::format("plot for [i=2:{}] 'what-if-tgs.dat' using i:xtic(1) title columnhead(i)", variants.size() + 1));
+  return set;
+}
+
 PlotSet calibration_plots(const Calibration& c) {
   PlotSet set;
   std::map<std::string, std::vector<const Sample*>> groups;

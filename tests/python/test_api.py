@@ -201,7 +201,7 @@ class Errors(unittest.TestCase):
         self.assertIn("no-such-model", str(e.exception))
 
     def test_bad_option_values(self):
-        for kwargs in [{"kv_dtype": "fp4"}, {"batch": -1}, {"batch": "many"}, {"deployment": "2X2F"}]:
+        for kwargs in [{"kv_dtype": "int4"}, {"batch": -1}, {"batch": "many"}, {"deployment": "2X2F"}]:
             with self.subTest(kwargs=kwargs):
                 with self.assertRaises(decodesim.InputError) as e:
                     decodesim.simulate(**{**TARGET, **kwargs})
