@@ -33,9 +33,9 @@ std::optional<long> tokens(const std::string& s) {
 
 LengthDist parse_length_dist(const std::string& text, const std::string& option) {
   auto bad = [&]() -> LengthDist {
-    throw InputError(fmt::format("{}: '{}': expected N, uniform:MIN:MAX (whole tokens, 1 <= MIN <= MAX) or "
-                                 "lognormal:MEAN:SIGMA (MEAN >= 1, SIGMA >= 0)",
-                                 option, printable(text)));
+    throw InputError(fmt::format("{}: '{}': expected N, uniform:MIN:MAX (whole tokens, 1 <= MIN <= MAX <= 1e9) or "
+                                 "lognormal:MEAN:SIGMA (MEAN in [1, 1e9], SIGMA in {})",
+                                 option, printable(text), limits::to_string(limits::kLengthSigma)));
   };
   const std::vector<std::string> parts = split(trimmed(text), ':');
   LengthDist d;
@@ -49,7 +49,7 @@ LengthDist parse_length_dist(const std::string& text, const std::string& option)
     d.kind = LengthDist::Kind::uniform, d.a = double(*lo), d.b = double(*hi);
   } else if (parts.size() == 3 && parts[0] == "lognormal") {
     const std::optional<double> mean = number(parts[1]), sigma = number(parts[2]);
-    if (!mean || !sigma || *mean < 1 || *mean > 1e9 || *sigma < 0) return bad();
+    if (!mean || !sigma || *mean < 1 || *mean > 1e9 || !limits::kLengthSigma.contains(*sigma)) return bad();
     d.kind = LengthDist::Kind::lognormal, d.a = *mean, d.b = *sigma;
   } else {
     return bad();
