@@ -10,6 +10,7 @@
 #include "cli/pipeline_setup.hpp"
 #include "decodesim/chrome_trace.hpp"
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/pipeline.hpp"
 #include "decodesim/search.hpp"
@@ -22,7 +23,16 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
   const auto [attention, ffn, timing] = deployment_pools(o, d, m);
   const std::vector<double> contexts = parse_contexts(o.context);
   if (!o.trace_file.empty() && contexts.size() != 1)
-    throw InputError(fmt::format("--trace: '{}' holds one timeline; give one --context", o.trace_file));
+    throw InputError(fmt::format("--trace: '{}' holds one timeline; give one --context", printable(o.trace_file, 256)));
+  if (!o.trace_file.empty()) {
+    // One event per stage, layer, micro-batch and step: refused before anything is simulated.
+    const PipelineConfig traced = deployment_config(o, d);
+    const double events = 4.0 * traced.steps * m.num_layers() * traced.micro_batches;
+    if (events > double(limits::kMaxTraceEvents))
+      throw InputError(fmt::format("--trace: {} layers x {} micro-batches x {} steps x 4 stages is {:.0f} events, more than the {} "
+                                   "one timeline may hold; give fewer --micro-batches",
+                                   m.num_layers(), traced.micro_batches, traced.steps, events, limits::kMaxTraceEvents));
+  }
 
   std::vector<PipelineResult> results;
   std::vector<std::string> notes;

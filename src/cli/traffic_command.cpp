@@ -123,7 +123,7 @@ void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
   cmd->add_option("--max-batch", t.max_batch, "running requests at most (default: the largest batch meeting the SLA and memory)")
       ->check(number_option(limits::kTokens));
   cmd->add_option("--replicas", t.replicas, "copies of the deployment, each taking 1/replicas of the traffic")
-      ->check(integer_option(limits::kInstances))
+      ->check(integer_option(limits::kReplicas))
       ->capture_default_str();
   cmd->add_option("--sample-s", t.sample_s, "time-series interval in seconds (default: duration / 1000)")
       ->check(number_option(limits::kSeconds));
@@ -142,10 +142,11 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   const Deployment d = deployment(o);
   const auto [attention, ffn, timing] = deployment_pools(o, d, m);
   const TrafficDemand demand = demand_from(t);
+  const PipelineConfig c = deployment_config(o, d);
+  check_traffic_steps(traffic_steps_bound(m, attention, ffn, c, demand.duration_s), demand.duration_s);
   const std::vector<Request> requests = demand.replica_share(t.replicas);
   if (requests.empty()) throw InputError(fmt::format("traffic: no request arrives within {} s", demand.duration_s));
 
-  const PipelineConfig c = deployment_config(o, d);
   const TrafficConfig run = run_config(t, demand, mean_output_tokens(requests), c.tpot_sla_ms);
   const ServedTraffic served = served_traffic(m, attention, ffn, c, batch_mean_context(requests), t.max_batch, run);
   const PipelineStepTimer timer(m, attention, ffn, c);
