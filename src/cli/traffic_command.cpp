@@ -172,6 +172,16 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
                                       "centres of the {} cells used: {:.3f}%.",
                                       grid_simulations, timer.cells_used(), 100 * timer.max_cell_error()));
   summary.notes.push_back(timing);
+  if (!(result.summary.tokens_per_s > 0)) {
+    // An infinite cost per token with no word would read as a result.
+    const std::string why = fmt::format(
+        "No token was decoded in the measured window ({} s to {} s): throughput is 0 and the cost per token infinite{}; "
+        "lengthen --duration or shorten --warmup-s.",
+        run.warmup_s, run.duration_s,
+        result.summary.rejected > 0 ? fmt::format(" ({} requests did not fit the deployment's memory)", result.summary.rejected) : "");
+    summary.notes.push_back(why);
+    if (f != Format::table) err << "decodesim: note: " << why << "\n";
+  }
 
   std::vector<OutputFile> extra;
   PlotSet plots;
