@@ -64,6 +64,11 @@ inline constexpr IntRange kMicroBatches{1, kMicroBatchesPerLayer * kMaxLayers};
 // 2^21 keeps a simulation near 60 ms and a traffic run under a minute. The shipped models at
 // 4 micro-batches per layer stay under 2^18; a 1024-layer model may take 128 micro-batches.
 inline constexpr long long kMaxPipelineTasks = 1 << 21;
+// Pipeline tasks one `plan` or `simulate` may simulate in all, estimated before it starts from
+// its searches (plan: 3 simulations a candidate; simulate: 20 a context, a batch search's worth)
+// and the tasks of each. About 10 ns a task: 2.5e9 is under 30 s. kMaxPlanCandidates of a
+// 61-layer model in up to 4 micro-batches is 2.3e9; a 1024-layer model gets a sixteenth of them.
+inline constexpr double kMaxSimulatedTasks = 2.5e9;
 // Requests per attention GPU per micro-batch the batch search considers: memory sizes that
 // would allow more are searched up to here.
 inline constexpr long long kMaxRequestsPerGpu = 1 << 20;
@@ -92,9 +97,11 @@ inline constexpr Range kLengthSigma{0, 10, false};
 // deployment's fastest step (batch 1). The engine keeps 16 bytes per step and takes 0.1-1 us
 // each: 1e7 is 160 MB and a few seconds. An hour of Step-3 2A2F on H800 is 133k steps.
 inline constexpr double kMaxTrafficSteps = 1e7;
-// Decode steps all the traffic runs of one `plan --rate/--trace` may take together (the same
-// bound summed over every replica count tried): several runs' worth of kMaxTrafficSteps.
-inline constexpr double kMaxPlanTrafficSteps = 4e7;
+// Work of all the traffic runs of one `plan --rate/--trace` together: each run's bound on its
+// decode steps (above) plus the requests of its share, summed over every replica count tried.
+// About 0.3 us each on two cores, so 1e8 is half a minute; 28 runs of an hour at 500 requests/s
+// (a 2-chip plan) are 4.2e7.
+inline constexpr double kMaxPlanTrafficWork = 1e8;
 // Copies of one deployment: `traffic --replicas`, and the replica counts `plan --rate` tries (each
 // count is a traffic run). 1024 copies of the largest deployment is eight million GPUs.
 inline constexpr IntRange kReplicas{1, 1024};

@@ -1,4 +1,5 @@
 // `decodesim simulate` and `decodesim plan`: served decoding as an event pipeline.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -17,6 +18,16 @@
 
 namespace decodesim::cli {
 
+void check_plan_work(const SearchSpace& space, size_t searches, const Model& m) {
+  // About three simulations a candidate (its batch search), each of every task of the deployment.
+  const int micro_batches = std::max(space.max_micro_batches, 3);  // the serving schedules: AFD 3, EP 2
+  const double tasks = 3.0 * double(search_candidates(space)) * double(searches) * 16.0 * m.num_layers() * micro_batches;
+  if (tasks > limits::kMaxSimulatedTasks)
+    throw InputError(fmt::format("plan: {} search(es) of {} candidates, {} layers in up to {} micro-batches, is about {:.2g} "
+                                 "simulated tasks, more than the {:.2g} one plan may take: give fewer chips, contexts or micro-batches",
+                                 searches, search_candidates(space), m.num_layers(), micro_batches, tasks, limits::kMaxSimulatedTasks));
+}
+
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
   const Model m = pipeline_model(o);
   const Deployment d = deployment(o);
@@ -24,6 +35,15 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
   const std::vector<double> contexts = parse_contexts(o.context);
   if (!o.trace_file.empty() && contexts.size() != 1)
     throw InputError(fmt::format("--trace: '{}' holds one timeline; give one --context", printable(o.trace_file, 256)));
+  {
+    // A batch search per context, about 20 simulations of every task: refused before the first.
+    const PipelineConfig c = deployment_config(o, d);
+    const double tasks = 20.0 * double(contexts.size()) * 4.0 * c.steps * m.num_layers() * c.micro_batches;
+    if (tasks > limits::kMaxSimulatedTasks)
+      throw InputError(fmt::format("--context: {} contexts of {} layers in {} micro-batches is about {:.2g} simulated tasks, more "
+                                   "than the {:.2g} one run may take; give fewer contexts or --micro-batches",
+                                   contexts.size(), m.num_layers(), c.micro_batches, tasks, limits::kMaxSimulatedTasks));
+  }
   if (!o.trace_file.empty()) {
     // One event per stage, layer, micro-batch and step: refused before anything is simulated.
     const PipelineConfig traced = deployment_config(o, d);
@@ -79,6 +99,7 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
 
   const std::vector<double> contexts = parse_contexts(o.context);
   check_search_size(space, contexts.size());
+  check_plan_work(space, contexts.size(), m);
   std::vector<Table> tables;
   for (double context : contexts) {
     PipelineConfig base = base_config(o);

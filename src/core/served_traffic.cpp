@@ -284,8 +284,8 @@ std::vector<TrafficPlan> plan_traffic(const Model& m, const SearchSpace& space, 
                                  "more than the {} a plan tries",
                                  demand_tokens_per_s, fewest_replicas, limits::kReplicas.hi));
   auto gpus_of = [&](size_t plan, int replicas) { return (long long)replicas * plans[plan].result.config.deployment.gpus(); };
-  // Every traffic run's steps are bounded before it starts, and so is their sum over the plan.
-  std::atomic<double> steps_bound_total{0};
+  // Every traffic run's steps are bounded before it starts, and so is the plan's work in all.
+  std::atomic<double> work_total{0};
   std::stable_sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
     if (a.bound_usd_per_hour != b.bound_usd_per_hour) return a.bound_usd_per_hour < b.bound_usd_per_hour;
     return gpus_of(a.plan, a.min_replicas) < gpus_of(b.plan, b.min_replicas);
@@ -304,13 +304,16 @@ std::vector<TrafficPlan> plan_traffic(const Model& m, const SearchSpace& space, 
     // Each replica more takes load off the rest; past twice the bound the deployment is not the answer.
     const int most = std::min(2 * cand.min_replicas + 2, int(limits::kReplicas.hi));
     for (int replicas = cand.min_replicas; replicas <= most; ++replicas) {
-      double total = steps_bound_total.load();
-      while (!steps_bound_total.compare_exchange_weak(total, total + steps_per_run)) {
+      const double work = steps_per_run + double(all.size()) / replicas;
+      double total = work_total.load();
+      while (!work_total.compare_exchange_weak(total, total + work)) {
       }
-      if (total + steps_per_run > limits::kMaxPlanTrafficSteps)
-        throw InputError(fmt::format("--duration: the plan's traffic runs of {} s may take more than {:.0e} decode steps in all "
-                                     "(up to {:.3g} each on {}); shorten --duration or narrow the search",
-                                     run.duration_s, limits::kMaxPlanTrafficSteps, steps_per_run, c.deployment.name()));
+      if (total + work > limits::kMaxPlanTrafficWork)
+        throw InputError(fmt::format("--duration: the plan's traffic runs of {} s may take more than {:.0e} decode steps and "
+                                     "requests in all (up to {:.3g} steps and {:.3g} requests a run on {}); shorten --duration or "
+                                     "narrow the search",
+                                     run.duration_s, limits::kMaxPlanTrafficWork, steps_per_run, double(all.size()) / replicas,
+                                     c.deployment.name()));
       ++runs;
       const TrafficResult r = simulate_traffic(demand.replica_share(replicas), timer, served.config);
       if (sla.met_by(r.summary)) return TrafficPlan{p, replicas, served.config, r.summary, replicas * usd_per_hour(p.result)};
