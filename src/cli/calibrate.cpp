@@ -188,7 +188,7 @@ void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out)
     for (const OutputFile& f : plots.files) files.push_back({csv / f.path, f.content});
   }
   write_files({}, files);
-  out << "\n" << render_table(fits) << "wrote " << o.out_file << "\n";
+  out << "\n" << render_table(fits) << "wrote " << printable(o.out_file, 256) << "\n";
   if (!o.csv_dir.empty())
     if (const std::string note = render_plots(o.csv_dir, plots); !note.empty()) out << note << "\n";
 }

@@ -31,7 +31,7 @@ int import_command(const ImportOptions& o, std::ostream& out) {
     throw InputError(fmt::format("import: the description would not load back, nothing written: {}", e.what()));
   }
   write_files(file.parent_path(), {{file.filename(), text}});
-  out << fmt::format("wrote {}: {}, {} layers, {} attention and {} FFN designs\n", o.out_file, m.id, m.num_layers(),
+  out << fmt::format("wrote {}: {}, {} layers, {} attention and {} FFN designs\n", printable(o.out_file, 256), m.id, m.num_layers(),
                      m.attention_types.size(), m.ffn_types.size());
   return 0;
 }
