@@ -225,6 +225,10 @@ TEST_CASE("work that multiplies is refused, naming the option and its bound, bef
   d.write("plots.json", R"({"name": "p", "models": ["step3"], "hardware": ["h800"], "contexts": {"from": 1024, "to": 33792, "step": 1024},
       "analyses": ["cost", "plots"], "output": {"dir": "res"}})");
   check_refused("run plots.json", "$.contexts: expected at most 32 context lengths with \"plots\"", d.path);
+  // A scenario's plan of the 1024-layer model over 16 contexts: 2.7e9 simulated tasks.
+  d.write("plan.json", R"({"name": "p", "models": ["deep.json"], "hardware": ["h800", "h20", "a800", "ascend-910b"],
+      "contexts": {"from": 1024, "to": 16384, "step": 1024}, "analyses": ["plan"], "output": {"dir": "res"}})");
+  check_refused("run plan.json", "simulated tasks, more than the 2.5e+09 one plan may take", d.path);
   CHECK_FALSE(fs::exists(d.path / "res"));
 }
 

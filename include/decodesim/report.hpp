@@ -34,8 +34,14 @@ Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>
 }  // namespace decodesim
 
 #include "decodesim/scenario.hpp"
+#include "decodesim/search.hpp"
 
 namespace decodesim {
 // Every table analysis a scenario asks for, in the order it lists them (plots are separate).
 std::vector<Table> scenario_tables(const Scenario& s);
+
+// A plan's work, bounded before it starts: `searches` searches of the space per model, over
+// models of `layers` layers in all, each candidate about three simulations of every pipeline
+// task (4 steps x layers x micro-batches x 4 stages). InputError past limits::kMaxSimulatedTasks.
+void check_search_work(const SearchSpace& space, double searches, long long layers);
 }  // namespace decodesim

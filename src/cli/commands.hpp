@@ -8,7 +8,6 @@
 #include "decodesim/calibration.hpp"
 #include "decodesim/report.hpp"
 #include "decodesim/scenario.hpp"
-#include "decodesim/search.hpp"
 #include "decodesim/writers.hpp"
 
 namespace decodesim::cli {
@@ -96,8 +95,6 @@ struct PipelineOptions {
 };
 
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
-// Refuses a plan whose searches would simulate more than limits::kMaxSimulatedTasks pipeline tasks.
-void check_plan_work(const SearchSpace& space, size_t searches, const Model& m);
 int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out);
 
 // `layer` (src/cli/layer_command.cpp): one attention layer per GPU at a deployment shape.

@@ -1,5 +1,4 @@
 // `decodesim simulate` and `decodesim plan`: served decoding as an event pipeline.
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -17,16 +16,6 @@
 #include "decodesim/search.hpp"
 
 namespace decodesim::cli {
-
-void check_plan_work(const SearchSpace& space, size_t searches, const Model& m) {
-  // About three simulations a candidate (its batch search), each of every task of the deployment.
-  const int micro_batches = std::max(space.max_micro_batches, 3);  // the serving schedules: AFD 3, EP 2
-  const double tasks = 3.0 * double(search_candidates(space)) * double(searches) * 16.0 * m.num_layers() * micro_batches;
-  if (tasks > limits::kMaxSimulatedTasks)
-    throw InputError(fmt::format("plan: {} search(es) of {} candidates, {} layers in up to {} micro-batches, is about {:.2g} "
-                                 "simulated tasks, more than the {:.2g} one plan may take: give fewer chips, contexts or micro-batches",
-                                 searches, search_candidates(space), m.num_layers(), micro_batches, tasks, limits::kMaxSimulatedTasks));
-}
 
 int simulate_command(const PipelineOptions& o, Format f, const std::string& out_dir, std::ostream& out) {
   const Model m = pipeline_model(o);
@@ -99,7 +88,7 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
 
   const std::vector<double> contexts = parse_contexts(o.context);
   check_search_size(space, contexts.size());
-  check_plan_work(space, contexts.size(), m);
+  check_search_work(space, double(contexts.size()), m.num_layers());
   std::vector<Table> tables;
   for (double context : contexts) {
     PipelineConfig base = base_config(o);

@@ -202,7 +202,7 @@ int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Form
   const Model m = pipeline_model(o);
   std::string timing;
   const SearchSpace space = search_space(o, m, &timing);
-  check_plan_work(space, 1, m);
+  check_search_work(space, 1, m.num_layers());
   const TrafficDemand demand = demand_from(t);
   const PipelineConfig base = base_config(o);
   const TrafficSla sla{t.p99_tpot_ms > 0 ? t.p99_tpot_ms : o.tpot_ms, t.p99_queue_s};

@@ -1,5 +1,7 @@
 #include "decodesim/report.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "decodesim/census.hpp"
@@ -173,6 +175,9 @@ std::vector<Table> scenario_tables(const Scenario& s) {
         for (const Hardware& h : s.hardware) space.attention_chips.push_back({h, nullptr});
         space.ffn_chips = space.ep_chips = space.attention_chips;
         check_search_size(space, s.models.size() * s.contexts.size());
+        long long layers = 0;
+        for (const Model& m : s.models) layers += m.num_layers();
+        check_search_work(space, double(s.contexts.size()), layers);
         const RankBy rank = s.plan_rank_by_usd ? RankBy::usd_per_mtok : RankBy::tgs;
         for (const Model& m : s.models)
           for (double c : s.contexts) {
@@ -190,6 +195,17 @@ std::vector<Table> scenario_tables(const Scenario& s) {
     }
   }
   return out;
+}
+
+void check_search_work(const SearchSpace& space, double searches, long long layers) {
+  const int micro_batches = std::max(space.max_micro_batches, 3);  // the serving schedules: AFD 3, EP 2
+  const double candidates = double(search_candidates(space));
+  const double tasks = 3.0 * candidates * searches * 16.0 * double(layers) * micro_batches;
+  if (tasks > limits::kMaxSimulatedTasks)
+    throw InputError(fmt::format("plan: {:.0f} search(es) of {:.0f} candidates over {} layers in up to {} micro-batches is about {:.2g} "
+                                 "simulated tasks, more than the {:.2g} one plan may take: give fewer chips, contexts, models or "
+                                 "micro-batches",
+                                 searches, candidates, layers, micro_batches, tasks, limits::kMaxSimulatedTasks));
 }
 
 }  // namespace decodesim
