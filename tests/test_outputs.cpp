@@ -137,9 +137,14 @@ TEST_CASE("outputs: every final name is checked before the first rename; a failu
   CHECK(test::read_file(out / "a.csv") == "old");
   // A path through a file.
   CHECK_THAT(refusal_of([&] { write_files(out, {{"a.csv/c.csv", "x"}}); }), Catch::Contains("a file is in the way"));
-  // The success path replaces the old content and leaves no temporary.
+  // The success path replaces the old content and leaves no temporary; the result is as readable
+  // as any file the user makes (its temporary was private).
+  const mode_t mask = ::umask(022);
   write_files(out, {{"a.csv", "new"}, {"c.csv", "c"}});
+  ::umask(mask);
   CHECK(test::read_file(out / "a.csv") == "new");
+  CHECK((fs::status(out / "c.csv").permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read));
   CHECK(names_in(out) == std::set<std::string>{"a.csv", "b.csv", "c.csv", "f.csv"});
 }
 

@@ -180,6 +180,14 @@ std::tuple<dev_t, ino_t, std::string> resolve(Target& t) {
   return {st.st_dev, st.st_ino, (below / t.name).string()};
 }
 
+// The mode a file made with 0666 would get: outputs end as readable as any other file of the
+// user's, while their temporaries stay private (0600) until they are complete.
+mode_t output_mode() {
+  const mode_t mask = ::umask(0);  // read it: umask() only sets, and returns the old value
+  ::umask(mask);
+  return static_cast<mode_t>(0666 & ~mask);
+}
+
 void write_all(int fd, const std::string& text, const fs::path& dst) {
   for (size_t done = 0; done < text.size();) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -252,7 +260,7 @@ void write_files(const fs::path& dir, const std::vector<OutputFile>& files) {
       int fd = -1;
       for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
         t.temporary = t.folder / fmt::format(".{}.{}.partial", stem, fresh_suffix());
-        fd = ::open(t.temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        fd = ::open(t.temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) {
           const int err = errno;
           t.temporary.clear();
@@ -265,6 +273,7 @@ void write_files(const fs::path& dir, const std::vector<OutputFile>& files) {
       }
       try {
         write_all(fd, t.file->content, t.asked);
+        if (::fchmod(fd, output_mode()) != 0) cannot_write(t.asked, std::strerror(errno));
       } catch (...) {
         ::close(fd);
         throw;
