@@ -109,7 +109,9 @@ TEST_CASE("outputs: one file by two spellings is refused before anything is writ
   for (const std::string& trace :
        std::vector<std::string>{"./D/simulate.csv", "D/../D/simulate.csv", (d.path / "D/simulate.csv").string(), "L/simulate.csv"})
     check_refused(sim + "--trace '" + trace + "'", "two outputs of this name", d.path);
-  for (const std::string json : {"./D/calibration_fits.csv", "L/calibration_fits.csv"})
+  // gnuplot's figures count too: they are written after the files, beside their scripts.
+  for (const std::string json :
+       {"./D/calibration_fits.csv", "L/calibration_fits.csv", "./D/calibration-roofline.png", "L/calibration-roofline.svg"})
     check_refused("calibrate --refit '" + shipped + "' --csv D --out '" + json + "'", "two outputs of this name", d.path);
   CHECK(names_in(d.path / "D").empty());
   // Distinct files are written, the trace beside the tables.

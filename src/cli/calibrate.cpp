@@ -186,6 +186,17 @@ void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out)
     files.push_back({csv / "calibration_fits.csv", render_csv(fits)});
     files.push_back({csv / "calibration_samples.csv", render_csv(calibration_samples_table(c))});
     for (const OutputFile& f : plots.files) files.push_back({csv / f.path, f.content});
+    // gnuplot then writes each figure's PNG and SVG beside its script (src/io/plots.cpp): --out may
+    // not be one of them either, however spelt.
+    std::error_code ec;
+    const std::filesystem::path out_resolved = std::filesystem::weakly_canonical(std::filesystem::absolute(out_file, ec), ec);
+    for (const std::string& script : plots.scripts)
+      for (const char* extension : {".png", ".svg"}) {
+        const std::filesystem::path image = csv / std::filesystem::path(script).replace_extension(extension);
+        if (!ec && std::filesystem::weakly_canonical(std::filesystem::absolute(image, ec), ec) == out_resolved)
+          throw InputError(fmt::format("{}: two outputs of this name (also the figure {})", printable(o.out_file, 256),
+                                       printable(image.string(), 256)));
+      }
   }
   write_files({}, files);
   out << "\n" << render_table(fits) << "wrote " << printable(o.out_file, 256) << "\n";
