@@ -99,9 +99,9 @@ inline constexpr Range kLengthSigma{0, 10, false};
 inline constexpr double kMaxTrafficSteps = 1e7;
 // Work of all the traffic runs of one `plan --rate/--trace` together: each run's bound on its
 // decode steps (above) plus the requests of its share, summed over every replica count tried.
-// About 0.3 us each on two cores, so 1e8 is half a minute; 28 runs of an hour at 500 requests/s
-// (a 2-chip plan) are 4.2e7.
-inline constexpr double kMaxPlanTrafficWork = 1e8;
+// 0.3-0.45 us each on two loaded cores (1e8 took 45 s), so 5e7 is 15-22 s; 28 runs of an hour at
+// 500 requests/s (a 2-chip plan) are 4.2e7.
+inline constexpr double kMaxPlanTrafficWork = 5e7;
 // Copies of one deployment: `traffic --replicas`, and the replica counts `plan --rate` tries (each
 // count is a traffic run). 1024 copies of the largest deployment is eight million GPUs.
 inline constexpr IntRange kReplicas{1, 1024};

@@ -301,9 +301,7 @@ std::vector<TrafficPlan> plan_traffic(const Model& m, const SearchSpace& space, 
     const PipelineStepTimer timer(m, a, f, c);
     const double steps_per_run = traffic_steps_bound(m, a, f, c, run.duration_s);
     check_traffic_steps(steps_per_run, run.duration_s);
-    // Each replica more takes load off the rest; past twice the bound the deployment is not the answer.
-    const int most = std::min(2 * cand.min_replicas + 2, int(limits::kReplicas.hi));
-    for (int replicas = cand.min_replicas; replicas <= most; ++replicas) {
+    auto serves = [&](int replicas) -> std::optional<TrafficPlan> {
       const double work = steps_per_run + double(all.size()) / replicas;
       double total = work_total.load();
       while (!work_total.compare_exchange_weak(total, total + work)) {
@@ -316,9 +314,27 @@ std::vector<TrafficPlan> plan_traffic(const Model& m, const SearchSpace& space, 
                                      c.deployment.name()));
       ++runs;
       const TrafficResult r = simulate_traffic(demand.replica_share(replicas), timer, served.config);
-      if (sla.met_by(r.summary)) return TrafficPlan{p, replicas, served.config, r.summary, replicas * usd_per_hour(p.result)};
+      if (!sla.met_by(r.summary)) return std::nullopt;
+      return TrafficPlan{p, replicas, served.config, r.summary, replicas * usd_per_hour(p.result)};
+    };
+    // Each replica more takes load off the rest; past twice the bound the deployment is not the
+    // answer. Counts go up from the bound by 1, 2, 4, ... and, once one meets the SLA, are halved
+    // back to the fewest that does: the counts a one-by-one scan would try when the bound or the
+    // next one serves (the usual case), a few dozen runs rather than hundreds when a demand needs
+    // hundreds of replicas.
+    const int most = std::min(2 * cand.min_replicas + 2, int(limits::kReplicas.hi));
+    std::optional<TrafficPlan> met;
+    int fails = cand.min_replicas - 1;  // the most replicas known (or, below the bound, taken) to fail
+    for (int replicas = cand.min_replicas, step = 1; !met && fails < most; step *= 2) {
+      met = serves(replicas);
+      if (!met) fails = replicas, replicas = std::min(replicas + step, most);
     }
-    return std::nullopt;
+    while (met && met->replicas - fails > 1) {
+      const int mid = fails + (met->replicas - fails) / 2;
+      if (std::optional<TrafficPlan> fewer = serves(mid)) met = std::move(fewer);
+      else fails = mid;
+    }
+    return met;
   };
 
   // Candidates go in waves of one per thread, cheapest bound first, until the next bound is
