@@ -64,6 +64,16 @@ inline constexpr Range kAcceptance{0, 1, false};  // a draft token's acceptance 
 // beyond that a micro-batch can only wait in a queue, and the event count grows without use.
 inline constexpr long long kMicroBatchesPerLayer = 4;
 inline constexpr IntRange kMicroBatches{1, kMicroBatchesPerLayer * kMaxLayers};
+// Tasks of one pipeline simulation (steps x layers x micro-batches x 4 stages), about 30 ns each:
+// a batch search makes a dozen simulations and a traffic run's step grid several hundred, so
+// 2^21 keeps a simulation near 60 ms and a traffic run under a minute. The shipped models at
+// 4 micro-batches per layer stay under 2^18; a 1024-layer model may take 128 micro-batches.
+inline constexpr long long kMaxPipelineTasks = 1 << 21;
+// Pipeline tasks one `plan` or `simulate` may simulate in all, estimated before it starts from
+// its searches (plan: 3 simulations a candidate; simulate: 20 a context, a batch search's worth)
+// and the tasks of each. About 10 ns a task: 2.5e9 is under 30 s. kMaxPlanCandidates of a
+// 61-layer model in up to 4 micro-batches is 2.3e9; a 1024-layer model gets a sixteenth of them.
+inline constexpr double kMaxSimulatedTasks = 2.5e9;
 // Requests per attention GPU per micro-batch the batch search considers: memory sizes that
 // would allow more are searched up to here.
 inline constexpr long long kMaxRequestsPerGpu = 1 << 20;
@@ -71,6 +81,13 @@ inline constexpr IntRange kTopRows{1, 1000000};
 // Deployment candidates one plan may search (each a batch search of a few simulations): about
 // 20 s on two cores (measured: 4 x 4 chips at 4 contexts, 4,608 candidates, 0.44-0.48 s).
 inline constexpr long long kMaxPlanCandidates = 200000;
+// Events of one `simulate --trace` timeline (4 steps x layers x micro-batches x 4 stages): each
+// is about 190 bytes of JSON and 5 us to render, so 2^20 is 200 MB and 5 s. A 1024-layer model
+// makes 16,384 per micro-batch; the shipped models at their serving schedules, under 4,000.
+inline constexpr long long kMaxTraceEvents = 1 << 20;
+// Results of one `layer` run (models x chips x contexts); its kernel table has about ten rows
+// for each. 64 models x 64 chips x 4 contexts fits; 64 x 64 x 1024 (four million) would not.
+inline constexpr long long kMaxLayerRows = 1 << 14;
 
 // ---- Traffic ----
 inline constexpr Range kRatePerSecond{1e-6, 1e6, false};  // requests per second
@@ -78,6 +95,21 @@ inline constexpr Range kSeconds{0, 1e7};                  // durations, warm-up,
 // Requests one traffic run holds: the engine keeps about 80 bytes each, 1.6 GB at most. An hour
 // at 500 requests/s is 1.8 million.
 inline constexpr double kMaxRequests = 2e7;
+// Spread of a lognormal length (`lognormal:MEAN:SIGMA`): measured prompt and output lengths have
+// 0.5-2; at 10 the median is e^-50 of the mean. Beyond, sigma^2 overflows and the draws are NaN.
+inline constexpr Range kLengthSigma{0, 10, false};
+// Decode steps one traffic run may take, bounded before it starts by the run's duration over the
+// deployment's fastest step (batch 1). The engine keeps 16 bytes per step and takes 0.1-1 us
+// each: 1e7 is 160 MB and a few seconds. An hour of Step-3 2A2F on H800 is 133k steps.
+inline constexpr double kMaxTrafficSteps = 1e7;
+// Work of all the traffic runs of one `plan --rate/--trace` together: each run's bound on its
+// decode steps (above) plus the requests of its share, summed over every replica count tried.
+// 0.3-0.45 us each on two loaded cores (1e8 took 45 s), so 5e7 is 15-22 s; 28 runs of an hour at
+// 500 requests/s (a 2-chip plan) are 4.2e7.
+inline constexpr double kMaxPlanTrafficWork = 5e7;
+// Copies of one deployment: `traffic --replicas`, and the replica counts `plan --rate` tries (each
+// count is a traffic run). 1024 copies of the largest deployment is eight million GPUs.
+inline constexpr IntRange kReplicas{1, 1024};
 
 // ---- Lists and files ----
 inline constexpr long long kMaxListItems = 64;           // models or chips in one list
@@ -88,11 +120,18 @@ inline constexpr long long kMaxContexts = 1024;          // context lengths in o
 inline constexpr long long kMaxTableRows = 1 << 17;
 inline constexpr long long kMaxIdLength = 64;            // ids and type names: file names, not prose
 inline constexpr long long kMaxInputBytes = 64 << 20;    // 500x the largest shipped file (a 125 KB calibration)
+// A request trace (CSV): kMaxRequests lines of up to 50 bytes. Read line by line, never whole.
+inline constexpr long long kMaxTraceBytes = 1LL << 30;
+// Contexts of a scenario with plots: one cost figure per context, four files each (data, script,
+// PNG, SVG) and 30-40 ms of gnuplot. The shipped scenarios have 2 and 8.
+inline constexpr long long kMaxPlotContexts = 32;
 inline constexpr int kMaxJsonDepth = 32;                 // the schema nests 4 deep
 inline constexpr long long kMaxMeasurements = 10000;     // samples to refit: 25x a full sweep (409); fit time grows with them
 
 // ---- Calibration ----
-inline constexpr Range kLaunchUs{0, 1e6};                // a fit's fixed cost per kernel, up to 1 s
+// A fit's fixed cost per kernel: at most the longest kernel a fit may be given (kKernelUs), and 0
+// where the fit finds none, so that whatever `calibrate --refit` fits, the loader reads back.
+inline constexpr Range kLaunchUs{0, 1e12, false};
 inline constexpr Range kFitP{1, 64, false};              // the corner sharpness a fit may take (calibration.cpp)
 inline constexpr IntRange kSampleCount{0, 1000000000};  // train and holdout samples of a fit
 inline constexpr Range kKernelUs{1e-3, 1e12, false};     // one measured kernel: 1 ns to 11 days

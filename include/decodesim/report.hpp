@@ -34,6 +34,7 @@ Table budget_table(const std::vector<Model>& models, const std::vector<Hardware>
 }  // namespace decodesim
 
 #include "decodesim/scenario.hpp"
+#include "decodesim/search.hpp"
 
 namespace decodesim {
 
@@ -73,4 +74,8 @@ Table what_if_claims_table(const WhatIfStudy& w);
 // `what_if`, the what-if study is kept there for its figure (computed once).
 std::vector<Table> scenario_tables(const Scenario& s, WhatIfStudy* what_if = nullptr);
 
+// A plan's work, bounded before it starts: `searches` searches of the space for `m`, each
+// candidate about three simulations of every pipeline task (4 steps x layers x micro-batches x 4
+// stages). InputError past limits::kMaxSimulatedTasks.
+void check_search_work(const SearchSpace& space, const Model& m, double searches);
 }  // namespace decodesim

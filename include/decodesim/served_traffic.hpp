@@ -56,6 +56,12 @@ struct ServedTraffic {
 ServedTraffic served_traffic(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c,
                              double batch_context, double max_batch, TrafficConfig run);
 
+// The most decode steps a traffic run of `duration_s` can take on this deployment: the duration
+// over its fastest step (batch 1, context 1; one simulation, not through a timer's grid).
+double traffic_steps_bound(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c, double duration_s);
+// InputError naming --duration when that bound passes limits::kMaxTrafficSteps.
+void check_traffic_steps(double steps_bound, double duration_s);
+
 // One traffic run on one deployment, described for the summary table.
 struct TrafficRun {
   std::string model, deployment, attention_hw, ffn_hw, batch_limited_by;

@@ -23,10 +23,13 @@ struct OutputFile {
   std::string content;
 };
 
-// Writes every file to a temporary name first and renames only once all were written, so a
-// failure leaves no partial result behind (nor the folders it made). Two files of one name are
-// refused before anything is written. An empty `dir` takes each path as it is. Throws
-// InputError naming the file on failure.
+// All or nothing, and only where asked: every output is checked first (two names for one file,
+// however spelt, by the identity of its resolved folder; a folder or a device where a file is to
+// go; a path through something that is not a folder), then written to a fresh private temporary
+// beside it (O_CREAT|O_EXCL|O_NOFOLLOW: a link planted there is never written through), and
+// renamed into place only once all were written. A link at a final name is replaced, not
+// followed. A failure leaves the outputs as they were and removes the temporaries and the
+// folders it made. An empty `dir` takes each path as it is. Throws InputError naming the file.
 void write_files(const std::filesystem::path& dir, const std::vector<OutputFile>& files);
 
 }  // namespace decodesim

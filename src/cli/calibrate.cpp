@@ -171,7 +171,14 @@ void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out)
   if (c.fits.empty())
     throw InputError(fmt::format("calibrate: no op class has the {} measurements a fit needs; nothing written", kMinFitSamples));
   const Table fits = calibration_fits_table(c);
-  std::vector<OutputFile> files{{out_file, calibration_json(c)}};
+  // What is written must load: checked by the loader itself before anything is written.
+  const std::string text = calibration_json(c);
+  try {
+    parse_calibration(text, out_file.string());
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("calibrate: the fitted file would not load back, nothing written: {}", e.what()));
+  }
+  std::vector<OutputFile> files{{out_file, text}};
   PlotSet plots;
   if (!o.csv_dir.empty()) {
     const std::filesystem::path csv = o.csv_dir;
@@ -179,9 +186,20 @@ void fit_and_write(Calibration& c, const CalibrateOptions& o, std::ostream& out)
     files.push_back({csv / "calibration_fits.csv", render_csv(fits)});
     files.push_back({csv / "calibration_samples.csv", render_csv(calibration_samples_table(c))});
     for (const OutputFile& f : plots.files) files.push_back({csv / f.path, f.content});
+    // gnuplot then writes each figure's PNG and SVG beside its script (src/io/plots.cpp): --out may
+    // not be one of them either, however spelt.
+    std::error_code ec;
+    const std::filesystem::path out_resolved = std::filesystem::weakly_canonical(std::filesystem::absolute(out_file, ec), ec);
+    for (const std::string& script : plots.scripts)
+      for (const char* extension : {".png", ".svg"}) {
+        const std::filesystem::path image = csv / std::filesystem::path(script).replace_extension(extension);
+        if (!ec && std::filesystem::weakly_canonical(std::filesystem::absolute(image, ec), ec) == out_resolved)
+          throw InputError(fmt::format("{}: two outputs of this name (also the figure {})", printable(o.out_file, 256),
+                                       printable(image.string(), 256)));
+      }
   }
   write_files({}, files);
-  out << "\n" << render_table(fits) << "wrote " << o.out_file << "\n";
+  out << "\n" << render_table(fits) << "wrote " << printable(o.out_file, 256) << "\n";
   if (!o.csv_dir.empty())
     if (const std::string note = render_plots(o.csv_dir, plots); !note.empty()) out << note << "\n";
 }
@@ -194,6 +212,7 @@ int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream
     Calibration c;
     const std::vector<std::string> files = split_list(o.refit);
     if (files.empty()) throw InputError("--refit: no calibration file given");
+    int fp8_runs = 0;  // a run on a chip without FP8 (or its measurement) has no FP8 ceiling to average
     for (const std::string& f : files) {
       const Calibration run = load_calibration(f);
       if (run.samples.empty())
@@ -206,9 +225,11 @@ int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream
                                      c.hardware_id, printable(files.front(), 256)));
       c.copy_bytes_per_s += run.copy_bytes_per_s / files.size();
       c.gemm_bf16_flops_per_s += run.gemm_bf16_flops_per_s / files.size();
-      c.gemm_fp8_flops_per_s += run.gemm_fp8_flops_per_s / files.size();
+      c.gemm_fp8_flops_per_s += run.gemm_fp8_flops_per_s;
+      fp8_runs += run.gemm_fp8_flops_per_s > 0;
       c.samples.insert(c.samples.end(), run.samples.begin(), run.samples.end());
     }
+    if (fp8_runs > 0) c.gemm_fp8_flops_per_s /= fp8_runs;
     if (!o.hardware.empty() && o.hardware != c.hardware_id)
       throw InputError(fmt::format("{}: $.hardware: calibration is for '{}', not '{}'", printable(files.front(), 256), c.hardware_id,
                                    printable(o.hardware)));

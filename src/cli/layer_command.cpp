@@ -5,6 +5,7 @@
 #include "cli/pipeline_setup.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/layer.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/writers.hpp"
 
@@ -22,8 +23,14 @@ int layer_command(const LayerOptions& o, Format f, const std::string& out_dir, s
   const std::vector<double> contexts = parse_contexts(o.context);
 
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
+  const std::vector<Model> models = load_models(o.model);
+  const std::vector<Hardware> chips = load_hardware_list(o.hardware, "--hardware");
+  const double rows = double(models.size()) * double(chips.size()) * double(contexts.size());
+  if (rows > double(limits::kMaxLayerRows))
+    throw InputError(fmt::format("layer: {} models x {} chips x {} contexts is {:.0f} rows, more than the {} one run may give",
+                                 models.size(), chips.size(), contexts.size(), rows, limits::kMaxLayerRows));
   std::vector<LayerResult> results;
-  for (const Model& loaded : load_models(o.model)) {
+  for (const Model& loaded : models) {
     const Model m = with_kv_option(loaded, o.kv_dtype);
     // Per model: a calibrated timer takes the model's weight and KV precisions.
     for (const Pool& pool : pools(calibrations, {o.hardware, "--hardware"}, m))

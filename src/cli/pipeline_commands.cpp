@@ -10,6 +10,7 @@
 #include "cli/pipeline_setup.hpp"
 #include "decodesim/chrome_trace.hpp"
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/pipeline.hpp"
 #include "decodesim/search.hpp"
@@ -23,7 +24,25 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
   const auto& [attention, ffn, timing] = pools;
   const std::vector<double> contexts = parse_contexts(o.context);
   if (!o.trace_file.empty() && contexts.size() != 1)
-    throw InputError(fmt::format("--trace: '{}' holds one timeline; give one --context", o.trace_file));
+    throw InputError(fmt::format("--trace: '{}' holds one timeline; give one --context", printable(o.trace_file, 256)));
+  {
+    // A batch search per context, about 20 simulations of every task: refused before the first.
+    const PipelineConfig c = deployment_config(o, d);
+    const double tasks = 20.0 * double(contexts.size()) * 4.0 * c.steps * m.num_layers() * c.micro_batches;
+    if (tasks > limits::kMaxSimulatedTasks)
+      throw InputError(fmt::format("--context: {} contexts of {} layers in {} micro-batches is about {:.2g} simulated tasks, more "
+                                   "than the {:.2g} one run may take; give fewer contexts or --micro-batches",
+                                   contexts.size(), m.num_layers(), c.micro_batches, tasks, limits::kMaxSimulatedTasks));
+  }
+  if (!o.trace_file.empty()) {
+    // One event per stage, layer, micro-batch and step: refused before anything is simulated.
+    const PipelineConfig traced = deployment_config(o, d);
+    const double events = 4.0 * traced.steps * m.num_layers() * traced.micro_batches;
+    if (events > double(limits::kMaxTraceEvents))
+      throw InputError(fmt::format("--trace: {} layers x {} micro-batches x {} steps x 4 stages is {:.0f} events, more than the {} "
+                                   "one timeline may hold; give fewer --micro-batches",
+                                   m.num_layers(), traced.micro_batches, traced.steps, events, limits::kMaxTraceEvents));
+  }
 
   std::vector<PipelineResult> results;
   std::vector<std::string> notes;
@@ -79,6 +98,7 @@ int plan_command(const PipelineOptions& o, Format f, const std::string& out_dir,
 
   const std::vector<double> contexts = parse_contexts(o.context);
   check_search_size(space, m, contexts.size());
+  check_search_work(space, m, double(contexts.size()));
   std::vector<Table> tables;
   for (double context : contexts) {
     PipelineConfig base = base_config(o);

@@ -123,7 +123,7 @@ void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
   cmd->add_option("--max-batch", t.max_batch, "running requests at most (default: the largest batch meeting the SLA and memory)")
       ->check(number_option(limits::kTokens));
   cmd->add_option("--replicas", t.replicas, "copies of the deployment, each taking 1/replicas of the traffic")
-      ->check(integer_option(limits::kInstances))
+      ->check(integer_option(limits::kReplicas))
       ->capture_default_str();
   cmd->add_option("--sample-s", t.sample_s, "time-series interval in seconds (default: duration / 1000)")
       ->check(number_option(limits::kSeconds));
@@ -143,10 +143,11 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   const DeploymentPools pools = deployment_pools(o, d, m);
   const auto& [attention, ffn, timing] = pools;
   const TrafficDemand demand = demand_from(t);
+  PipelineConfig c = deployment_config(o, d);
+  check_traffic_steps(traffic_steps_bound(m, attention, ffn, c, demand.duration_s), demand.duration_s);
   const std::vector<Request> requests = demand.replica_share(t.replicas);
   if (requests.empty()) throw InputError(fmt::format("traffic: no request arrives within {} s", demand.duration_s));
 
-  PipelineConfig c = deployment_config(o, d);
   c.context_tokens = batch_mean_context(requests);
   c.micro_batches = chosen_micro_batches(m, pools, c);
   const TrafficConfig run = run_config(t, demand, mean_output_tokens(requests), c.tpot_sla_ms);
@@ -178,6 +179,16 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
                                         "token (decode step / tokens per step), each request advancing one token per step.",
                                         c.mtp.draft_tokens, c.mtp.tokens_per_step()));
   summary.notes.push_back(timing);
+  if (!(result.summary.tokens_per_s > 0)) {
+    // An infinite cost per token with no word would read as a result.
+    const std::string why = fmt::format(
+        "No token was decoded in the measured window ({} s to {} s): throughput is 0 and the cost per token infinite{}; "
+        "lengthen --duration or shorten --warmup-s.",
+        run.warmup_s, run.duration_s,
+        result.summary.rejected > 0 ? fmt::format(" ({} requests did not fit the deployment's memory)", result.summary.rejected) : "");
+    summary.notes.push_back(why);
+    if (f != Format::table) err << "decodesim: note: " << why << "\n";
+  }
 
   std::vector<OutputFile> extra;
   PlotSet plots;
@@ -198,6 +209,7 @@ int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Form
   const Model m = pipeline_model(o);
   std::string timing;
   const SearchSpace space = search_space(o, m, &timing);
+  check_search_work(space, m, 1);
   const TrafficDemand demand = demand_from(t);
   const PipelineConfig base = base_config(o);
   const TrafficSla sla{t.p99_tpot_ms > 0 ? t.p99_tpot_ms : o.tpot_ms, t.p99_queue_s};

@@ -108,6 +108,20 @@ double levenberg_marquardt(Eigen::Vector4d& t, const EfficiencyFit& initial, con
 
 }  // namespace
 
+// The fit as a calibrated file may hold it (limits.hpp): what is fitted must load back. Extreme
+// measurements (a 1e12 us kernel, a ceiling at its bound times the slack) would otherwise give a
+// launch cost, or a rate, outside the ranges the loader reads.
+static double bounded_error(double e) { return std::isfinite(e) ? std::min(e, limits::kRelativeError.hi) : limits::kRelativeError.hi; }
+
+static EfficiencyFit within_limits(EfficiencyFit f) {
+  auto clamp = [](double v, limits::Range r) { return std::clamp(v, r.lo, r.hi); };
+  f.launch_us = clamp(f.launch_us, limits::kLaunchUs);
+  f.bytes_per_s = clamp(f.bytes_per_s, limits::kBytesPerSecond);
+  f.flops_per_s = clamp(f.flops_per_s, limits::kFlopsPerSecond);
+  f.p = clamp(f.p, limits::kFitP);
+  return f;
+}
+
 EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyFit& initial) {
   EfficiencyFit best = initial;
   best.train_samples = static_cast<int>(train.size());
@@ -133,11 +147,11 @@ EfficiencyFit fit_efficiency(const std::vector<Sample>& train, const EfficiencyF
       const double cost = residuals(t, initial, train).cwiseAbs().sum();
       if (std::isfinite(cost) && cost < best_cost) {
         best_cost = cost;
-        best = from_theta(t, initial);
+        best = within_limits(from_theta(t, initial));
         best.train_samples = static_cast<int>(train.size());
       }
     }
-  best.train_median_error = median_error(best, train);
+  best.train_median_error = bounded_error(median_error(best, train));
   best.holdout_median_error = -1;
   return best;
 }
@@ -170,7 +184,7 @@ std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double co
     init.flops_per_s = key.second == "fp8" && fp8_flops_per_s > 0 ? fp8_flops_per_s : bf16_flops_per_s;
     EfficiencyFit f = fit_efficiency(train, init);
     f.holdout_samples = static_cast<int>(held.size());
-    f.holdout_median_error = held.empty() ? -1 : median_error(f, held);
+    f.holdout_median_error = held.empty() ? -1 : bounded_error(median_error(f, held));
     fits.push_back(f);
   }
   return fits;

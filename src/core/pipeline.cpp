@@ -379,6 +379,10 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
     throw InputError(fmt::format("simulate: micro-batches: expected at most {} per layer ({} for the {} layers of {}), got {}",
                                  limits::kMicroBatchesPerLayer, limits::kMicroBatchesPerLayer * m.num_layers(), m.num_layers(),
                                  m.id, c.micro_batches));
+  if (const double tasks = 4.0 * c.steps * m.num_layers() * c.micro_batches; tasks > double(limits::kMaxPipelineTasks))
+    throw InputError(fmt::format("simulate: micro-batches: {} steps x {} layers x {} micro-batches x 4 stages is {:.0f} tasks per "
+                                 "simulation, more than the {}; give fewer --micro-batches",
+                                 c.steps, m.num_layers(), c.micro_batches, tasks, limits::kMaxPipelineTasks));
   if (d.gpus_per_instance < 1) throw InputError("simulate: a deployment needs GPUs per instance");
   check_deployment(d, "simulate:");
   if (c.warmup_steps < 0 || c.steps <= c.warmup_steps) throw InputError("simulate: steps must exceed warmup_steps");

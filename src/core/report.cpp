@@ -1,5 +1,6 @@
 #include "decodesim/report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -336,6 +337,7 @@ std::vector<Table> scenario_tables(const Scenario& s, WhatIfStudy* what_if) {
         for (const Hardware& h : s.hardware) space.attention_chips.push_back({h, nullptr});
         space.ffn_chips = space.colocated_chips = space.attention_chips;
         for (const Model& m : s.models) check_search_size(space, m, s.contexts.size());
+        for (const Model& m : s.models) check_search_work(space, m, double(s.contexts.size()));
         const RankBy rank = s.plan_rank_by_usd ? RankBy::usd_per_mtok : RankBy::tgs;
         for (const Model& m : s.models)
           for (double c : s.contexts) {
@@ -360,6 +362,17 @@ std::vector<Table> scenario_tables(const Scenario& s, WhatIfStudy* what_if) {
     }
   }
   return out;
+}
+
+void check_search_work(const SearchSpace& space, const Model& m, double searches) {
+  const int micro_batches = std::max(space.max_micro_batches, 1);  // the largest count a candidate runs
+  const double candidates = double(search_candidates(space, m));   // deployments x micro-batch counts
+  const double tasks = 3.0 * candidates * searches * 16.0 * double(m.num_layers()) * micro_batches;
+  if (tasks > limits::kMaxSimulatedTasks)
+    throw InputError(fmt::format("plan: {:.0f} search(es) of {:.0f} candidates over {} layers in up to {} micro-batches is about {:.2g} "
+                                 "simulated tasks, more than the {:.2g} one plan may take: give fewer chips, contexts, models or "
+                                 "micro-batches",
+                                 searches, candidates, m.num_layers(), micro_batches, tasks, limits::kMaxSimulatedTasks));
 }
 
 }  // namespace decodesim

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "decodesim/errors.hpp"
+#include "decodesim/limits.hpp"
 
 namespace decodesim {
 
@@ -206,6 +207,20 @@ Table traffic_table(const std::vector<TrafficRun>& runs) {
 
 // ---- Capacity planning -----------------------------------------------------------------------
 
+double traffic_steps_bound(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c, double duration_s) {
+  PipelineConfig fastest = c;
+  fastest.batch = 1, fastest.micro_batches = 1, fastest.context_tokens = 1;  // one request: the fastest step
+  const double ms = simulate(m, attention, ffn, fastest).tpot_ms;
+  return ms > 0 ? duration_s / (ms * 1e-3) : std::numeric_limits<double>::infinity();
+}
+
+void check_traffic_steps(double steps_bound, double duration_s) {
+  if (!(steps_bound <= limits::kMaxTrafficSteps))
+    throw InputError(fmt::format("--duration: {} s may take up to {:.3g} decode steps at this deployment's fastest step, more than "
+                                 "the {:.0e} one traffic run may take; shorten --duration",
+                                 duration_s, steps_bound, limits::kMaxTrafficSteps));
+}
+
 std::vector<Request> TrafficDemand::replica_share(int replicas) const {
   if (rate_per_s > 0) return poisson_requests(rate_per_s / replicas, duration_s, input, output, seed);
   return round_robin_share(trace, replicas);
@@ -254,12 +269,23 @@ std::vector<TrafficPlan> plan_traffic(const Model& m, const SearchSpace& space, 
     double bound_usd_per_hour;
   };
   std::vector<Candidate> candidates;
+  double fewest_replicas = std::numeric_limits<double>::infinity();
   for (size_t i = 0; i < plans.size(); ++i) {
     const PipelineResult& r = plans[i].result;
-    const int min_replicas = std::max(1, static_cast<int>(std::ceil(0.95 * demand_tokens_per_s / r.tokens_per_s)));
+    // As a double first: a demand far beyond a deployment asks for more replicas than an int holds.
+    const double needed = std::max(1.0, std::ceil(0.95 * demand_tokens_per_s / r.tokens_per_s));
+    fewest_replicas = std::min(fewest_replicas, needed);
+    if (!(needed <= double(limits::kReplicas.hi))) continue;  // not a deployment for this demand
+    const int min_replicas = static_cast<int>(needed);
     candidates.push_back({i, min_replicas, min_replicas * usd_per_hour(r)});
   }
-  auto gpus_of = [&](size_t plan, int replicas) { return replicas * plans[plan].result.config.deployment.gpus(); };
+  if (candidates.empty() && !plans.empty())
+    throw InputError(fmt::format("--rate: the demand ({:.4g} tokens/s) needs at least {:.4g} replicas of every deployment searched, "
+                                 "more than the {} a plan tries",
+                                 demand_tokens_per_s, fewest_replicas, limits::kReplicas.hi));
+  auto gpus_of = [&](size_t plan, int replicas) { return (long long)replicas * plans[plan].result.config.deployment.gpus(); };
+  // Every traffic run's steps are bounded before it starts, and so is the plan's work in all.
+  std::atomic<double> work_total{0};
   std::stable_sort(candidates.begin(), candidates.end(), [&](const Candidate& a, const Candidate& b) {
     if (a.bound_usd_per_hour != b.bound_usd_per_hour) return a.bound_usd_per_hour < b.bound_usd_per_hour;
     return gpus_of(a.plan, a.min_replicas) < gpus_of(b.plan, b.min_replicas);
@@ -273,13 +299,42 @@ std::vector<TrafficPlan> plan_traffic(const Model& m, const SearchSpace& space, 
     const Pool& f = colocated ? a : pool_named(space.ffn_chips, p.result.ffn_hw);
     const ServedTraffic served = served_traffic(m, a, f, c, at.context_tokens, c.batch, run);
     const PipelineStepTimer timer(m, a, f, c);
-    // Each replica more takes load off the rest; past twice the bound the deployment is not the answer.
-    for (int replicas = cand.min_replicas; replicas <= 2 * cand.min_replicas + 2; ++replicas) {
+    const double steps_per_run = traffic_steps_bound(m, a, f, c, run.duration_s);
+    check_traffic_steps(steps_per_run, run.duration_s);
+    auto serves = [&](int replicas) -> std::optional<TrafficPlan> {
+      const double work = steps_per_run + double(all.size()) / replicas;
+      double total = work_total.load();
+      while (!work_total.compare_exchange_weak(total, total + work)) {
+      }
+      if (total + work > limits::kMaxPlanTrafficWork)
+        throw InputError(fmt::format("--duration: the plan's traffic runs of {} s may take more than {:.0e} decode steps and "
+                                     "requests in all (up to {:.3g} steps and {:.3g} requests a run on {}); shorten --duration or "
+                                     "narrow the search",
+                                     run.duration_s, limits::kMaxPlanTrafficWork, steps_per_run, double(all.size()) / replicas,
+                                     c.deployment.name()));
       ++runs;
       const TrafficResult r = simulate_traffic(demand.replica_share(replicas), timer, served.config);
-      if (sla.met_by(r.summary)) return TrafficPlan{p, replicas, served.config, r.summary, replicas * usd_per_hour(p.result)};
+      if (!sla.met_by(r.summary)) return std::nullopt;
+      return TrafficPlan{p, replicas, served.config, r.summary, replicas * usd_per_hour(p.result)};
+    };
+    // Each replica more takes load off the rest; past twice the bound the deployment is not the
+    // answer. Counts go up from the bound by 1, 2, 4, ... and, once one meets the SLA, are halved
+    // back to the fewest that does: the counts a one-by-one scan would try when the bound or the
+    // next one serves (the usual case), a few dozen runs rather than hundreds when a demand needs
+    // hundreds of replicas.
+    const int most = std::min(2 * cand.min_replicas + 2, int(limits::kReplicas.hi));
+    std::optional<TrafficPlan> met;
+    int fails = cand.min_replicas - 1;  // the most replicas known (or, below the bound, taken) to fail
+    for (int replicas = cand.min_replicas, step = 1; !met && fails < most; step *= 2) {
+      met = serves(replicas);
+      if (!met) fails = replicas, replicas = std::min(replicas + step, most);
     }
-    return std::nullopt;
+    while (met && met->replicas - fails > 1) {
+      const int mid = fails + (met->replicas - fails) / 2;
+      if (std::optional<TrafficPlan> fewer = serves(mid)) met = std::move(fewer);
+      else fails = mid;
+    }
+    return met;
   };
 
   // Candidates go in waves of one per thread, cheapest bound first, until the next bound is
@@ -292,8 +347,8 @@ std::vector<TrafficPlan> plan_traffic(const Model& m, const SearchSpace& space, 
   std::vector<Found> found;
   auto better = [&](const Found& x, const Found& y) {
     if (x.plan.usd_per_hour != y.plan.usd_per_hour) return x.plan.usd_per_hour < y.plan.usd_per_hour;
-    const int gx = x.plan.replicas * x.plan.deployment.result.config.deployment.gpus();
-    const int gy = y.plan.replicas * y.plan.deployment.result.config.deployment.gpus();
+    const long long gx = (long long)x.plan.replicas * x.plan.deployment.result.config.deployment.gpus();
+    const long long gy = (long long)y.plan.replicas * y.plan.deployment.result.config.deployment.gpus();
     return gx != gy ? gx < gy : x.order < y.order;
   };
   auto kth_cost = [&] { return found.size() < top ? std::numeric_limits<double>::infinity() : found[top - 1].plan.usd_per_hour; };

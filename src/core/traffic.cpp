@@ -46,7 +46,8 @@ long Rng::sample(const LengthDist& d) {
       break;
     }
   }
-  return static_cast<long>(std::clamp(std::round(x), 1.0, kMaxTokens));
+  // NaN (an overflowing spread) would pass clamp and make the cast undefined: it counts as 1.
+  return static_cast<long>(std::isnan(x) ? 1.0 : std::clamp(std::round(x), 1.0, kMaxTokens));
 }
 
 std::vector<Request> poisson_requests(double rate_per_s, double duration_s, const LengthDist& input,

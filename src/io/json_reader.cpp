@@ -1,8 +1,8 @@
 #include "json_reader.hpp"
 
+#include "input_file.hpp"
+
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 namespace decodesim::io {
@@ -76,17 +76,7 @@ json parse_json_text(const std::string& text, const std::string& file_name) {
 
 json parse_json_file(const std::filesystem::path& p) {
   const std::string file = printable(p.string(), kFileNameInMessage);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(p, ec)) throw InputError(fmt::format("{}: cannot read file (missing or not a regular file)", file));
-  const auto size = std::filesystem::file_size(p, ec);
-  if (!ec && size > static_cast<uintmax_t>(limits::kMaxInputBytes))
-    throw InputError(fmt::format("{}: $: expected at most {} bytes, got {}", file, limits::kMaxInputBytes, size));
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot read file", file));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw InputError(fmt::format("{}: cannot read file", file));
-  return parse_json_text(ss.str(), p.string());
+  return parse_json_text(read_input_file(p, file, limits::kMaxInputBytes), p.string());
 }
 
 std::string describe(const json& j) {

@@ -601,6 +601,11 @@ Scenario scenario_from(const json& j, const std::string& file) {
       throw InputError(fmt::format("{}: $.analyses[{}]: expected one of census, cost, afd, sparsity, budget, plan, plots, what_if, got {}",
                                    r.file(), i, io::describe(an[i])));
   }
+  // One cost figure per context: a plot set grows with them.
+  if (std::find(s.analyses.begin(), s.analyses.end(), Analysis::plots) != s.analyses.end() &&
+      static_cast<long long>(s.contexts.size()) > lim::kMaxPlotContexts)
+    throw InputError(fmt::format("{}: $.contexts: expected at most {} context lengths with \"plots\" (one figure each), got {}",
+                                 r.file(), lim::kMaxPlotContexts, s.contexts.size()));
   s.network = parse_sla(r, "network");
   if (r.has("budget")) {
     ObjectReader b = r.object("budget");
@@ -651,7 +656,16 @@ Scenario scenario_from(const json& j, const std::string& file) {
   }
   if (r.has("output")) {
     ObjectReader o = r.object("output");
-    if (auto d = o.opt_string("dir")) s.out_dir = *d;
+    if (auto d = o.opt_string("dir")) {
+      // A scenario file may come from anywhere: its folder stays under the current one. `--out`
+      // on the command line, the user's own choice, may name any folder.
+      const fs::path dir(*d);
+      const bool escapes = std::any_of(dir.begin(), dir.end(), [](const fs::path& part) { return part == ".."; });
+      if (dir.empty() || dir.is_absolute() || dir.has_root_name() || dir.has_root_directory() || escapes)
+        o.fail_value("dir", "a relative folder without '..', resolved against the current folder (give --out to write elsewhere)",
+                     json(*d));
+      s.out_dir = *d;
+    }
     if (auto f = o.opt_string("format")) {
       const std::optional<Format> named = format_named(*f);
       if (!named) o.fail_value("format", "table, csv or json", json(*f));

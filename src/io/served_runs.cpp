@@ -1,21 +1,19 @@
 // The pipeline bench's CSV (bench/gpu/pipeline_bench.cu), read by name of column.
-#include <filesystem>
-#include <fstream>
 #include <map>
+#include <sstream>
 
 #include <fmt/format.h>
 
 #include "decodesim/errors.hpp"
 #include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
+#include "input_file.hpp"
 #include "text_fields.hpp"
 
 namespace decodesim {
 
 std::vector<ServedRun> load_served_runs(const std::string& path) {
-  std::error_code ec;
-  std::ifstream in(path, std::ios::binary);
-  if (!in || std::filesystem::is_directory(path, ec)) throw InputError(fmt::format("{}: cannot read file", path));
+  std::istringstream in(io::read_input_file(path, printable(path, 256), limits::kMaxInputBytes));
   static const std::vector<std::string> kNeeded = {"deployment", "model", "gpus", "context", "batch", "micro_batches",
                                                    "layers", "kv_dtype", "measured_tpot_ms"};
   std::map<std::string, size_t> col;

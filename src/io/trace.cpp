@@ -3,16 +3,15 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
+#include <cstring>
 #include <optional>
-#include <sstream>
 #include <string_view>
 
 #include <fmt/format.h>
 
 #include "decodesim/errors.hpp"
 #include "decodesim/limits.hpp"
+#include "input_file.hpp"
 #include "text_fields.hpp"
 
 namespace decodesim {
@@ -34,9 +33,9 @@ std::optional<long> tokens(const std::string& s) {
 
 LengthDist parse_length_dist(const std::string& text, const std::string& option) {
   auto bad = [&]() -> LengthDist {
-    throw InputError(fmt::format("{}: '{}': expected N, uniform:MIN:MAX (whole tokens, 1 <= MIN <= MAX) or "
-                                 "lognormal:MEAN:SIGMA (MEAN >= 1, SIGMA >= 0)",
-                                 option, printable(text)));
+    throw InputError(fmt::format("{}: '{}': expected N, uniform:MIN:MAX (whole tokens, 1 <= MIN <= MAX <= 1e9) or "
+                                 "lognormal:MEAN:SIGMA (MEAN in [1, 1e9], SIGMA in {})",
+                                 option, printable(text), limits::to_string(limits::kLengthSigma)));
   };
   const std::vector<std::string> parts = split(trimmed(text), ':');
   LengthDist d;
@@ -50,7 +49,7 @@ LengthDist parse_length_dist(const std::string& text, const std::string& option)
     d.kind = LengthDist::Kind::uniform, d.a = double(*lo), d.b = double(*hi);
   } else if (parts.size() == 3 && parts[0] == "lognormal") {
     const std::optional<double> mean = number(parts[1]), sigma = number(parts[2]);
-    if (!mean || !sigma || *mean < 1 || *mean > 1e9 || *sigma < 0) return bad();
+    if (!mean || !sigma || *mean < 1 || *mean > 1e9 || !limits::kLengthSigma.contains(*sigma)) return bad();
     d.kind = LengthDist::Kind::lognormal, d.a = *mean, d.b = *sigma;
   } else {
     return bad();
@@ -60,25 +59,26 @@ LengthDist parse_length_dist(const std::string& text, const std::string& option)
 
 std::vector<Request> load_trace(const std::string& path_text) {
   const std::string path = printable(path_text, 256);  // as messages show it
-  std::error_code ec;
-  std::ifstream in(path_text, std::ios::binary);
-  if (!in || std::filesystem::is_directory(path_text, ec)) throw InputError(fmt::format("{}: cannot read file", path));
+  io::InputFile in(path_text, path);
+  if (in.size() > limits::kMaxTraceBytes)
+    throw InputError(fmt::format("{}: expected at most {} bytes, got {}", path, limits::kMaxTraceBytes, in.size()));
   static const char* kColumns[] = {"arrival_s", "input_tokens", "output_tokens"};
+  // A line of three numbers is short: a longer one is not a trace (and is not held in memory whole).
+  constexpr size_t kMaxLineBytes = 4096;
   std::vector<Request> out;
-  std::string line;
   long line_no = 0;
   bool first = true;
-  while (std::getline(in, line)) {
+  auto take = [&](const std::string& line) {
     ++line_no;
     const std::string row = trimmed(line);
-    if (row.empty() || row[0] == '#') continue;
+    if (row.empty() || row[0] == '#') return;
     const std::vector<std::string> f = split(row, ',');
     if (first && !number(f[0])) {  // a header
       first = false;
       if (f.size() != 3 || f[0] != kColumns[0] || f[1] != kColumns[1] || f[2] != kColumns[2])
         throw InputError(fmt::format("{}: line {}: expected the header arrival_s,input_tokens,output_tokens, got '{}'", path,
                                      line_no, printable(row)));
-      continue;
+      return;
     }
     first = false;
     if (f.size() != 3)
@@ -101,8 +101,28 @@ std::vector<Request> load_trace(const std::string& path_text) {
     out.push_back(r);
     if (static_cast<double>(out.size()) > limits::kMaxRequests)
       throw InputError(fmt::format("{}: line {}: more than {:.0f} requests", path, line_no, limits::kMaxRequests));
+  };
+  std::string line;
+  std::vector<char> buffer(1 << 16);
+  long long total = 0;
+  for (size_t got; (got = in.read(buffer.data(), buffer.size())) > 0;) {
+    total += static_cast<long long>(got);
+    if (total > limits::kMaxTraceBytes)  // it grew since it was opened
+      throw InputError(fmt::format("{}: expected at most {} bytes", path, limits::kMaxTraceBytes));
+    for (size_t i = 0; i < got;) {
+      const char* nl = static_cast<const char*>(std::memchr(buffer.data() + i, '\n', got - i));
+      const size_t end = nl ? static_cast<size_t>(nl - buffer.data()) : got;
+      if (line.size() + (end - i) > kMaxLineBytes)
+        throw InputError(fmt::format("{}: line {}: expected at most {} bytes in a line", path, line_no + 1, kMaxLineBytes));
+      line.append(buffer.data() + i, end - i);
+      i = end;
+      if (!nl) break;
+      take(line);
+      line.clear();
+      ++i;
+    }
   }
-  if (in.bad()) throw InputError(fmt::format("{}: cannot read file", path));
+  if (!line.empty()) take(line);
   if (out.empty()) throw InputError(fmt::format("{}: no requests (expected lines arrival_s,input_tokens,output_tokens)", path));
   std::stable_sort(out.begin(), out.end(), [](const Request& a, const Request& b) { return a.arrival_s < b.arrival_s; });
   return out;

@@ -12,12 +12,14 @@
 #include "decodesim/budget.hpp"
 #include "decodesim/census.hpp"
 #include "decodesim/cost.hpp"
+#include "decodesim/hf_import.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/network.hpp"
 #include "decodesim/pipeline.hpp"
 #include "decodesim/plots.hpp"
 #include "decodesim/report.hpp"
 #include "decodesim/search.hpp"
+#include "decodesim/writers.hpp"
 
 namespace fuzz {
 
@@ -69,13 +71,47 @@ inline void check_chip(const decodesim::Hardware& h, const decodesim::Model& m) 
   if (const auto plan = largest_batch(m, pool, pool, c)) expect_figure(plan->result.config.batch, "batch");
 }
 
+// What decodesim writes, its loader reads back: a model as `import` writes it (the same census),
+// a calibration as `calibrate --refit` fits it. A refusal here is the writer's fault.
+template <class Load>
+inline auto reads_back(Load load, const std::string& what) {
+  try {
+    return load();
+  } catch (const decodesim::InputError& e) {
+    throw std::logic_error(what + " as written is refused by the loader: " + e.what());
+  }
+}
+
+inline void check_model_round_trip(const decodesim::Model& m) {
+  using namespace decodesim;
+  const Model back = reads_back([&] { return parse_model(model_description_json(m), "models/" + m.id + ".json"); }, "the model");
+  const Census a = census(m, 8192), b = census(back, 8192);
+  expect(a.kv_bytes == b.kv_bytes && a.attention_flops == b.attention_flops && a.linear_flops == b.linear_flops &&
+             a.ffn_flops == b.ffn_flops,
+         "a different census once written and read back");
+}
+
+// The refit is the costly part (a few ms per op class): `samples` of them at most.
+inline void check_refit_round_trip(decodesim::Calibration c, size_t samples) {
+  using namespace decodesim;
+  if (c.samples.size() > samples) c.samples.resize(samples);
+  c.fits = fit_all(c.samples, c.copy_bytes_per_s, c.gemm_bf16_flops_per_s, c.gemm_fp8_flops_per_s, 4);
+  if (c.fits.empty()) return;  // calibrate writes nothing then
+  reads_back([&] { return parse_calibration(calibration_json(c), "calibrated/refit.json"); }, "the refit calibration");
+}
+
 // Loads `text` as `kind`, named `file` (whose stem must equal the id), and checks what loads.
 inline void load_checked(Kind kind, const std::string& text, const std::string& file) {
   using namespace decodesim;
   static const Model step3 = load_model("step3");
   static const Hardware h800 = load_hardware("h800");
   switch (kind) {
-    case Kind::model: check_model(parse_model(text, file), h800); break;
+    case Kind::model: {
+      const Model m = parse_model(text, file);
+      check_model(m, h800);
+      check_model_round_trip(m);
+      break;
+    }
     case Kind::hardware: check_chip(parse_hardware(text, file), step3); break;
     case Kind::scenario: {
       Scenario s = parse_scenario(text, file);
@@ -97,6 +133,7 @@ inline void load_checked(Kind kind, const std::string& text, const std::string& 
       config.deployment = parse_deployment("1A1F");
       config.batch = 64;
       expect_figure(simulate(step3, pool, pool, config).tpot_ms, "calibrated TPOT");
+      check_refit_round_trip(c, 64);
       break;
     }
   }

@@ -319,8 +319,11 @@ Model model_from_hf(const json& j, const fs::path& file, const HfImportOptions& 
                                  limits::kMaxIdLength, printable(m.id)));
   m.name = m.id;
   m.file = file.string();
-  m.source = fmt::format("Hugging Face config {} (model_type {}); fields used: {}; precisions: {}", file.string(), type,
-                         c.used(), precisions_of(options));
+  // The path is the user's: escaped and cut like any echoed text, so the description `import`
+  // writes holds what the loader reads back (no control characters, at most 4096 bytes).
+  m.source = printable(fmt::format("Hugging Face config {} (model_type {}); fields used: {}; precisions: {}",
+                                   printable(file.string(), 512), type, c.used(), precisions_of(options)),
+                       4000);
   m.hidden_size = l.hidden_size;
   m.vocab_size = l.vocab_size;
   m.tie_embeddings = l.tie_embeddings;
