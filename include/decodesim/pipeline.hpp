@@ -136,6 +136,14 @@ StageTimes layer_stage_times(const Model& m, int layer, const Pool& attention, c
 // Per step and micro-batch on each attention GPU: the LM head, sampling and the next token's
 // embedding (0 when c.kernels.lm_head is off). The pipeline adds it to the first layer's attention.
 double step_head_us(const Model& m, const Pool& attention, const PipelineConfig& c);
+// Element-wise kernels of one layer per micro-batch, on the attention GPUs and on the FFN GPUs
+// (docs/pipeline.md, "Element-wise kernels"); shared with prefill (prefill.cpp).
+struct LayerKernels {
+  int attention = 0, ffn = 0;
+};
+LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c);
+// An element-wise kernel that reads and writes `rows` BF16 hidden states once.
+Op rows_op(double rows, double H);
 // Memory per GPU for the configured batch.
 MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
 // What one simulation did, task by task (for `simulate --trace`).

@@ -123,10 +123,8 @@ const OpTimer& timer_of(const Pool& p, std::unique_ptr<OpTimer>& own, const Mode
   return *own;
 }
 
-// Element-wise kernels of one layer per micro-batch, on the attention GPUs and on the FFN GPUs.
-struct LayerKernels {
-  int attention = 0, ffn = 0;
-};
+}  // namespace
+
 LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c) {
   if (!c.kernels.serving_stack) return {c.kernels.attention, c.kernels.ffn};
   const AttentionSpec& a = m.attention(layer);
@@ -145,6 +143,8 @@ LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c) {
   return k;
 }
 
+namespace {
+
 // The LM head, with sampling and the next token's embedding as two element-wise kernels. The head
 // is a GEMM in the model's weight precision like every other (the timers know one GEMM precision
 // per model); a checkpoint that keeps it in BF16, as DeepSeek-V3's FP8 one does, reads twice the bytes.
@@ -162,8 +162,11 @@ double head_us(const Model& m, const Pool& attn, const OpTimer& t, const Pipelin
   return us;
 }
 
-// An element-wise kernel that reads and writes `rows` BF16 hidden states once.
+}  // namespace
+
 Op rows_op(double rows, double H) { return {OpClass::elementwise, 0, rows * H * 2.0 * 2.0}; }
+
+namespace {
 
 StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTimer& ta, const Pool& ffn, const OpTimer& tf,
                        const PipelineConfig& c) {
