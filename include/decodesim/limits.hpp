@@ -67,6 +67,11 @@ inline constexpr IntRange kTopRows{1, 1000000};
 // 20 s on two cores (measured: 4 x 4 chips at 4 contexts, 4,608 candidates, 0.44-0.48 s).
 inline constexpr long long kMaxPlanCandidates = 200000;
 
+// ---- Prefill ----
+// Forwards one prompt may take in chunked prefill (one event simulation each): a 1M-token prompt
+// in chunks of 256, about 0.5 s to time.
+inline constexpr long long kMaxPrefillChunks = 4096;
+
 // ---- Traffic ----
 inline constexpr Range kRatePerSecond{1e-6, 1e6, false};  // requests per second
 inline constexpr Range kSeconds{0, 1e7};                  // durations, warm-up, sampling, queueing: up to 115 days
