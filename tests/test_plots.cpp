@@ -253,11 +253,11 @@ TEST_CASE("text from data files reaches every figure as text: gnuplot runs nothi
   for (const PlotSet& set : sets) {
     for (const OutputFile& f : set.files) {
       INFO(f.path);
-      if (f.path.ends_with(".gp")) CHECK(expansions(f.content).empty());
+      if (f.path.string().ends_with(".gp")) CHECK(expansions(f.content).empty());
       // Every script sets its outputs twice (PNG, SVG), on lines of its own; no data line starts a command.
       size_t outputs = 0;
       for (size_t at = 0; (at = f.content.find("\nset output", at)) != std::string::npos; ++at) ++outputs;
-      CHECK(outputs == (f.path.ends_with(".gp") ? 2u : 0u));
+      CHECK(outputs == (f.path.string().ends_with(".gp") ? 2u : 0u));
       std::ofstream(dir.path / f.path) << f.content;
     }
     all.files.insert(all.files.end(), set.files.begin(), set.files.end());
