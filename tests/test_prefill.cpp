@@ -305,6 +305,7 @@ TEST_CASE("prefill and P/D traffic end to end; bad input is one line and exit 2"
       {"traffic --model step3 --rate 10 --prefill-replicas 2", "--prefill-deployment"},
       {"traffic --model step3 --rate 10 --prefill-deployment EP8 --colocated-prefill-tokens 512", "not both"},
       {"plan --model step3 --rate 10 --prefill-hardware h800", "--p99-ttft-s"},
+      {"traffic --model step3 --rate 10 --prefill-batch-tokens 4096", "--prefill-deployment"},
       {"plan --model step3 --rate 10 --p99-ttft-s 2 --gpus 64", "--max-gpus"},
   };
   for (const auto& [args, expect] : cases) {
@@ -324,6 +325,7 @@ TEST_CASE("plan --p99-ttft-s returns the cheapest prefill + decode pair within b
   REQUIRE(j["rows"].size() >= 1);
   double last = 0;
   for (const auto& row : j["rows"]) {
+    CHECK(row["sla_met"].get<std::string>() == "yes");
     CHECK(row["ttft_p99_ms"].get<double>() <= 2000);
     CHECK(row["tpot_p99_ms"].get<double>() <= 50);
     CHECK(row["usd_per_hour"].get<double>() >= last);

@@ -124,6 +124,10 @@ class App;
 }
 namespace decodesim::cli {
 
+// DeepSeek's prefill profile (github.com/deepseek-ai/profile-data): 16K tokens per GPU per forward in two micro-batches.
+inline constexpr double kDefaultPrefillBatchTokens = 16384;
+inline constexpr int kDefaultPrefillMicroBatches = 2;
+
 struct TrafficOptions {
   double rate_per_s = 0;           // requests per second, Poisson arrivals
   std::string trace;               // or a CSV trace
@@ -144,8 +148,8 @@ struct TrafficOptions {
   std::string prefill_deployment;
   std::string prefill_hardware;
   int prefill_replicas = 1;
-  double prefill_batch_tokens = 16384;  // per data-parallel group and forward: DeepSeek's prefill profile runs 16K per GPU
-  int prefill_micro_batches = 2;        // DeepSeek's prefill overlaps two micro-batches
+  double prefill_batch_tokens = kDefaultPrefillBatchTokens;  // per data-parallel group and forward
+  int prefill_micro_batches = kDefaultPrefillMicroBatches;
   double colocated_prefill_tokens = 0;
   double p99_ttft_s = 0;                // plan: > 0 plans a P/D pair
   bool requested() const { return rate_per_s > 0 || !trace.empty(); }

@@ -174,6 +174,9 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   if (pd && colocated_prefill) throw InputError("traffic: give --prefill-deployment (P/D) or --colocated-prefill-tokens, not both");
   if (!pd && (!t.prefill_hardware.empty() || t.prefill_replicas != 1))
     throw InputError("traffic: --prefill-hardware and --prefill-replicas describe the P/D prefill tier: give --prefill-deployment");
+  if (!pd && !colocated_prefill && (t.prefill_batch_tokens != kDefaultPrefillBatchTokens || t.prefill_micro_batches != kDefaultPrefillMicroBatches))
+    throw InputError("traffic: --prefill-batch-tokens and --prefill-micro-batches time prefill: give --prefill-deployment or "
+                     "--colocated-prefill-tokens");
   // P/D: the prefill tier takes every request; the decode replica its share in order of KV arrival.
   const std::vector<Request> requests = demand.replica_share(pd ? 1 : t.replicas);
   if (requests.empty()) throw InputError(fmt::format("traffic: no request arrives within {} s", demand.duration_s));
@@ -293,13 +296,16 @@ int plan_pd_command(const PipelineOptions& o, const TrafficOptions& t, const Mod
   // Enough decode candidates that a GPU budget still leaves pairs to choose from.
   const size_t top = static_cast<size_t>(o.top);
   const std::vector<TrafficPlan> decode = plan_traffic(m, space, base, demand, sla, run, std::max<size_t>(top, 20), &stats);
-  const std::vector<PdPlan> pairs = plan_pd(m, tiers, decode, space, prefill_chips, pc, demand, run, base.nic_efficiency, top, o.max_gpus);
+  long tried = 0;
+  const std::vector<PdPlan> pairs =
+      plan_pd(m, tiers, decode, space, prefill_chips, pc, demand, run, sla, t.p99_ttft_s, base.nic_efficiency, top, o.max_gpus, &tried);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   Table table = pd_plan_table(pairs, demand, sla, t.p99_ttft_s);
   table.notes.push_back(fmt::format("Prefill: {} tiers meet the TTFT SLA ({} prefill simulations, {:.0f} tokens per forward and group, {} "
-                                    "micro-batches); decode: {} plans meet the TPOT SLA ({} candidates, {} traffic runs){}; {:.1f} s in all.",
+                                    "micro-batches); decode: {} plans meet the TPOT SLA ({} candidates, {} traffic runs); {} pairs "
+                                    "served together{}; {:.1f} s in all.",
                                     tiers.size(), prefill_simulations, pc.batch_tokens, pc.micro_batches, decode.size(),
-                                    stats.search.candidates, stats.traffic_runs,
+                                    stats.search.candidates, stats.traffic_runs, tried,
                                     o.max_gpus > 0 ? fmt::format("; at most {} GPUs per pair", o.max_gpus) : "", s));
   table.notes.push_back(timing);
   emit({table}, f, out_dir, out);

@@ -115,9 +115,14 @@ const Pool& pool_named(const std::vector<Pool>& pools, const std::string& id) {
 }
 }  // namespace
 
+bool pd_sla_met(const TrafficSummary& s, const TrafficSla& sla, double p99_ttft_s) {
+  return sla.met_by(s) && s.ttft_p99_ms <= p99_ttft_s * 1e3 && !s.prefill_overloaded;
+}
+
 std::vector<PdPlan> plan_pd(const Model& m, const std::vector<PrefillTier>& prefill, const std::vector<TrafficPlan>& decode,
                             const SearchSpace& space, const std::vector<Pool>& prefill_chips, const PrefillConfig& prefill_base,
-                            const TrafficDemand& demand, const TrafficConfig& run, double nic_efficiency, size_t top, int max_gpus) {
+                            const TrafficDemand& demand, const TrafficConfig& run, const TrafficSla& sla, double p99_ttft_s,
+                            double nic_efficiency, size_t top, int max_gpus, long* tried) {
   std::vector<PdPlan> pairs;
   for (const PrefillTier& p : prefill)
     for (const TrafficPlan& d : decode) {
@@ -128,10 +133,13 @@ std::vector<PdPlan> plan_pd(const Model& m, const std::vector<PrefillTier>& pref
   std::stable_sort(pairs.begin(), pairs.end(), [](const PdPlan& a, const PdPlan& b) {
     return a.usd_per_hour != b.usd_per_hour ? a.usd_per_hour < b.usd_per_hour : a.gpus < b.gpus;
   });
-  if (pairs.size() > top) pairs.resize(top);
-  // Serve each pair together once: the decode tier's arrivals now wait for prefill and the KV.
+  // Serve pairs together, cheapest first: the decode tier's arrivals now wait for prefill and the KV.
   const std::vector<Request> all = demand.replica_share(1);
+  std::vector<PdPlan> kept;
+  long served = 0;
   for (PdPlan& pair : pairs) {
+    if (kept.size() >= top || served >= long(4 * top + 4)) break;
+    ++served;
     const PipelineConfig& c = pair.decode.deployment.result.config;
     const bool colocated = c.deployment.colocated();
     const Pool& a = pool_named(colocated ? space.colocated_chips : space.attention_chips, pair.decode.deployment.result.attention_hw);
@@ -144,8 +152,10 @@ std::vector<PdPlan> plan_pd(const Model& m, const std::vector<PrefillTier>& pref
     TrafficConfig cfg = pair.decode.config;
     cfg.warmup_s = run.warmup_s;
     pair.summary = simulate_pd_traffic(all, timer, pair.prefill.replicas, pair.decode.replicas, step, cfg).summary;
+    if (pd_sla_met(pair.summary, sla, p99_ttft_s)) kept.push_back(pair);
   }
-  return pairs;
+  if (tried) *tried = served;
+  return kept;
 }
 
 Table pd_plan_table(const std::vector<PdPlan>& plans, const TrafficDemand& demand, const TrafficSla& sla, double p99_ttft_s) {
@@ -182,7 +192,7 @@ Table pd_plan_table(const std::vector<PdPlan>& plans, const TrafficDemand& deman
     const PdPlan& p = plans[i];
     const PipelineResult& d = p.decode.deployment.result;
     const int decode_gpus = p.decode.replicas * d.config.deployment.gpus();
-    const bool met = sla.met_by(p.summary) && p.summary.ttft_p99_ms <= p99_ttft_s * 1e3 && !p.summary.prefill_overloaded;
+    const bool met = pd_sla_met(p.summary, sla, p99_ttft_s);
     t.add({double(i + 1), p.prefill.at_mean.config.deployment.name(), p.prefill.at_mean.attention_hw, double(p.prefill.replicas),
            double(p.prefill.gpus()), d.config.deployment.name(), d.attention_hw == d.ffn_hw ? d.attention_hw : d.attention_hw + "/" + d.ffn_hw,
            double(p.decode.replicas), double(decode_gpus), double(p.gpus), double(p.prefill.gpus()) / decode_gpus, p.usd_per_hour,
@@ -191,7 +201,8 @@ Table pd_plan_table(const std::vector<PdPlan>& plans, const TrafficDemand& deman
   }
   t.notes.push_back("Prefill tier: the fewest replicas of each prefill deployment whose p99 TTFT (arrival to first token) meets the "
                     "SLA; decode tier: plan --rate's cheapest replicas within p99 TPOT; then each pair served together "
-                    "(arrivals at the decode tier delayed by prefill and the KV transfer), figures of that run, one decode replica.");
+                    "(arrivals at the decode tier delayed by prefill and the KV transfer) and kept if it still meets both; "
+                    "figures of that run, one decode replica.");
   return t;
 }
 
