@@ -59,7 +59,7 @@ struct PrefillResult {
   std::string model, attention_hw, ffn_hw, timing;
   std::vector<PrefillForward> forwards;  // one shape (whole prompts), or one per chunk of a prompt
   double input_tokens_per_s = 0, input_tokens_per_s_per_gpu = 0;
-  double ttft_ms = 0;        // one prompt alone: its forwards one after another, nothing queued
+  double ttft_ms = 0;        // one prompt alone (one per data-parallel group): its forwards one after another, nothing queued
   double work_ms = 0;        // the deployment's time per prompt when forwards run back to back (= input / rate)
   double usd_per_mtok = 0;   // per 1M input tokens
   double compute_util = 0;   // FLOPs / (time x GPUs x peak at the model's compute precision)

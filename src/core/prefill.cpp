@@ -296,7 +296,7 @@ Table prefill_table(const std::vector<PrefillResult>& results) {
            r.flops_per_token, r.memory.fits() ? "yes" : "no"});
   }
   t.notes.push_back("batch_tokens: tokens per forward of one data-parallel attention group (all groups run in lockstep); "
-                    "ttft_ms: one prompt alone, its forwards one after another; utilisations over forwards run back to back.");
+                    "ttft_ms: one prompt alone (one in each group), its forwards one after another; utilisations over forwards run back to back.");
   t.notes.push_back("Attention over the prompt is causal (N (N + 1) / 2 scores per head), BF16 products; MLA un-absorbed "
                     "(per-head K and V from the latent); the LM head on each prompt's last token only.");
   return t;
