@@ -294,6 +294,11 @@ TEST_CASE("prefill and P/D traffic end to end; bad input is one line and exit 2"
   CHECK_THAT(pd.out, Catch::Contains("pd_gpu_ratio"));
   for (const char* f : {"traffic.csv", "pd_ratio.csv", "traffic_timeseries.csv", "traffic-ttft-tpot.dat", "traffic-ttft-tpot.gp"})
     CHECK(std::filesystem::exists(d.path / "pd" / f));
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0)
+    CHECK(std::filesystem::file_size(d.path / "pd" / "traffic-ttft-tpot.png") > 1000);
+  // Every interval's TTFT columns are numbers or nan, and some first tokens came out.
+  const std::string series = test::read_file(d.path / "pd" / "traffic_timeseries.csv");
+  CHECK(series.substr(0, series.find('\n')).ends_with(",ttft_ms,ttft_max_ms"));
 
   const std::pair<std::string, std::string> cases[] = {
       {"prefill --model step3 --input-tokens 0", "--input-tokens"},
