@@ -4,6 +4,7 @@
 #include "helpers.hpp"
 
 #include <cmath>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -326,8 +327,16 @@ TEST_CASE("prefill and P/D traffic end to end; bad input is one line and exit 2"
 TEST_CASE("plan --p99-ttft-s returns the cheapest prefill + decode pair within both SLAs and the GPU budget", "[prefill][pd][plan]") {
   const std::string base = "plan --model step3 --hardware h800 --deployments ep --timing roofline --rate 40 --input-tokens 4096 "
                            "--output-tokens 256 --duration 60 --p99-tpot-ms 50 --p99-ttft-s 2 --top 3";
-  const auto j = nlohmann::json::parse(run(base + " --format json").out);
+  // Two JSON documents: the pairs, then the colocated alternative.
+  std::istringstream docs(run(base + " --format json").out);
+  nlohmann::json j, colocated;
+  docs >> j >> colocated;
   REQUIRE(j["rows"].size() >= 1);
+  CHECK(colocated["analysis"].get<std::string>() == "plan_colocated");
+  for (const auto& row : colocated["rows"]) {
+    CHECK(row["ttft_p99_ms"].get<double>() <= 2000);
+    CHECK(row["tpot_p99_ms"].get<double>() <= 50);
+  }
   double last = 0;
   for (const auto& row : j["rows"]) {
     CHECK(row["sla_met"].get<std::string>() == "yes");
@@ -338,6 +347,9 @@ TEST_CASE("plan --p99-ttft-s returns the cheapest prefill + decode pair within b
   }
   const int gpus = static_cast<int>(j["rows"][0]["gpus"].get<double>());
   // A budget below the cheapest pair's GPUs gives another pair, or none.
-  const auto tight = nlohmann::json::parse(run(base + fmt::format(" --max-gpus {} --format json", gpus - 1)).out);
+  std::istringstream tight_docs(run(base + fmt::format(" --max-gpus {} --format json", gpus - 1)).out);
+  nlohmann::json tight, tight_colocated;
+  tight_docs >> tight >> tight_colocated;
   for (const auto& row : tight["rows"]) CHECK(row["gpus"].get<double>() <= gpus - 1);
+  for (const auto& row : tight_colocated["rows"]) CHECK(row["gpus"].get<double>() <= gpus - 1);
 }

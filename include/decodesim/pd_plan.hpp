@@ -62,4 +62,20 @@ std::vector<PdPlan> plan_pd(const Model& m, const std::vector<PrefillTier>& pref
                             double nic_efficiency, size_t top, int max_gpus, long* tried = nullptr);
 Table pd_plan_table(const std::vector<PdPlan>& plans, const TrafficDemand& demand, const TrafficSla& sla, double p99_ttft_s);
 
+// The colocated alternative: a decode deployment whose steps also carry prefill chunks.
+struct ColocatedPlan {
+  TrafficPlan decode;          // the deployment (at its decode batch limit) and, here, its replicas and summary
+  double chunk_tokens = 0;     // prompt tokens per step, whole deployment
+  double usd_per_hour = 0;
+};
+// For the first `deployments` distinct decode deployments of `decode` (cheapest first), the chunk
+// (512 to 4096 tokens per data-parallel group) and the fewest replicas (from the decode plan's up to
+// 3 x + 2) with which colocated prefill meets both SLAs, within `max_gpus` GPUs in all (0: any);
+// cheapest first, at most `top`.
+std::vector<ColocatedPlan> plan_colocated(const Model& m, const std::vector<TrafficPlan>& decode, const SearchSpace& space,
+                                          const PrefillConfig& prefill_base, const TrafficDemand& demand, const TrafficConfig& run,
+                                          const TrafficSla& sla, double p99_ttft_s, size_t deployments, size_t top, int max_gpus,
+                                          long* traffic_runs = nullptr);
+Table colocated_plan_table(const std::vector<ColocatedPlan>& plans, double p99_ttft_s, double p99_tpot_ms);
+
 }  // namespace decodesim

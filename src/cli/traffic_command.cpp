@@ -300,6 +300,10 @@ int plan_pd_command(const PipelineOptions& o, const TrafficOptions& t, const Mod
   const std::vector<PdPlan> pairs =
       plan_pd(m, tiers, decode, space, prefill_chips, pc, demand, run, sla, t.p99_ttft_s, base.nic_efficiency, top, o.max_gpus, &tried);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The colocated alternative on the cheapest decode deployments, for comparison.
+  long colocated_runs = 0;
+  const std::vector<ColocatedPlan> colocated =
+      plan_colocated(m, decode, space, pc, demand, run, sla, t.p99_ttft_s, 3, top, o.max_gpus, &colocated_runs);
   Table table = pd_plan_table(pairs, demand, sla, t.p99_ttft_s);
   table.notes.push_back(fmt::format("Prefill: {} tiers meet the TTFT SLA ({} prefill simulations, {:.0f} tokens per forward and group, {} "
                                     "micro-batches); decode: {} plans meet the TPOT SLA ({} candidates, {} traffic runs); {} pairs "
@@ -308,7 +312,9 @@ int plan_pd_command(const PipelineOptions& o, const TrafficOptions& t, const Mod
                                     stats.search.candidates, stats.traffic_runs, tried,
                                     o.max_gpus > 0 ? fmt::format("; at most {} GPUs per pair", o.max_gpus) : "", s));
   table.notes.push_back(timing);
-  emit({table}, f, out_dir, out);
+  Table alternative = colocated_plan_table(colocated, t.p99_ttft_s, sla.p99_tpot_ms);
+  alternative.notes.push_back(fmt::format("{} colocated traffic runs on the 3 cheapest decode deployments.", colocated_runs));
+  emit({table, alternative}, f, out_dir, out);
   return 0;
 }
 

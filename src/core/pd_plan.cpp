@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -203,6 +204,75 @@ Table pd_plan_table(const std::vector<PdPlan>& plans, const TrafficDemand& deman
                     "SLA; decode tier: plan --rate's cheapest replicas within p99 TPOT; then each pair served together "
                     "(arrivals at the decode tier delayed by prefill and the KV transfer) and kept if it still meets both; "
                     "figures of that run, one decode replica.");
+  return t;
+}
+
+std::vector<ColocatedPlan> plan_colocated(const Model& m, const std::vector<TrafficPlan>& decode, const SearchSpace& space,
+                                          const PrefillConfig& prefill_base, const TrafficDemand& demand, const TrafficConfig& run,
+                                          const TrafficSla& sla, double p99_ttft_s, size_t deployments, size_t top, int max_gpus,
+                                          long* traffic_runs) {
+  const std::vector<Request> all = demand.replica_share(1);
+  double mean_input = 0;
+  for (const Request& r : all) mean_input += double(r.input_tokens) / double(all.size());
+  std::vector<ColocatedPlan> out;
+  std::vector<std::string> seen;
+  for (const TrafficPlan& d : decode) {
+    const PipelineResult& pr = d.deployment.result;
+    const std::string key = pr.config.deployment.name() + "/" + pr.attention_hw + "/" + pr.ffn_hw;
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+    if (seen.size() >= deployments) break;
+    seen.push_back(key);
+    const bool colocated = pr.config.deployment.colocated();
+    const Pool& a = pool_named(colocated ? space.colocated_chips : space.attention_chips, pr.attention_hw);
+    const Pool& f = colocated ? a : pool_named(space.ffn_chips, pr.ffn_hw);
+    const PipelineStepTimer step(m, a, f, pr.config);
+    PrefillConfig pc = prefill_base;
+    pc.deployment = pr.config.deployment;
+    std::optional<ColocatedPlan> best;
+    for (double per_group : {512.0, 1024.0, 2048.0, 4096.0}) {
+      const double chunk = per_group * pr.config.deployment.attention_dp();
+      TrafficConfig cfg = d.config;
+      cfg.warmup_s = run.warmup_s;
+      cfg.prefill_chunk_tokens = chunk;
+      cfg.prefill_chunk_ms = colocated_chunk_ms(m, a, f, pc, mean_input, chunk);
+      for (int replicas = d.replicas; replicas <= 3 * d.replicas + 2; ++replicas) {
+        const double usd = replicas * cfg.usd_per_hour;
+        if (best && usd >= best->usd_per_hour) break;
+        if (max_gpus > 0 && replicas * pr.config.deployment.gpus() > max_gpus) break;
+        if (traffic_runs) ++*traffic_runs;
+        const TrafficSummary s = simulate_traffic(demand.replica_share(replicas), step, cfg).summary;
+        if (!pd_sla_met(s, sla, p99_ttft_s)) continue;
+        TrafficPlan tp = d;
+        tp.replicas = replicas, tp.summary = s, tp.usd_per_hour = usd, tp.config = cfg;
+        best = ColocatedPlan{tp, chunk, usd};
+        break;
+      }
+    }
+    if (best) out.push_back(*best);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const ColocatedPlan& x, const ColocatedPlan& y) { return x.usd_per_hour < y.usd_per_hour; });
+  if (out.size() > top) out.resize(top);
+  return out;
+}
+
+Table colocated_plan_table(const std::vector<ColocatedPlan>& plans, double p99_ttft_s, double p99_tpot_ms) {
+  Table t{"plan_colocated",
+          fmt::format("The colocated alternative: chunked prefill in the decode steps, within p99 TTFT {} s and p99 TPOT {} ms", p99_ttft_s,
+                      p99_tpot_ms),
+          {}, {}, {}};
+  t.columns = {{"rank", ""},           {"deployment", ""},       {"hardware", ""},          {"replicas", ""},
+               {"gpus", ""},           {"chunk_tokens", "tokens"}, {"usd_per_hour", "USD/h"}, {"ttft_p50_ms", "ms"},
+               {"ttft_p99_ms", "ms"},  {"tpot_p99_ms", "ms"},    {"queue_p99_s", "s"}};
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const ColocatedPlan& p = plans[i];
+    const PipelineResult& r = p.decode.deployment.result;
+    t.add({double(i + 1), r.config.deployment.name(), r.attention_hw == r.ffn_hw ? r.attention_hw : r.attention_hw + "/" + r.ffn_hw,
+           double(p.decode.replicas), double(p.decode.replicas * r.config.deployment.gpus()), p.chunk_tokens, p.usd_per_hour,
+           p.decode.summary.ttft_p50_ms, p.decode.summary.ttft_p99_ms, p.decode.summary.tpot_p99_ms, p.decode.summary.queue_p99_s});
+  }
+  t.notes.push_back("Each of the cheapest decode deployments with every step also prefilling up to chunk_tokens prompt tokens "
+                    "(512 to 4096 per data-parallel group tried), at the fewest replicas meeting both SLAs; the chunk's cost is "
+                    "added to the step (an upper bound, docs/prefill.md).");
   return t;
 }
 
