@@ -89,6 +89,11 @@ inline constexpr long long kMaxTraceEvents = 1 << 20;
 // for each. 64 models x 64 chips x 4 contexts fits; 64 x 64 x 1024 (four million) would not.
 inline constexpr long long kMaxLayerRows = 1 << 14;
 
+// ---- Prefill ----
+// Forwards one prompt may take in chunked prefill (one event simulation each): a 1M-token prompt
+// in chunks of 256, about 0.5 s to time.
+inline constexpr long long kMaxPrefillChunks = 4096;
+
 // ---- Traffic ----
 inline constexpr Range kRatePerSecond{1e-6, 1e6, false};  // requests per second
 inline constexpr Range kSeconds{0, 1e7};                  // durations, warm-up, sampling, queueing: up to 115 days

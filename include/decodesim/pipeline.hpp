@@ -126,6 +126,9 @@ struct PipelineConfig {
   double tpot_sla_ms = 50;
   double nic_efficiency = 1.0;   // achieved / line rate of every NIC (Fanout::per_instance, report)
   Fanout fanout = Fanout::library;
+  // Fanout::library's EP kernels: DeepEP's low-latency ones for decode, its normal (high-throughput)
+  // ones for prefill, as DeepEP's README pairs them.
+  A2aMode a2a_mode = A2aMode::low_latency;
   Routing routing;
   int steps = 4;                 // decode steps simulated ...
   int warmup_steps = 1;          // ... of which the first ones only fill the pipeline
@@ -186,6 +189,14 @@ double step_head_us(const Model& m, const Pool& attention, const PipelineConfig&
 // a layer of draft_layer()'s design; zero without MTP. The pipeline runs it c.mtp.draft_tokens
 // times per step, after the model's last layer.
 StageTimes draft_pass_times(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
+// Element-wise kernels of one layer per micro-batch, on the attention GPUs and on the FFN GPUs
+// (docs/pipeline.md, "Element-wise kernels"); shared with prefill (prefill.cpp).
+struct LayerKernels {
+  int attention = 0, ffn = 0;
+};
+LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c);
+// An element-wise kernel that reads and writes `rows` BF16 hidden states once.
+Op rows_op(double rows, double H);
 // Memory per GPU for the configured batch.
 MemoryCheck memory_check(const Model& m, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
 // What one simulation did, task by task (for `simulate --trace`).

@@ -39,6 +39,10 @@ PlotSet calibration_plots(const Calibration& c);
 // against the TPOT SLA, and the queue.
 PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_ms);
 
+// With prefill (P/D or colocated): `traffic-ttft-tpot`, TTFT (mean and worst of the first tokens
+// in each interval) against its SLA (none where 0), and the decode step (mean, worst) against the TPOT SLA.
+PlotSet ttft_tpot_plots(const TrafficResult& r, double tpot_sla_ms, double ttft_sla_ms = 0);
+
 // The simulator against real served runs (`pipeline-validation`): simulated against measured decode
 // step, with the 10% and 20% bands, one marker per model and schedule.
 PlotSet validation_plots(const std::vector<ServedCheck>& checks);

@@ -70,6 +70,10 @@ struct TrafficRun {
   double tpot_sla_ms = 0;
   TrafficConfig config;
   TrafficSummary summary;
+  // Prefill: "" (requests arrive prefilled), "colocated" (chunks in the decode steps) or the P/D
+  // prefill tier's deployment, its chip and replicas.
+  std::string prefill = "", prefill_hw = "";
+  int prefill_replicas = 0;
 };
 Table traffic_table(const std::vector<TrafficRun>& runs);
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -86,6 +87,12 @@ struct TrafficConfig {
   double usd_per_hour = 0;            // of the replica
   double sample_s = 0;                // time-series interval; 0: duration / 1000
   std::function<void(double)> progress;  // fraction of the run simulated, called now and then
+  // Colocated prefill (chunked prefill sharing the decode steps): each step also prefills up to
+  // this many prompt tokens of the requests that arrived, first come first served, and takes
+  // prefill_chunk_ms(tokens) longer; a request joins the decode queue when its prompt is done, and
+  // its first token comes out then (TTFT). 0: requests arrive prefilled (elsewhere).
+  double prefill_chunk_tokens = 0;
+  std::function<double(double tokens)> prefill_chunk_ms;
 };
 
 struct TrafficSummary {
@@ -108,6 +115,13 @@ struct TrafficSummary {
   double kv_peak_bytes = 0;
   double queue_mid = 0, queue_end = 0;  // waiting requests at the window's midpoint and end
   bool overloaded = false;
+  // With prefill (colocated, or a P/D prefill tier): per request arrived in the window, arrival to
+  // its first token (still in prefill at the end: so far); NaN without prefill.
+  double ttft_p50_ms = std::numeric_limits<double>::quiet_NaN(), ttft_p90_ms = ttft_p50_ms, ttft_p99_ms = ttft_p50_ms;
+  double ttft_mean_ms = ttft_p50_ms;
+  double prefill_tokens_per_s = 0;  // prompt tokens whose prefill ended in the window / its length
+  double kv_transfer_mean_ms = 0;   // P/D: prefill end to the KV at the decode tier
+  bool prefill_overloaded = false;  // prompts waiting for prefill grew as `overloaded` says
 };
 
 // One time-series interval: counts within it, time-weighted means over it.
@@ -118,6 +132,7 @@ struct TrafficSample {
   double step_ms = 0, step_max_ms = 0;  // mean and worst step ending in the interval (NaN: none)
   double context = 0;                   // mean context of those steps (NaN: none)
   double tokens_per_s = 0;
+  double ttft_ms = 0, ttft_max_ms = 0;  // mean and worst TTFT of first tokens in the interval (NaN: none)
 };
 
 struct TrafficResult {
@@ -127,6 +142,38 @@ struct TrafficResult {
 
 // Requests sorted by arrival; those arriving after duration_s are ignored.
 TrafficResult simulate_traffic(const std::vector<Request>& requests, const StepTimer& timer, const TrafficConfig& c);
+
+// ---- Prefill/decode disaggregation ----------------------------------------------------------
+
+// A prompt on one replica of the prefill tier.
+struct PromptTimes {
+  double work_s = 0;      // the replica's time per prompt with forwards back to back (1 / its prompt rate)
+  double alone_s = 0;     // its TTFT with nothing else there (>= work_s: a forward's fill and drain)
+  double transfer_s = 0;  // its KV to the decode tier: the link's latency + bytes / rate
+};
+class PrefillTimer {
+ public:
+  virtual ~PrefillTimer() = default;
+  virtual PromptTimes prompt(long input_tokens) const = 0;
+};
+
+// When each request's first token comes out of the prefill tier and when its KV reaches the
+// decode tier. The tier: `replicas` replicas, each a work-conserving first-come-first-served server
+// of its prompts' work; a balancer sends each arrival to the replica that frees soonest. A prompt's
+// first token comes at its work's end, or alone_s after it starts where that is later.
+struct PrefillStage {
+  std::vector<double> first_token_s, ready_s;  // per request, in arrival order
+};
+PrefillStage run_prefill_tier(const std::vector<Request>& requests, const PrefillTimer& timer, int replicas, double duration_s);
+
+// The TTFT percentiles, prefill throughput and overload of a prefill stage alone, over [warmup_s, duration_s].
+TrafficSummary prefill_summary(const std::vector<Request>& requests, const PrefillStage& stage, double warmup_s, double duration_s);
+
+// One decode replica of a P/D service: the prefill tier takes every request; the decode replica
+// receives every decode_replicas-th request in order of KV arrival (round robin), which then
+// arrives at it when its KV does. The summary's TTFT and prefill figures are the tier's.
+TrafficResult simulate_pd_traffic(const std::vector<Request>& requests, const PrefillTimer& prefill, int prefill_replicas,
+                                  int decode_replicas, const StepTimer& decode, const TrafficConfig& c);
 
 // Nearest-rank percentile (p in [0, 1]); NaN for no values. Reorders v.
 double percentile(std::vector<double>& v, double p);

@@ -321,6 +321,18 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       "validate", "every published figure the project holds (report Tables 8-9, DeepEP, our served runs) against the simulator");
   validate_cmd->add_option("--published", published, "published figures (JSON; default: bench/published.json)");
   common.add_to(validate_cmd);
+  PrefillOptions prefill;
+  CLI::App* prefill_cmd = app.add_subcommand("prefill", "prompt processing on one deployment: input tokens per second, TTFT, utilisation");
+  add_pipeline(prefill_cmd), add_deployment(prefill_cmd);
+  prefill_cmd->remove_option(prefill_cmd->get_option("--context"));  // the prompt is the context
+  prefill_cmd->remove_option(prefill_cmd->get_option("--tpot-ms"));
+  prefill_cmd->add_option("--input-tokens", prefill.input_tokens, "prompt length in tokens")
+      ->check(number_option(limits::kTokens))
+      ->capture_default_str();
+  prefill_cmd->add_option("--batch-tokens", prefill.batch_tokens,
+                          "tokens per forward of one data-parallel attention group (chunked prefill below the prompt; default: "
+                          "one whole prompt)")
+      ->check(number_option(limits::kTokens));
 
   TrafficOptions traffic;
   add_traffic_options(plan_cmd, traffic, true);
@@ -393,6 +405,8 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
       check_plan_traffic_options(plan_cmd, traffic);
       if (traffic.requested()) return plan_traffic_command(pipe, traffic, common.fmt(), common.out_dir, out);
       return plan_command(pipe, common.fmt(), common.out_dir, out);
+    } else if (*prefill_cmd) {
+      return prefill_command(pipe, prefill, common.fmt(), common.out_dir, out);
     } else if (*traffic_cmd) {
       return traffic_command(pipe, traffic, common.fmt(), common.out_dir, out, err);
     }

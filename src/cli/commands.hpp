@@ -133,6 +133,10 @@ class App;
 }
 namespace decodesim::cli {
 
+// DeepSeek's prefill profile (github.com/deepseek-ai/profile-data): 16K tokens per GPU per forward in two micro-batches.
+inline constexpr double kDefaultPrefillBatchTokens = 16384;
+inline constexpr int kDefaultPrefillMicroBatches = 2;
+
 struct TrafficOptions {
   double rate_per_s = 0;           // requests per second, Poisson arrivals
   std::string trace;               // or a CSV trace
@@ -147,6 +151,16 @@ struct TrafficOptions {
   double sample_s = 0;             // traffic: time-series interval; 0 = duration / 1000
   double p99_tpot_ms = 0;          // plan: 0 = --tpot-ms
   double p99_queue_s = 0;          // plan: 0 = no limit
+  // Prefill. P/D: a prefill tier of prefill_replicas replicas of prefill_deployment (on
+  // prefill_hardware, default --hardware) feeding the decode tier over the NICs; colocated: chunks of
+  // colocated_prefill_tokens prompt tokens per decode step. Neither: requests arrive prefilled.
+  std::string prefill_deployment;
+  std::string prefill_hardware;
+  int prefill_replicas = 1;
+  double prefill_batch_tokens = kDefaultPrefillBatchTokens;  // per data-parallel group and forward
+  int prefill_micro_batches = kDefaultPrefillMicroBatches;
+  double colocated_prefill_tokens = 0;
+  double p99_ttft_s = 0;                // plan: > 0 plans a P/D pair
   bool requested() const { return rate_per_s > 0 || !trace.empty(); }
 };
 
@@ -158,5 +172,16 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
                     std::ostream& err);
 int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir,
                          std::ostream& out);
+
+}  // namespace decodesim::cli
+
+// `prefill` (src/cli/prefill_command.cpp): prompt processing on one deployment.
+namespace decodesim::cli {
+
+struct PrefillOptions {
+  double input_tokens = 4096;  // prompt length
+  double batch_tokens = 0;     // tokens per forward of one data-parallel attention group; 0: one whole prompt
+};
+int prefill_command(const PipelineOptions& o, const PrefillOptions& p, Format f, const std::string& out_dir, std::ostream& out);
 
 }  // namespace decodesim::cli

@@ -13,6 +13,8 @@
 #include "cli/pipeline_setup.hpp"
 #include "decodesim/errors.hpp"
 #include "decodesim/plots.hpp"
+#include "decodesim/prefill.hpp"
+#include "decodesim/pd_plan.hpp"
 #include "decodesim/served_traffic.hpp"
 #include "decodesim/trace.hpp"
 
@@ -112,7 +114,19 @@ void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
           ->check(CLI::IsMember({"reserve", "grow"}))
           ->capture_default_str(),
   };
+  added.push_back(cmd->add_option("--prefill-hardware", t.prefill_hardware, "P/D: the prefill tier's chip (default --hardware)"));
+  added.push_back(cmd->add_option("--prefill-batch-tokens", t.prefill_batch_tokens,
+                                  "prefill tokens per forward of one data-parallel group (DeepSeek's profile: 16384 per GPU)")
+                      ->check(number_option(limits::kTokens))
+                      ->capture_default_str());
+  added.push_back(cmd->add_option("--prefill-micro-batches", t.prefill_micro_batches, "prefill micro-batches (DeepSeek: 2)")
+                      ->check(integer_option({1, 4}))
+                      ->capture_default_str());
   if (plan) {
+    added.push_back(cmd->add_option("--p99-ttft-s", t.p99_ttft_s,
+                                    "plan the cheapest P/D pair: prefill tier within this p99 TTFT (prefill chip: "
+                                    "--prefill-hardware or --hardware), decode within --p99-tpot-ms")
+                        ->check(number_option(limits::kSeconds)));
     added.push_back(cmd->add_option("--p99-tpot-ms", t.p99_tpot_ms, "p99 of the requests' TPOT each replica must meet (default --tpot-ms)")
                         ->check(number_option(limits::kTpotMs)));
     added.push_back(cmd->add_option("--p99-queue-s", t.p99_queue_s, "p99 queueing each replica must meet (default: none)")
@@ -127,9 +141,22 @@ void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
       ->capture_default_str();
   cmd->add_option("--sample-s", t.sample_s, "time-series interval in seconds (default: duration / 1000)")
       ->check(number_option(limits::kSeconds));
+  cmd->add_option("--prefill-deployment", t.prefill_deployment,
+                  "P/D: the prefill tier's deployment (EPn, TPn, xAyF); requests then pass prefill and a KV transfer before "
+                  "decode, and TTFT is reported");
+  cmd->add_option("--prefill-replicas", t.prefill_replicas, "P/D: replicas of the prefill tier (all the traffic's prompts)")
+      ->check(integer_option(limits::kInstances))
+      ->capture_default_str();
+  cmd->add_option("--colocated-prefill-tokens", t.colocated_prefill_tokens,
+                  "colocated prefill: prompt tokens each decode step also prefills (whole deployment), chunked prefill "
+                  "sharing the decode GPUs")
+      ->check(number_option(limits::kTokens));
 }
 
 void check_plan_traffic_options(const CLI::App* plan, const TrafficOptions& t) {
+  if (t.requested() && t.p99_ttft_s <= 0)
+    for (const char* name : {"--prefill-hardware", "--prefill-batch-tokens", "--prefill-micro-batches"})
+      if (plan->count(name) > 0) throw InputError(fmt::format("plan: {} applies only with --p99-ttft-s (a P/D pair)", name));
   if (t.requested()) return;
   for (const CLI::Option* o : plan->get_options())
     if (o->get_group() == kPlanTrafficGroup && o->count() > 0)
@@ -145,7 +172,15 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   const TrafficDemand demand = demand_from(t);
   PipelineConfig c = deployment_config(o, d);
   check_traffic_steps(traffic_steps_bound(m, attention, ffn, c, demand.duration_s), demand.duration_s);
-  const std::vector<Request> requests = demand.replica_share(t.replicas);
+  const bool pd = !t.prefill_deployment.empty(), colocated_prefill = t.colocated_prefill_tokens > 0;
+  if (pd && colocated_prefill) throw InputError("traffic: give --prefill-deployment (P/D) or --colocated-prefill-tokens, not both");
+  if (!pd && (!t.prefill_hardware.empty() || t.prefill_replicas != 1))
+    throw InputError("traffic: --prefill-hardware and --prefill-replicas describe the P/D prefill tier: give --prefill-deployment");
+  if (!pd && !colocated_prefill && (t.prefill_batch_tokens != kDefaultPrefillBatchTokens || t.prefill_micro_batches != kDefaultPrefillMicroBatches))
+    throw InputError("traffic: --prefill-batch-tokens and --prefill-micro-batches time prefill: give --prefill-deployment or "
+                     "--colocated-prefill-tokens");
+  // P/D: the prefill tier takes every request; the decode replica its share in order of KV arrival.
+  const std::vector<Request> requests = demand.replica_share(pd ? 1 : t.replicas);
   if (requests.empty()) throw InputError(fmt::format("traffic: no request arrives within {} s", demand.duration_s));
 
   c.context_tokens = batch_mean_context(requests);
@@ -155,7 +190,48 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   const PipelineStepTimer timer(m, attention, ffn, c);
   TrafficConfig config = served.config;
   config.progress = progress_bar(err);
-  const TrafficResult result = simulate_traffic(requests, timer, config);
+  PrefillConfig pc;
+  pc.batch_tokens = t.prefill_batch_tokens;
+  pc.micro_batches = t.prefill_micro_batches;
+  pc.nic_efficiency = c.nic_efficiency;
+  pc.fanout = c.fanout;
+  std::string prefill_name, prefill_hw, prefill_note;
+  TrafficResult result;
+  std::optional<PrefillResult> prefill_at_mean;
+  double mean_input = 0;
+  for (const Request& r : requests) mean_input += double(r.input_tokens) / double(requests.size());
+  if (pd) {
+    PipelineOptions po = o;
+    po.deployment = t.prefill_deployment;
+    po.attention_hardware = po.ffn_hardware = "";
+    if (!t.prefill_hardware.empty()) po.hardware = t.prefill_hardware;
+    po.attention_tp = po.ffn_tp = 0;
+    const Deployment prefill_deployment = deployment(po);
+    const DeploymentPools prefill_pools = deployment_pools(po, prefill_deployment, m);
+    pc.deployment = prefill_deployment;
+    const PrefillPromptTimer prefill(m, prefill_pools.attention, prefill_pools.ffn, pc,
+                                     kv_link(prefill_pools.attention, prefill_deployment, attention, d, c.nic_efficiency));
+    result = simulate_pd_traffic(requests, prefill, t.prefill_replicas, t.replicas, timer, config);
+    prefill_name = prefill_deployment.name(), prefill_hw = prefill_pools.attention.hw.id;
+    prefill_at_mean = prefill.at(std::round(mean_input));
+    prefill_note = fmt::format("P/D: {} replica(s) of {} on {} prefill every prompt ({:.4g} input tokens/s each at the mean prompt "
+                               "of {:.0f} tokens, TTFT alone {:.4g} ms; {} simulations on a grid of prompt lengths); each prompt's KV "
+                               "crosses one NIC to the decode tier.",
+                               t.prefill_replicas, prefill_name, prefill_hw, prefill_at_mean->input_tokens_per_s, mean_input,
+                               prefill_at_mean->ttft_ms, prefill.simulations());
+  } else if (colocated_prefill) {
+    pc.deployment = d;
+    config.prefill_chunk_tokens = t.colocated_prefill_tokens;
+    config.prefill_chunk_ms = colocated_chunk_ms(m, attention, ffn, pc, mean_input, t.colocated_prefill_tokens);
+    result = simulate_traffic(requests, timer, config);
+    prefill_name = "colocated";
+    prefill_hw = attention.hw.id;
+    prefill_note = fmt::format("Colocated prefill: each decode step also prefills up to {:.0f} prompt tokens, adding {:.4g} ms for a "
+                               "full chunk (forwards back to back at the mean prompt of {:.0f} tokens; an upper bound).",
+                               t.colocated_prefill_tokens, config.prefill_chunk_ms(t.colocated_prefill_tokens), mean_input);
+  } else {
+    result = simulate_traffic(requests, timer, config);
+  }
 
   TrafficRun row;
   row.model = m.id;
@@ -169,7 +245,9 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   row.tpot_sla_ms = c.tpot_sla_ms;
   row.config = served.config;
   row.summary = result.summary;
+  row.prefill = prefill_name, row.prefill_hw = prefill_hw, row.prefill_replicas = pd ? t.prefill_replicas : 0;
   Table summary = traffic_table({row});
+  if (!prefill_note.empty()) summary.notes.push_back(prefill_note);
   const long grid_simulations = timer.simulations();
   summary.notes.push_back(fmt::format("Step times from {} pipeline simulations on a grid; worst interpolation error at the "
                                       "centres of the {} cells used: {:.3f}%.",
@@ -196,13 +274,66 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
     if (f != Format::csv) extra.push_back({"traffic.csv", render_csv(summary)});
     extra.push_back({"traffic_timeseries.csv", render_csv(traffic_timeseries_table(result))});
     plots = traffic_plots(result, served.config.max_batch, c.tpot_sla_ms);
+    if (pd || colocated_prefill) {
+      const PlotSet more = ttft_tpot_plots(result, c.tpot_sla_ms);
+      plots.files.insert(plots.files.end(), more.files.begin(), more.files.end());
+      plots.scripts.insert(plots.scripts.end(), more.scripts.begin(), more.scripts.end());
+    }
     for (const OutputFile& file : plots.files) extra.push_back(file);
   }
-  emit({summary}, f, out_dir, out, std::move(extra));
+  std::vector<Table> tables{summary};
+  if (pd) tables.push_back(pd_ratio_table({pd_row(row, *prefill_at_mean, demand.offered_rate_per_s(), mean_input)}));
+  emit(tables, f, out_dir, out, std::move(extra));
   if (!out_dir.empty())
     if (const std::string note = render_plots(out_dir, plots); !note.empty()) err << "decodesim: " << note << "\n";
   return 0;
 }
+
+namespace {
+
+int plan_pd_command(const PipelineOptions& o, const TrafficOptions& t, const Model& m, const SearchSpace& space,
+                    const TrafficDemand& demand, const PipelineConfig& base, const TrafficSla& sla, const TrafficConfig& run, Format f,
+                    const std::string& out_dir, std::ostream& out, const std::string& timing) {
+  if (o.gpus > 0) throw InputError("plan: --gpus N (exactly N) does not apply to a P/D pair; give --max-gpus N for the pair's budget");
+  CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
+  const std::vector<Pool> prefill_chips =
+      pools(calibrations, t.prefill_hardware.empty() ? ChipOption{o.hardware, "--hardware"} : ChipOption{t.prefill_hardware, "--prefill-hardware"}, m);
+  PrefillConfig pc;
+  pc.batch_tokens = t.prefill_batch_tokens;
+  pc.micro_batches = t.prefill_micro_batches;
+  pc.nic_efficiency = base.nic_efficiency;
+  pc.fanout = base.fanout;
+  const auto t0 = std::chrono::steady_clock::now();
+  long prefill_simulations = 0;
+  const std::vector<PrefillTier> tiers =
+      plan_prefill(m, prefill_chips, pc, demand, t.p99_ttft_s, run.warmup_s, o.gpus_per_instance, &prefill_simulations);
+  TrafficPlanStats stats;
+  // Enough decode candidates that a GPU budget still leaves pairs to choose from.
+  const size_t top = static_cast<size_t>(o.top);
+  const std::vector<TrafficPlan> decode = plan_traffic(m, space, base, demand, sla, run, std::max<size_t>(top, 20), &stats);
+  long tried = 0;
+  const std::vector<PdPlan> pairs =
+      plan_pd(m, tiers, decode, space, prefill_chips, pc, demand, run, sla, t.p99_ttft_s, base.nic_efficiency, top, o.max_gpus, &tried);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The colocated alternative on the cheapest decode deployments, for comparison.
+  long colocated_runs = 0;
+  const std::vector<ColocatedPlan> colocated =
+      plan_colocated(m, decode, space, pc, demand, run, sla, t.p99_ttft_s, 3, top, o.max_gpus, &colocated_runs);
+  Table table = pd_plan_table(pairs, demand, sla, t.p99_ttft_s);
+  table.notes.push_back(fmt::format("Prefill: {} tiers meet the TTFT SLA ({} prefill simulations, {:.0f} tokens per forward and group, {} "
+                                    "micro-batches); decode: {} plans meet the TPOT SLA ({} candidates, {} traffic runs); {} pairs "
+                                    "served together{}; {:.1f} s in all.",
+                                    tiers.size(), prefill_simulations, pc.batch_tokens, pc.micro_batches, decode.size(),
+                                    stats.search.candidates, stats.traffic_runs, tried,
+                                    o.max_gpus > 0 ? fmt::format("; at most {} GPUs per pair", o.max_gpus) : "", s));
+  table.notes.push_back(timing);
+  Table alternative = colocated_plan_table(colocated, t.p99_ttft_s, sla.p99_tpot_ms);
+  alternative.notes.push_back(fmt::format("{} colocated traffic runs on the 3 cheapest decode deployments.", colocated_runs));
+  emit({table, alternative}, f, out_dir, out);
+  return 0;
+}
+
+}  // namespace
 
 int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f, const std::string& out_dir,
                          std::ostream& out) {
@@ -214,6 +345,8 @@ int plan_traffic_command(const PipelineOptions& o, const TrafficOptions& t, Form
   const PipelineConfig base = base_config(o);
   const TrafficSla sla{t.p99_tpot_ms > 0 ? t.p99_tpot_ms : o.tpot_ms, t.p99_queue_s};
   const TrafficConfig run = run_config(t, demand, mean_output_tokens(demand.replica_share(1)), base.tpot_sla_ms);
+
+  if (t.p99_ttft_s > 0) return plan_pd_command(o, t, m, space, demand, base, sla, run, f, out_dir, out, timing);
 
   TrafficPlanStats stats;
   const auto t0 = std::chrono::steady_clock::now();

@@ -130,10 +130,8 @@ const OpTimer& timer_of(const Pool& p, std::unique_ptr<OpTimer>& own, const Mode
   return *own;
 }
 
-// Element-wise kernels of one layer per micro-batch, on the attention GPUs and on the FFN GPUs.
-struct LayerKernels {
-  int attention = 0, ffn = 0;
-};
+}  // namespace
+
 LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c) {
   if (!c.kernels.serving_stack) return {c.kernels.attention, c.kernels.ffn};
   const AttentionSpec& a = m.attention(layer);
@@ -151,6 +149,8 @@ LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c) {
   if (crosses) k.attention += 2, k.ffn += 2;              // pack (quantize) and combine; expand into expert order and reduce
   return k;
 }
+
+namespace {
 
 // The LM head, with sampling and the next token's embedding as two element-wise kernels. The head
 // is a GEMM in the model's weight precision like every other (the timers know one GEMM precision
@@ -170,8 +170,11 @@ double head_us(const Model& m, const Pool& attn, const OpTimer& t, const Pipelin
   return us;
 }
 
-// An element-wise kernel that reads and writes `rows` BF16 hidden states once.
+}  // namespace
+
 Op rows_op(double rows, double H) { return {OpClass::elementwise, 0, rows * H * 2.0 * 2.0}; }
+
+namespace {
 
 StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTimer& ta, const Pool& ffn, const OpTimer& tf,
                        const PipelineConfig& c) {
@@ -209,7 +212,7 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
       s.combine_us = collective_us(Collective::reduce_scatter, T * H * 2.0, d.ffn_tp, l);
     }
   } else if (colocated && library && f.kind == FfnKind::moe) {
-    // Expert parallel through DeepEP's low-latency kernels.
+    // Expert parallel through DeepEP's kernels (low-latency for decode).
     AllToAllShape a2a;
     a2a.tokens_per_gpu = sh.dispatch_rows;
     a2a.hidden = m.hidden_size, a2a.top_k = f.top_k;
@@ -218,6 +221,7 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     a2a.dispatch_elem_bytes = dtype_bytes(m.quant.activations), a2a.combine_elem_bytes = dtype_bytes(m.quant.combine);
     a2a.dispatch_scale_group = a2a.dispatch_elem_bytes <= 1 ? a2a.dispatch_scale_group : 0;  // scales come with 8-bit values
     a2a.recv_imbalance = imbalance;
+    a2a.mode = c.a2a_mode;
     const AllToAllTime t = ep_all_to_all_us(link_profile(attn.hw), a2a);
     s.dispatch_us = t.dispatch_us, s.combine_us = t.combine_us;
   } else if (colocated) {

@@ -179,7 +179,16 @@ Table traffic_table(const std::vector<TrafficRun>& runs) {
                {"preemptions", ""},
                {"steps", ""},
                {"gpus", ""},
-               {"timing", ""}};
+               {"timing", ""},
+               {"prefill", ""},
+               {"prefill_hardware", ""},
+               {"prefill_replicas", ""},
+               {"ttft_p50_ms", "ms"},
+               {"ttft_p90_ms", "ms"},
+               {"ttft_p99_ms", "ms"},
+               {"prefill_tokens_per_s", "tok/s"},
+               {"kv_transfer_mean_ms", "ms"},
+               {"prefill_overloaded", ""}};
   for (const TrafficRun& r : runs) {
     const TrafficSummary& s = r.summary;
     const TrafficConfig& c = r.config;
@@ -189,7 +198,9 @@ Table traffic_table(const std::vector<TrafficRun>& runs) {
            s.tpot_p99_ms, s.queue_p50_s, s.queue_p99_s, s.batch_mean, s.batch_max, s.kv_peak_bytes, yes_no(s.overloaded),
            r.tpot_sla_ms, yes_no(TrafficSla{r.tpot_sla_ms, 0}.met_by(s)), s.step_p50_ms, s.step_p99_ms, s.queue_mean,
            s.context_mean, c.kv_capacity_bytes, double(s.rejected), double(s.preemptions), double(s.steps), double(c.gpus),
-           r.timing});
+           r.timing, r.prefill.empty() ? "none" : r.prefill, r.prefill_hw.empty() ? "-" : r.prefill_hw, double(r.prefill_replicas),
+           s.ttft_p50_ms, s.ttft_p90_ms, s.ttft_p99_ms, s.prefill_tokens_per_s, s.kv_transfer_mean_ms,
+           r.prefill.empty() ? "-" : yes_no(s.prefill_overloaded)});
     t.notes.push_back(fmt::format("{} {}: measured over {:.4g} s after a {:.4g} s warm-up; batch limit {:.0f} ({}){}.", r.model,
                                   r.deployment, s.measured_s, c.warmup_s, c.max_batch,
                                   r.batch_limited_by == "given" ? "--max-batch" : "largest batch limited by " + r.batch_limited_by,

@@ -5,6 +5,7 @@
 #include <deque>
 #include <limits>
 #include <numbers>
+#include <queue>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -153,12 +154,51 @@ void check_config(const std::vector<Request>& rs, const TrafficConfig& c) {
   if (!(c.kv_request_limit_bytes > 0) || !(c.kv_capacity_bytes >= c.kv_request_limit_bytes))
     bad("KV capacity must be positive and hold the largest request");
   if (c.gpus < 1 || !(c.usd_per_hour >= 0) || !(c.sample_s >= 0)) bad("gpus, price and sample interval out of range");
+  if (!(c.prefill_chunk_tokens >= 0) || (c.prefill_chunk_tokens > 0 && !c.prefill_chunk_ms))
+    bad("colocated prefill needs a non-negative chunk and its step time");
   if (rs.size() >= (1UL << 31)) bad("at most 2^31 requests");
   for (size_t i = 0; i < rs.size(); ++i) {
     if (rs[i].input_tokens < 1 || rs[i].output_tokens < 1 || !(rs[i].arrival_s >= 0))
       bad(fmt::format("request {}: needs arrival >= 0 and positive token counts", i));
     if (i > 0 && rs[i].arrival_s < rs[i - 1].arrival_s) bad("requests must be sorted by arrival");
   }
+}
+
+// TTFT percentiles, prefill throughput and overload, and the TTFT time series, from each request's
+// first-token time (NaN: not yet by the end). `N`: requests arrived by the end.
+void summarize_prefill(TrafficResult& r, const std::vector<Request>& rq, size_t N, const std::vector<double>& first_token_s,
+                       double w0, double end, double dt_sample) {
+  TrafficSummary& s = r.summary;
+  const size_t K = r.series.size();
+  std::vector<double> ttft_ms, sum(K, 0.0);
+  std::vector<long> count(K, 0);
+  double tokens = 0;
+  long waiting_mid = 0, waiting_end = 0;
+  const double mid = (w0 + end) / 2;
+  for (size_t i = 0; i < N; ++i) {
+    const double a = rq[i].arrival_s, f = first_token_s[i];
+    const bool done = !std::isnan(f) && f <= end;
+    if (a >= w0) ttft_ms.push_back(((done ? f : end) - a) * 1e3);
+    if (a <= mid && !(done && f <= mid)) ++waiting_mid;
+    if (!done) ++waiting_end;
+    if (!done) continue;
+    if (f > w0) tokens += double(rq[i].input_tokens);
+    const size_t k = std::min(static_cast<size_t>(f / dt_sample), K - 1);
+    sum[k] += (f - a) * 1e3, ++count[k];
+    r.series[k].ttft_max_ms = std::isnan(r.series[k].ttft_max_ms) ? (f - a) * 1e3 : std::max(r.series[k].ttft_max_ms, (f - a) * 1e3);
+  }
+  for (size_t k = 0; k < K; ++k) r.series[k].ttft_ms = count[k] ? sum[k] / double(count[k]) : std::numeric_limits<double>::quiet_NaN();
+  double total = 0;
+  for (double x : ttft_ms) total += x;
+  s.ttft_mean_ms = ttft_ms.empty() ? std::numeric_limits<double>::quiet_NaN() : total / double(ttft_ms.size());
+  s.ttft_p50_ms = percentile(ttft_ms, 0.50);
+  s.ttft_p90_ms = percentile(ttft_ms, 0.90);
+  s.ttft_p99_ms = percentile(ttft_ms, 0.99);
+  s.prefill_tokens_per_s = tokens / (end - w0);
+  // As `overloaded`: the prompts waiting for their first token grew over the second half by more
+  // than Poisson noise plus 0.5% of that half's arrivals.
+  const double half = double(std::count_if(rq.begin(), rq.begin() + static_cast<long>(N), [&](const Request& x) { return x.arrival_s > mid; }));
+  s.prefill_overloaded = double(waiting_end - waiting_mid) > 3 * std::sqrt(half) + 0.005 * half;
 }
 
 }  // namespace
@@ -171,6 +211,15 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
   const double dt_sample = c.sample_s > 0 ? c.sample_s : end / 1000;
   const size_t K = std::max<size_t>(1, static_cast<size_t>(std::ceil(end / dt_sample - 1e-9)));
   auto interval = [&](double t) { return std::min(static_cast<size_t>(std::max(t, 0.0) / dt_sample), K - 1); };
+
+  // Colocated prefill: requests become ready to decode, in arrival order, when their prompt is done.
+  const bool colo = c.prefill_chunk_tokens > 0;
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> ready_at(colo ? N : 0, inf), first_token(colo ? N : 0, std::numeric_limits<double>::quiet_NaN());
+  auto ready_time = [&](size_t i) { return colo ? ready_at[i] : rq[i].arrival_s; };
+  size_t pf_next = 0;     // the prompt being prefilled
+  double pf_done = 0;     // its tokens done
+  std::vector<size_t> prefilled;  // prompts finished by the current step
 
   // KV of `tokens` context tokens spread over `requests` requests; every check below uses this
   // one expression on exact integer sums, so an admission and the preemption it mirrors agree.
@@ -216,7 +265,7 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
     const Request& r = rq[id];
     if (first_step_s[id] < 0) {
       first_step_s[id] = t;
-      if (r.arrival_s >= w0) waits_s.push_back(t - r.arrival_s);
+      if (r.arrival_s >= w0) waits_s.push_back(t - ready_time(id));
     }
     wait_ended(since, t);
     state[id] = State::running;
@@ -250,7 +299,7 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
   };
 
   auto arrive_until = [&](double until) {  // arrivals join the queue, or are rejected if no GPU could hold them
-    for (; arrived < N && rq[arrived].arrival_s <= until; ++arrived) {
+    for (; arrived < N && ready_time(arrived) <= until; ++arrived) {
       const Request& r = rq[arrived];
       ++series[interval(r.arrival_s)].arrivals;
       if (kv_for(r.input_tokens + r.output_tokens, 1) > c.kv_request_limit_bytes) {
@@ -266,9 +315,9 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
   for (;;) {
     if (!have_mid && t >= mid) s.queue_mid = double(queued), have_mid = true;
     arrive_until(t);
-    if (n == 0 && queued == 0) {
-      if (arrived == N) break;
-      t = rq[arrived].arrival_s;
+    if (n == 0 && queued == 0 && !(colo && pf_next < N && rq[pf_next].arrival_s <= t)) {
+      if (colo ? pf_next >= N : arrived == N) break;
+      t = colo ? rq[pf_next].arrival_s : rq[arrived].arrival_s;
       continue;
     }
 
@@ -286,15 +335,26 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
                             ? kv_for(sum_final + r.input_tokens + r.output_tokens, n + 1) <= c.kv_capacity_bytes
                             : kv_for(sum_ctx + n + r.input_tokens + generated[id] + 1, n + 1) <= c.kv_capacity_bytes;
       if (!fits) break;
-      const double since = old ? preempted.front().second : r.arrival_s;
+      const double since = old ? preempted.front().second : ready_time(id);
       if (old) preempted.pop_front();
       else ++next_new;
       start(id, since);
     }
-    if (n == 0) throw std::logic_error("simulate_traffic: the queue's head fits no empty deployment");
+    if (n == 0 && !colo) throw std::logic_error("simulate_traffic: the queue's head fits no empty deployment");
 
-    const double mean_context = double(sum_ctx) / double(n);
-    const double step_ms = timer.step_ms(double(n), mean_context);
+    const double mean_context = n > 0 ? double(sum_ctx) / double(n) : 0.0;
+    double step_ms = n > 0 ? timer.step_ms(double(n), mean_context) : 0.0;
+    prefilled.clear();
+    if (colo) {  // this step's prefill chunk: the arrived prompts, first come first served
+      double budget = c.prefill_chunk_tokens, chunk = 0;
+      while (budget > 0 && pf_next < N && rq[pf_next].arrival_s <= t) {
+        const double take = std::min(budget, double(rq[pf_next].input_tokens) - pf_done);
+        pf_done += take, budget -= take, chunk += take;
+        if (pf_done >= double(rq[pf_next].input_tokens)) prefilled.push_back(pf_next++), pf_done = 0;
+      }
+      if (chunk > 0) step_ms += c.prefill_chunk_ms(chunk);
+      if (n == 0 && chunk == 0) throw std::logic_error("simulate_traffic: the queue's head fits no empty deployment");
+    }
     if (!(step_ms > 0) || !std::isfinite(step_ms))
       throw std::runtime_error(fmt::format("simulate_traffic: step time {} ms for batch {} at context {}", step_ms, n, mean_context));
     const double t1 = t + step_ms * 1e-3;
@@ -322,6 +382,7 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
     t = t1;
     ++step;
     sum_ctx += n;
+    for (size_t id : prefilled) ready_at[id] = first_token[id] = t;  // the chunk's step makes the first token
 
     while (!finish_heap.empty() && long(finish_heap.front() >> 32) <= step) {
       const std::uint64_t e = finish_heap.front();
@@ -346,10 +407,10 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
   arrive_until(end);
   s.queue_end = double(queued);
   for (const auto& [id, since] : preempted) wait_ended(since, end);
-  for (size_t i = next_new; i < N; ++i) {
+  for (size_t i = next_new; i < arrived; ++i) {
     if (state[i] != State::waiting || first_step_s[i] >= 0) continue;
-    wait_ended(rq[i].arrival_s, end);
-    if (rq[i].arrival_s >= w0) waits_s.push_back(end - rq[i].arrival_s);
+    wait_ended(ready_time(i), end);
+    if (rq[i].arrival_s >= w0) waits_s.push_back(end - ready_time(i));
   }
 
   // Summary over the measured window.
@@ -398,8 +459,75 @@ TrafficResult simulate_traffic(const std::vector<Request>& rq, const StepTimer& 
     x.step_ms = x.steps ? step_sum_ms[k] / double(x.steps) : nan;
     x.context = x.steps ? context_sum[k] / double(x.steps) : nan;
     if (!x.steps) x.step_max_ms = nan;
+    x.ttft_ms = x.ttft_max_ms = nan;
   }
+  if (colo) summarize_prefill(result, rq, N, first_token, w0, end, dt_sample);
   if (c.progress) c.progress(1.0);
+  return result;
+}
+
+// ---- Prefill/decode disaggregation ----------------------------------------------------------
+
+PrefillStage run_prefill_tier(const std::vector<Request>& rq, const PrefillTimer& timer, int replicas, double duration_s) {
+  if (replicas < 1) throw std::invalid_argument("run_prefill_tier: replicas must be at least 1");
+  PrefillStage out;
+  out.first_token_s.reserve(rq.size()), out.ready_s.reserve(rq.size());
+  // Each replica's time its queue of work runs out; the balancer picks the earliest.
+  std::priority_queue<double, std::vector<double>, std::greater<double>> free_at;
+  for (int i = 0; i < replicas; ++i) free_at.push(0.0);
+  long last_tokens = -1;
+  PromptTimes pt;
+  for (const Request& r : rq) {
+    if (r.arrival_s > duration_s) break;
+    if (r.input_tokens != last_tokens) pt = timer.prompt(r.input_tokens), last_tokens = r.input_tokens;
+    const double start = std::max(r.arrival_s, free_at.top());
+    free_at.pop();
+    free_at.push(start + pt.work_s);
+    const double first = start + std::max(pt.work_s, pt.alone_s);
+    out.first_token_s.push_back(first);
+    out.ready_s.push_back(first + pt.transfer_s);
+  }
+  return out;
+}
+
+TrafficSummary prefill_summary(const std::vector<Request>& rq, const PrefillStage& stage, double warmup_s, double duration_s) {
+  TrafficResult r;
+  r.series.resize(1);
+  std::vector<double> first(stage.first_token_s);
+  for (double& f : first)
+    if (f > duration_s) f = std::numeric_limits<double>::quiet_NaN();
+  summarize_prefill(r, rq, first.size(), first, warmup_s, duration_s, duration_s);
+  return r.summary;
+}
+
+TrafficResult simulate_pd_traffic(const std::vector<Request>& rq, const PrefillTimer& prefill, int prefill_replicas,
+                                  int decode_replicas, const StepTimer& decode, const TrafficConfig& c) {
+  if (decode_replicas < 1) throw std::invalid_argument("simulate_pd_traffic: decode replicas must be at least 1");
+  if (c.prefill_chunk_tokens > 0) throw std::invalid_argument("simulate_pd_traffic: prefill runs on its own tier, not in the decode steps");
+  const PrefillStage stage = run_prefill_tier(rq, prefill, prefill_replicas, c.duration_s);
+  const size_t N = stage.ready_s.size();
+  // The decode replica's share, in order of KV arrival.
+  std::vector<size_t> order(N);
+  for (size_t i = 0; i < N; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return stage.ready_s[a] < stage.ready_s[b]; });
+  std::vector<Request> share;
+  share.reserve(N / decode_replicas + 1);
+  for (size_t k = 0; k < N; k += decode_replicas) {
+    Request r = rq[order[k]];
+    r.arrival_s = stage.ready_s[order[k]];
+    share.push_back(r);
+  }
+  TrafficResult result = simulate_traffic(share, decode, c);
+  const double dt_sample = c.sample_s > 0 ? c.sample_s : c.duration_s / 1000;
+  std::vector<double> first(stage.first_token_s);
+  for (double& f : first)
+    if (f > c.duration_s) f = std::numeric_limits<double>::quiet_NaN();
+  summarize_prefill(result, rq, N, first, c.warmup_s, c.duration_s, dt_sample);
+  double transfer = 0;
+  long counted = 0;
+  for (size_t i = 0; i < N; ++i)
+    if (rq[i].arrival_s >= c.warmup_s) transfer += stage.ready_s[i] - stage.first_token_s[i], ++counted;
+  result.summary.kv_transfer_mean_ms = counted ? 1e3 * transfer / double(counted) : 0.0;
   return result;
 }
 
@@ -407,10 +535,11 @@ Table traffic_timeseries_table(const TrafficResult& r) {
   Table t{"traffic_timeseries", "Served traffic over time (counts per interval, time-weighted means)", {}, {}, {}};
   t.columns = {{"time_s", "s"},           {"arrivals", ""},   {"completed", ""},         {"preemptions", ""},
                {"steps", ""},             {"batch", "requests"}, {"queue", "requests"}, {"step_ms", "ms"},
-               {"step_max_ms", "ms"},     {"context", "tokens"}, {"kv_bytes", "B"},     {"tokens_per_s", "tok/s"}};
+               {"step_max_ms", "ms"},     {"context", "tokens"}, {"kv_bytes", "B"},     {"tokens_per_s", "tok/s"},
+               {"ttft_ms", "ms"},         {"ttft_max_ms", "ms"}};
   for (const TrafficSample& x : r.series)
     t.add({x.time_s, double(x.arrivals), double(x.completed), double(x.preemptions), double(x.steps), x.batch, x.queue,
-           x.step_ms, x.step_max_ms, x.context, x.kv_bytes, x.tokens_per_s});
+           x.step_ms, x.step_max_ms, x.context, x.kv_bytes, x.tokens_per_s, x.ttft_ms, x.ttft_max_ms});
   return t;
 }
 

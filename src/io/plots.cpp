@@ -446,6 +446,51 @@ PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_
   return set;
 }
 
+PlotSet ttft_tpot_plots(const TrafficResult& r, double tpot_sla_ms, double ttft_sla_ms) {
+  PlotSet set;
+  std::string data = "# time_s ttft_ms ttft_max_ms step_ms step_max_ms (nan: none in the interval)\n";
+  Range time, ttft, step;
+  for (const TrafficSample& x : r.series) {
+    data += fmt::format("{:.6g} {:.6g} {:.6g} {:.6g} {:.6g}\n", x.time_s, x.ttft_ms, x.ttft_max_ms, x.step_ms, x.step_max_ms);
+    time.add(x.time_s), ttft.add(x.ttft_ms), ttft.add(x.ttft_max_ms), step.add(x.step_ms), step.add(x.step_max_ms);
+  }
+  step.add(tpot_sla_ms);
+  if (ttft_sla_ms > 0) ttft.add(ttft_sla_ms);
+  if (!(ttft.hi > 0)) ttft.add(1);  // no first token in the run: an empty panel, still drawable
+  if (!(step.hi > 0)) step.add(1);
+  // Two panels on one time axis: the first token's wait, then the time between tokens.
+  const std::vector<std::string> titles{"TTFT (mean)", "TTFT (worst)", "TTFT SLA", "TPOT: mean step", "worst step", "TPOT SLA"};
+  const double top = 0.9, bottom = 0.1, gap = 0.06, height = (top - bottom - gap) / 2;
+  const auto milliseconds = [](double ms) { return ms == 0 ? std::string("0") : plot::micros(ms * 1e3); };
+  const std::vector<Axis> ys{
+      y_axis(0, height, [&](int n) { return plot::linear_axis(0, ttft.hi, milliseconds, true, n, 0.05); }),
+      y_axis(0, height, [&](int n) { return plot::linear_axis(0, step.hi, milliseconds, true, n, 0.05); })};
+  double room = 0;
+  for (const Axis& y : ys) room = std::max(room, (plot::widest_label_px(y) + 50) / kWidthPx);
+  const double key_x = 0.99 - key_width(titles);
+  Frame frame{kWidthPx, kHeightPx, room, key_x - 0.02, 0, 0};
+  const Axis x = x_axis(frame, [&](int n) {
+    return plot::linear_axis(time.lo, time.hi, [](double t) { return plot::number(t) + " s"; }, false, n, 0);
+  });
+  Axis x_unlabelled = x;
+  for (plot::Tick& t : x_unlabelled.ticks) t.label.clear();
+  const std::string ttft_sla = ttft_sla_ms > 0 ? fmt::format(", {:.6g} with lines lt 3 dt 2 title {}", ttft_sla_ms, gnuplot_string(titles[2])) : "";
+  const std::string plots[] = {
+      fmt::format("set ylabel 'time to first token'\nplot 'traffic-ttft-tpot.dat' using 1:2 with lines lt 1 lw 2 title {}, '' using 1:3 "
+                  "with lines lt 2 title {}{}",
+                  gnuplot_string(titles[0]), gnuplot_string(titles[1]), ttft_sla),
+      fmt::format("set ylabel 'time per output token'\nset xlabel 'time'\nplot 'traffic-ttft-tpot.dat' using 1:4 with lines lt 1 lw 2 "
+                  "title {}, '' using 1:5 with lines lt 2 title {}, {:.6g} with lines lt 3 dt 2 title {}",
+                  gnuplot_string(titles[3]), gnuplot_string(titles[4]), tpot_sla_ms, gnuplot_string(titles[5]))};
+  std::string body = "set multiplot title 'Time to first token and time per output token'\nset datafile missing 'nan'\nset grid\n";
+  for (int i = 0; i < 2; ++i) {
+    frame.top = top - i * (height + gap), frame.bottom = frame.top - height;
+    body += frame.margins() + (i == 1 ? x : x_unlabelled).gnuplot("x") + ys[i].gnuplot("y") + key_at(key_x, frame.top) + plots[i] + "\n";
+  }
+  add_figure(set, "traffic-ttft-tpot", data, body);
+  return set;
+}
+
 PlotSet validation_plots(const std::vector<ServedCheck>& checks) {
   PlotSet set;
   std::map<std::string, std::vector<const ServedCheck*>> groups;
