@@ -107,6 +107,32 @@ struct Range {
   }
 };
 
+// Panels stacked on one time axis (seconds) from `top` down to `bottom`, `gap` apart, each with its
+// key at its right: the multiplot body from each panel's y axis and plot command; only the lowest
+// panel labels the time ticks.
+std::string stacked_time_panels(const std::vector<Axis>& ys, const std::vector<std::string>& plots,
+                                const std::vector<std::string>& titles, const Range& time, double top, double gap, double height) {
+  double room = 0;
+  for (const Axis& y : ys) room = std::max(room, (plot::widest_label_px(y) + 50) / kWidthPx);
+  const double key_x = 0.99 - key_width(titles);
+  Frame frame{kWidthPx, kHeightPx, room, key_x - 0.02, 0, 0};
+  const Axis x = x_axis(frame, [&](int n) {
+    return plot::linear_axis(time.lo, time.hi, [](double t) { return plot::number(t) + " s"; }, false, n, 0);
+  });
+  Axis x_unlabelled = x;  // the upper panels share the bottom one's ticks
+  for (plot::Tick& t : x_unlabelled.ticks) t.label.clear();
+  std::string body;
+  for (size_t i = 0; i < ys.size(); ++i) {
+    frame.top = top - double(i) * (height + gap), frame.bottom = frame.top - height;
+    body += frame.margins() + (i + 1 == ys.size() ? x : x_unlabelled).gnuplot("x") + ys[i].gnuplot("y") + key_at(key_x, frame.top) +
+            plots[i] + "\n";
+  }
+  return body;
+}
+
+// Milliseconds as a step-time axis labels them.
+std::string milliseconds(double ms) { return ms == 0 ? std::string("0") : plot::micros(ms * 1e3); }
+
 }  // namespace
 
 PlotSet report_plots(const Scenario& s) {
@@ -412,21 +438,11 @@ PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_
   // Three panels stacked on one time axis, each with its key at its right.
   const std::vector<std::string> titles{"batch (mean)", "batch limit", "mean step", "worst step", "TPOT SLA", "queue (mean)"};
   const double top = 0.9, bottom = 0.09, gap = 0.05, height = (top - bottom - 2 * gap) / 3;
-  const auto milliseconds = [](double ms) { return ms == 0 ? std::string("0") : plot::micros(ms * 1e3); };
   const std::vector<Axis> ys{
       y_axis(0, height, [&](int n) { return plot::linear_axis(0, batch.hi, plot::count, true, n, 0.05); }),
       y_axis(0, height, [&](int n) { return plot::linear_axis(0, step.hi, milliseconds, true, n, 0.05); }),
       y_axis(0, height, [&](int n) { return plot::linear_axis(0, queue.hi, plot::count, true, n, 0.05); })};
-  double room = 0;
-  for (const Axis& y : ys) room = std::max(room, (plot::widest_label_px(y) + 50) / kWidthPx);
-  const double key_x = 0.99 - key_width(titles);
-  Frame frame{kWidthPx, kHeightPx, room, key_x - 0.02, 0, 0};
-  const Axis x = x_axis(frame, [&](int n) {
-    return plot::linear_axis(time.lo, time.hi, [](double t) { return plot::number(t) + " s"; }, false, n, 0);
-  });
-  Axis x_unlabelled = x;  // the upper panels share the bottom one's ticks
-  for (plot::Tick& t : x_unlabelled.ticks) t.label.clear();
-  const std::string plots[] = {
+  const std::vector<std::string> plots{
       fmt::format("set ylabel 'running requests'\nplot 'traffic-timeseries.dat' using 1:2 with lines lt 1 lw 2 title {}, "
                   "{:.6g} with lines lt 3 dt 2 title {}",
                   gnuplot_string(titles[0]), max_batch, gnuplot_string(titles[1])),
@@ -436,12 +452,8 @@ PlotSet traffic_plots(const TrafficResult& r, double max_batch, double tpot_sla_
       fmt::format("set ylabel 'waiting requests'\nset xlabel 'time'\nplot 'traffic-timeseries.dat' using 1:3 with lines lt 1 "
                   "lw 2 title {}",
                   gnuplot_string(titles[5]))};
-  std::string body = "set multiplot title 'Served traffic over time'\nset datafile missing 'nan'\nset grid\n";
-  for (int i = 0; i < 3; ++i) {
-    frame.top = top - i * (height + gap), frame.bottom = frame.top - height;
-    body += frame.margins() + (i == 2 ? x : x_unlabelled).gnuplot("x") + ys[i].gnuplot("y") + key_at(key_x, frame.top) +
-            plots[i] + "\n";
-  }
+  const std::string body = "set multiplot title 'Served traffic over time'\nset datafile missing 'nan'\nset grid\n" +
+                           stacked_time_panels(ys, plots, titles, time, top, gap, height);
   add_figure(set, "traffic-timeseries", data, body);
   return set;
 }
@@ -461,32 +473,19 @@ PlotSet ttft_tpot_plots(const TrafficResult& r, double tpot_sla_ms, double ttft_
   // Two panels on one time axis: the first token's wait, then the time between tokens.
   const std::vector<std::string> titles{"TTFT (mean)", "TTFT (worst)", "TTFT SLA", "TPOT: mean step", "worst step", "TPOT SLA"};
   const double top = 0.9, bottom = 0.1, gap = 0.06, height = (top - bottom - gap) / 2;
-  const auto milliseconds = [](double ms) { return ms == 0 ? std::string("0") : plot::micros(ms * 1e3); };
   const std::vector<Axis> ys{
       y_axis(0, height, [&](int n) { return plot::linear_axis(0, ttft.hi, milliseconds, true, n, 0.05); }),
       y_axis(0, height, [&](int n) { return plot::linear_axis(0, step.hi, milliseconds, true, n, 0.05); })};
-  double room = 0;
-  for (const Axis& y : ys) room = std::max(room, (plot::widest_label_px(y) + 50) / kWidthPx);
-  const double key_x = 0.99 - key_width(titles);
-  Frame frame{kWidthPx, kHeightPx, room, key_x - 0.02, 0, 0};
-  const Axis x = x_axis(frame, [&](int n) {
-    return plot::linear_axis(time.lo, time.hi, [](double t) { return plot::number(t) + " s"; }, false, n, 0);
-  });
-  Axis x_unlabelled = x;
-  for (plot::Tick& t : x_unlabelled.ticks) t.label.clear();
   const std::string ttft_sla = ttft_sla_ms > 0 ? fmt::format(", {:.6g} with lines lt 3 dt 2 title {}", ttft_sla_ms, gnuplot_string(titles[2])) : "";
-  const std::string plots[] = {
+  const std::vector<std::string> plots{
       fmt::format("set ylabel 'time to first token'\nplot 'traffic-ttft-tpot.dat' using 1:2 with lines lt 1 lw 2 title {}, '' using 1:3 "
                   "with lines lt 2 title {}{}",
                   gnuplot_string(titles[0]), gnuplot_string(titles[1]), ttft_sla),
       fmt::format("set ylabel 'time per output token'\nset xlabel 'time'\nplot 'traffic-ttft-tpot.dat' using 1:4 with lines lt 1 lw 2 "
                   "title {}, '' using 1:5 with lines lt 2 title {}, {:.6g} with lines lt 3 dt 2 title {}",
                   gnuplot_string(titles[3]), gnuplot_string(titles[4]), tpot_sla_ms, gnuplot_string(titles[5]))};
-  std::string body = "set multiplot title 'Time to first token and time per output token'\nset datafile missing 'nan'\nset grid\n";
-  for (int i = 0; i < 2; ++i) {
-    frame.top = top - i * (height + gap), frame.bottom = frame.top - height;
-    body += frame.margins() + (i == 1 ? x : x_unlabelled).gnuplot("x") + ys[i].gnuplot("y") + key_at(key_x, frame.top) + plots[i] + "\n";
-  }
+  const std::string body = "set multiplot title 'Time to first token and time per output token'\nset datafile missing 'nan'\nset grid\n" +
+                           stacked_time_panels(ys, plots, titles, time, top, gap, height);
   add_figure(set, "traffic-ttft-tpot", data, body);
   return set;
 }
