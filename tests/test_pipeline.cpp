@@ -94,6 +94,9 @@ TEST_CASE("deployment names parse both ways", "[pipeline]") {
   CHECK(parse_deployment("EP16-ATP4").attention_dp() == 4);
   CHECK(parse_deployment("EP16-ATP4").name() == "EP16-ATP4");
   CHECK(parse_deployment("2a2f-atp2-ftp8").name() == "2A2F-ATP2-FTP8");
+  CHECK(parse_deployment("2A2F-FTP8-ATP2").name() == "2A2F-ATP2-FTP8");
+  for (const char* bad : {"2A2F-ATP2-ATP4", "EP8-XTP2", "EP8-", "EP8-ATP", "TP8-ATP-1"})
+    CHECK_THROWS_WITH(parse_deployment(bad), Catch::Contains("-ATPn and -FTPn"));
   CHECK(parse_deployment("2A2F-FTP8").expert_parallel() == 2);
   CHECK(parse_deployment("EP8-FTP8").name() == "EP8-FTP8");  // DP attention, TP FFN
   CHECK_THROWS_WITH(parse_deployment("EP8-ATP3"), Catch::Contains("attention TP 3 must divide its 8 GPUs"));

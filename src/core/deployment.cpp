@@ -30,15 +30,28 @@ namespace {
 
 bool divides(int part, int whole) { return part >= 1 && whole % part == 0; }
 
-// "-ATP4" or "-FTP8" at the end of `t`: its degree, removed from `t`; 0 when absent.
-int take_suffix(std::string& t, const char* tag, const std::string& original) {
-  const size_t at = t.rfind(tag);
-  if (at == std::string::npos) return 0;
-  const std::optional<long long> n = integer_in(t.substr(at + std::string(tag).size()), limits::kGpus);
-  if (!n) throw InputError(fmt::format("--deployment: '{}': {} takes a GPU count in {}", printable(original), tag + 1,
-                                       limits::to_string(limits::kGpus)));
-  t.erase(at);
-  return static_cast<int>(*n);
+// The "-ATP4" / "-FTP8" parts after a deployment's base name, in any order; each degree 0 when absent.
+struct TpSuffixes {
+  int attention = 0, ffn = 0;
+};
+TpSuffixes take_suffixes(std::string& t, const std::string& original) {
+  TpSuffixes out;
+  const size_t dash = t.find('-');
+  if (dash == std::string::npos) return out;
+  std::string rest = t.substr(dash + 1);
+  t.erase(dash);
+  for (size_t at = 0; at <= rest.size();) {
+    const size_t next = std::min(rest.find('-', at), rest.size());
+    const std::string part = rest.substr(at, next - at);
+    int* slot = part.starts_with("ATP") ? &out.attention : part.starts_with("FTP") ? &out.ffn : nullptr;
+    const std::optional<long long> n = slot ? integer_in(part.substr(3), limits::kGpus) : std::nullopt;
+    if (!n || *slot != 0)
+      throw InputError(fmt::format("--deployment: '{}': after the name, -ATPn and -FTPn (once each) with n in {}", printable(original),
+                                   limits::to_string(limits::kGpus)));
+    *slot = static_cast<int>(*n);
+    at = next + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -50,8 +63,7 @@ Deployment parse_deployment(const std::string& text, int gpus_per_instance) {
   for (char& ch : t) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   Deployment d;
   d.gpus_per_instance = gpus_per_instance;
-  const int ffn_tp = take_suffix(t, "-FTP", text);
-  const int attention_tp = take_suffix(t, "-ATP", text);
+  const TpSuffixes tp_parts = take_suffixes(t, text);
   const bool ep = t.starts_with("EP"), tp = t.starts_with("TP");
   if (ep || tp) {
     const std::optional<long long> n = integer_in(t.substr(2), limits::kGpus);
@@ -76,8 +88,8 @@ Deployment parse_deployment(const std::string& text, int gpus_per_instance) {
     d.attention_instances = static_cast<int>(*x);
     d.ffn_instances = static_cast<int>(*y);
   }
-  if (attention_tp) d.attention_tp = attention_tp;
-  if (ffn_tp) d.ffn_tp = ffn_tp;
+  if (tp_parts.attention) d.attention_tp = tp_parts.attention;
+  if (tp_parts.ffn) d.ffn_tp = tp_parts.ffn;
   check_deployment(d);
   return d;
 }
