@@ -255,3 +255,21 @@ TEST_CASE("validate: every published figure in its configuration, DeepEP's cells
   CHECK(test::lines(refused.err) == 1);
   CHECK_THAT(refused.err, Catch::Contains("$.figures[0].kind"));
 }
+
+TEST_CASE("TP all-reduce at decode sizes against the custom all-reduce serving stacks run, H100", "[parallel][network]") {
+  // SGLang pull request 2904 (github.com/sgl-project/sglang/pull/2904), H100, its custom all-reduce
+  // (TensorRT-LLM's one/two-shot kernels), without CUDA graphs, in us, for TP 2 / 4 / 8.
+  struct Cell { double bytes; double us[3]; };
+  const Cell measured[] = {{262144, {7.9, 13.9, 16.7}}, {524288, {12.5, 20.2, 22.1}}, {1048576, {19.9, 31.1, 33.8}}};
+  const LinkProfile node = group_link(load_hardware("h100"), 8, 8);
+  const int tps[] = {2, 4, 8};
+  for (const Cell& c : measured)
+    for (int i = 0; i < 3; ++i) {
+      const double model = collective_us(Collective::all_reduce, c.bytes, tps[i], node);
+      INFO(c.bytes << " B over " << tps[i] << " GPUs: model " << model << " us, measured " << c.us[i]);
+      CHECK(model == Approx(c.us[i]).epsilon(0.30));
+    }
+  // Below 64 KB the same stacks finish in 4-8 us, where NCCL's ring latency gives 8-15: small TP
+  // batches are charged up to 2x their all-reduce (docs/network.md).
+  CHECK(collective_us(Collective::all_reduce, 32768, 8, node) > 7.8);
+}
