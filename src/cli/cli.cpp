@@ -247,7 +247,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
                   "busiest GPU's routed load over the mean, as measured (default: modelled from the routing, docs/network.md)")
         ->check(number_option({1, 1e3, false}));
     c->add_option("--redundant-experts", pipe.redundant_experts, "EPLB's extra expert slots over the EP group (default 0: no EPLB)")
-        ->check(integer_option(limits::kExperts));
+        ->check(integer_option({0, limits::kExperts.hi}));
     add_timing(c, pipe.timing, pipe.calibrations);
     // 576: the largest NVLink domain (NVLink Switch System), an upper bound on one instance.
     c->add_option("--gpus-per-node,--gpus-per-instance", pipe.gpus_per_instance,
