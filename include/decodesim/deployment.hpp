@@ -34,9 +34,8 @@ struct Deployment {
   int gpus() const { return colocated() ? colocated_gpus : attention_gpus() + ffn_gpus(); }
   int attention_dp() const { return attention_gpus() / attention_tp; }  // data-parallel attention groups
   int expert_parallel() const { return ffn_gpus() / ffn_tp; }          // expert-parallel groups
-  // Nodes the GPUs of one side span (colocated: both sides): the scale-out network joins them.
+  // Nodes the attention GPUs span (colocated: all the GPUs): the scale-out network joins them.
   int attention_nodes() const { return (attention_gpus() + gpus_per_instance - 1) / gpus_per_instance; }
-  int ffn_nodes() const { return (ffn_gpus() + gpus_per_instance - 1) / gpus_per_instance; }
   bool tensor_parallel() const { return colocated() && ffn_tp == colocated_gpus && attention_tp == colocated_gpus; }
   // "2A2F", "EP128", "TP8"; a non-default attention or FFN TP is added: "EP16-ATP4", "2A2F-ATP2-FTP8".
   std::string name() const;
