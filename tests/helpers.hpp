@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -100,5 +101,39 @@ inline Result run(const std::string& args, const std::string& cwd = "", const st
 #endif
 
 inline size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+// Column `name` of every data row of the first CSV table that has it (RFC 4180 fields).
+inline std::vector<std::string> csv_column(const std::string& csv, const std::string& name) {
+  std::istringstream in(csv);
+  std::string line;
+  std::vector<std::string> out;
+  int at = -1;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') {
+      if (!out.empty()) break;  // the first table holding the column
+      at = -1;
+      continue;
+    }
+    // RFC 4180 fields: a quoted one may hold commas, and "" is a quote.
+    std::vector<std::string> cells(1);
+    bool quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
+      else if (c == '"') quoted = !quoted;
+      else if (c == ',' && !quoted) cells.emplace_back();
+      else cells.back() += c;
+    }
+    if (at < 0) {
+      for (size_t i = 0; i < cells.size(); ++i)
+        if (cells[i] == name) at = int(i);
+      if (at < 0) at = -2;  // not this table
+      continue;
+    }
+    if (at >= 0 && at < int(cells.size())) out.push_back(cells[at]);
+  }
+  return out;
+}
+
 
 }  // namespace test

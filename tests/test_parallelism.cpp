@@ -15,38 +15,6 @@ namespace {
 
 Pool roofline(const std::string& chip) { return {load_hardware(chip), nullptr}; }
 
-std::vector<std::string> column(const std::string& csv, const std::string& name) {
-  std::istringstream in(csv);
-  std::string line;
-  std::vector<std::string> out;
-  int at = -1;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') {
-      if (!out.empty()) break;  // the first table holding the column
-      at = -1;
-      continue;
-    }
-    // RFC 4180 fields: a quoted one may hold commas, and "" is a quote.
-    std::vector<std::string> cells(1);
-    bool quoted = false;
-    for (size_t i = 0; i < line.size(); ++i) {
-      const char c = line[i];
-      if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
-      else if (c == '"') quoted = !quoted;
-      else if (c == ',' && !quoted) cells.emplace_back();
-      else cells.back() += c;
-    }
-    if (at < 0) {
-      for (size_t i = 0; i < cells.size(); ++i)
-        if (cells[i] == name) at = int(i);
-      if (at < 0) at = -2;  // not this table
-      continue;
-    }
-    if (at >= 0 && at < int(cells.size())) out.push_back(cells[at]);
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("collectives: a group inside a node runs on NVLink, a larger one on the NICs", "[parallel][network]") {
@@ -177,19 +145,19 @@ TEST_CASE("EP with attention TP: the group's requests attended with its heads sp
 TEST_CASE("plan under a GPU budget: one node of 8 H100s gets a single-node deployment, TP for latency", "[parallel][search][cli]") {
   const test::Result tp = test::run("plan --model qwen3-32b --hardware h100 --gpus 8 --tpot-ms 10 --top 50 --format csv");
   REQUIRE(tp.code == 0);
-  const auto names = column(tp.out, "deployment"), totals = column(tp.out, "total_gpus");
+  const auto names = test::csv_column(tp.out, "deployment"), totals = test::csv_column(tp.out, "total_gpus");
   REQUIRE(!names.empty());
   CHECK(names.front().starts_with("TP"));
   for (const std::string& g : totals) CHECK(g == "8");
   const test::Result any = test::run("plan --model deepseek-v3 --hardware h200 --gpus 8 --top 100 --format csv");
   REQUIRE(any.code == 0);
-  const auto gpus = column(any.out, "gpus");
+  const auto gpus = test::csv_column(any.out, "gpus");
   REQUIRE(!gpus.empty());
   for (const std::string& g : gpus) CHECK(std::stoi(g) <= 8);
-  for (const std::string& g : column(any.out, "total_gpus")) CHECK(g == "8");
+  for (const std::string& g : test::csv_column(any.out, "total_gpus")) CHECK(g == "8");
   const test::Result capped = test::run("plan --model step3 --hardware h800 --max-gpus 32 --top 400 --format csv");
   REQUIRE(capped.code == 0);
-  for (const std::string& g : column(capped.out, "gpus")) CHECK(std::stoi(g) <= 32);
+  for (const std::string& g : test::csv_column(capped.out, "gpus")) CHECK(std::stoi(g) <= 32);
   const test::Result both = test::run("plan --gpus 8 --max-gpus 8");
   CHECK(both.code == 2);
   CHECK(test::lines(both.err) == 1);
@@ -198,21 +166,21 @@ TEST_CASE("plan under a GPU budget: one node of 8 H100s gets a single-node deplo
 TEST_CASE("simulate, plan and traffic say which parallelism each row uses", "[parallel][cli]") {
   const test::Result sim = test::run("simulate --model qwen3-32b --hardware h100 --deployment TP4 --batch 64 --format csv");
   REQUIRE(sim.code == 0);
-  CHECK(column(sim.out, "deployment") == std::vector<std::string>{"TP4"});
-  CHECK(column(sim.out, "attention_tp") == std::vector<std::string>{"4"});
-  CHECK(column(sim.out, "ffn_tp") == std::vector<std::string>{"4"});
-  CHECK(column(sim.out, "attention_dp") == std::vector<std::string>{"1"});
+  CHECK(test::csv_column(sim.out, "deployment") == std::vector<std::string>{"TP4"});
+  CHECK(test::csv_column(sim.out, "attention_tp") == std::vector<std::string>{"4"});
+  CHECK(test::csv_column(sim.out, "ffn_tp") == std::vector<std::string>{"4"});
+  CHECK(test::csv_column(sim.out, "attention_dp") == std::vector<std::string>{"1"});
   const test::Result text = test::run("simulate --model qwen3-32b --hardware h100 --deployment TP4 --batch 64");
   CHECK_THAT(text.out, Catch::Contains("TP4: attention DP1 x TP4, FFN EP1 x TP4."));
   const test::Result opt =
       test::run("simulate --model deepseek-v3 --hardware h200 --deployment EP8 --attention-tp 2 --batch 256 --format csv");
   REQUIRE(opt.code == 0);
-  CHECK(column(opt.out, "deployment") == std::vector<std::string>{"EP8-ATP2"});
-  CHECK(column(opt.out, "attention_dp") == std::vector<std::string>{"4"});
-  CHECK(column(opt.out, "expert_parallel") == std::vector<std::string>{"8"});
+  CHECK(test::csv_column(opt.out, "deployment") == std::vector<std::string>{"EP8-ATP2"});
+  CHECK(test::csv_column(opt.out, "attention_dp") == std::vector<std::string>{"4"});
+  CHECK(test::csv_column(opt.out, "expert_parallel") == std::vector<std::string>{"8"});
   const test::Result afd = test::run("simulate --deployment 2A2F --ffn-tp 8 --batch 6144 --format csv");
   REQUIRE(afd.code == 0);
-  CHECK(column(afd.out, "deployment") == std::vector<std::string>{"2A2F-FTP8"});
+  CHECK(test::csv_column(afd.out, "deployment") == std::vector<std::string>{"2A2F-FTP8"});
   const test::Result bad = test::run("simulate --deployment EP16 --ffn-tp 4");
   CHECK(bad.code == 2);
   CHECK(test::lines(bad.err) == 1);
@@ -223,22 +191,22 @@ TEST_CASE("report Table 8 as a user runs it: default timing, DeepEP's kernels, m
   const test::Result step3 =
       test::run("simulate --model step3 --hardware h800 --deployment 2A2F --batch 6144 --micro-batches 3 --format csv");
   REQUIRE(step3.code == 0);
-  const double step3_tgs = std::stod(column(step3.out, "tgs").at(0));
+  const double step3_tgs = std::stod(test::csv_column(step3.out, "tgs").at(0));
   // DeepSeek-V3 deploys redundant experts for load balance (DeepSeek-V3 technical report, section 3.4).
   const test::Result dsv3 = test::run("simulate --model deepseek-v3 --hardware h800 --deployment EP128 --redundant-experts 32 --format csv");
   REQUIRE(dsv3.code == 0);
-  const double dsv3_tgs = std::stod(column(dsv3.out, "tgs").at(0));
+  const double dsv3_tgs = std::stod(test::csv_column(dsv3.out, "tgs").at(0));
   WARN("Table 8: Step-3 2A2F " << step3_tgs << " TGS (report 4039), DeepSeek-V3 EP128 " << dsv3_tgs << " TGS (report 2324)");
   CHECK(step3_tgs == Approx(4039).epsilon(0.15));
   CHECK(dsv3_tgs == Approx(2324).epsilon(0.15));
-  CHECK(column(dsv3.out, "sla_met").at(0) == "yes");
+  CHECK(test::csv_column(dsv3.out, "sla_met").at(0) == "yes");
 }
 
 TEST_CASE("validate: every published figure in its configuration, DeepEP's cells and Table 8 within 15%", "[validate][cli]") {
   const test::TempDir dir;
   const test::Result r = test::run("validate --format csv --out '" + (dir.path / "v").string() + "'");
   REQUIRE(r.code == 0);
-  const auto figures = column(r.out, "figure"), errors = column(r.out, "error");
+  const auto figures = test::csv_column(r.out, "figure"), errors = test::csv_column(r.out, "error");
   REQUIRE(figures.size() == errors.size());
   std::set<std::string> groups(figures.begin(), figures.end());
   CHECK(groups == std::set<std::string>{"report Table 8", "report Table 9", "DeepEP low-latency", "served runs, 2-4 H100 (NVLink)"});

@@ -30,31 +30,6 @@ PipelineConfig config(const std::string& deployment, int gpus_per_instance, doub
   return c;
 }
 
-// Column `name` of every data row of a CSV table (the first table when several are printed).
-std::vector<std::string> csv_column(const std::string& csv, const std::string& name) {
-  std::istringstream in(csv);
-  std::string line;
-  std::vector<std::string> header, out;
-  auto split = [](const std::string& s) {
-    std::vector<std::string> cells;
-    std::stringstream ss(s);
-    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
-    return cells;
-  };
-  while (std::getline(in, line)) {
-    if (line.empty()) break;
-    if (line[0] == '#') continue;
-    if (header.empty()) {
-      header = split(line);
-      continue;
-    }
-    const auto at = std::find(header.begin(), header.end(), name);
-    REQUIRE(at != header.end());
-    out.push_back(split(line).at(at - header.begin()));
-  }
-  return out;
-}
-
 // Every task on one resource starts no earlier than the one before it there ended.
 void check_no_overlap(const std::vector<TaskRecord>& tasks, int resources) {
   std::vector<std::vector<TaskRecord>> by(resources);
@@ -208,9 +183,9 @@ TEST_CASE("micro-batches: auto picks the fastest of 1..4 inside the SLA and says
 
   const test::Result given = test::run("simulate --model deepseek-v3 --deployment EP128 --batch 16384 --micro-batches 2 --format csv");
   REQUIRE(given.code == 0);
-  CHECK(csv_column(given.out, "micro_batches") == std::vector<std::string>{"2"});
+  CHECK(test::csv_column(given.out, "micro_batches") == std::vector<std::string>{"2"});
   // EP128 at 128 requests per GPU in two micro-batches: DeepSeek's profiled decode.
-  CHECK(csv_column(given.out, "requests_per_gpu_mb") == std::vector<std::string>{"64"});
+  CHECK(test::csv_column(given.out, "requests_per_gpu_mb") == std::vector<std::string>{"64"});
 
   for (const char* args : {"--model deepseek-v3 --deployment EP128 --batch 16384", "--model step3 --deployment 2A2F --batch 6144",
                            "--model qwen3-235b-a22b --hardware h100 --deployment EP8 --batch 512"}) {
@@ -218,19 +193,19 @@ TEST_CASE("micro-batches: auto picks the fastest of 1..4 inside the SLA and says
     const test::Result chosen = test::run(std::string("simulate ") + args + " --format csv");
     REQUIRE(chosen.code == 0);
     CHECK_THAT(chosen.out, Catch::Contains("chosen of 1..4 (--micro-batches auto)"));
-    const double tpot = std::stod(csv_column(chosen.out, "tpot_ms").at(0));
-    const bool met = csv_column(chosen.out, "sla_met").at(0) == "yes";
+    const double tpot = std::stod(test::csv_column(chosen.out, "tpot_ms").at(0));
+    const bool met = test::csv_column(chosen.out, "sla_met").at(0) == "yes";
     for (int n = 1; n <= 4; ++n) {
       const test::Result fixed = test::run(std::string("simulate ") + args + " --micro-batches " + std::to_string(n) + " --format csv");
       REQUIRE(fixed.code == 0);
       INFO(n);
-      if (csv_column(fixed.out, "sla_met").at(0) == "yes" || !met) CHECK(tpot <= std::stod(csv_column(fixed.out, "tpot_ms").at(0)) * (1 + 1e-9));
+      if (test::csv_column(fixed.out, "sla_met").at(0) == "yes" || !met) CHECK(tpot <= std::stod(test::csv_column(fixed.out, "tpot_ms").at(0)) * (1 + 1e-9));
     }
   }
   // Inside one node there is no network to hide: one micro-batch serves an 8-GPU EP fastest.
   const test::Result node = test::run("simulate --model deepseek-v3 --hardware h200 --deployment EP8 --batch 512 --format csv");
   REQUIRE(node.code == 0);
-  CHECK(csv_column(node.out, "micro_batches") == std::vector<std::string>{"1"});
+  CHECK(test::csv_column(node.out, "micro_batches") == std::vector<std::string>{"1"});
   for (const char* bad : {"0", "x", "auto2", "1.5"}) {
     const test::Result r = test::run(std::string("simulate --micro-batches ") + bad);
     CHECK(r.code == 2);
@@ -270,7 +245,7 @@ TEST_CASE("plan searches 1..4 micro-batches for every family and keeps each depl
 
   const test::Result widened = test::run("plan --model step3 --hardware h800 --top 1000 --micro-batches-search 2..4 --format csv");
   REQUIRE(widened.code == 0);
-  for (const std::string& n : csv_column(widened.out, "micro_batches")) CHECK((n == "2" || n == "3" || n == "4"));
+  for (const std::string& n : test::csv_column(widened.out, "micro_batches")) CHECK((n == "2" || n == "3" || n == "4"));
   for (const char* bad : {"5..2", "0", "2..", "x", "1..17", "2...4"}) {
     INFO(bad);
     const test::Result r = test::run(std::string("plan --micro-batches-search '") + bad + "'");
@@ -336,10 +311,10 @@ TEST_CASE("kv-dtype: KV bytes and the attention core halve from bf16 to fp8 at r
   REQUIRE(f8.code == 0);
   REQUIRE(f16.code == 0);
   const double weights = memory_check(load_model("step3"), pool("h800"), pool("h800"), config("2A2F", 8, 6144)).attention_weight_bytes;
-  const double kv8 = std::stod(csv_column(f8.out, "attention_mem_bytes").at(0)) - weights;
-  const double kv16 = std::stod(csv_column(f16.out, "attention_mem_bytes").at(0)) - weights;
+  const double kv8 = std::stod(test::csv_column(f8.out, "attention_mem_bytes").at(0)) - weights;
+  const double kv16 = std::stod(test::csv_column(f16.out, "attention_mem_bytes").at(0)) - weights;
   CHECK(kv16 == Approx(2 * kv8).epsilon(1e-5));
-  CHECK(std::stod(csv_column(f16.out, "tpot_ms").at(0)) > std::stod(csv_column(f8.out, "tpot_ms").at(0)));
+  CHECK(std::stod(test::csv_column(f16.out, "tpot_ms").at(0)) > std::stod(test::csv_column(f8.out, "tpot_ms").at(0)));
   CHECK(test::run("plan --model step3 --deployments afd --kv-dtype bf16 --top 2").code == 0);
   const test::Result bad = test::run("simulate --kv-dtype int4");  // fp4 is a KV precision (NVFP4), int4 is not
   CHECK(bad.code == 2);
@@ -509,20 +484,20 @@ TEST_CASE("gpus-per-instance on simulate, plan and traffic", "[served][deploymen
   const test::Result ep4 =
       test::run("simulate --model pangu-pro-moe-72b --hardware h100 --deployment EP4 --gpus-per-instance 4 --format csv");
   REQUIRE(ep4.code == 0);
-  CHECK(csv_column(ep4.out, "gpus") == std::vector<std::string>{"4"});
-  CHECK(csv_column(ep4.out, "gpus_per_instance") == std::vector<std::string>{"4"});
-  CHECK(csv_column(ep4.out, "memory_fits") == std::vector<std::string>{"yes"});
+  CHECK(test::csv_column(ep4.out, "gpus") == std::vector<std::string>{"4"});
+  CHECK(test::csv_column(ep4.out, "gpus_per_instance") == std::vector<std::string>{"4"});
+  CHECK(test::csv_column(ep4.out, "memory_fits") == std::vector<std::string>{"yes"});
 
   const test::Result afd = test::run("simulate --model pangu-pro-moe-72b --hardware h100 --deployment 2A2F --gpus-per-instance 1 "
                                      "--batch 96 --micro-batches 3 --format csv");
   REQUIRE(afd.code == 0);
-  CHECK(csv_column(afd.out, "gpus") == std::vector<std::string>{"4"});
-  CHECK(csv_column(afd.out, "requests_per_gpu_mb") == std::vector<std::string>{"16"});
+  CHECK(test::csv_column(afd.out, "gpus") == std::vector<std::string>{"4"});
+  CHECK(test::csv_column(afd.out, "requests_per_gpu_mb") == std::vector<std::string>{"16"});
 
   const test::Result plan =
       test::run("plan --model pangu-pro-moe-72b --hardware h100 --gpus-per-instance 1 --top 500 --format csv");
   REQUIRE(plan.code == 0);
-  const auto gpus = csv_column(plan.out, "gpus"), per = csv_column(plan.out, "gpus_per_instance");
+  const auto gpus = test::csv_column(plan.out, "gpus"), per = test::csv_column(plan.out, "gpus_per_instance");
   REQUIRE(!gpus.empty());
   for (size_t i = 0; i < gpus.size(); ++i) CHECK(per[i] == "1");
   CHECK(std::find(gpus.begin(), gpus.end(), "2") != gpus.end());  // 1A1F or EP2 of single GPUs
@@ -530,7 +505,7 @@ TEST_CASE("gpus-per-instance on simulate, plan and traffic", "[served][deploymen
   const test::Result traffic = test::run("traffic --model pangu-pro-moe-72b --hardware h100 --deployment EP4 --gpus-per-instance 4 "
                                          "--rate 20 --duration 30 --output-tokens 64 --format csv");
   REQUIRE(traffic.code == 0);
-  CHECK(csv_column(traffic.out, "deployment") == std::vector<std::string>{"EP4"});
+  CHECK(test::csv_column(traffic.out, "deployment") == std::vector<std::string>{"EP4"});
 
   for (const auto& [args, expect] : {
            std::pair{std::string("simulate --deployment EP12"), std::string("up to 8 (one node), or a multiple of 8")},

@@ -17,6 +17,8 @@ namespace decodesim {
 // Folders searched for models/<id>.json, hardware/<id>.json, scenarios/<id>.json:
 // $DECODESIM_DATA (if set), then the source tree the binary was built from.
 std::vector<std::filesystem::path> data_dirs();
+// A file of the data folders by its path inside them ("bench/published.json"). Throws InputError.
+std::string data_file(const std::string& relative);
 
 // `spec` is an id ("step3"), a path to a JSON file ("./my-model.json"), or a Hugging Face
 // config.json or the folder holding one (see hf_import.hpp). Throws InputError.

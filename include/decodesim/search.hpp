@@ -14,6 +14,13 @@ enum class RankBy { tgs, usd_per_mtok };
 // The micro-batch counts `--micro-batches auto` and `plan` try for every deployment: one (inside
 // a node there is no network to hide, and a second micro-batch reads every weight again) to four.
 inline constexpr int kAutoMicroBatchesMin = 1, kAutoMicroBatchesMax = 4;
+// The micro-batch counts to try for a configured count: that one, or 1..4 for auto (0).
+struct MicroBatchRange {
+  int lo, hi;
+};
+inline MicroBatchRange micro_batch_range(int micro_batches) {
+  return micro_batches > 0 ? MicroBatchRange{micro_batches, micro_batches} : MicroBatchRange{kAutoMicroBatchesMin, kAutoMicroBatchesMax};
+}
 
 struct SearchSpace {
   std::vector<Pool> attention_chips;  // AFD attention candidates

@@ -50,7 +50,7 @@ int simulate_command(const PipelineOptions& o, Format f, const std::string& out_
   for (double context : contexts) {
     PipelineConfig c = deployment_config(o, d);
     c.context_tokens = context;
-    const int lo = auto_micro_batches ? kAutoMicroBatchesMin : c.micro_batches, hi = auto_micro_batches ? kAutoMicroBatchesMax : c.micro_batches;
+    const auto [lo, hi] = micro_batch_range(c.micro_batches);
     if (o.batch > 0) {
       c.batch = o.batch;
       results.push_back(simulate_best_micro_batches(m, attention, ffn, c, lo, hi));

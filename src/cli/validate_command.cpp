@@ -1,7 +1,5 @@
 // `decodesim validate`: every published figure the project holds (bench/published.json and the
 // served runs of bench/results/pipeline-h100x4/) against the simulator, in its stated configuration.
-#include <filesystem>
-
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
@@ -19,15 +17,6 @@ namespace decodesim::cli {
 
 namespace {
 
-// A file of the source tree (or of $DECODESIM_DATA), as the data folders hold it.
-std::string data_file(const std::string& relative) {
-  for (const std::filesystem::path& d : data_dirs()) {
-    std::error_code ec;
-    if (std::filesystem::is_regular_file(d / relative, ec)) return (d / relative).string();
-  }
-  throw InputError(fmt::format("{}: not found in the data folders", relative));
-}
-
 double simulated(const PublishedFigure& f, CalibrationSet& calibrations) {
   switch (f.kind) {
     case FigureKind::simulate: {
@@ -37,8 +26,7 @@ double simulated(const PublishedFigure& f, CalibrationSet& calibrations) {
       c.deployment = parse_deployment(f.deployment);
       c.context_tokens = f.context;
       c.routing.redundant_experts = f.redundant_experts;
-      const int lo = f.micro_batches > 0 ? f.micro_batches : kAutoMicroBatchesMin;
-      const int hi = f.micro_batches > 0 ? f.micro_batches : kAutoMicroBatchesMax;
+      const auto [lo, hi] = micro_batch_range(f.micro_batches);
       PipelineResult r;
       if (f.batch > 0) {
         c.batch = f.batch;

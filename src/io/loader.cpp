@@ -26,6 +26,22 @@ std::vector<fs::path> data_dirs() {
   return dirs;
 }
 
+namespace {
+// The first data folder holding `relative` as a regular file.
+std::optional<fs::path> in_data_dirs(const fs::path& relative) {
+  for (const fs::path& d : data_dirs()) {
+    std::error_code ec;
+    if (fs::is_regular_file(d / relative, ec)) return d / relative;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::string data_file(const std::string& relative) {
+  if (const std::optional<fs::path> p = in_data_dirs(relative)) return p->string();
+  throw InputError(fmt::format("{}: not found in the data folders", relative));
+}
+
 std::vector<std::string> known_ids(const std::string& folder) {
   std::vector<std::string> ids;
   for (const fs::path& d : data_dirs()) {
@@ -59,11 +75,7 @@ fs::path resolve(const std::string& spec, const std::string& folder, const std::
     throw InputError(fmt::format("'{}' is neither a {} id (lower-case letters, digits, '-', '.', '_', at most {}) nor a path "
                                  "to a .json file",
                                  printable(spec), what, lim::kMaxIdLength));
-  for (const fs::path& d : data_dirs()) {
-    fs::path p = d / folder / (spec + ".json");
-    std::error_code ec;
-    if (fs::is_regular_file(p, ec)) return p;
-  }
+  if (const std::optional<fs::path> p = in_data_dirs(fs::path(folder) / (spec + ".json"))) return *p;
   std::string known;
   for (const std::string& id : known_ids(folder)) known += (known.empty() ? "" : ", ") + id;
   throw InputError(fmt::format("unknown {} id '{}' (known: {})", what, spec, known.empty() ? "none" : known));
