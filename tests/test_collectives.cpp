@@ -1,8 +1,11 @@
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
 
 #include "decodesim/collectives.hpp"
 #include "decodesim/errors.hpp"
+#include "decodesim/gpu.hpp"
 #include "decodesim/loader.hpp"
 #include "helpers.hpp"
 
@@ -183,4 +186,26 @@ TEST_CASE("Chip files' network object is validated with one-line errors", "[netw
                     Catch::Contains("h100.json") && Catch::Contains("$.network.rdma_efficiency") && Catch::Contains("expected"));
   CHECK_THROWS_WITH(parse_hardware(with_network(R"({"nic_efficency": 0.5})"), "h100.json"),
                     Catch::Contains("$.network") && Catch::Contains("nic_efficency"));
+}
+
+TEST_CASE("routed token counts: top-k distinct experts, uniform or skewed by popularity", "[routing]") {
+  using decodesim::gpu::routed_token_counts;
+  for (double cv : {0.0, 0.6}) {
+    const std::vector<int> all = routed_token_counts(64, 64, 500, 6, 7u, cv);
+    CHECK(std::accumulate(all.begin(), all.end(), 0) == 500 * 6);  // every token lands on 6 experts
+    for (int c : all) CHECK(c <= 500);                               // distinct: an expert at most once a token
+    const std::vector<int> part = routed_token_counts(64, 16, 500, 6, 7u, cv);
+    CHECK(std::equal(part.begin(), part.end(), all.begin()));  // the first 16 experts' share of the same routing
+  }
+  // Skew: the experts' loads spread more than uniform routing's (CV of the counts over many tokens).
+  auto cv_of = [](const std::vector<int>& c) {
+    double m = std::accumulate(c.begin(), c.end(), 0.0) / c.size(), v = 0;
+    for (int x : c) v += (x - m) * (x - m);
+    return std::sqrt(v / c.size()) / m;
+  };
+  const double uniform = cv_of(routed_token_counts(256, 256, 4096, 8, 11u, 0.0));
+  const double skewed = cv_of(routed_token_counts(256, 256, 4096, 8, 11u, 0.6));
+  CHECK(uniform < 0.1);  // sampling alone: 1/sqrt(128 pairs per expert)
+  CHECK(skewed > 0.4);
+  CHECK(skewed < 0.8);
 }

@@ -281,6 +281,18 @@ TEST_CASE("calibrated timing uses the fitted kernels and falls back to measured 
   CHECK(t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::bf16)->dtype == "bf16");
   CHECK(t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::int8)->dtype == "fp8");
   CHECK(t.fit_for(OpClass::attention, AttentionKind::gqa, Dtype::bf16) == nullptr);
+  // Prefill attention takes its own fit where the calibration measured prompts, else decode's.
+  const Op pre{OpClass::prefill_attention, 4e12, 3e8, AttentionKind::mfa, Dtype::bf16};
+  CHECK(t.fit_for(OpClass::prefill_attention, AttentionKind::mfa, Dtype::bf16) == t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::bf16));
+  CHECK(t.time_us(pre) == Approx(mfa_bf16.predict_us(pre.flops, pre.bytes)));
+  {
+    Calibration with_prefill = cal;
+    EfficiencyFit pf{"prefill_attention_mfa", "bf16", 12.0, 2.0e12, 5.0e14, 50};
+    with_prefill.fits.push_back(pf);
+    const CalibratedTimer tp(h, q, with_prefill);
+    CHECK(tp.time_us(pre) == Approx(pf.predict_us(pre.flops, pre.bytes)));
+    CHECK(tp.time_us(a16) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));  // decode keeps its own
+  }
 
   // Slower-than-peak kernels lengthen the simulated step.
   const Model m = load_model("step3");

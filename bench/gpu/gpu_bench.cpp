@@ -1,6 +1,6 @@
 // decodesim_gpu_bench: times the CUDA backend's kernels on the shapes of the Step-3 report and writes
 // CSV. Depends on CUDA and the standard library only (no JSON/CLI/fmt), so it builds on a bare GPU box.
-//   decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,gemm,moe,layer] [--filter TEXT] [--variant NAME]
+//   decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,mtp,prefill,gemm,moe,layer] [--filter TEXT] [--variant NAME]
 //   --filter keeps the attention shapes whose "model design ctx=N bf16|fp8" contains TEXT (for profiling one kernel);
 //   --variant times one attention kernel variant by name.
 #include <algorithm>
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(argv[++i]);
       for (std::string t; std::getline(ss, t, ',');) only.insert(t);
     } else {
-      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,gemm,moe,layer] [--filter TEXT] [--variant NAME]\n";
+      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,mtp,prefill,gemm,moe,layer] [--filter TEXT] [--variant NAME]\n";
       return 2;
     }
   }
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
     });
 
   // ceilings (the floors and % columns below need them)
-  if (want("peaks") || want("attention") || want("gemm") || want("moe") || want("layer")) {
+  if (want("peaks") || want("attention") || want("mtp") || want("prefill") || want("gemm") || want("moe") || want("layer")) {
   guarded("copy", [&] {
     const g::Measurement c = g::measure_copy();
     copy_bw = c.bytes / (c.time_us * 1e-6);
@@ -208,6 +208,43 @@ int main(int argc, char** argv) {
         best_attn.push_back({s.design, best});
       });
     }
+  }
+  // Several query tokens per request: MTP verification at 1-4 tokens (the 1-token shape beside, for
+  // the ratio) and prefill (whole prompts; MLA un-absorbed), every variant timed and checked.
+  auto run_attention = [&](const std::vector<g::AttentionShape>& shapes) {
+    for (const auto& s : shapes) {
+      const std::string key = s.model + " " + s.design + " ctx=" + std::to_string(s.context) + " q=" + std::to_string(s.query_tokens) +
+                              (s.fp8_kv ? " fp8" : " bf16");
+      if (!filter.empty() && key.find(filter) == std::string::npos) continue;
+      guarded(key, [&] {
+        std::vector<g::Measurement> all;
+        const g::Measurement best = d::measure_attention(s, o, &all);
+        for (const auto& m : all) add(m, m.label == best.label ? "best" : "variant");
+      });
+    }
+  };
+  auto with_q = [](g::AttentionShape s, int q) {
+    s.query_tokens = q;
+    return s;
+  };
+  if (want("mtp")) {
+    std::vector<g::AttentionShape> shapes;
+    for (bool fp8 : {false, true})
+      for (int q : {1, 2, 3, 4}) {
+        shapes.push_back(with_q(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, fp8, L::contiguous), q));
+        shapes.push_back(with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, fp8, L::contiguous), q));
+        shapes.push_back(with_q(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, fp8, L::contiguous), q));
+      }
+    run_attention(shapes);
+  }
+  if (want("prefill")) {
+    std::vector<g::AttentionShape> shapes;
+    for (bool fp8 : {false, true}) {
+      for (int t : {2048, 8192}) shapes.push_back(with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 1, t, fp8, L::contiguous), t));
+      shapes.push_back(with_q(attn("step3", "mfa", 64, 1, 256, 256, 1, 4096, fp8, L::contiguous), 4096));
+      shapes.push_back(with_q(attn("deepseek-v3-unabsorbed", "gqa", 128, 128, 192, 128, 1, 4096, fp8, L::contiguous), 4096));
+    }
+    run_attention(shapes);
   }
   if (want("gemm")) {
     for (bool fp8 : {true, false})

@@ -63,6 +63,39 @@ def attention(rows, label, batch_kv, g, d, ctx, backends):
         print(f"{label:58s} {name:10s} {t:9.1f} us {bytes_ / t / 1e3:7.0f} GB/s {flops / t / 1e6:7.1f} TF/s err {err:.2g}")
 
 
+def prefill(rows, label, batch, hq, hkv, dqk, dv, tokens, backends):
+    """Causal attention over whole prompts (no cached prefix): [batch, heads, tokens, dim], KV heads
+    broadcast to their query heads by enable_gqa (no copy)."""
+    dt = torch.bfloat16
+    n = 2
+    qs = [torch.randn(batch, hq, tokens, dqk, device="cuda", dtype=dt) for _ in range(n)]
+    ks = [torch.randn(batch, hkv, tokens, dqk, device="cuda", dtype=dt) for _ in range(n)]
+    vs = [torch.randn(batch, hkv, tokens, dv, device="cuda", dtype=dt) for _ in range(n)]
+    seen = tokens * (tokens + 1) / 2  # causal: query i sees i + 1 keys
+    flops = 2.0 * (dqk + dv) * hq * seen * batch
+    gqa = hq != hkv
+
+    def sdpa(i):
+        return F.scaled_dot_product_attention(qs[i], ks[i], vs[i], is_causal=True, enable_gqa=gqa)
+
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+        r = hq // hkv
+        k0 = ks[0][:, :, :1024].float().repeat_interleave(r, 1)
+        v0 = vs[0][:, :, :1024].float().repeat_interleave(r, 1)
+        ref = F.scaled_dot_product_attention(qs[0][:, :, :1024].float(), k0, v0, is_causal=True)
+    for name, be in backends:
+        try:
+            with torch.nn.attention.sdpa_kernel(be):
+                out = sdpa(0)
+                err = ((out[:, :, :1024].float() - ref).norm() / ref.norm()).item()
+                t = time_us(sdpa, n, warmup=3, reps=15)
+        except Exception as e:
+            print(f"{label:58s} {name:10s} unsupported: {str(e).splitlines()[0][:80]}")
+            continue
+        rows.append(dict(kernel=f"torch sdpa {name}", shape=label, time_us=t, gb_s=0, tflop_s=flops / t / 1e6, rel_err=err))
+        print(f"{label:58s} {name:10s} {t:9.1f} us {flops / t / 1e6:7.1f} TF/s err {err:.2g}")
+
+
 def grouped_ffn(rows, label, experts, tokens, h, inter):
     """Routed experts as grouped GEMMs (bf16): gate+up, SiLU*up, down."""
     if not hasattr(torch, "_grouped_mm"):
@@ -110,6 +143,11 @@ def main():
     for ctx in (4096, 8192, 32768):
         attention(rows, f"qwen3-235b gqa b=64 ctx={ctx} h=64/4 d=128 kv=bf16", 64 * 4, 16, 128, ctx, backends)
     attention(rows, "qwen3-235b-tp4 gqa b=256 ctx=8192 h=16/1 d=128 kv=bf16", 256, 16, 128, 8192, backends)
+    # prefill: the shapes of decodesim_gpu_bench --only prefill
+    for t in (2048, 8192):
+        prefill(rows, f"qwen3-235b-a22b gqa prefill b=1 q={t} h=64/4 d=128/128", 1, 64, 4, 128, 128, t, backends)
+    prefill(rows, "step3 mfa prefill b=1 q=4096 h=64/1 d=256/256", 1, 64, 1, 256, 256, 4096, backends)
+    prefill(rows, "deepseek-v3 mla un-absorbed prefill b=1 q=4096 h=128/128 d=192/128", 1, 128, 128, 192, 128, 4096, backends)
     for t in (1, 64, 512):
         grouped_ffn(rows, f"step3 8 experts x {t} tokens 7168x5120 bf16", 8, t, 7168, 5120)
     grouped_ffn(rows, "deepseek-v3 2 experts x 128 tokens 7168x2048 bf16", 2, 128, 7168, 2048)

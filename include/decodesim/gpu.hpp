@@ -1,6 +1,7 @@
 // The one interface between the CPU core and the optional CUDA measurement backend.
 // Built without CUDA, available() says so and measure() throws; nothing else changes.
 #pragma once
+#include <cmath>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -35,6 +36,9 @@ struct AttentionShape {
   int context = 0;     // tokens per request
   bool fp8_kv = false;
   KvLayout layout = KvLayout::contiguous;
+  // Query tokens per request, the last of its context, causal among themselves: 1 for plain decode,
+  // 1 + the draft tokens to verify MTP drafts, the prompt (context) for prefill.
+  int query_tokens = 1;
 };
 
 // out[m x n] = a[m x k] * w[k x n]; fp8 uses e4m3 operands with per-tensor scales.
@@ -54,19 +58,48 @@ struct GroupedGemmShape {
 };
 
 // Token counts of the first `local` of `experts` routed experts when each of `tokens` tokens picks
-// `top_k` distinct experts uniformly at random (seeded): one GPU's routed launch of a served layer.
-inline std::vector<int> routed_token_counts(int experts, int local, int tokens, int top_k, unsigned seed) {
+// `top_k` distinct experts at random (seeded): one GPU's routed launch of a served layer. With
+// popularity_cv > 0 the experts are not equally popular: each gets a lognormal weight of that
+// coefficient of variation (mean 1; real routing's long-run expert loads, RoutingShape) and a token
+// picks its experts one after another in proportion to the weights of those left.
+inline std::vector<int> routed_token_counts(int experts, int local, int tokens, int top_k, unsigned seed, double popularity_cv = 0) {
   std::mt19937 rng(seed);
-  std::vector<int> order(static_cast<size_t>(experts)), counts(static_cast<size_t>(local), 0);
+  std::vector<int> counts(static_cast<size_t>(local), 0);
+  const size_t E = static_cast<size_t>(experts);
+  if (popularity_cv <= 0) {
+    std::vector<int> order(E);
+    for (int t = 0; t < tokens; ++t) {
+      std::iota(order.begin(), order.end(), 0);
+      for (int j = 0; j < top_k; ++j) {  // a partial Fisher-Yates shuffle: top_k distinct experts
+        std::swap(order[static_cast<size_t>(j)], order[static_cast<size_t>(j) + rng() % (E - static_cast<size_t>(j))]);
+        if (order[static_cast<size_t>(j)] < local) ++counts[static_cast<size_t>(order[static_cast<size_t>(j)])];
+      }
+    }
+    return counts;
+  }
+  const double sigma2 = std::log(1.0 + popularity_cv * popularity_cv);
+  std::lognormal_distribution<double> popularity(-sigma2 / 2, std::sqrt(sigma2));
+  std::vector<double> w(E), left(E);
+  for (double& x : w) x = popularity(rng);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
   for (int t = 0; t < tokens; ++t) {
-    std::iota(order.begin(), order.end(), 0);
-    for (int j = 0; j < top_k; ++j) {  // a partial Fisher-Yates shuffle: top_k distinct experts
-      std::swap(order[static_cast<size_t>(j)], order[static_cast<size_t>(j) + rng() % static_cast<size_t>(experts - j)]);
-      if (order[static_cast<size_t>(j)] < local) ++counts[static_cast<size_t>(order[static_cast<size_t>(j)])];
+    left = w;
+    double total = std::accumulate(left.begin(), left.end(), 0.0);
+    for (int j = 0; j < top_k; ++j) {
+      double x = u(rng) * total;
+      size_t e = 0;
+      while (e + 1 < E && (left[e] == 0 || x >= left[e])) x -= left[e], ++e;
+      while (left[e] == 0) e = e == 0 ? E - 1 : e - 1;  // rounding past the end: the last one left
+      total -= left[e];
+      left[e] = 0;
+      if (e < static_cast<size_t>(local)) ++counts[e];
     }
   }
   return counts;
 }
+
+// Query tokens per request up to which attention counts as decode (MTP verification); above, prefill.
+inline constexpr int kMaxDecodeQueryTokens = 16;
 
 // A whole attention layer: projections (GEMMs at m = batch) + decode attention.
 struct AttentionLayerShape {

@@ -14,12 +14,14 @@ namespace decodesim {
 
 // elementwise: the small memory-bound kernels around the products (norms, rotary and cache
 // writes, router top-k, packing and combining the dispatched tokens); bytes only.
-enum class OpClass { gemm, moe_ffn, attention, elementwise };
+// prefill_attention: attention over a prompt or chunk (causal, compute-bound), fitted apart from
+// decode attention where the calibration measured it (prefill_attention_<kind>).
+enum class OpClass { gemm, moe_ffn, attention, prefill_attention, elementwise };
 struct Op {
   OpClass cls = OpClass::gemm;
   double flops = 0;
   double bytes = 0;  // fewest bytes the kernel must move through device memory
-  AttentionKind attention = AttentionKind::gqa;  // which attention fit, for OpClass::attention
+  AttentionKind attention = AttentionKind::gqa;  // which attention fit, for the attention classes
   std::optional<Dtype> cache = std::nullopt;  // attention: the cache's precision (none: the timer's model default)
 };
 

@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "decodesim/calibration.hpp"
 #include "decodesim/census.hpp"
+#include "decodesim/collectives.hpp"
 #include "decodesim/gpu.hpp"
 #include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
@@ -44,6 +45,39 @@ bool attention_shape_of(const Model& m, gpu::AttentionShape& s) {
   return true;
 }
 
+// Its prefill attention as the kernel sees it: MLA runs un-absorbed at prefill (per-head K of
+// nope + rope dims, V of v_head_dim: multi-head attention with one KV head per query head).
+bool prefill_attention_shape_of(const Model& m, gpu::AttentionShape& s) {
+  const AttentionSpec* a = softmax_attention_of(m);
+  if (!a || !attention_shape_of(m, s)) return false;
+  if (a->kind == AttentionKind::mla) {
+    s.design = "gqa";
+    s.kv_heads = a->q_heads;
+    s.qk_dim = a->qk_nope_head_dim + a->qk_rope_head_dim;
+    s.v_dim = a->v_head_dim;
+  }
+  return true;
+}
+
+// Prompts (the whole context is query tokens) and chunks (a chunk after a cached prefix), BF16 and FP8.
+std::vector<gpu::AttentionShape> prefill_attention_shapes(const Model& m, bool quick) {
+  std::vector<gpu::AttentionShape> out;
+  gpu::AttentionShape base;
+  if (!prefill_attention_shape_of(m, base)) return out;
+  struct P {
+    int batch, context, query_tokens;
+  };
+  const std::vector<P> ps = quick ? std::vector<P>{{1, 4096, 4096}}
+                                  : std::vector<P>{{1, 1024, 1024}, {1, 4096, 4096}, {1, 8192, 8192}, {4, 2048, 2048}, {1, 8192, 2048}};
+  for (bool fp8 : {false, true})
+    for (const P& p : ps) {
+      gpu::AttentionShape s = base;
+      s.batch = p.batch, s.context = p.context, s.query_tokens = p.query_tokens, s.fp8_kv = fp8;
+      out.push_back(s);
+    }
+  return out;
+}
+
 // Its projections as GEMMs at decode batch m. MLA's kv_b is left out: the measured layer follows
 // the serving kernels, which fold it into the attention's query and output products.
 std::vector<gpu::GemmShape> projections_of(const Model& m, int batch, bool fp8) {
@@ -73,16 +107,20 @@ std::vector<gpu::GroupedGemmShape> served_moe_shapes(const Model& m, const FfnSp
   std::vector<gpu::GroupedGemmShape> out;
   const int E = f.routed_experts, k = f.top_k;
   if (E <= 8 || k <= 0 || k > E) return out;  // the dense shapes already hold every expert
-  for (int gpus : quick ? std::vector<int>{1} : std::vector<int>{1, 4})
-    for (int tokens : quick ? std::vector<int>{64} : std::vector<int>{32, 128, 512}) {
-      gpu::GroupedGemmShape g;
-      g.experts = E / gpus;
-      g.label = fmt::format("{} {} of {} experts, {} tokens routed top-{} {}x{}", m.id, g.experts, E, tokens, k, m.hidden_size,
-                            f.expert_intermediate);
-      g.tokens = gpu::routed_token_counts(E, g.experts, tokens, k, 20261127u + unsigned(tokens * 8 + gpus));
-      g.hidden = static_cast<int>(m.hidden_size), g.intermediate = static_cast<int>(f.expert_intermediate);
-      out.push_back(std::move(g));
-    }
+  // Uniform routing, and skewed as real routing is (experts' popularity of CV 0.6, the default of
+  // RoutingShape): fewer experts hold more of the tokens.
+  for (double cv : {0.0, RoutingShape::kDefaultPopularityCv})
+    for (int gpus : quick ? std::vector<int>{1} : std::vector<int>{1, 4})
+      for (int tokens : quick ? std::vector<int>{64} : std::vector<int>{32, 128, 512}) {
+        if (cv > 0 && tokens == 32) continue;
+        gpu::GroupedGemmShape g;
+        g.experts = E / gpus;
+        g.label = fmt::format("{} {} of {} experts, {} tokens routed top-{}{} {}x{}", m.id, g.experts, E, tokens, k,
+                              cv > 0 ? fmt::format(" (popularity CV {})", cv) : "", m.hidden_size, f.expert_intermediate);
+        g.tokens = gpu::routed_token_counts(E, g.experts, tokens, k, 20261127u + unsigned(tokens * 8 + gpus), cv);
+        g.hidden = static_cast<int>(m.hidden_size), g.intermediate = static_cast<int>(f.expert_intermediate);
+        out.push_back(std::move(g));
+      }
   return out;
 }
 
@@ -105,6 +143,16 @@ gpu::SweepPlan build_plan(const std::vector<Model>& models, bool quick) {
       gpu::AttentionShape paged = base;
       paged.batch = 64, paged.context = 8192, paged.layout = gpu::KvLayout::paged;
       plan.attention.push_back(paged);
+      // MTP verification: 1 + drafts query tokens per request, causal among themselves.
+      for (int q : quick ? std::vector<int>{2} : std::vector<int>{2, 4})
+        for (bool fp8 : {false, true})
+          for (int b : quick ? std::vector<int>{64} : std::vector<int>{32, 64})
+            for (int c : quick ? std::vector<int>{8192} : std::vector<int>{4096, 8192}) {
+              gpu::AttentionShape s = base;
+              s.batch = b, s.context = c, s.fp8_kv = fp8, s.query_tokens = q;
+              plan.attention.push_back(s);
+            }
+      for (const gpu::AttentionShape& s : prefill_attention_shapes(m, quick)) plan.attention.push_back(s);
     }
     for (bool fp8 : {false, true})
       for (int b : ms)

@@ -15,7 +15,7 @@ bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
 }  // namespace
 
 double RooflineTimer::time_us(const Op& op) const {
-  const bool wide_cache = op.cls == OpClass::attention && op.cache && !eight_bit(*op.cache);
+  const bool wide_cache = (op.cls == OpClass::attention || op.cls == OpClass::prefill_attention) && op.cache && !eight_bit(*op.cache);
   return 1e6 * std::max(op.bytes / bytes_per_s_, op.flops / (wide_cache ? wide_cache_flops_per_s_ : flops_per_s_));
 }
 
@@ -42,8 +42,11 @@ double fallback_bytes(const Hardware& hw, const Calibration& c) {
 // carried to other Hopper parts unchanged.
 constexpr double kSmallKernelUs = 2.5;
 
-constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2;  // attention: + 2 * AttentionKind + (16-bit cache)
-int attention_slot(AttentionKind k, Dtype cache) { return kFitAttention + 2 * static_cast<int>(k) + (eight_bit(cache) ? 0 : 1); }
+// attention: + 2 * AttentionKind + (16-bit cache); prefill attention the same after decode's 8 slots
+constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2, kFitPrefill = kFitAttention + 2 * 4;
+int attention_slot(AttentionKind k, Dtype cache, bool prefill = false) {
+  return (prefill ? kFitPrefill : kFitAttention) + 2 * static_cast<int>(k) + (eight_bit(cache) ? 0 : 1);
+}
 
 }  // namespace
 
@@ -53,7 +56,7 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
       weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
       cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
                       RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
-  fits_.resize(kFitAttention + 2 * 4);
+  fits_.resize(kFitPrefill + 2 * 4);
   auto take = [&](int slot, const std::string& cls, Dtype d) {
     if (const EfficiencyFit* f = c.find(cls, calib_dtype(d))) fits_[slot] = *f;
   };
@@ -62,15 +65,19 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
   copy_bytes_per_s_ = fallback_bytes(hw, c);
   // Both precisions: a model may keep some layers' cache in 8 bits and others in 16.
   for (AttentionKind k : {AttentionKind::gqa, AttentionKind::mfa, AttentionKind::mla, AttentionKind::linear})
-    for (Dtype d : {Dtype::fp8, Dtype::bf16})
+    for (Dtype d : {Dtype::fp8, Dtype::bf16}) {
       take(attention_slot(k, d), std::string("attention_") + attention_kind_name(k), d);
+      take(attention_slot(k, d, true), std::string("prefill_attention_") + attention_kind_name(k), d);
+    }
 }
 
 const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, std::optional<Dtype> cache) const {
   if (cls == OpClass::elementwise) return nullptr;
-  const int slot = cls == OpClass::gemm      ? kFitGemm
-                   : cls == OpClass::moe_ffn ? kFitMoe
-                                             : attention_slot(kind, cache.value_or(default_cache_));
+  const Dtype c = cache.value_or(default_cache_);
+  // A calibration without prefill shapes times prefill with its decode attention fit.
+  if (cls == OpClass::prefill_attention && !fits_[attention_slot(kind, c, true)].op_class.empty())
+    return &fits_[attention_slot(kind, c, true)];
+  const int slot = cls == OpClass::gemm ? kFitGemm : cls == OpClass::moe_ffn ? kFitMoe : attention_slot(kind, c);
   return fits_[slot].op_class.empty() ? nullptr : &fits_[slot];
 }
 
@@ -78,7 +85,7 @@ double CalibratedTimer::time_us(const Op& op) const {
   if (op.flops <= 0 && op.bytes <= 0) return 0;
   if (op.cls == OpClass::elementwise) return kSmallKernelUs + 1e6 * op.bytes / copy_bytes_per_s_;
   if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache)) return f->predict_us(op.flops, op.bytes);
-  if (op.cls != OpClass::attention) return weights_fallback_.time_us(op);
+  if (op.cls != OpClass::attention && op.cls != OpClass::prefill_attention) return weights_fallback_.time_us(op);
   return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);
 }
 

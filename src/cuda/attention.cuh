@@ -1,4 +1,10 @@
-// Flash-decoding attention for one query token per request, tensor cores (mma.sync m16n8k16).
+// Flash-decoding attention, tensor cores (mma.sync m16n8k16).
+//
+// Query tokens: a request brings q_tokens query tokens (1 for plain decode; 2-5 to verify MTP drafts;
+// a whole prompt or chunk for prefill), the last q_tokens positions of its context, each seeing the
+// context up to itself (causal). The kernels see them as more heads: a KV head's rows are its
+// q_group query heads for each query token (token-major), so every kernel below runs them unchanged
+// but for the per-row causal limit (HeadBlock::limit) and the block's last token (BlockWork::t_end).
 //
 // One block owns (request, KV head, head block of 16*MT query heads, split of the context). All query
 // heads of a KV head that fit the block read each KV tile from shared memory, so each KV byte comes
@@ -29,7 +35,10 @@ struct AttnParams {
   int max_pages, page_size;
   long long ctx_rows;
   long long cache_rows;  // rows of the whole K (and V) cache, for the TMA bounds
-  int context, batch, q_heads, kv_heads, group, head_blocks;
+  int context, batch, q_heads, kv_heads, head_blocks;
+  int group;     // rows per KV head: q_group * q_tokens
+  int q_group;   // query heads per KV head
+  int q_tokens;  // query tokens per request (the last q_tokens of its context; causal among them)
   int splits, tokens_per_split;
   float scale_log2;  // softmax scale * log2(e) * k_scale
   float v_scale;     // applied to the output
@@ -82,15 +91,27 @@ struct AttnCfg {
   static_assert(NTO % (NTO < 8 ? NTO : 8) == 0, "merge chunks");
 };
 
-// A head block: request b, KV head kvh, head block hb of G query heads from head0, n_rows of them real.
+// A head block: request b, KV head kvh, head block hb of G rows of the KV head from row0 (rows:
+// query token t, query head g, at t * q_group + g), n_rows of them real.
 struct HeadBlock {
-  int hb, kvh, b, head0, n_rows;
+  int hb, kvh, b, row0, n_rows;
   __device__ HeadBlock(const AttnParams& p, int G, int hb_, int kvh_, int b_) : hb(hb_), kvh(kvh_), b(b_) {
-    head0 = kvh * p.group + hb * G;
-    n_rows = min(G, p.group - hb * G);
+    row0 = hb * G;
+    n_rows = min(G, p.group - row0);
   }
-  // Head r's row among all (request, query head) rows: the index of its Q, output and partials.
-  __device__ long long row(const AttnParams& p, int r) const { return (long long)b * p.q_heads + head0 + r; }
+  // Row r's index among all (request, query token, query head) rows, [B][q_tokens][q_heads]: the
+  // index of its Q, output and partials.
+  __device__ long long row(const AttnParams& p, int r) const {
+    if (p.q_tokens == 1) return (long long)b * p.q_heads + kvh * p.q_group + row0 + r;
+    const int t = (row0 + r) / p.q_group, g = (row0 + r) - t * p.q_group;
+    return ((long long)b * p.q_tokens + t) * p.q_heads + kvh * p.q_group + g;
+  }
+  // Tokens row r sees: its query token's position + 1 (causal), of at most t_end.
+  __device__ int limit(const AttnParams& p, int r, int t_end) const {
+    if (p.q_tokens == 1) return t_end;
+    const int t = min(row0 + r, p.group - 1) / p.q_group;
+    return min(t_end, p.context - (p.q_tokens - 1 - t));
+  }
 };
 
 // What an attention block owns: a head block and a split of the context [t_begin, t_end). The head
@@ -107,6 +128,8 @@ struct BlockWork : HeadBlock {
     int bid = blockIdx.x;
     Ids d;
     d.hb = bid % p.head_blocks;
+    // Several query tokens: the last head blocks see the most context, so they start first.
+    if (p.q_tokens > 1) d.hb = p.head_blocks - 1 - d.hb;
     bid /= p.head_blocks;
     d.split = bid % p.splits;
     bid /= p.splits;
@@ -116,7 +139,7 @@ struct BlockWork : HeadBlock {
   }
   __device__ BlockWork(const AttnParams& p, int G, Ids d) : HeadBlock(p, G, d.hb, d.kvh, d.b), split(d.split) {
     t_begin = split * p.tokens_per_split;
-    t_end = min(p.context, t_begin + p.tokens_per_split);
+    t_end = limit(p, n_rows - 1, min(p.context, t_begin + p.tokens_per_split));
   }
 };
 
@@ -359,6 +382,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   for (int j = 0; j < NTO; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const int row_a = wm * 16 + g, row_b = row_a + 8;  // the two rows this thread holds
+  const int lim_a = work.limit(p, row_a, t_end), lim_b = work.limit(p, row_b, t_end);
 
   for (int i = 0; i < ntiles; ++i) {
     cp_async_wait<S - 2>();
@@ -434,7 +458,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int tok = tok0 + j * 8 + (e & 1);
-        const float v = tok < t_end ? s[j][e] * p.scale_log2 : -INFINITY;
+        const float v = tok < (e < 2 ? lim_a : lim_b) ? s[j][e] * p.scale_log2 : -INFINITY;
         s[j][e] = v;
       }
       mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));

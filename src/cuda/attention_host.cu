@@ -76,16 +76,21 @@ void validate(const AttentionShape& s) {
   if (s.design != "mfa" && s.design != "gqa" && s.design != "mla") why << "unknown design '" << s.design << "'";
   else if (s.q_heads <= 0 || s.kv_heads <= 0 || s.qk_dim <= 0 || s.v_dim <= 0 || s.batch <= 0 || s.context <= 0)
     why << "non-positive size";
+  else if (s.query_tokens < 1 || s.query_tokens > s.context)
+    why << "query_tokens " << s.query_tokens << " outside 1..context " << s.context;
   else if (s.q_heads % s.kv_heads) why << "q_heads " << s.q_heads << " not a multiple of kv_heads " << s.kv_heads;
   else if (is_mla(s) && (s.kv_heads != 1 || s.v_dim > s.qk_dim)) why << "mla needs kv_heads 1 and v_dim <= qk_dim";
   if (!why.str().empty()) throw std::runtime_error("attention shape " + s.model + "/" + s.design + ": " + why.str());
 }
 
+// Rows a KV head's blocks own: its query heads for each query token.
+int rows_per_kv_head(const AttentionShape& s) { return s.q_heads / s.kv_heads * s.query_tokens; }
+
 }  // namespace
 
 std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
   validate(s);
-  const int group = s.q_heads / s.kv_heads;
+  const int group = rows_per_kv_head(s);
   std::vector<const AttnVariant*> m;
   for (const AttnVariant& v : attn_registry())
     if (v.dqk == s.qk_dim && v.dv == s.v_dim && v.fp8 == s.fp8_kv && v.shared == is_mla(s) && v.blocks_per_sm() > 0)
@@ -93,7 +98,7 @@ std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
   if (m.empty())
     throw std::runtime_error("no attention kernel for " + s.design + " qk_dim " + std::to_string(s.qk_dim) + " v_dim " +
                              std::to_string(s.v_dim) + (s.fp8_kv ? " fp8" : " bf16") +
-                             " (compiled: 128/128, 256/256, mla 576/512)");
+                             " (compiled: 128/128, 192/128, 256/256, mla 576/512)");
   // mma.sync variants: the head-block size that suits the group; the any_group ones (warpgroup: 64
   // heads per block, rows past the group padding; e4m3 warp-split: 16) whatever the group.
   int gmax = 0;
@@ -110,7 +115,7 @@ std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
 }
 
 AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v) {
-  const int group = s.q_heads / s.kv_heads;
+  const int group = rows_per_kv_head(s);
   AttnLaunch L;
   L.v = &v;
   L.head_blocks = (group + v.g_blk - 1) / v.g_blk;
@@ -124,6 +129,8 @@ AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v) {
   for (int sp = 1; sp <= std::min(kMaxSplits, ntiles); ++sp) {
     const int tps = (ntiles + sp - 1) / sp;
     const int s_eff = (ntiles + tps - 1) / tps;
+    // Every row must see a token of every split: the last split holds the query tokens' own positions.
+    if (s_eff > 1 && s.context - (s_eff - 1) * tps * v.tn < s.query_tokens) continue;
     const long long n = base * s_eff;
     const long long waves = (n + slots - 1) / slots;
     const double eff = double(base) * ntiles / slots / (double(waves) * (tps + 2));
@@ -139,6 +146,7 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   validate(s);
   mla = is_mla(s);
   group = s.q_heads / s.kv_heads;
+  rows_per_kv = rows_per_kv_head(s);
   es = s.fp8_kv ? 1 : 2;
   if (s.fp8_kv) k_scale = v_scale = 1.f / 16.f;  // codes uniform in (-16, 16): values in (-1, 1)
   if (mla) {
@@ -153,8 +161,8 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   rows = paged ? (long long)s.batch * pages_per_req * page_size : (long long)s.batch * s.context;
   k_elems = size_t(rows * k_row_stride);
   v_elems = mla ? 0 : size_t(rows * v_row_stride);
-  q_elems = size_t(s.batch) * s.q_heads * s.qk_dim;
-  out_elems = size_t(s.batch) * s.q_heads * s.v_dim;
+  q_elems = size_t(s.batch) * s.query_tokens * s.q_heads * s.qk_dim;
+  out_elems = size_t(s.batch) * s.query_tokens * s.q_heads * s.v_dim;
   const double set_bytes = double(k_elems + v_elems) * es + q_elems * 2.0;
   size_t free_b = 0, total_b = 0;
   DS_CUDA(cudaMemGetInfo(&free_b, &total_b));
@@ -184,14 +192,14 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
     DS_CUDA(cudaMemcpy(table.get(), h_table.data(), h_table.size() * sizeof(int), cudaMemcpyHostToDevice));
   }
   out.alloc(out_elems * 2);
-  const int hb_max = (group + 15) / 16;
+  const int hb_max = (rows_per_kv + 15) / 16;
   counters.alloc(size_t(s.batch) * s.kv_heads * hb_max * sizeof(unsigned));
   DS_CUDA(cudaMemsetAsync(counters.get(), 0, counters.bytes(), stream()));
   DS_CUDA(cudaStreamSynchronize(stream()));
 }
 
 void AttnData::ensure_partials(int splits) {
-  const size_t need = size_t(s.batch) * s.q_heads * splits;
+  const size_t need = size_t(s.batch) * s.query_tokens * s.q_heads * splits;
   if (o_part.bytes() < need * s.v_dim * sizeof(float)) o_part.alloc(need * s.v_dim * sizeof(float));
   if (lse.bytes() < need * sizeof(float)) lse.alloc(need * sizeof(float));
 }
@@ -209,7 +217,7 @@ AttnParams AttnData::params(const AttnLaunch& L, int set, void* out_ptr, bool ou
   p.ctx_rows = s.context;
   p.cache_rows = rows;
   p.context = s.context, p.batch = s.batch, p.q_heads = s.q_heads, p.kv_heads = s.kv_heads;
-  p.group = group, p.head_blocks = L.head_blocks;
+  p.group = rows_per_kv, p.q_group = group, p.q_tokens = s.query_tokens, p.head_blocks = L.head_blocks;
   p.splits = L.splits, p.tokens_per_split = L.tokens_per_split;
   p.scale_log2 = float(1.0 / std::sqrt(double(s.qk_dim)) * 1.4426950408889634) * k_scale;
   p.v_scale = v_scale;
@@ -255,11 +263,31 @@ static std::vector<uint8_t> fetch_request(const AttnData& d, const DeviceBuffer&
   return h;
 }
 
+std::vector<int> AttnData::check_rows() const {
+  const int rows = s.query_tokens * s.q_heads;  // per request: [query token][query head]
+  std::vector<int> r;
+  if (s.query_tokens <= 8) {
+    r.resize(size_t(rows));
+    std::iota(r.begin(), r.end(), 0);
+    return r;
+  }
+  // A prompt: every head of the first, last and a spread of query tokens between (the float64
+  // reference of every row would take minutes).
+  for (int i = 0; i < 8; ++i) {
+    const int t = int((long long)i * (s.query_tokens - 1) / 7);
+    for (int h = 0; h < s.q_heads; h += std::max(1, s.q_heads / 16)) r.push_back(t * s.q_heads + h);
+  }
+  r.erase(std::unique(r.begin(), r.end()), r.end());
+  return r;
+}
+
 std::vector<double> attention_reference(const AttnData& d, int set, const std::vector<int>& reqs) {
   const AttentionShape& s = d.s;
-  const int Dq = s.qk_dim, Dv = s.v_dim, T = s.context;
+  const int Dq = s.qk_dim, Dv = s.v_dim, T = s.context, nq = s.query_tokens;
   const std::vector<uint16_t> hq = to_host<uint16_t>(d.q[set].get(), d.q_elems);
-  std::vector<double> ref(reqs.size() * size_t(s.q_heads) * Dv);
+  const size_t rows = size_t(nq) * s.q_heads;  // per request: [query token][query head]
+  const std::vector<int> check = d.check_rows();
+  std::vector<double> ref(reqs.size() * check.size() * Dv);
   for (size_t ri = 0; ri < reqs.size(); ++ri) {
     const int b = reqs[ri];
     auto decode = [&](const std::vector<uint8_t>& raw, float scale) {
@@ -276,12 +304,15 @@ std::vector<double> attention_reference(const AttnData& d, int set, const std::v
     const std::vector<float>& VV = d.mla ? K : V;
     const long long vrs = d.mla ? d.k_row_stride : d.v_row_stride;
     const double scale = 1.0 / std::sqrt(double(Dq));
-    parallel_for(size_t(s.q_heads), [&](size_t h) {
-      const int kvh = int(h) / d.group;
+    parallel_for(check.size(), [&](size_t ci) {
+      const size_t row = size_t(check[ci]);
+      const int h = int(row % size_t(s.q_heads)), qt = int(row / size_t(s.q_heads));
+      const int kvh = h / d.group;
+      const int seen = T - (nq - 1 - qt);  // causal: query token qt sits at position seen - 1
       std::vector<double> qv(Dq), sc(T), acc(Dv, 0.0);
-      for (int i = 0; i < Dq; ++i) qv[i] = bf16_to_float(hq[(size_t(b) * s.q_heads + h) * Dq + i]);
+      for (int i = 0; i < Dq; ++i) qv[i] = bf16_to_float(hq[(size_t(b) * rows + row) * Dq + i]);
       double mx = -INFINITY;
-      for (int t = 0; t < T; ++t) {
+      for (int t = 0; t < seen; ++t) {
         const float* kr = K.data() + size_t(t) * d.k_row_stride + size_t(kvh) * d.k_head_stride;
         double a = 0;
         for (int i = 0; i < Dq; ++i) a += qv[i] * kr[i];
@@ -289,13 +320,13 @@ std::vector<double> attention_reference(const AttnData& d, int set, const std::v
         mx = std::max(mx, sc[t]);
       }
       double sum = 0;
-      for (int t = 0; t < T; ++t) {
+      for (int t = 0; t < seen; ++t) {
         const double p = std::exp(sc[t] - mx);
         sum += p;
         const float* vr = VV.data() + size_t(t) * vrs + size_t(kvh) * (d.mla ? 0 : d.v_head_stride);
         for (int i = 0; i < Dv; ++i) acc[i] += p * vr[i];
       }
-      double* o = ref.data() + (ri * s.q_heads + h) * size_t(Dv);
+      double* o = ref.data() + (ri * check.size() + ci) * size_t(Dv);
       for (int i = 0; i < Dv; ++i) o[i] = acc[i] / sum;
     });
   }
@@ -308,9 +339,10 @@ double check_attention_output(const AttnData& d, const std::vector<int>& reqs, c
     if (!std::isfinite(bf16_to_float(x))) return INFINITY;  // poison left or NaN produced
   std::vector<double> got;
   got.reserve(ref.size());
-  const size_t per_req = size_t(d.s.q_heads) * d.s.v_dim;
+  const size_t Dv = size_t(d.s.v_dim), per_req = size_t(d.s.query_tokens) * d.s.q_heads * Dv;
   for (int b : reqs)
-    for (size_t i = 0; i < per_req; ++i) got.push_back(bf16_to_float(out[size_t(b) * per_req + i]));
+    for (int row : d.check_rows())
+      for (size_t i = 0; i < Dv; ++i) got.push_back(bf16_to_float(out[size_t(b) * per_req + size_t(row) * Dv + i]));
   return rel_error(got, ref);
 }
 
@@ -326,17 +358,23 @@ static std::string kv_desc(const AttentionShape& s) {
 
 Measurement attention_measurement(const AttentionShape& s) {
   Measurement m;
-  m.op_class = "attention_" + s.design;
+  // A prompt or chunk is a regime of its own (compute-bound, causal): its own fit. A few query
+  // tokens (MTP drafts) stay with decode, whose bytes they share.
+  m.op_class = (s.query_tokens > kMaxDecodeQueryTokens ? "prefill_attention_" : "attention_") + s.design;
   m.dtype = s.fp8_kv ? "fp8" : "bf16";
   m.m = s.batch, m.n = s.context, m.k = s.q_heads;
   const double es = s.fp8_kv ? 1 : 2;
-  const double B = s.batch, T = s.context;
-  m.flops = 2.0 * (s.qk_dim + s.v_dim) * double(s.q_heads) * T * B;
+  const double B = s.batch, T = s.context, nq = s.query_tokens;
+  // Causal: query token i of nq sees T - (nq - 1 - i) positions.
+  const double seen = nq * T - nq * (nq - 1) / 2;
+  m.flops = 2.0 * (s.qk_dim + s.v_dim) * double(s.q_heads) * seen * B;
   const double kv = is_mla(s) ? B * T * s.qk_dim * es : B * T * s.kv_heads * double(s.qk_dim + s.v_dim) * es;
-  m.bytes = kv + B * s.q_heads * s.qk_dim * 2.0 + B * s.q_heads * s.v_dim * 2.0;
+  m.bytes = kv + B * nq * s.q_heads * (s.qk_dim + s.v_dim) * 2.0;
   if (s.layout == KvLayout::paged) m.bytes += B * std::ceil(T / 64.0) * 4.0;
   std::ostringstream l;
-  l << (s.model.empty() ? s.design : s.model) << " " << s.design << " b=" << s.batch << " ctx=" << s.context << " h=" << s.q_heads
+  l << (s.model.empty() ? s.design : s.model) << " " << s.design << " b=" << s.batch << " ctx=" << s.context;
+  if (s.query_tokens > 1) l << " q=" << s.query_tokens;
+  l << " h=" << s.q_heads
     << "/" << s.kv_heads << " d=" << s.qk_dim << "/" << s.v_dim << " kv=" << kv_desc(s);
   m.label = l.str();
   return m;

@@ -21,7 +21,7 @@ AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v);
 struct AttnData {
   AttentionShape s;
   bool mla = false, paged = false;
-  int group = 1, es = 2, sets = 1;
+  int group = 1, rows_per_kv = 1, es = 2, sets = 1;  // group: query heads per KV head; rows: x query tokens
   int page_size = 64, pages_per_req = 0;
   long long rows = 0, k_row_stride = 0, v_row_stride = 0, k_head_stride = 0, v_head_stride = 0;
   size_t k_elems = 0, v_elems = 0, q_elems = 0, out_elems = 0;
@@ -35,9 +35,11 @@ struct AttnData {
   AttnParams params(const AttnLaunch& L, int set, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);
   void launch(const AttnLaunch& L, int set, cudaStream_t st, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);
   std::vector<int> sample_requests(int n) const;
+  // Rows of a request ([query token][query head]) the reference checks: all, or a spread for a prompt.
+  std::vector<int> check_rows() const;
 };
 
-// float64 reference for the listed requests of set `set`: [request][head][v_dim].
+// float64 reference for the listed requests of set `set`: [request][check_rows()][v_dim].
 std::vector<double> attention_reference(const AttnData& d, int set, const std::vector<int>& reqs);
 // Every output finite (no poison left), then ||out - ref|| / ||ref|| over the listed requests.
 double check_attention_output(const AttnData& d, const std::vector<int>& reqs, const std::vector<double>& ref);

@@ -190,16 +190,18 @@ __device__ __forceinline__ void rescale_ot(float (&o)[NO][32], const float* f, i
   }
 }
 // A score tile (64 heads x 8*NJ tokens, the m64 accumulator) to the log2 domain: each of the
-// thread's two rows times its factor (sc_a, sc_b), tokens at or past t_end (tok0: the token of the
-// thread's first column) masked to -inf; returns both rows' maxima over the quad.
+// thread's two rows times its factor (sc_a, sc_b), tokens at or past the row's limit (lim_a, lim_b:
+// HeadBlock::limit; tok0: the token of the thread's first column) masked to -inf; returns both rows'
+// maxima over the quad.
 template <int NJ>
-__device__ __forceinline__ void scale_mask_rowmax(float (&s)[4 * NJ], int tok0, int t_end, float sc_a, float sc_b, float& mx_a,
-                                                  float& mx_b) {
+__device__ __forceinline__ void scale_mask_rowmax(float (&s)[4 * NJ], int tok0, int lim_a, int lim_b, float sc_a, float sc_b,
+                                                  float& mx_a, float& mx_b) {
   mx_a = -INFINITY, mx_b = -INFINITY;
 #pragma unroll
   for (int j = 0; j < NJ; ++j) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) s[4 * j + e] = tok0 + 8 * j + (e & 1) < t_end ? s[4 * j + e] * (e < 2 ? sc_a : sc_b) : -INFINITY;
+    for (int e = 0; e < 4; ++e)
+      s[4 * j + e] = tok0 + 8 * j + (e & 1) < (e < 2 ? lim_a : lim_b) ? s[4 * j + e] * (e < 2 ? sc_a : sc_b) : -INFINITY;
     mx_a = fmaxf(mx_a, fmaxf(s[4 * j], s[4 * j + 1]));
     mx_b = fmaxf(mx_b, fmaxf(s[4 * j + 2], s[4 * j + 3]));
   }
@@ -571,6 +573,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   zero_acc(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const float qs_a = q_scale[row_a], qs_b = q_scale[row_b];
+  const int lim_a = blk.limit(p, row_a, t_end), lim_b = blk.limit(p, row_b, t_end);
   const float sc_a = p.scale_log2 * qs_a, sc_b = p.scale_log2 * qs_b;
 
   const uint32_t sP_own = base + Cfg::OFF_P + wgi * Cfg::P_BYTES, sP_other = base + Cfg::OFF_P + (1 - wgi) * Cfg::P_BYTES;
@@ -622,7 +625,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 
     // ---- online softmax in the log2 domain, one running maximum shared by both warpgroups
     float mx_a, mx_b;
-    scale_mask_rowmax<NJ>(s, t_begin + (2 * pi + wgi) * TN + 2 * t4, t_end, sc_a, sc_b, mx_a, mx_b);
+    scale_mask_rowmax<NJ>(s, t_begin + (2 * pi + wgi) * TN + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
     if (t4 == 0) sMax[wgi * 64 + row_a] = mx_a, sMax[wgi * 64 + row_b] = mx_b;
     wg::named_barrier(1, 256);
     // The pair's first tile always holds a valid token, so its maximum is finite (and the first

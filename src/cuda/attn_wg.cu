@@ -18,6 +18,12 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   // GQA FP8: the e4m3 warp-split kernel (attn_d128.cu) is faster up to 16 heads per KV head; this
   // one takes a group of up to 64 heads in one block.
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2>>());
+  // BF16 GQA for rows past one block's worth (query tokens x heads of a KV head: MTP, prefill).
+  out.push_back(wg_variant<WgCfg<128, 128, false, false, 2, true, 64>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, false, 4, true>>());
+  // MLA prefill runs un-absorbed: per-head K of 192 (128 + 64 rope) and V of 128, as MHA.
+  out.push_back(wg_variant<WgCfg<192, 128, false, false, 2, true, 64>>());
+  out.push_back(wg_variant<WgCfg<192, 128, false, true, 3, true, 64>>());
 }
 
 }  // namespace decodesim::gpu::detail

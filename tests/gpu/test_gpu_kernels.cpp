@@ -76,6 +76,40 @@ TEST_CASE("decode attention matches the float64 reference", "[gpu][attention]") 
   }
 }
 
+// Several query tokens per request, causal among themselves: MTP verification (2-4) and prompts or
+// chunks (prefill). Every variant that fits is run and checked (measure autotunes over them all).
+TEST_CASE("multi-token and prefill attention match the causal float64 reference", "[gpu][attention][causal]") {
+  g::SweepPlan p = quick_plan();
+  auto q = [](g::AttentionShape s, int tokens) {
+    s.query_tokens = tokens;
+    return s;
+  };
+  for (bool fp8 : {false, true})
+    for (g::KvLayout lay : {g::KvLayout::contiguous, g::KvLayout::paged}) {
+      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 3, 1000, fp8, lay), 2));
+      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 2, 515, fp8, lay), 4));
+      p.attention.push_back(q(attn("gqa", 64, 4, 128, 128, 2, 333, fp8, lay), 3));  // 48 rows per KV head
+      p.attention.push_back(q(attn("gqa", 40, 8, 128, 128, 2, 129, fp8, lay), 4));  // 20 rows
+      p.attention.push_back(q(attn("mla", 128, 1, 576, 512, 2, 517, fp8, lay), 2));
+      p.attention.push_back(q(attn("mla", 64, 1, 576, 512, 1, 66, fp8, lay), 3));
+      // prefill: whole prompts, a chunk after a prefix, MLA un-absorbed (192/128 per head)
+      p.attention.push_back(q(attn("gqa", 64, 4, 128, 128, 2, 300, fp8, lay), 300));
+      p.attention.push_back(q(attn("gqa", 64, 8, 128, 128, 1, 700, fp8, lay), 150));
+      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 1, 200, fp8, lay), 200));
+      p.attention.push_back(q(attn("gqa", 16, 16, 192, 128, 1, 257, fp8, lay), 257));
+    }
+  const auto ms = g::measure(p, {});
+  REQUIRE(ms.size() == p.attention.size());
+  for (size_t i = 0; i < ms.size(); ++i) {
+    INFO(ms[i].label << " rel err " << ms[i].rel_error);
+    const bool prefill = p.attention[i].query_tokens > g::kMaxDecodeQueryTokens;
+    CHECK(ms[i].op_class == (prefill ? "prefill_attention_" : "attention_") + p.attention[i].design);
+    CHECK(ms[i].rel_error >= 0);
+    CHECK(ms[i].rel_error < (p.attention[i].fp8_kv ? 8e-2 : 1e-2));
+    CHECK(ms[i].time_us > 0);
+  }
+}
+
 TEST_CASE("paged and contiguous KV give bit-identical attention", "[gpu][attention][paged]") {
   for (bool fp8 : {false, true}) {
     for (const g::AttentionShape& s : {attn("mfa", 64, 1, 256, 256, 3, 1000, fp8, g::KvLayout::contiguous),
