@@ -43,6 +43,25 @@ double time_of(const LayerResult& r, const std::string& op) {
 // H800 datasheet: 3.35e12 B/s, 1.98e15 FP8 FLOP/s, 9.89e14 BF16, NVLink 2e11 B/s one way.
 constexpr double kBw = 3.35e12;
 
+// The shipped H100 calibration carried to `hw` as given (its attention tile, say, changed).
+Pool calibrated_on(const Hardware& hw, const Model& m) {
+  const Calibration h100 = load_calibration(shipped_calibration_path());
+  const Calibration carried = carry_calibration(h100, load_hardware(h100.hardware_id), hw);
+  return Pool{hw, std::make_shared<CalibratedTimer>(hw, m.quant, carried)};
+}
+
+Hardware untiled(const std::string& id) {
+  Hardware hw = load_hardware(id);
+  hw.attention_tile_rows = 1;  // every packed row a useful one: the ideal count
+  return hw;
+}
+
+const LayerOp& op_of(const LayerResult& r, const std::string& op) {
+  for (const LayerOp& o : r.ops)
+    if (o.name == op) return o;
+  throw std::runtime_error("no op " + op);
+}
+
 }  // namespace
 
 TEST_CASE("layer: Qwen3 GQA, tensor parallel over 4 H800, roofline, by hand", "[layer]") {
@@ -200,7 +219,7 @@ TEST_CASE("layer from the command line: documented columns, timing said, bad sha
                                       "allreduce_us,attention_layer_us,router_us,attention_tp,query_tokens\n"));
   CHECK_THAT(r.out, Catch::Contains("\nstep3,h800,calibrated:h100,8192,256,4,dp,bf16,mfa,61,64,64,1,"));
   CHECK_THAT(r.out, Catch::Contains("\ndeepseek-v3,h20,calibrated:h100,32768,256,4,dp,bf16,mla,61,64,128,1,"));
-  CHECK_THAT(r.out, Catch::Contains("# layer_ops\nmodel,hardware,context,attention_type,op,m,k,n,flops,bytes,time_us\n"));
+  CHECK_THAT(r.out, Catch::Contains("# layer_ops\nmodel,hardware,context,attention_type,op,m,k,n,flops,issued_flops,bytes,time_us\n"));
   // 2 models x 2 chips x 2 contexts; ops: Step-3 q_a q_b kv o core router, DeepSeek-V3 one more (kv_a, kv_b);
   // then the shipped calibration's 10 fits as carried to each chip.
   CHECK(test::lines(r.out) == 2 + 8 + 1 + 2 + 4 * 6 + 4 * 7 + 1 + 2 + 2 * 10);
@@ -279,4 +298,104 @@ TEST_CASE("layer on the measured chip reproduces the whole layers measured there
     ++checked;
   }
   CHECK(checked == 3);
+}
+
+// ---- Kernel work as issued (docs/calibration.md) ----------------------------------------------
+
+TEST_CASE("tile padding: query rows of a KV head padded up to whole M tiles", "[layer][issued]") {
+  // Qwen3-235B TP4: 16 query heads per KV head on a 64-row tile issue 4x the useful FLOPs.
+  CHECK(tile_padding(16, 64) == 4.0);
+  CHECK(tile_padding(64, 64) == 1.0);   // Step-3 MFA: 64 heads on one KV head fill the tile
+  CHECK(tile_padding(128, 64) == 1.0);  // DeepSeek-V3 MLA DP: two full tiles
+  CHECK(tile_padding(80, 64) == 128.0 / 80);
+  CHECK(tile_padding(1, 64) == 64.0);   // one head per KV head (MHA) on a tensor-core tile
+  // MTP: 2 query tokens x 16 heads = 32 rows, 2x the 2-token useful FLOPs (themselves 2x one token's).
+  CHECK(tile_padding(16 * 2, 64) == 2.0);
+  CHECK(tile_padding(16 * 4, 64) == 1.0);
+  CHECK(tile_padding(0, 64) == 1.0);    // not packed
+  CHECK(tile_padding(16, 1) == 1.0);    // a chip without a tile: the ideal count
+
+  const Op core{OpClass::attention, 1e12, 1e9, AttentionKind::gqa, Dtype::bf16, 16};
+  CHECK(issued_flops(core, 64) == 4e12);
+  CHECK(issued_flops(core, 1) == 1e12);
+  Op gemm = core;
+  gemm.cls = OpClass::gemm;
+  CHECK(issued_flops(gemm, 64) == 1e12);  // only the attention core packs heads into tiles
+
+  // The chip files: Hopper and Ampere decode kernels tile 64 rows; a chip without the object pads nothing.
+  for (const char* id : {"h100", "h800", "h20", "h200", "a800"}) CHECK(load_hardware(id).attention_tile_rows == 64);
+  CHECK(load_hardware("b200").attention_tile_rows == 1);
+  CHECK(load_hardware("ascend-910b").attention_tile_rows == 1);
+}
+
+TEST_CASE("chip files' attention tile is validated with one-line errors", "[layer][issued][loader]") {
+  const std::string base = test::read_file(test::source_dir() / "hardware/h100.json");
+  auto with_tile = [&](const std::string& tile) {
+    std::string t = base;
+    const auto at = t.find("\"attention_tile\"");
+    REQUIRE(at != std::string::npos);
+    const auto end = t.find('\n', at);
+    return t.substr(0, at) + "\"attention_tile\": " + tile + "," + t.substr(end);
+  };
+  CHECK(parse_hardware(with_tile(R"({"rows": 128, "source": "a kernel"})"), "h100.json").attention_tile_rows == 128);
+  CHECK_THROWS_WITH(parse_hardware(with_tile(R"({"rows": 0, "source": "a kernel"})"), "h100.json"),
+                    Catch::Contains("$.attention_tile.rows") && Catch::Contains("expected"));
+  CHECK_THROWS_WITH(parse_hardware(with_tile(R"({"rows": 64.5, "source": "a kernel"})"), "h100.json"),
+                    Catch::Contains("$.attention_tile.rows"));
+  CHECK_THROWS_WITH(parse_hardware(with_tile(R"({"rows": 64})"), "h100.json"), Catch::Contains("source"));
+  CHECK_THROWS_WITH(parse_hardware(with_tile(R"({"rows": 64, "source": "x", "cols": 8})"), "h100.json"),
+                    Catch::Contains("cols"));
+}
+
+TEST_CASE("kernel work as issued: Qwen3 TP4 on H20 turns compute-bound, H800 stays memory-bound", "[layer][issued]") {
+  const Model m = bf16_kv("qwen3-235b-a22b");
+  const LayerShape shape = table9(AttentionParallel::tp);
+  // Roofline by hand on H20 (4.0e12 B/s, 1.48e14 BF16 FLOP/s): 256 requests x 16 heads x 8192
+  // tokens x 2 x (128 + 128) FLOPs, padded 16 -> 64 rows, against 4,202,496 B per request.
+  const LayerResult roof = layer_times(m, roofline("h20"), shape)[0];
+  const double useful = 256.0 * 16 * 8192 * 2 * (128 + 128);
+  CHECK(op_of(roof, "core").flops == Approx(useful));
+  CHECK(op_of(roof, "core").issued_flops == Approx(4 * useful));
+  CHECK(roof.time.core_us == Approx(4 * useful / 1.48e14 * 1e6));
+  CHECK(roof.time.core_us > 256.0 * (4194304 + 8192) / 4.0e12 * 1e6);  // the memory time it now exceeds
+  const LayerResult roof_ideal = layer_times(m, Pool{untiled("h20"), nullptr}, shape)[0];
+  CHECK(roof_ideal.time.core_us == Approx(256.0 * (4194304 + 8192) / 4.0e12 * 1e6));
+
+  // Calibrated: the layer time rises on H20; on H800 (ridge 295 FLOP/B BF16) 64 issued FLOP/B stay memory-bound.
+  for (const char* id : {"h20", "h800", "a800"}) {
+    const double issued = layer_times(m, calibrated(id, m), shape)[0].time.layer_us();
+    const double ideal = layer_times(m, calibrated_on(untiled(id), m), shape)[0].time.layer_us();
+    WARN(id << ": Qwen3 TP4 8K layer " << ideal << " us counting useful FLOPs, " << issued << " us as issued");
+    if (std::string(id) == "h20") CHECK(issued > 1.3 * ideal);
+    else CHECK(issued == Approx(ideal).epsilon(0.01));
+  }
+  // Designs whose heads fill the tile issue what they use: Step-3 MFA (64 heads on one KV head) and
+  // DeepSeek-V3 MLA (128 heads on the latent), data parallel.
+  for (const char* id : {"step3", "deepseek-v3"}) {
+    const Model d = bf16_kv(id);
+    const LayerResult r = layer_times(d, calibrated("h20", d), table9(AttentionParallel::dp))[0];
+    CHECK(op_of(r, "core").issued_flops == op_of(r, "core").flops);
+    CHECK(r.time.layer_us() == Approx(layer_times(d, calibrated_on(untiled("h20"), d), table9(AttentionParallel::dp))[0].time.layer_us()));
+  }
+}
+
+TEST_CASE("kernel work as issued: MTP rows and MLA heads fill the tile", "[layer][issued]") {
+  const Model q = bf16_kv("qwen3-235b-a22b");
+  LayerShape mtp = table9(AttentionParallel::tp);
+  mtp.query_tokens = 2;  // 16 heads x 2 tokens = 32 rows of 64
+  const LayerResult two = layer_times(q, roofline("h20"), mtp)[0];
+  CHECK(op_of(two, "core").issued_flops == Approx(2 * op_of(two, "core").flops));
+  mtp.query_tokens = 4;  // 64 rows: a full tile
+  const LayerResult four = layer_times(q, roofline("h20"), mtp)[0];
+  CHECK(op_of(four, "core").issued_flops == Approx(op_of(four, "core").flops));
+  // The same compute time for 1, 2 and 4 query tokens: the tile was issued whole each time.
+  CHECK(four.time.core_us == Approx(layer_times(q, roofline("h20"), table9(AttentionParallel::tp))[0].time.core_us));
+
+  // DeepSeek-V3's MLA split over 8 GPUs leaves 16 heads on the latent: 4x, as FlashMLA pads them.
+  const Model d = bf16_kv("deepseek-v3");
+  LayerShape tp8 = table9(AttentionParallel::tp);
+  tp8.gpus = 8;
+  const LayerResult r = layer_times(d, roofline("h20"), tp8)[0];
+  CHECK(r.time.q_heads == 16);
+  CHECK(op_of(r, "core").issued_flops == Approx(4 * op_of(r, "core").flops));
 }

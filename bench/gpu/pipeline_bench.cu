@@ -739,6 +739,7 @@ void write_profile(const std::string& path, const LinkFit& f, const std::string&
                 "  \"price_source\": \"as hardware/h100.json (an estimate)\",\n"
                 "  \"peak_flops_per_s\": {\"bf16\": 9.89e14, \"fp8\": 1.979e15, \"int8\": 1.979e15},\n"
                 "  \"fp32_flops_per_s\": 6.7e13,\n"
+                "  \"attention_tile\": {\"rows\": 64, \"source\": \"as hardware/h100.json\"},\n"
                 "  \"mem_bytes_per_s\": 3.35e12,\n"
                 "  \"mem_capacity_bytes\": 8.0e10,\n"
                 "  \"nic_count\": 1,\n"

@@ -38,6 +38,11 @@ struct Hardware {
   // Non-tensor FP32 peak (the data sheet's "FP32" row): the rate of a kernel's softmax, scaling and
   // conversion work, which does not scale with the tensor peak. Absent where not published.
   std::optional<double> fp32_flops_per_s;
+  // M rows of the MMA tile into which this chip's decode attention kernels pack the query rows that
+  // share one KV head (query heads per KV head x query tokens), padding the rest: the tensor cores
+  // multiply whole tiles (the optional "attention_tile" object; docs/calibration.md, "Kernel work as
+  // issued"). 1 where not given: every packed row is a useful one.
+  int attention_tile_rows = 1;
   double mem_bytes_per_s = 0;
   double mem_capacity_bytes = 0;
   int nic_count = 0;

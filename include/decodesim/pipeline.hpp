@@ -40,6 +40,7 @@ struct LayerOp {
   std::string name;  // projection name, "core", "allreduce" or "router"
   double m = 0, k = 0, n = 0;  // GEMMs: m tokens through a k -> n weight
   double flops = 0, bytes = 0, time_us = 0;
+  double issued_flops = 0;  // what the tensor cores multiply: the attention core's FLOPs padded to whole tiles
 };
 
 struct AttentionLayerTime {

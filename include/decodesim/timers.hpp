@@ -23,18 +23,32 @@ struct Op {
   double bytes = 0;  // fewest bytes the kernel must move through device memory
   AttentionKind attention = AttentionKind::gqa;  // which attention fit, for the attention classes
   std::optional<Dtype> cache = std::nullopt;  // attention: the cache's precision (none: the timer's model default)
+  // attention: the query rows that share one KV head's reads (query heads per KV head x query tokens
+  // per request), which a decode kernel packs into the M rows of its MMA tiles; 0: not packed.
+  double rows_per_kv_head = 0;
 };
+
+// Issued over useful work of a kernel that packs `rows` query rows into M tiles of `tile_rows`:
+// ceil(rows / tile_rows) * tile_rows / rows, at least 1; 1 for no rows (docs/calibration.md,
+// "Kernel work as issued").
+double tile_padding(double rows, int tile_rows);
+// FLOPs the tensor cores issue for `op` on a chip whose decode attention tile has `tile_rows`:
+// an attention core's FLOPs times its tile padding; every other op's FLOPs as counted.
+double issued_flops(const Op& op, int tile_rows);
 
 class OpTimer {
  public:
   virtual ~OpTimer() = default;
   virtual double time_us(const Op& op) const = 0;
   virtual std::string name() const = 0;
+  // M rows of the chip's decode attention tile (Hardware::attention_tile_rows; 1: no padding).
+  virtual int attention_tile_rows() const { return 1; }
 };
 
-// max(bytes / bandwidth, FLOPs / peak): no kernel beats it, so the simulated throughput is an
-// upper bound on what the deployment can serve. An attention core over a 16-bit cache runs its
-// products in BF16, so it takes the BF16 peak where the chip is given.
+// max(bytes / bandwidth, issued FLOPs / peak): no kernel of the chip's attention tile beats it, so
+// the simulated throughput is an upper bound on what the deployment can serve. An attention core
+// over a 16-bit cache runs its products in BF16, so it takes the BF16 peak where the chip is given.
+// Built from bare rates it pads nothing.
 class RooflineTimer final : public OpTimer {
  public:
   RooflineTimer(double bytes_per_s, double flops_per_s)
@@ -42,12 +56,15 @@ class RooflineTimer final : public OpTimer {
   RooflineTimer(const Hardware& hw, Dtype compute)
       : bytes_per_s_(hw.mem_bytes_per_s),
         flops_per_s_(hw.peak_flops_per_s(compute)),
-        wide_cache_flops_per_s_(hw.peak_flops_per_s(Dtype::bf16)) {}
+        wide_cache_flops_per_s_(hw.peak_flops_per_s(Dtype::bf16)),
+        tile_rows_(hw.attention_tile_rows) {}
   double time_us(const Op& op) const override;
   std::string name() const override { return "roofline"; }
+  int attention_tile_rows() const override { return tile_rows_; }
 
  private:
   double bytes_per_s_, flops_per_s_, wide_cache_flops_per_s_;
+  int tile_rows_ = 1;
 };
 
 // Kernels as measured by `decodesim calibrate`: gemm (projections, dense FFN, shared experts),
@@ -56,11 +73,13 @@ class RooflineTimer final : public OpTimer {
 // A class the calibration lacks falls back to a roofline at its measured copy and GEMM rates
 // (the chip's peaks where the calibration has none).
 // Its name, "calibrated:<chip>", says which chip the kernels were measured on.
+// An attention core's compute side takes the FLOPs the chip's attention tile issues (issued_flops).
 class CalibratedTimer final : public OpTimer {
  public:
   CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c);
   double time_us(const Op& op) const override;
   std::string name() const override { return "calibrated:" + measured_on_; }
+  int attention_tile_rows() const override { return tile_rows_; }
   // The fit used for an op, nullptr where it falls back to the roofline; attention fits by the
   // cache's precision (none: the model's KV precision).
   const EfficiencyFit* fit_for(OpClass cls, AttentionKind kind = AttentionKind::gqa,
@@ -69,6 +88,7 @@ class CalibratedTimer final : public OpTimer {
  private:
   Dtype default_cache_;
   std::string measured_on_;
+  int tile_rows_ = 1;
   // gemm, moe_ffn, attention_gqa/mfa/mla/linear x (8-bit, 16-bit cache) (op_class empty: absent)
   std::vector<EfficiencyFit> fits_;
   RooflineTimer weights_fallback_;

@@ -121,12 +121,19 @@ Table layer_table(const std::vector<LayerResult>& results) {
 Table layer_ops_table(const std::vector<LayerResult>& results) {
   Table t{"layer_ops", "Kernels of one attention layer on one GPU (GEMMs: m tokens through a k -> n weight)", {}, {}, {}};
   t.columns = {{"model", ""}, {"hardware", ""}, {"context", "tokens"}, {"attention_type", ""}, {"op", ""},
-               {"m", ""},     {"k", ""},        {"n", ""},             {"flops", "FLOP"},      {"bytes", "B"},
-               {"time_us", "us"}};
+               {"m", ""},     {"k", ""},        {"n", ""},             {"flops", "FLOP"},      {"issued_flops", "FLOP"},
+               {"bytes", "B"}, {"time_us", "us"}};
+  bool padded = false;
   for (const LayerResult& r : results)
-    for (const LayerOp& op : r.ops)
-      t.add({r.model, r.hardware, r.shape.context_tokens, r.attention_type, op.name, op.m, op.k, op.n, op.flops, op.bytes,
-             op.time_us});
+    for (const LayerOp& op : r.ops) {
+      padded = padded || op.issued_flops > op.flops;
+      t.add({r.model, r.hardware, r.shape.context_tokens, r.attention_type, op.name, op.m, op.k, op.n, op.flops,
+             op.issued_flops, op.bytes, op.time_us});
+    }
+  if (padded)
+    t.notes.push_back("issued_flops: the core's FLOPs with the query rows that share a KV head (times the query tokens) "
+                      "padded to the chip's attention tile, which its compute time takes; flops are the useful ones "
+                      "(docs/calibration.md, \"Kernel work as issued\").");
   return t;
 }
 

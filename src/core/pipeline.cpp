@@ -29,7 +29,7 @@ AttentionLayerTime attention_layer_time(const Model& m, int layer, double contex
   AttentionLayerTime r;
   auto timed = [&](const char* name, const Op& op, double mm, double k, double n) {
     const double us = t.time_us(op);
-    if (ops) ops->push_back({name, mm, k, n, op.flops, op.bytes, us});
+    if (ops) ops->push_back({name, mm, k, n, op.flops, op.bytes, us, issued_flops(op, t.attention_tile_rows())});
     return us;
   };
   // Heads on this GPU: the KV heads and the projections as deployment.hpp shards them.
@@ -53,13 +53,18 @@ AttentionLayerTime attention_layer_time(const Model& m, int layer, double contex
   // The census counts MLA's 576-wide latent for the value product too (the report's convention);
   // the kernel, like the calibration's samples, multiplies only its 512 value columns.
   const double flops = a.kind == AttentionKind::mla ? lc.attention_flops * (qk + v) / (2.0 * qk) : lc.attention_flops;
+  // The kernel packs the query rows that share a KV head (MLA: every head shares the one latent)
+  // into its M tiles; a linear layer's state update is not tiled that way.
+  const double rows_per_kv_head =
+      a.kind == AttentionKind::linear ? 0.0 : r.q_heads / r.kv_heads * shard.query_tokens;
   r.core_us = timed("core",
-                    {OpClass::attention, rows * flops / tp, req * lc.kv_bytes * share + rows * qo_bytes, a.kind, cache_dtype(a, m.quant)},
+                    {OpClass::attention, rows * flops / tp, req * lc.kv_bytes * share + rows * qo_bytes, a.kind,
+                     cache_dtype(a, m.quant), rows_per_kv_head},
                     rows, 0, 0);
   if (shard.tp > 1) {
     const double bytes = rows * H * 2.0;  // o's BF16 output
     r.allreduce_us = collective_us(Collective::all_reduce, bytes, shard.tp, shard.link);
-    if (ops) ops->push_back({"allreduce", req, 0, H, 0, bytes, r.allreduce_us});
+    if (ops) ops->push_back({"allreduce", req, 0, H, 0, bytes, r.allreduce_us, 0});
   }
   if (f.kind == FfnKind::moe) r.router_us = timed("router", gemm_op(rows, H, f.routed_experts, wb), rows, H, f.routed_experts);
   return r;

@@ -90,7 +90,8 @@ class CountingTimer final : public OpTimer {
     return inner_.time_us(op);
   }
   std::string name() const override { return inner_.name(); }
-  mutable double flops = 0, bytes = 0;
+  int attention_tile_rows() const override { return inner_.attention_tile_rows(); }
+  mutable double flops = 0, bytes = 0;  // as counted (useful FLOPs)
 
  private:
   const OpTimer& inner_;

@@ -1,6 +1,7 @@
 #include "decodesim/timers.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "decodesim/census.hpp"
 
@@ -14,9 +15,20 @@ namespace {
 bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
 }  // namespace
 
+double tile_padding(double rows, int tile_rows) {
+  if (!(rows > 0) || tile_rows <= 1) return 1.0;
+  const double padded_rows = std::ceil(rows / tile_rows) * tile_rows;
+  return std::max(1.0, padded_rows / rows);
+}
+
+double issued_flops(const Op& op, int tile_rows) {
+  return op.cls == OpClass::attention ? op.flops * tile_padding(op.rows_per_kv_head, tile_rows) : op.flops;
+}
+
 double RooflineTimer::time_us(const Op& op) const {
   const bool wide_cache = (op.cls == OpClass::attention || op.cls == OpClass::prefill_attention) && op.cache && !eight_bit(*op.cache);
-  return 1e6 * std::max(op.bytes / bytes_per_s_, op.flops / (wide_cache ? wide_cache_flops_per_s_ : flops_per_s_));
+  return 1e6 * std::max(op.bytes / bytes_per_s_,
+                        issued_flops(op, tile_rows_) / (wide_cache ? wide_cache_flops_per_s_ : flops_per_s_));
 }
 
 namespace {
@@ -53,6 +65,7 @@ int attention_slot(AttentionKind k, Dtype cache, bool prefill = false) {
 CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, const Calibration& c)
     : default_cache_(q.kv),
       measured_on_(c.measured_on()),
+      tile_rows_(hw.attention_tile_rows),
       weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
       cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
                       RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
@@ -81,8 +94,12 @@ const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, s
   return fits_[slot].op_class.empty() ? nullptr : &fits_[slot];
 }
 
-double CalibratedTimer::time_us(const Op& op) const {
-  if (op.flops <= 0 && op.bytes <= 0) return 0;
+double CalibratedTimer::time_us(const Op& counted) const {
+  if (counted.flops <= 0 && counted.bytes <= 0) return 0;
+  // The fits and the fallbacks below see the FLOPs the tiles issue, packed once.
+  Op op = counted;
+  op.flops = issued_flops(counted, tile_rows_);
+  op.rows_per_kv_head = 0;
   if (op.cls == OpClass::elementwise) return kSmallKernelUs + 1e6 * op.bytes / copy_bytes_per_s_;
   if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache)) return f->predict_us(op.flops, op.bytes);
   if (op.cls != OpClass::attention && op.cls != OpClass::prefill_attention) return weights_fallback_.time_us(op);

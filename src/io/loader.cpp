@@ -340,6 +340,14 @@ Hardware hardware_from(const json& j, const std::string& file) {
   h.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", lim::kBytesPerSecond);
   h.link_latency_us = r.opt_number("link_latency_us", lim::kLinkLatencyUs).value_or(0.0);
   h.fp32_flops_per_s = r.opt_number("fp32_flops_per_s", lim::kFlopsPerSecond);
+  if (r.has("attention_tile")) {
+    // The decode attention kernels' M tile (docs/calibration.md, "Kernel work as issued"): its rows
+    // and the kernel sources they are read from, both required.
+    ObjectReader t = r.object("attention_tile");
+    h.attention_tile_rows = static_cast<int>(t.integer("rows", lim::kAttentionTileRows));
+    t.string("source");
+    t.finish();
+  }
   if (r.has("network")) {
     // The network model's parameters (docs/network.md); each key optional, defaults in NetworkParams.
     ObjectReader n = r.object("network");
