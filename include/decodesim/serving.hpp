@@ -28,20 +28,24 @@ struct ServingStack {
   // reads the probabilities at least once).
   std::vector<SamplerPass> sampler = {{"float", 2, 4}, {"temperature", 4, 4}, {"softmax", 4, 4}, {"top_k_top_p", 4, 0}};
   GraphScope graphs = GraphScope::step;
-  // GPU idle between two graphs already queued on one stream, beyond what a kernel timed alone
-  // between two events (the calibration) contains. Measured: bench/gpu/step_gap_bench.cu.
+  // GPU idle between two graphs already queued on one stream, beyond what a kernel or graph timed
+  // alone between two events (the calibration) contains. Default 0: with the overlap scheduler
+  // SGLang's Nsight profile shows no idle time between consecutive decode batches (SGLang v0.4 blog,
+  // lmsys.org/blog/2024-12-04-sglang-v0-4); bench/gpu/step_gap_bench.cu measures it (not yet run).
   double graph_gap_us = 0;
   // Per cross-GPU event a stage graph waits on, with the event recorded after it (GraphScope::stage:
-  // the pipeline bench's Signals). Measured: bench/gpu/step_gap_bench.cu.
+  // the pipeline bench's Signals). Default 0; step_gap_bench.cu measures it (not yet run).
   double event_wait_us = 0;
   // Host CPU time to schedule and issue one step (batch assembly, metadata, the launch itself).
+  // Default 0: no published per-step figure we hold; under overlap it counts only when longer than
+  // the GPU's step (a decode step is tens of ms here), so give it (--serving FILE) to study that.
   double host_step_us = 0;
   // The host prepares step n+1 while the GPU runs step n (SGLang's overlap scheduler, vLLM v1's
   // async scheduling, TensorRT-LLM's overlap scheduler, each on by default): the step takes the
   // longer of the two. Without it the host waits for step n's tokens, then schedules and launches.
   bool overlap = true;
   // Without overlap: the GPU's idle time from the end of one step to the start of the next that
-  // a host synchronisation and a fresh launch cost, host_step_us aside. Measured: step_gap_bench.
+  // a host synchronisation and a fresh launch cost, host_step_us aside. step_gap_bench.cu measures it.
   double sync_gap_us = 0;
 };
 
