@@ -2,7 +2,8 @@
 // Writes pipeline-validation.csv and its figure (pipeline-validation.{dat,gp,png,svg}).
 //   build/decodesim_pipeline_validation [--runs CSV] [--hardware FILE] [--calibration FILE] [--out DIR]
 // Defaults: the committed 4 x H100 run, its link profile and the calibration of the kernels that run
-// used, measured alone (kServedRunsCsv, kServedRunsHardware, kServedRunsCalibration).
+// used, measured alone, and the bench's serving stack (kServedRunsCsv, kServedRunsHardware,
+// kServedRunsCalibration, kServedRunsServing).
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -32,11 +33,12 @@ int main(int argc, char** argv) {
   try {
     const Hardware hw = load_hardware(hw_file);
     const Calibration cal = load_calibration(cal_file);
+    const ServingStack stack = load_serving_stack(src + "/" + kServedRunsServing);
     std::vector<ServedCheck> checks;
     for (const ServedRun& r : load_served_runs(runs)) {
       const Model m = load_model(r.model);
       const Pool pool{hw, std::make_shared<CalibratedTimer>(hw, m.quant, cal)};
-      checks.push_back(check_served_run(r, m, pool));
+      checks.push_back(check_served_run(r, m, pool, stack));
     }
     const Table t = validation_table(checks);
     PlotSet plots = validation_plots(checks);

@@ -16,10 +16,11 @@ std::vector<ServedCheck> checks_of_committed_run() {
   const auto src = test::source_dir();
   const Hardware hw = load_hardware((src / kServedRunsHardware).string());
   const Calibration cal = load_calibration((src / kServedRunsCalibration).string());
+  const ServingStack stack = load_serving_stack((src / kServedRunsServing).string());
   std::vector<ServedCheck> out;
   for (const ServedRun& r : load_served_runs((src / kServedRunsCsv).string())) {
     const Model m = load_model(r.model);
-    out.push_back(check_served_run(r, m, Pool{hw, std::make_shared<CalibratedTimer>(hw, m.quant, cal)}));
+    out.push_back(check_served_run(r, m, Pool{hw, std::make_shared<CalibratedTimer>(hw, m.quant, cal)}, stack));
   }
   return out;
 }
@@ -56,8 +57,8 @@ TEST_CASE("a run's layers are the model's MoE layers and its deployment is at GP
   for (int i = 0; i < 8; ++i) CHECK(l.ffn(i).kind == FfnKind::moe);
   ServedRun r{"3A1F", "step3", 4, 4096, 384, 3, 8, "fp8", 50};
   const Hardware hw = load_hardware((test::source_dir() / kServedRunsHardware).string());
-  CHECK_NOTHROW(check_served_run(r, m, Pool{hw, nullptr}));
+  CHECK_NOTHROW(check_served_run(r, m, Pool{hw, nullptr}, no_serving_overhead()));
   r.gpus = 5;
-  CHECK_THROWS_AS(check_served_run(r, m, Pool{hw, nullptr}), InputError);
+  CHECK_THROWS_AS(check_served_run(r, m, Pool{hw, nullptr}, no_serving_overhead()), InputError);
   CHECK_THROWS_AS(moe_layers_only(load_model("qwen3-32b"), 8), InputError);
 }

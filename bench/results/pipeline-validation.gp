@@ -20,11 +20,11 @@ set lmargin at screen 0.0923
 set rmargin at screen 0.7182
 set bmargin at screen 0.1200
 set tmargin at screen 0.9000
-set xrange [8.280933005:83.16693]
+set xrange [8.423805386:83.16693]
 set logscale x
 set xtics ('10 ms' 10, '20 ms' 20, '50 ms' 50)
 unset mxtics
-set yrange [8.280933005:83.16693]
+set yrange [8.423805386:83.16693]
 set logscale y
 set ytics ('10 ms' 10, '20 ms' 20, '50 ms' 50)
 unset mytics
@@ -54,11 +54,11 @@ set lmargin at screen 0.0923
 set rmargin at screen 0.7182
 set bmargin at screen 0.1200
 set tmargin at screen 0.9000
-set xrange [8.280933005:83.16693]
+set xrange [8.423805386:83.16693]
 set logscale x
 set xtics ('10 ms' 10, '20 ms' 20, '50 ms' 50)
 unset mxtics
-set yrange [8.280933005:83.16693]
+set yrange [8.423805386:83.16693]
 set logscale y
 set ytics ('10 ms' 10, '20 ms' 20, '50 ms' 50)
 unset mytics

@@ -50,6 +50,11 @@ inline constexpr Range kMessagesPerSecond{1e3, 1e12, false};  // NIC message rat
 inline constexpr IntRange kGpusPerNode{1, 1024};          // one NVLink domain: 14x an NVL72 rack
 inline constexpr IntRange kAttentionTileRows{1, 1024};    // an MMA tile's M rows: 8x a 128-row two-warpgroup tile
 
+// ---- Serving stack ----
+inline constexpr Range kHostUs{0, 1e6, false};            // a step's host time or GPU gap: up to a second
+inline constexpr Range kBytesPerLogit{0, 64, false};      // one sampler pass: 8x an FP32 read and write
+inline constexpr size_t kMaxSamplerPasses = 64;
+
 // ---- Service level and network ----
 inline constexpr Range kTpotMs{0.01, 1e6, false};        // 10 us (a few kernel launches) to 1000 s per token
 inline constexpr IntRange kStages{1, 64};                // pipeline stages sharing the TPOT (the report: 3 or 4)

@@ -11,6 +11,7 @@
 #include "decodesim/model.hpp"
 #include "decodesim/published.hpp"
 #include "decodesim/scenario.hpp"
+#include "decodesim/serving.hpp"
 
 namespace decodesim {
 
@@ -25,6 +26,9 @@ std::string data_file(const std::string& relative);
 Model load_model(const std::string& spec);
 Hardware load_hardware(const std::string& spec);
 Scenario load_scenario(const std::string& spec);
+// A serving stack (serving/<id>.json, docs/schema.md): every key optional, defaults in ServingStack.
+ServingStack load_serving_stack(const std::string& spec);
+ServingStack parse_serving_stack(const std::string& json_text, const std::string& file);
 // The same from a document's text; `file` names it in errors, and its stem must equal the id.
 Model parse_model(const std::string& json_text, const std::string& file);
 Hardware parse_hardware(const std::string& json_text, const std::string& file);

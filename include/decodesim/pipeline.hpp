@@ -12,6 +12,7 @@
 #include "decodesim/hardware.hpp"
 #include "decodesim/collectives.hpp"
 #include "decodesim/model.hpp"
+#include "decodesim/serving.hpp"
 #include "decodesim/table.hpp"
 #include "decodesim/timers.hpp"
 
@@ -96,7 +97,7 @@ struct StepKernels {
   // only some, e.g. the pipeline bench's packing, expanding, reducing and combining).
   bool serving_stack = true;
   int attention = 0, ffn = 0;
-  bool lm_head = true;  // the LM head, sampling and embedding: see step_head_us
+  bool lm_head = true;  // the LM head, the serving stack's sampler and the embedding: see step_head_us
 };
 
 // Multi-token prediction, i.e. speculative decoding with a draft module (docs/pipeline.md, "MTP"):
@@ -131,6 +132,8 @@ struct PipelineConfig {
   // ones for prefill, as DeepEP's README pairs them.
   A2aMode a2a_mode = A2aMode::low_latency;
   Routing routing;
+  // The serving stack around the kernels: sampler, graph gaps, host scheduling (serving.hpp).
+  ServingStack serving;
   int steps = 4;                 // decode steps simulated ...
   int warmup_steps = 1;          // ... of which the first ones only fill the pipeline
 };
@@ -166,6 +169,7 @@ struct PipelineResult {
   // A decode step (MTP included: drafts and verification) and the tokens it gains per request;
   // TPOT is per accepted token, step / tokens_per_step, and the SLA applies to it.
   double step_ms = 0, tokens_per_step = 1;
+  double gpu_step_ms = 0;  // the step as the GPUs' tasks schedule it, before the stack's per-step gap and host time
   double tpot_ms = 0, tpot_max_ms = 0;
   double tokens_per_s = 0;
   double tgs = 0;  // tokens per GPU per second, all GPUs of the deployment
@@ -182,8 +186,8 @@ struct PipelineResult {
 
 // Stage times of one layer for one micro-batch (exposed for tests and the stage table).
 StageTimes layer_stage_times(const Model& m, int layer, const Pool& attention, const Pool& ffn, const PipelineConfig& c);
-// Per step and micro-batch on each attention GPU: the LM head, sampling and the next token's
-// embedding (0 when c.kernels.lm_head is off). The pipeline adds it to the first layer's attention.
+// Per step and micro-batch on each attention GPU: the LM head, the serving stack's sampler passes
+// over the logits and the next token's embedding (0 when c.kernels.lm_head is off). The pipeline adds it to the first layer's attention.
 double step_head_us(const Model& m, const Pool& attention, const PipelineConfig& c);
 // MTP: one pass of the draft module for one micro-batch, one token per request: the projection of
 // [hidden; embedding] (2H -> H) and its LM head, sampling and embedding on the attention side, and

@@ -18,6 +18,9 @@ namespace decodesim {
 inline constexpr const char* kServedRunsCsv = "bench/results/pipeline-h100x4/pipeline_bench.csv";
 inline constexpr const char* kServedRunsHardware = "hardware/local/h100-nvlink.json";
 inline constexpr const char* kServedRunsCalibration = "bench/results/h100-moe-3/calibrate/h100.json";
+// How the bench issues its work (bench/gpu/pipeline_bench.cu): one CUDA graph per stage task, cross-GPU
+// events between them, no sampler, a host thread per GPU that never waits for a step to end.
+inline constexpr const char* kServedRunsServing = "serving/pipeline-bench.json";
 
 // One measured configuration, as the bench's CSV writes it.
 struct ServedRun {
@@ -40,8 +43,9 @@ struct ServedCheck {
 // MoE FFN; the bench reuses one layer's weights and KV for every layer.
 Model moe_layers_only(const Model& m, int layers);
 
-// The run simulated on `pool` (both sides), with its deployment at GPU granularity.
-ServedCheck check_served_run(const ServedRun& run, const Model& model, const Pool& pool);
+// The run simulated on `pool` (both sides), with its deployment at GPU granularity, served by `stack`
+// (the bench's own, kServedRunsServing).
+ServedCheck check_served_run(const ServedRun& run, const Model& model, const Pool& pool, const ServingStack& stack);
 
 // pipeline-validation: deployment, gpus, context, batch, micro_batches, measured and simulated TPOT.
 Table validation_table(const std::vector<ServedCheck>& checks);

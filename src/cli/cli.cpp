@@ -248,6 +248,9 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         ->check(number_option({1, 1e3, false}));
     c->add_option("--redundant-experts", pipe.redundant_experts, "EPLB's extra expert slots over the EP group (default 0: no EPLB)")
         ->check(integer_option({0, limits::kExperts.hi}));
+    c->add_option("--serving", pipe.serving,
+                  "serving stack (id in serving/ or JSON path): sampler passes, CUDA-graph gaps, host scheduling (default: "
+                  "the built-in stack of docs/pipeline.md, \"Serving overheads\"; none: the kernels alone)");
     add_timing(c, pipe.timing, pipe.calibrations);
     // 576: the largest NVLink domain (NVLink Switch System), an upper bound on one instance.
     c->add_option("--gpus-per-node,--gpus-per-instance", pipe.gpus_per_instance,
@@ -386,7 +389,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
     } else if (*run_cmd) {
       return run_scenario_command(scenario, common.format, common.out_dir, calibrations, out, err);
     } else if (*list_cmd) {
-      for (const char* folder : {"models", "hardware", "scenarios"}) {
+      for (const char* folder : {"models", "hardware", "scenarios", "serving"}) {
         out << folder << ":";
         for (const std::string& id : known_ids(folder)) out << " " << id;
         out << "\n";

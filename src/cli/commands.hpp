@@ -96,6 +96,7 @@ struct PipelineOptions {
   std::string fanout = "deepep";        // or "per-instance" (ideal transport) or "report": one network crossing per token each way
   double expert_imbalance = 0;          // measured max/mean routed load per GPU; 0: modelled (collectives.hpp)
   long redundant_experts = 0;           // EPLB's extra expert slots
+  std::string serving;                  // serving stack id or JSON path; empty: ServingStack's defaults
   std::vector<std::string> calibrations;
   std::string timing = "calibrated";    // or "roofline": every kernel at datasheet peaks
   std::string rank_by = "tgs";          // plan: tgs or usd

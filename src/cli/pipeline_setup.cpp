@@ -141,6 +141,7 @@ PipelineConfig base_config(const PipelineOptions& o) {
   if (o.expert_imbalance > 0) c.routing.imbalance = o.expert_imbalance;
   c.routing.redundant_experts = o.redundant_experts;
   c.mtp = mtp_option(o.mtp, o.mtp_acceptance);
+  if (!o.serving.empty()) c.serving = load_serving_stack(o.serving);
   return c;
 }
 

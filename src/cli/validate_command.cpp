@@ -64,9 +64,10 @@ int validate_command(const std::string& published, Format fmt_, const std::strin
   // Our own served runs, with the link profile and calibration of their machine and kernels.
   const Hardware hw = load_hardware(data_file(kServedRunsHardware));
   const Calibration cal = load_calibration(data_file(kServedRunsCalibration));
+  const ServingStack bench_stack = load_serving_stack(data_file(kServedRunsServing));
   for (const ServedRun& run : load_served_runs(data_file(kServedRunsCsv))) {
     const Model m = load_model(run.model);
-    const ServedCheck c = check_served_run(run, m, {hw, std::make_shared<CalibratedTimer>(hw, m.quant, cal)});
+    const ServedCheck c = check_served_run(run, m, {hw, std::make_shared<CalibratedTimer>(hw, m.quant, cal)}, bench_stack);
     PublishedFigure f;
     f.figure = "served runs, 2-4 H100 (NVLink)";
     f.label = fmt::format("{} {} {} GPUs, {:.0f} ctx, batch {:.0f} in {}", run.model, run.deployment, run.gpus, run.context,

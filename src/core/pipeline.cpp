@@ -157,19 +157,22 @@ LayerKernels layer_kernels(const Model& m, int layer, const PipelineConfig& c) {
 
 namespace {
 
-// The LM head, with sampling and the next token's embedding as two element-wise kernels. The head
-// is a GEMM in the model's weight precision like every other (the timers know one GEMM precision
-// per model); a checkpoint that keeps it in BF16, as DeepSeek-V3's FP8 one does, reads twice the bytes.
-// Under attention TP the head is split by vocabulary and its logits gathered for sampling (vLLM's
-// VocabParallelEmbedding and logits gather).
+// The LM head, the serving stack's sampler passes over the logits and the next token's embedding.
+// The head is a GEMM in the model's weight precision like every other (the timers know one GEMM
+// precision per model); a checkpoint that keeps it in BF16, as DeepSeek-V3's FP8 one does, reads
+// twice the bytes. Each sampler pass is an element-wise kernel over the [rows x vocabulary] logits
+// at the bytes its stack reads and writes (ServingStack::sampler), timed like every small kernel so
+// the calibration's copy rate and fixed cost apply. Under attention TP the head is split by
+// vocabulary and its logits gathered for sampling (vLLM's VocabParallelEmbedding and logits gather).
 double head_us(const Model& m, const Pool& attn, const OpTimer& t, const PipelineConfig& c) {
   if (!c.kernels.lm_head) return 0;
   const Deployment& d = c.deployment;
   // MTP: verification samples at every query token, so the head takes K+1 rows per request.
   const double req = c.batch / c.micro_batches / d.attention_dp() * c.mtp.query_tokens();
   const double H = double(m.hidden_size), V = double(m.vocab_size), tp = d.attention_tp;
-  double us = t.time_us(gemm_op(req, H, V / tp, dtype_bytes(m.quant.weights))) + t.time_us({OpClass::elementwise, 0, req * V * 2.0}) +
-              t.time_us({OpClass::elementwise, 0, req * H * 2.0});
+  double us = t.time_us(gemm_op(req, H, V / tp, dtype_bytes(m.quant.weights))) + t.time_us({OpClass::elementwise, 0, req * H * 2.0});
+  for (const SamplerPass& pass : c.serving.sampler)
+    us += t.time_us({OpClass::elementwise, 0, req * V * (pass.read_bytes_per_logit + pass.write_bytes_per_logit)});
   if (d.attention_tp > 1)
     us += collective_us(Collective::all_gather, req * V * 2.0, d.attention_tp, group_link(attn.hw, d.attention_tp, d.gpus_per_instance, c.nic_efficiency));
   return us;
@@ -300,6 +303,14 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   // TensorRT-LLM do after the MLP (with DP attention the reduce-scatter above does it).
   if (partial_sums_rows > 0 && d.attention_tp == d.ffn_tp)
     s.ffn_us += collective_us(Collective::all_reduce, partial_sums_rows * H * 2.0, d.ffn_tp, link(fp, d.ffn_tp));
+  // A stack that runs each stage task as its own CUDA graph (GraphScope::stage) pays a graph gap
+  // before each, and waits on one event per GPU its tokens come back from (attention) or arrive
+  // from (FFN): every GPU of the expert-parallel group, or of the other side.
+  const bool crosses = s.dispatch_us > 0 || s.combine_us > 0;
+  const int attention_waits = !crosses ? 0 : colocated ? d.expert_parallel() : d.ffn_gpus();
+  const int ffn_waits = !crosses ? 0 : colocated ? d.expert_parallel() : d.attention_gpus();
+  if (s.attention_us > 0) s.attention_us += stage_gap_us(c.serving, attention_waits);
+  if (s.ffn_us > 0) s.ffn_us += stage_gap_us(c.serving, ffn_waits);
   return s;
 }
 
@@ -432,10 +443,14 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   r.events = run.events;
   // Each step gains tokens_per_step tokens per request on average: TPOT is per accepted token.
   r.tokens_per_step = c.mtp.tokens_per_step();
-  r.step_ms = run.tpot_mean_us * 1e-3;
+  // The one place a step's time is formed: the GPUs' schedule, then the serving stack's per-step
+  // graph gap and host time (served_step_us).
+  r.gpu_step_ms = run.tpot_mean_us * 1e-3;
+  const double step_us = served_step_us(run.tpot_mean_us, c.serving);
+  r.step_ms = step_us * 1e-3;
   r.tpot_ms = r.step_ms / r.tokens_per_step;
-  r.tpot_max_ms = run.tpot_max_us * 1e-3 / r.tokens_per_step;
-  r.tokens_per_s = c.batch * r.tokens_per_step / (run.tpot_mean_us * 1e-6);
+  r.tpot_max_ms = served_step_us(run.tpot_max_us, c.serving) * 1e-3 / r.tokens_per_step;
+  r.tokens_per_s = c.batch * r.tokens_per_step / (step_us * 1e-6);
   r.tgs = r.tokens_per_s / d.gpus();
   const double usd_per_s = (colocated ? d.gpus() * attention.hw.usd_per_hour
                                : d.attention_gpus() * attention.hw.usd_per_hour + d.ffn_gpus() * ffn.hw.usd_per_hour) /
@@ -446,7 +461,7 @@ PipelineResult simulate(const Model& m, const Pool& attention, const Pool& ffn, 
   r.memory = memory_check(m, attention, fpool, c);
   const std::vector<std::string> names = resource_names(colocated);
   for (size_t i = 0; i < names.size(); ++i)
-    r.resources.push_back({names[i], run.busy_us_per_step[i] * 1e-3, run.busy_us_per_step[i] / run.tpot_mean_us});
+    r.resources.push_back({names[i], run.busy_us_per_step[i] * 1e-3, run.busy_us_per_step[i] / step_us});
   if (timeline) {
     timeline->resources = names;
     timeline->title = fmt::format("{} {} ({}; {} GPUs per node), attention {}, FFN {}, batch {:g} in {} micro-batches, "

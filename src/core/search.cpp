@@ -32,7 +32,7 @@ double busiest_ms(const Model& m, const LayerKinds& kinds, const Pool& a, const 
   attention += K * draft.attention_us, dispatch += K * draft.dispatch_us, ffn += K * draft.ffn_us, combine += K * draft.combine_us;
   const double busiest = c.deployment.colocated() ? std::max(attention + ffn, dispatch + combine)
                                                                  : std::max({attention, dispatch, ffn, combine});
-  return c.micro_batches * busiest * 1e-3;
+  return served_step_us(c.micro_batches * busiest, c.serving) * 1e-3;  // the stack's per-step time comes on top
 }
 
 // The bound per accepted token, which the SLA applies to (MTP: a step gains tokens_per_step).

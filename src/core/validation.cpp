@@ -20,7 +20,7 @@ Model moe_layers_only(const Model& m, int layers) {
   return out;
 }
 
-ServedCheck check_served_run(const ServedRun& run, const Model& model, const Pool& pool) {
+ServedCheck check_served_run(const ServedRun& run, const Model& model, const Pool& pool, const ServingStack& stack) {
   const bool ep = run.deployment.rfind("EP", 0) == 0;
   PipelineConfig c;
   // AFD at GPU granularity: every GPU its own instance; EP: one instance of all the machine's GPUs.
@@ -37,6 +37,8 @@ ServedCheck check_served_run(const ServedRun& run, const Model& model, const Poo
   // token to top-k experts uniformly at random (gpu::routed_token_counts): no popularity skew.
   c.fanout = Fanout::per_instance;
   c.routing.popularity_cv = 0;
+  // How the bench issues its graphs and waits (its own stack description; it samples nothing).
+  c.serving = stack;
   c.tpot_sla_ms = 1e9;  // the run's step time is what is compared, whatever the SLA
   ServedCheck out;
   out.run = run;

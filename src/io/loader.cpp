@@ -703,6 +703,56 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
   return scenario_from(io::parse_json_text(text, file), file);
 }
 
+namespace {
+
+ServingStack serving_from(const json& j, const std::string& file) {
+  ObjectReader r(j, file, "$");
+  ServingStack s;
+  s.id = check_id(r, file);
+  r.string("source");
+  r.opt_string("_note");
+  if (r.has("sampler")) {
+    // An empty list: no sampling kernels (a run that samples nothing).
+    const json& a = r.raw("sampler");
+    if (!a.is_array() || a.size() > lim::kMaxSamplerPasses) r.fail_value("sampler", fmt::format("a list of at most {} passes", lim::kMaxSamplerPasses), a);
+    s.sampler.clear();
+    for (size_t i = 0; i < a.size(); ++i) {
+      ObjectReader p(a[i], r.source(), r.path_of("sampler") + fmt::format("[{}]", i));
+      SamplerPass pass;
+      pass.name = p.name("name");
+      pass.read_bytes_per_logit = p.number("read_bytes_per_logit", lim::kBytesPerLogit);
+      pass.write_bytes_per_logit = p.number("write_bytes_per_logit", lim::kBytesPerLogit);
+      p.opt_string("source");
+      p.finish();
+      s.sampler.push_back(pass);
+    }
+  }
+  if (const std::optional<std::string> g = r.opt_string("graphs")) {
+    if (*g == "step") s.graphs = GraphScope::step;
+    else if (*g == "stage") s.graphs = GraphScope::stage;
+    else r.fail_value("graphs", "\"step\" or \"stage\"", r.raw("graphs"));
+  }
+  s.graph_gap_us = r.opt_number("graph_gap_us", lim::kHostUs).value_or(s.graph_gap_us);
+  s.event_wait_us = r.opt_number("event_wait_us", lim::kHostUs).value_or(s.event_wait_us);
+  s.host_step_us = r.opt_number("host_step_us", lim::kHostUs).value_or(s.host_step_us);
+  s.overlap = r.opt_bool("overlap", s.overlap);
+  s.sync_gap_us = r.opt_number("sync_gap_us", lim::kHostUs).value_or(s.sync_gap_us);
+  r.finish();
+  return s;
+}
+
+}  // namespace
+
+ServingStack parse_serving_stack(const std::string& text, const std::string& file) {
+  return serving_from(io::parse_json_text(text, file), file);
+}
+
+ServingStack load_serving_stack(const std::string& spec) {
+  if (spec == "none") return no_serving_overhead();  // the kernels alone
+  const fs::path path = resolve(spec, "serving", "serving stack");
+  return serving_from(io::parse_json_file(path), path.string());
+}
+
 Scenario load_scenario(const std::string& spec) {
   const fs::path path = resolve(spec, "scenarios", "scenario");
   return scenario_from(io::parse_json_file(path), path.string());

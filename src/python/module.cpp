@@ -284,7 +284,7 @@ std::string docstring(const CommandSpec& c) {
 // Data folders and the ids in them, as `decodesim list` prints them.
 py::dict known() {
   py::dict d;
-  for (const char* folder : {"models", "hardware", "scenarios"}) d[folder] = decodesim::known_ids(folder);
+  for (const char* folder : {"models", "hardware", "scenarios", "serving"}) d[folder] = decodesim::known_ids(folder);
   return d;
 }
 
