@@ -128,7 +128,8 @@ gpu::SweepPlan build_plan(const std::vector<Model>& models, bool quick) {
   gpu::SweepPlan plan;
   const std::vector<int> batches = quick ? std::vector<int>{16, 64} : std::vector<int>{8, 32, 64, 128};
   const std::vector<int> contexts = quick ? std::vector<int>{2048, 8192} : std::vector<int>{1024, 4096, 8192, 16384, 32768};
-  const std::vector<int> ms = quick ? std::vector<int>{16, 256} : std::vector<int>{1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+  // GEMM rows: decode batches, and 16384 for a prefill chunk (the large-M shapes prefill makes).
+  const std::vector<int> ms = quick ? std::vector<int>{16, 256} : std::vector<int>{1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384};
   const std::vector<int> tpe = quick ? std::vector<int>{4, 128} : std::vector<int>{1, 4, 16, 32, 64, 128, 256, 512, 1024, 2048};
   for (const Model& m : models) {
     gpu::AttentionShape base;
