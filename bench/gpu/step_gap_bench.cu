@@ -12,7 +12,7 @@
 //   step_b2b_us    the same step graph replayed back to back (a stack that issues step n+1 before
 //                  step n ends, as the overlap schedulers do)
 //   launch_cpu_us  host time of one cudaGraphLaunch of the step graph
-//   nvcc -O2 -std=c++17 -o step_gap_bench bench/gpu/step_gap_bench.cu && ./step_gap_bench
+//   build/decodesim_step_gap_bench          (built with the CUDA backend; CUDA runtime only)
 #include <cuda_runtime.h>
 
 #include <algorithm>

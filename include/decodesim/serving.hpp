@@ -31,10 +31,12 @@ struct ServingStack {
   // GPU idle between two graphs already queued on one stream, beyond what a kernel or graph timed
   // alone between two events (the calibration) contains. Default 0: with the overlap scheduler
   // SGLang's Nsight profile shows no idle time between consecutive decode batches (SGLang v0.4 blog,
-  // lmsys.org/blog/2024-12-04-sglang-v0-4); bench/gpu/step_gap_bench.cu measures it (not yet run).
+  // lmsys.org/blog/2024-12-04-sglang-v0-4), and on an H100 a graph replayed behind another adds no
+  // gap beyond its own kernels (bench/results/h100-serving-overheads); decodesim_step_gap_bench
+  // measures it alone.
   double graph_gap_us = 0;
   // Per cross-GPU event a stage graph waits on, with the event recorded after it (GraphScope::stage:
-  // the pipeline bench's Signals). Default 0; step_gap_bench.cu measures it (not yet run).
+  // the pipeline bench's Signals). Default 0; decodesim_step_gap_bench measures it.
   double event_wait_us = 0;
   // Host CPU time to schedule and issue one step (batch assembly, metadata, the launch itself).
   // Default 0: no published per-step figure we hold; under overlap it counts only when longer than
@@ -45,7 +47,7 @@ struct ServingStack {
   // longer of the two. Without it the host waits for step n's tokens, then schedules and launches.
   bool overlap = true;
   // Without overlap: the GPU's idle time from the end of one step to the start of the next that
-  // a host synchronisation and a fresh launch cost, host_step_us aside. step_gap_bench.cu measures it.
+  // a host synchronisation and a fresh launch cost, host_step_us aside. decodesim_step_gap_bench measures it.
   double sync_gap_us = 0;
 };
 
