@@ -293,6 +293,18 @@ TEST_CASE("calibrated timing uses the fitted kernels and falls back to measured 
     CHECK(tp.time_us(pre) == Approx(pf.predict_us(pre.flops, pre.bytes)));
     CHECK(tp.time_us(a16) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));  // decode keeps its own
   }
+  // Several query tokens (MTP) take the several-token fit where there is one, else decode's.
+  Op mtp = a16;
+  mtp.query_tokens = 2;
+  CHECK(t.time_us(mtp) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));
+  {
+    Calibration with_mtp = cal;
+    EfficiencyFit mf{"mtp_attention_mfa", "bf16", 15.0, 2.0e12, 2.0e14, 50};
+    with_mtp.fits.push_back(mf);
+    const CalibratedTimer tm(h, q, with_mtp);
+    CHECK(tm.time_us(mtp) == Approx(mf.predict_us(a.flops, a.bytes)));
+    CHECK(tm.time_us(a16) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));
+  }
 
   // Slower-than-peak kernels lengthen the simulated step.
   const Model m = load_model("step3");

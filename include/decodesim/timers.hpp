@@ -26,6 +26,9 @@ struct Op {
   // attention: the query rows that share one KV head's reads (query heads per KV head x query tokens
   // per request), which a decode kernel packs into the M rows of its MMA tiles; 0: not packed.
   double rows_per_kv_head = 0;
+  // attention: query tokens per request (1 + MTP drafts); several take the calibration's
+  // mtp_attention_<kind> fit where it has one (the several-token kernels, docs/calibration.md).
+  double query_tokens = 1;
 };
 
 // Issued over useful work of a kernel that packs `rows` query rows into M tiles of `tile_rows`:
@@ -83,7 +86,7 @@ class CalibratedTimer final : public OpTimer {
   // The fit used for an op, nullptr where it falls back to the roofline; attention fits by the
   // cache's precision (none: the model's KV precision).
   const EfficiencyFit* fit_for(OpClass cls, AttentionKind kind = AttentionKind::gqa,
-                               std::optional<Dtype> cache = std::nullopt) const;
+                               std::optional<Dtype> cache = std::nullopt, double query_tokens = 1) const;
 
  private:
   Dtype default_cache_;

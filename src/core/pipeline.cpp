@@ -59,7 +59,7 @@ AttentionLayerTime attention_layer_time(const Model& m, int layer, double contex
       a.kind == AttentionKind::linear ? 0.0 : r.q_heads / r.kv_heads * shard.query_tokens;
   r.core_us = timed("core",
                     {OpClass::attention, rows * flops / tp, req * lc.kv_bytes * share + rows * qo_bytes, a.kind,
-                     cache_dtype(a, m.quant), rows_per_kv_head},
+                     cache_dtype(a, m.quant), rows_per_kv_head, double(shard.query_tokens)},
                     rows, 0, 0);
   if (shard.tp > 1) {
     const double bytes = rows * H * 2.0;  // o's BF16 output

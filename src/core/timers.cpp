@@ -54,10 +54,13 @@ double fallback_bytes(const Hardware& hw, const Calibration& c) {
 // carried to other Hopper parts unchanged.
 constexpr double kSmallKernelUs = 2.5;
 
-// attention: + 2 * AttentionKind + (16-bit cache); prefill attention the same after decode's 8 slots
-constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2, kFitPrefill = kFitAttention + 2 * 4;
-int attention_slot(AttentionKind k, Dtype cache, bool prefill = false) {
-  return (prefill ? kFitPrefill : kFitAttention) + 2 * static_cast<int>(k) + (eight_bit(cache) ? 0 : 1);
+// attention: + 2 * AttentionKind + (16-bit cache); prefill and several-token (MTP) attention the
+// same after decode's 8 slots
+constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2, kFitPrefill = kFitAttention + 2 * 4, kFitMtp = kFitPrefill + 2 * 4;
+enum class AttentionFit { decode, prefill, mtp };
+int attention_slot(AttentionKind k, Dtype cache, AttentionFit set = AttentionFit::decode) {
+  const int base = set == AttentionFit::prefill ? kFitPrefill : set == AttentionFit::mtp ? kFitMtp : kFitAttention;
+  return base + 2 * static_cast<int>(k) + (eight_bit(cache) ? 0 : 1);
 }
 
 }  // namespace
@@ -69,7 +72,7 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
       weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
       cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
                       RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
-  fits_.resize(kFitPrefill + 2 * 4);
+  fits_.resize(kFitMtp + 2 * 4);
   auto take = [&](int slot, const std::string& cls, Dtype d) {
     if (const EfficiencyFit* f = c.find(cls, calib_dtype(d))) fits_[slot] = *f;
   };
@@ -80,16 +83,20 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
   for (AttentionKind k : {AttentionKind::gqa, AttentionKind::mfa, AttentionKind::mla, AttentionKind::linear})
     for (Dtype d : {Dtype::fp8, Dtype::bf16}) {
       take(attention_slot(k, d), std::string("attention_") + attention_kind_name(k), d);
-      take(attention_slot(k, d, true), std::string("prefill_attention_") + attention_kind_name(k), d);
+      take(attention_slot(k, d, AttentionFit::prefill), std::string("prefill_attention_") + attention_kind_name(k), d);
+      take(attention_slot(k, d, AttentionFit::mtp), std::string("mtp_attention_") + attention_kind_name(k), d);
     }
 }
 
-const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, std::optional<Dtype> cache) const {
+const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, std::optional<Dtype> cache, double query_tokens) const {
   if (cls == OpClass::elementwise) return nullptr;
   const Dtype c = cache.value_or(default_cache_);
-  // A calibration without prefill shapes times prefill with its decode attention fit.
-  if (cls == OpClass::prefill_attention && !fits_[attention_slot(kind, c, true)].op_class.empty())
-    return &fits_[attention_slot(kind, c, true)];
+  // A calibration without prefill or several-token shapes times them with its decode attention fit.
+  const bool mtp = cls == OpClass::attention && query_tokens > 1;
+  if (cls == OpClass::prefill_attention || mtp) {
+    const EfficiencyFit& own = fits_[attention_slot(kind, c, mtp ? AttentionFit::mtp : AttentionFit::prefill)];
+    if (!own.op_class.empty()) return &own;
+  }
   const int slot = cls == OpClass::gemm ? kFitGemm : cls == OpClass::moe_ffn ? kFitMoe : attention_slot(kind, c);
   return fits_[slot].op_class.empty() ? nullptr : &fits_[slot];
 }
@@ -101,7 +108,7 @@ double CalibratedTimer::time_us(const Op& counted) const {
   op.flops = issued_flops(counted, tile_rows_);
   op.rows_per_kv_head = 0;
   if (op.cls == OpClass::elementwise) return kSmallKernelUs + 1e6 * op.bytes / copy_bytes_per_s_;
-  if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache)) return f->predict_us(op.flops, op.bytes);
+  if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache, op.query_tokens)) return f->predict_us(op.flops, op.bytes);
   if (op.cls != OpClass::attention && op.cls != OpClass::prefill_attention) return weights_fallback_.time_us(op);
   return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);
 }

@@ -3,8 +3,9 @@
 // Query tokens: a request brings q_tokens query tokens (1 for plain decode; 2-5 to verify MTP drafts;
 // a whole prompt or chunk for prefill), the last q_tokens positions of its context, each seeing the
 // context up to itself (causal). The kernels see them as more heads: a KV head's rows are its
-// q_group query heads for each query token (token-major), so every kernel below runs them unchanged
-// but for the per-row causal limit (HeadBlock::limit) and the block's last token (BlockWork::t_end).
+// q_group query heads for each query token (token-major), so the warpgroup kernels run them
+// unchanged but for the per-row causal limit (HeadBlock::limit) and the block's last token
+// (BlockWork::t_end), in instances built for it (Cfg::MQ); this mma.sync kernel takes one token.
 //
 // One block owns (request, KV head, head block of 16*MT query heads, split of the context). All query
 // heads of a KV head that fit the block read each KV tile from shared memory, so each KV byte comes
@@ -54,6 +55,7 @@ template <int MT_, int C_, int DQK_, int DV_, int TN_, int STAGES_, bool FP8_, b
 struct AttnCfg {
   static constexpr int MT = MT_, C = C_, DQK = DQK_, DV = DV_, TN = TN_, STAGES = STAGES_, MINB = MINB_;
   static constexpr bool FP8 = FP8_, SHARED = SHARED_, QREG = QREG_;
+  static constexpr bool MQ = false;  // one query token per request
   static constexpr int G = 16 * MT;              // heads per block
   static constexpr int PAGE_TOKENS = TN;         // a tile's rows are consecutive cache rows
   static constexpr int THREADS = 32 * MT * C;
@@ -92,7 +94,10 @@ struct AttnCfg {
 };
 
 // A head block: request b, KV head kvh, head block hb of G rows of the KV head from row0 (rows:
-// query token t, query head g, at t * q_group + g), n_rows of them real.
+// query token t, query head g, at t * q_group + g), n_rows of them real. MQ: the kernel is built
+// for several query tokens (Cfg::MQ); a one-token kernel keeps the one-token arithmetic and masks,
+// so adding the several-token kernels costs it nothing.
+template <bool MQ>
 struct HeadBlock {
   int hb, kvh, b, row0, n_rows;
   __device__ HeadBlock(const AttnParams& p, int G, int hb_, int kvh_, int b_) : hb(hb_), kvh(kvh_), b(b_) {
@@ -102,21 +107,28 @@ struct HeadBlock {
   // Row r's index among all (request, query token, query head) rows, [B][q_tokens][q_heads]: the
   // index of its Q, output and partials.
   __device__ long long row(const AttnParams& p, int r) const {
-    if (p.q_tokens == 1) return (long long)b * p.q_heads + kvh * p.q_group + row0 + r;
-    const int t = (row0 + r) / p.q_group, g = (row0 + r) - t * p.q_group;
-    return ((long long)b * p.q_tokens + t) * p.q_heads + kvh * p.q_group + g;
+    if constexpr (!MQ) {
+      return (long long)b * p.q_heads + kvh * p.group + row0 + r;
+    } else {
+      const int t = (row0 + r) / p.q_group, g = (row0 + r) - t * p.q_group;
+      return ((long long)b * p.q_tokens + t) * p.q_heads + kvh * p.q_group + g;
+    }
   }
   // Tokens row r sees: its query token's position + 1 (causal), of at most t_end.
   __device__ int limit(const AttnParams& p, int r, int t_end) const {
-    if (p.q_tokens == 1) return t_end;
-    const int t = min(row0 + r, p.group - 1) / p.q_group;
-    return min(t_end, p.context - (p.q_tokens - 1 - t));
+    if constexpr (!MQ) {
+      return t_end;
+    } else {
+      const int t = min(row0 + r, p.group - 1) / p.q_group;
+      return min(t_end, p.context - (p.q_tokens - 1 - t));
+    }
   }
 };
 
 // What an attention block owns: a head block and a split of the context [t_begin, t_end). The head
 // block runs fastest in the block index, so that blocks sharing KV run side by side.
-struct BlockWork : HeadBlock {
+template <bool MQ>
+struct BlockWork : HeadBlock<MQ> {
   int split, t_begin, t_end;
   __device__ BlockWork(const AttnParams& p, int G) : BlockWork(p, G, ids(p)) {}
 
@@ -129,7 +141,7 @@ struct BlockWork : HeadBlock {
     Ids d;
     d.hb = bid % p.head_blocks;
     // Several query tokens: the last head blocks see the most context, so they start first.
-    if (p.q_tokens > 1) d.hb = p.head_blocks - 1 - d.hb;
+    if constexpr (MQ) d.hb = p.head_blocks - 1 - d.hb;
     bid /= p.head_blocks;
     d.split = bid % p.splits;
     bid /= p.splits;
@@ -137,9 +149,9 @@ struct BlockWork : HeadBlock {
     d.b = bid / p.kv_heads;
     return d;
   }
-  __device__ BlockWork(const AttnParams& p, int G, Ids d) : HeadBlock(p, G, d.hb, d.kvh, d.b), split(d.split) {
+  __device__ BlockWork(const AttnParams& p, int G, Ids d) : HeadBlock<MQ>(p, G, d.hb, d.kvh, d.b), split(d.split) {
     t_begin = split * p.tokens_per_split;
-    t_end = limit(p, n_rows - 1, min(p.context, t_begin + p.tokens_per_split));
+    t_end = this->limit(p, this->n_rows - 1, min(p.context, t_begin + p.tokens_per_split));
   }
 };
 
@@ -263,7 +275,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   const int wm = warp % Cfg::MT, wc = warp / Cfg::MT;
   const int g = lane >> 2, t4 = lane & 3;
 
-  const BlockWork work(p, G);
+  const BlockWork<false> work(p, G);  // one query token per request (the MQ kernels are the warpgroup ones)
   const int hb = work.hb, split = work.split, kvh = work.kvh, b = work.b, n_rows = work.n_rows;
   const int t_begin = work.t_begin, t_end = work.t_end;
   const int ntiles = (t_end - t_begin + TN - 1) / TN;
@@ -382,7 +394,6 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
   for (int j = 0; j < NTO; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const int row_a = wm * 16 + g, row_b = row_a + 8;  // the two rows this thread holds
-  const int lim_a = work.limit(p, row_a, t_end), lim_b = work.limit(p, row_b, t_end);
 
   for (int i = 0; i < ntiles; ++i) {
     cp_async_wait<S - 2>();
@@ -458,7 +469,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_decode_kernel(co
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int tok = tok0 + j * 8 + (e & 1);
-        const float v = tok < (e < 2 ? lim_a : lim_b) ? s[j][e] * p.scale_log2 : -INFINITY;
+        const float v = tok < t_end ? s[j][e] * p.scale_log2 : -INFINITY;
         s[j][e] = v;
       }
       mx0 = fmaxf(mx0, fmaxf(s[j][0], s[j][1]));

@@ -26,9 +26,10 @@ namespace decodesim::gpu::detail {
 
 // W warps per block, TPW tokens per warp chunk (32 or 64), S chunks in each warp's ring, MINB
 // blocks per SM the register budget is cut for.
-template <int DQK_, int DV_, int W_, int TPW_, int S_, int MINB_>
+template <int DQK_, int DV_, int W_, int TPW_, int S_, int MINB_, bool MQ_ = false>  // MQ_: several query tokens (HeadBlock)
 struct E4m3Cfg {
   static constexpr int DQK = DQK_, DV = DV_, W = W_, TPW = TPW_, S = S_, MINB = MINB_;
+  static constexpr bool MQ = MQ_;
   static constexpr int G = 16, THREADS = 32 * W;
   static constexpr bool FP8 = true, SHARED = false;
   static constexpr int TN = W * TPW;             // tokens of one round of all warps (the split unit)
@@ -78,7 +79,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   float* sSum = sMax + W * G;                                   // [W][16]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
-  const BlockWork work(p, G);
+  const BlockWork<Cfg::MQ> work(p, G);
   const int split = work.split, kvh = work.kvh, b = work.b, n_rows = work.n_rows;
   const int t_begin = work.t_begin, t_end = work.t_end;
   const int nchunks = (t_end - t_begin + TPW - 1) / TPW;
@@ -169,9 +170,9 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
     // query tokens a row's causal limit can fall before it: a row that has seen nothing yet keeps a
     // maximum of -inf and subtracts 0 instead, so its P and factor are 0, not NaN.
     float mx_a, mx_b;
-    scale_mask_rowmax<NJ>(s, chunk_t0(i) + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
+    scale_mask_rowmax<NJ, Cfg::MQ>(s, chunk_t0(i) + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
     const float mn_a = fmaxf(m_run[0], mx_a), mn_b = fmaxf(m_run[1], mx_b);
-    const float mu_a = mn_a == -INFINITY ? 0.f : mn_a, mu_b = mn_b == -INFINITY ? 0.f : mn_b;
+    const float mu_a = Cfg::MQ && mn_a == -INFINITY ? 0.f : mn_a, mu_b = Cfg::MQ && mn_b == -INFINITY ? 0.f : mn_b;
     const float al_a = exp2f(m_run[0] - mu_a), al_b = exp2f(m_run[1] - mu_b);
     m_run[0] = mn_a, m_run[1] = mn_b;
     exp2_rows<NJ>(s, mu_a, mu_b, al_a, al_b, l_run);

@@ -93,7 +93,8 @@ std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
   const int group = rows_per_kv_head(s);
   std::vector<const AttnVariant*> m;
   for (const AttnVariant& v : attn_registry())
-    if (v.dqk == s.qk_dim && v.dv == s.v_dim && v.fp8 == s.fp8_kv && v.shared == is_mla(s) && v.blocks_per_sm() > 0)
+    if (v.dqk == s.qk_dim && v.dv == s.v_dim && v.fp8 == s.fp8_kv && v.shared == is_mla(s) &&
+        v.multi_token == (s.query_tokens > 1) && v.blocks_per_sm() > 0)
       m.push_back(&v);
   if (m.empty())
     throw std::runtime_error("no attention kernel for " + s.design + " qk_dim " + std::to_string(s.qk_dim) + " v_dim " +
@@ -358,9 +359,10 @@ static std::string kv_desc(const AttentionShape& s) {
 
 Measurement attention_measurement(const AttentionShape& s) {
   Measurement m;
-  // A prompt or chunk is a regime of its own (compute-bound, causal): its own fit. A few query
-  // tokens (MTP drafts) stay with decode, whose bytes they share.
-  m.op_class = (s.query_tokens > kMaxDecodeQueryTokens ? "prefill_attention_" : "attention_") + s.design;
+  // A prompt or chunk is a regime of its own (compute-bound, causal), and a few query tokens (MTP
+  // verification) run kernels of their own (Cfg::MQ): each its own fit.
+  m.op_class = (s.query_tokens > kMaxDecodeQueryTokens ? "prefill_attention_" : s.query_tokens > 1 ? "mtp_attention_" : "attention_") +
+               s.design;
   m.dtype = s.fp8_kv ? "fp8" : "bf16";
   m.m = s.batch, m.n = s.context, m.k = s.q_heads;
   const double es = s.fp8_kv ? 1 : 2;

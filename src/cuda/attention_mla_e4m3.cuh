@@ -32,9 +32,10 @@
 
 namespace decodesim::gpu::detail {
 
-template <int NS_, int NVT_>
+template <int NS_, int NVT_, bool MQ_ = false>  // MQ_: several query tokens per request (HeadBlock)
 struct SeesawE4Cfg {
   static constexpr int DQK = 576, DV = 512, TN = 64, G = 64, THREADS = 384, MINB = 1, NS = NS_, NVT = NVT_;
+  static constexpr bool MQ = MQ_;
   static constexpr int PAGE_TOKENS = TN;
   static constexpr bool FP8 = true, SHARED = true, TMA = true;
   static constexpr int QC = DQK / 64;        // 64-byte column chunks of Q and of a tile
@@ -89,7 +90,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
   float *sM = sh.sM, *sScaleA = sh.sScaleA, *sScaleB = sh.sScaleB;
   float* sQs = sM + 192;  // Q's e4m3 scale per head
 
-  const WgBlock blk(p);
+  const WgBlock<Cfg::MQ> blk(p);
   const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int lim_a = blk.limit(p, row_a, t_end), lim_b = blk.limit(p, row_b, t_end);
@@ -241,7 +242,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
     const int kA = 2 * it, kB = 2 * it + 1;
 
     float mx_a, mx_b;
-    scale_mask_rowmax<8>(s, t_begin + 64 * (kA + wgi) + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
+    scale_mask_rowmax<8, Cfg::MQ>(s, t_begin + 64 * (kA + wgi) + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
     if (wgi == 0) {
       // m -> m_A; P_A at m_A to shared memory (fp16, for WG1, which scales it to m_B itself).
       const float mo_a = sM[row_a], mo_b = sM[row_b];

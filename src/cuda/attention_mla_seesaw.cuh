@@ -29,9 +29,10 @@ namespace decodesim::gpu::detail {
 
 // LAZY_: as WgCfg's LAZY (a row's running maximum moves only when a tile's maximum exceeds it by
 // more than 8 in the log2 domain, so most O rescales are skipped by whole warps).
-template <bool LAZY_ = false>
+// MQ_: built for several query tokens per request (HeadBlock).
+template <bool LAZY_ = false, bool MQ_ = false>
 struct SeesawCfg {
-  static constexpr bool LAZY = LAZY_;
+  static constexpr bool LAZY = LAZY_, MQ = MQ_;
   static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;
   static constexpr int DQK = 576, DV = 512, TN = 64, G = 64, THREADS = 256, MINB = 1;
   static constexpr int PAGE_TOKENS = TN;  // a tile's rows are consecutive cache rows
@@ -75,12 +76,14 @@ struct SeesawShared {
   }
 };
 // Pairs of 64-token tiles in the block's split (the odd tile of a last pair may lie past it).
-__device__ __forceinline__ int seesaw_pairs(const WgBlock& blk) { return ((blk.t_end - blk.t_begin + 63) / 64 + 1) / 2; }
+template <class Blk>
+__device__ __forceinline__ int seesaw_pairs(const Blk& blk) { return ((blk.t_end - blk.t_begin + 63) / 64 + 1) / 2; }
 
 // First cache row of 64-token tile `tile` of the block's split (a tile never crosses a 64-token
 // page). A tile past the context (the odd one of a last pair) reads any rows: all its tokens are
 // masked.
-__device__ __forceinline__ int tile_row0(const AttnParams& p, const WgBlock& blk, int tile) {
+template <class Blk>
+__device__ __forceinline__ int tile_row0(const AttnParams& p, const Blk& blk, int tile) {
   const int t0 = blk.t_begin + 64 * tile;
   if (t0 >= blk.t_end) return 0;
   if (p.block_table) return __ldg(p.block_table + (long long)blk.b * p.max_pages + t0 / p.page_size) * p.page_size + t0 % p.page_size;
@@ -100,7 +103,7 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
   unsigned char* smem = sh.smem;
   float *sM = sh.sM, *sScaleA = sh.sScaleA, *sScaleB = sh.sScaleB;
 
-  const WgBlock blk(p);
+  const WgBlock<Cfg::MQ> blk(p);
   const int tid = blk.tid, wgi = blk.wgi, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int lim_a = blk.limit(p, row_a, t_end), lim_b = blk.limit(p, row_b, t_end);
@@ -215,7 +218,7 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
 
     // Scale to the log2 domain, mask tokens past the split, row maxima over the quad.
     float mx_a, mx_b;
-    scale_mask_rowmax<8>(s, t_begin + 64 * (2 * it + wgi) + 2 * t4, lim_a, lim_b, p.scale_log2, p.scale_log2, mx_a, mx_b);
+    scale_mask_rowmax<8, Cfg::MQ>(s, t_begin + 64 * (2 * it + wgi) + 2 * t4, lim_a, lim_b, p.scale_log2, p.scale_log2, mx_a, mx_b);
 
     if (wgi == 1) wg::named_barrier(kScaleA, 256);  // m_A and WG0's factor are in shared memory
     // This warpgroup's step of the running maximum (WG0: m -> m_A; WG1: m_A -> m_B). Tile A always

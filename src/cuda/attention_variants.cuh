@@ -21,6 +21,7 @@ struct AttnVariant {
   // warpgroup kernels, rows past the group padding; 16 for the e4m3 warp-split kernel, the group
   // spread over several head blocks). The other mma.sync variants are chosen by head-block size.
   bool any_group = false;
+  bool multi_token = false;  // built for several query tokens per request (Cfg::MQ); the others take one
   void (*launch)(const AttnParams&, int grid, cudaStream_t) = nullptr;
   int (*blocks_per_sm)() = nullptr;  // 0 when it cannot run on this device
 };
@@ -52,9 +53,9 @@ struct KernelSlot {
 
 // The split partials of an attention launch of `grid` blocks merged by attn_merge_kernel (heads in
 // blocks of G), launched as a programmatic dependent of it.
-template <int DV, int G>
+template <int DV, int G, bool MQ = false>
 void launch_split_merge(const AttnParams& p, int grid, cudaStream_t s) {
-  launch_dependent(attn_merge_kernel<DV, G>, grid / p.splits * (DV / 64), 256, 0, s, p);
+  launch_dependent(attn_merge_kernel<DV, G, MQ>, grid / p.splits * (DV / 64), 256, 0, s, p);
   DS_LAUNCHED("attention merge kernel");
 }
 
@@ -67,7 +68,7 @@ struct MmaKernel : KernelSlot<Cfg, KERNEL> {
     KERNEL<<<grid, Cfg::THREADS, Cfg::SMEM, s>>>(p);
     DS_LAUNCHED("attention mma.sync kernel");
     if constexpr (MERGE)
-      if (p.splits > 1) launch_split_merge<Cfg::DV, Cfg::G>(p, grid, s);
+      if (p.splits > 1) launch_split_merge<Cfg::DV, Cfg::G, Cfg::MQ>(p, grid, s);
   }
 };
 
@@ -85,7 +86,7 @@ struct WgKernel : KernelSlot<Cfg, KERNEL> {
     void* argv[] = {&args, &maps};
     DS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(KERNEL), dim3(grid), dim3(Cfg::THREADS), argv, Cfg::SMEM, s));
     DS_LAUNCHED("attention warpgroup kernel");
-    if (p.splits > 1) launch_split_merge<Cfg::DV, Cfg::G>(p, grid, s);
+    if (p.splits > 1) launch_split_merge<Cfg::DV, Cfg::G, Cfg::MQ>(p, grid, s);
   }
 };
 
@@ -97,6 +98,8 @@ AttnVariant variant_of(std::string name, int tn, bool any_group) {
   v.dqk = Cfg::DQK, v.dv = Cfg::DV, v.fp8 = Cfg::FP8, v.shared = Cfg::SHARED;
   v.g_blk = Cfg::G, v.tn = tn, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
   v.any_group = any_group;
+  v.multi_token = Cfg::MQ;
+  if (Cfg::MQ) v.name += "mq";
   v.launch = &K::launch;
   v.blocks_per_sm = &K::blocks_per_sm;
   return v;

@@ -44,10 +44,12 @@ namespace decodesim::gpu::detail {
 // POST_: the next pair's copies are issued behind the score product (its wgmmas already queued)
 // rather than before it. Where issuing the copies delays the product more than the copies need
 // their lead (FP8 MLA, the GQA TP4 shape), this is faster; BF16 MLA needs the lead.
+// MQ_: built for several query tokens per request (HeadBlock: the rows' causal limits and layout).
 template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1,
-          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false>
+          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false, bool MQ_ = false>
 struct WgCfg {
   static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
+  static constexpr bool MQ = MQ_;
   static constexpr int PAGE_TOKENS = TN;  // a tile's rows are consecutive cache rows
   static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_, SPREAD = SPREAD_, LAZY = LAZY_, POST = POST_;
   static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;
@@ -191,17 +193,20 @@ __device__ __forceinline__ void rescale_ot(float (&o)[NO][32], const float* f, i
 }
 // A score tile (64 heads x 8*NJ tokens, the m64 accumulator) to the log2 domain: each of the
 // thread's two rows times its factor (sc_a, sc_b), tokens at or past the row's limit (lim_a, lim_b:
-// HeadBlock::limit; tok0: the token of the thread's first column) masked to -inf; returns both rows'
+// HeadBlock::limit; one token, MQ false: both are the split's end, one compare per column serves
+// both rows; tok0: the token of the thread's first column) masked to -inf; returns both rows'
 // maxima over the quad.
-template <int NJ>
+template <int NJ, bool MQ>
 __device__ __forceinline__ void scale_mask_rowmax(float (&s)[4 * NJ], int tok0, int lim_a, int lim_b, float sc_a, float sc_b,
                                                   float& mx_a, float& mx_b) {
   mx_a = -INFINITY, mx_b = -INFINITY;
 #pragma unroll
   for (int j = 0; j < NJ; ++j) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e)
-      s[4 * j + e] = tok0 + 8 * j + (e & 1) < (e < 2 ? lim_a : lim_b) ? s[4 * j + e] * (e < 2 ? sc_a : sc_b) : -INFINITY;
+    for (int e = 0; e < 4; ++e) {
+      const int lim = MQ && e >= 2 ? lim_b : lim_a;
+      s[4 * j + e] = tok0 + 8 * j + (e & 1) < lim ? s[4 * j + e] * (e < 2 ? sc_a : sc_b) : -INFINITY;
+    }
     mx_a = fmaxf(mx_a, fmaxf(s[4 * j], s[4 * j + 1]));
     mx_b = fmaxf(mx_b, fmaxf(s[4 * j + 2], s[4 * j + 3]));
   }
@@ -259,9 +264,10 @@ struct WgMaps {
 
 // Who a block of a warpgroup kernel is (request, KV head, 64-head block, split of the context) and
 // which two accumulator rows (heads) its thread holds.
-struct WgBlock : BlockWork {
+template <bool MQ>
+struct WgBlock : BlockWork<MQ> {
   int tid, wgi, lane, wq, g, t4, row_a, row_b;
-  __device__ explicit WgBlock(const AttnParams& p) : BlockWork(p, 64) {
+  __device__ explicit WgBlock(const AttnParams& p) : BlockWork<MQ>(p, 64) {
     tid = threadIdx.x, wgi = tid >> 7, lane = tid & 31, wq = (tid >> 5) & 3;
     g = lane >> 2, t4 = lane & 3;
     row_a = wq * 16 + g, row_b = row_a + 8;
@@ -272,8 +278,8 @@ struct WgBlock : BlockWork {
 // swizzle, the K-major layout wgmma reads); rows past the group are zero. Every load is issued before
 // the first store: the stores (asm with a memory clobber) keep their order against loads, so a loop
 // of load-then-store waits out one global load's latency per unit at the launch's start.
-template <int DQK>
-__device__ __forceinline__ void load_q_bf16(const AttnParams& p, const WgBlock& blk, uint32_t dst) {
+template <int DQK, class Blk>
+__device__ __forceinline__ void load_q_bf16(const AttnParams& p, const Blk& blk, uint32_t dst) {
   constexpr int QU = DQK / 8, N = 64 * QU / 256;  // 16-byte units per row, per thread
   static_assert(64 * QU % 256 == 0, "whole units per thread");
   uint4 v[N];
@@ -294,8 +300,8 @@ __device__ __forceinline__ void load_q_bf16(const AttnParams& p, const WgBlock& 
 // block's real heads are zero. dst(r, c): the shared-memory address of row r's element c. A warp
 // loads four of its rows before it stores any (the stores keep their order against loads; see
 // load_q_bf16).
-template <int DQK, int ROWS, class Dst>
-__device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, const HeadBlock& hb, int warp, int warps, int lane, Dst dst,
+template <int DQK, int ROWS, class Dst, class Blk>
+__device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, const Blk& hb, int warp, int warps, int lane, Dst dst,
                                                 float* sQs) {
   constexpr int PER = DQK / 32, RB = 4;
   for (int r0 = warp; r0 < ROWS; r0 += RB * warps) {
@@ -327,8 +333,8 @@ __device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, const HeadB
   }
 }
 // The block's 64 rows in the warpgroup layout: 64-byte rows per 64-column chunk, 64-byte swizzle.
-template <int DQK>
-__device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const WgBlock& blk, uint32_t dst, float* sQs) {
+template <int DQK, class Blk>
+__device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const Blk& blk, uint32_t dst, float* sQs) {
   quantize_q_e4m3<DQK, 64>(p, blk, blk.tid >> 5, 8, blk.lane,
                            [&](int r, int c) { return dst + (c / 64) * (64 * 64) + wg::swz<64>(r, c % 64); }, sQs);
 }
@@ -362,8 +368,8 @@ __device__ __forceinline__ void split_weights(const AttnParams& p, PartRow part_
 // the same maximum). FP8: P was scaled by 256 before rounding to e4m3. BAR: 0 when the block is
 // the two warpgroups, else the id of a named barrier over them alone (other warps have left).
 // Shared memory free by now: sRed (256 floats).
-template <bool FP8, int NO, bool OT = FP8, int BAR = 0>
-__device__ __forceinline__ void wg_finish(const AttnParams& p, const WgBlock& blk, float (&o)[NO][32], float (&l_run)[2],
+template <bool FP8, int NO, bool OT = FP8, int BAR = 0, class Blk>
+__device__ __forceinline__ void wg_finish(const AttnParams& p, const Blk& blk, float (&o)[NO][32], float (&l_run)[2],
                                           const float (&m_run)[2], float* sRed) {
   constexpr int HALF = 64 * NO, DV = 2 * HALF;
   const int tid = blk.tid, wgi = blk.wgi, wq = blk.wq, g = blk.g, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
@@ -445,7 +451,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   float* sQs = sMax + 256;                                      // [64]
   float* sAlpha = sMax + 256 + 64;                              // [64] rescale factors of the pair (fp8)
 
-  const WgBlock blk(p);
+  const WgBlock<Cfg::MQ> blk(p);
   const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, wq = blk.wq, t4 = blk.t4;
   const int row_a = blk.row_a, row_b = blk.row_b, kvh = blk.kvh, b = blk.b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
@@ -625,7 +631,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 
     // ---- online softmax in the log2 domain, one running maximum shared by both warpgroups
     float mx_a, mx_b;
-    scale_mask_rowmax<NJ>(s, t_begin + (2 * pi + wgi) * TN + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
+    scale_mask_rowmax<NJ, Cfg::MQ>(s, t_begin + (2 * pi + wgi) * TN + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
     if (t4 == 0) sMax[wgi * 64 + row_a] = mx_a, sMax[wgi * 64 + row_b] = mx_b;
     wg::named_barrier(1, 256);
     // The pair's first tile always holds a valid token, so its maximum is finite (and the first
@@ -723,7 +729,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 // (griddepcontrol.wait below). Grid: (request, KV head, head block of G heads, 64-column block);
 // 256 threads, each four float4 columns of one head x 64 values (threads past G heads idle).
 
-template <int DV, int G = 64>
+template <int DV, int G = 64, bool MQ = false>
 __global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
   static_assert(G <= 64, "one thread row per head");
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
@@ -733,7 +739,7 @@ __global__ void __launch_bounds__(256) attn_merge_kernel(const AttnParams p) {
   bid /= DV / 64;
   const int hb = bid % p.head_blocks;
   bid /= p.head_blocks;
-  const HeadBlock blk(p, G, hb, bid % p.kv_heads, bid / p.kv_heads);
+  const HeadBlock<MQ> blk(p, G, hb, bid % p.kv_heads, bid / p.kv_heads);
   const int n_rows = blk.n_rows;
   const int tid = threadIdx.x;
   auto part_row = [&](int head) { return blk.row(p, head) * p.splits; };

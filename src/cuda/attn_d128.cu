@@ -12,6 +12,9 @@ void register_attn_d128(std::vector<AttnVariant>& out) {
   out.push_back(e4m3_variant<E4m3Cfg<128, 128, 4, 32, 3, 2>>());
   out.push_back(e4m3_variant<E4m3Cfg<128, 128, 8, 32, 3, 1>>());
   out.push_back(e4m3_variant<E4m3Cfg<128, 128, 4, 64, 3, 1>>());
+  // Several query tokens per request (HeadBlock).
+  out.push_back(e4m3_variant<E4m3Cfg<128, 128, 4, 32, 3, 2, true>>());
+  out.push_back(e4m3_variant<E4m3Cfg<128, 128, 8, 32, 3, 1, true>>());
 }
 
 }  // namespace decodesim::gpu::detail

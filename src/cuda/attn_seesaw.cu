@@ -10,6 +10,9 @@ void register_attn_seesaw(std::vector<AttnVariant>& out) {
   // FP8: three cache tiles and two V^T slots. Two tiles and three slots (more V^T ahead, fewer copies
   // in flight) measured 2-3% slower (bench/results/h100-seesaw-5 at commit dc5f103).
   out.push_back(seesaw_e4m3_variant<SeesawE4Cfg<3, 2>>());
+  // Several query tokens per request (HeadBlock).
+  out.push_back(seesaw_variant<SeesawCfg<true, true>>());
+  out.push_back(seesaw_e4m3_variant<SeesawE4Cfg<3, 2, true>>());
 }
 
 }  // namespace decodesim::gpu::detail

@@ -18,12 +18,22 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   // GQA FP8: the e4m3 warp-split kernel (attn_d128.cu) is faster up to 16 heads per KV head; this
   // one takes a group of up to 64 heads in one block.
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2>>());
-  // BF16 GQA for rows past one block's worth (query tokens x heads of a KV head: MTP, prefill).
+  // BF16 GQA on warpgroup MMA: a group of 16 heads pads to 64 rows, which several query tokens fill.
   out.push_back(wg_variant<WgCfg<128, 128, false, false, 2, true, 64>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, false, 4, true>>());
+
+  // Several query tokens per request (MTP verification, prefill prompts and chunks): the variants
+  // that were fastest for them, built with the rows' causal limits (MQ). Multi-token shapes take
+  // these alone, one-token shapes the others.
+  //                              DQK  DV   SHARED FP8    NP TMA    TN  MINB SPREAD LAZY   POST   MQ
+  out.push_back(wg_variant<WgCfg<256, 256, false, false, 2, true, 32, 1, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 64, 1, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, false, 2, true, 64, 1, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, true, 32, 1, true, false, true, true>>());
   // MLA prefill runs un-absorbed: per-head K of 192 (128 + 64 rope) and V of 128, as MHA.
-  out.push_back(wg_variant<WgCfg<192, 128, false, false, 2, true, 64>>());
-  out.push_back(wg_variant<WgCfg<192, 128, false, true, 3, true, 64>>());
+  out.push_back(wg_variant<WgCfg<192, 128, false, false, 2, true, 64, 1, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<192, 128, false, true, 3, true, 64, 1, false, false, false, true>>());
 }
 
 }  // namespace decodesim::gpu::detail

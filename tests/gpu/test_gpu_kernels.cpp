@@ -103,7 +103,7 @@ TEST_CASE("multi-token and prefill attention match the causal float64 reference"
   for (size_t i = 0; i < ms.size(); ++i) {
     INFO(ms[i].label << " rel err " << ms[i].rel_error);
     const bool prefill = p.attention[i].query_tokens > g::kMaxDecodeQueryTokens;
-    CHECK(ms[i].op_class == (prefill ? "prefill_attention_" : "attention_") + p.attention[i].design);
+    CHECK(ms[i].op_class == (prefill ? "prefill_attention_" : "mtp_attention_") + p.attention[i].design);
     CHECK(ms[i].rel_error >= 0);
     CHECK(ms[i].rel_error < (p.attention[i].fp8_kv ? 8e-2 : 1e-2));
     CHECK(ms[i].time_us > 0);
