@@ -221,8 +221,8 @@ TEST_CASE("layer from the command line: documented columns, timing said, bad sha
   CHECK_THAT(r.out, Catch::Contains("\ndeepseek-v3,h20,calibrated:h100,32768,256,4,dp,bf16,mla,61,64,128,1,"));
   CHECK_THAT(r.out, Catch::Contains("# layer_ops\nmodel,hardware,context,attention_type,op,m,k,n,flops,issued_flops,bytes,time_us\n"));
   // 2 models x 2 chips x 2 contexts; ops: Step-3 q_a q_b kv o core router, DeepSeek-V3 one more (kv_a, kv_b);
-  // then the shipped calibration's 15 fits (10 one-token, 3 several-token, 2 prefill) as carried to each chip.
-  CHECK(test::lines(r.out) == 2 + 8 + 1 + 2 + 4 * 6 + 4 * 7 + 1 + 2 + 2 * 15);
+  // then the shipped calibration's 10 fits as carried to each chip.
+  CHECK(test::lines(r.out) == 2 + 8 + 1 + 2 + 4 * 6 + 4 * 7 + 1 + 2 + 2 * 10);
   CHECK_THAT(r.out, Catch::Contains("\n# calibration_carry\nmeasured_on,hardware,op_class,dtype,bytes_efficiency,bytes_from,"
                                     "flops_efficiency,flops_from,vector_share,target_flops_efficiency,bytes_per_s,flops_per_s,launch_us\n"));
   // MFA never ran out of FLOP/s on H100: its fraction is MLA's.
