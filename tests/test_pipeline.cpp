@@ -281,29 +281,20 @@ TEST_CASE("calibrated timing uses the fitted kernels and falls back to measured 
   CHECK(t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::bf16)->dtype == "bf16");
   CHECK(t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::int8)->dtype == "fp8");
   CHECK(t.fit_for(OpClass::attention, AttentionKind::gqa, Dtype::bf16) == nullptr);
-  // Prefill attention takes its own fit where the calibration measured prompts, else decode's.
-  const Op pre{OpClass::prefill_attention, 4e12, 3e8, AttentionKind::mfa, Dtype::bf16};
-  CHECK(t.fit_for(OpClass::prefill_attention, AttentionKind::mfa, Dtype::bf16) == t.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::bf16));
-  CHECK(t.time_us(pre) == Approx(mfa_bf16.predict_us(pre.flops, pre.bytes)));
-  {
-    Calibration with_prefill = cal;
-    EfficiencyFit pf{"prefill_attention_mfa", "bf16", 12.0, 2.0e12, 5.0e14, 50};
-    with_prefill.fits.push_back(pf);
-    const CalibratedTimer tp(h, q, with_prefill);
-    CHECK(tp.time_us(pre) == Approx(pf.predict_us(pre.flops, pre.bytes)));
-    CHECK(tp.time_us(a16) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));  // decode keeps its own
-  }
-  // Several query tokens (MTP) take the several-token fit where there is one, else decode's.
+  // Prefill attention and several query tokens (MTP) take their own fits where the calibration
+  // measured them, else decode's; one-token decode keeps its own either way.
   Op mtp = a16;
   mtp.query_tokens = 2;
-  CHECK(t.time_us(mtp) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));
-  {
-    Calibration with_mtp = cal;
-    EfficiencyFit mf{"mtp_attention_mfa", "bf16", 15.0, 2.0e12, 2.0e14, 50};
-    with_mtp.fits.push_back(mf);
-    const CalibratedTimer tm(h, q, with_mtp);
-    CHECK(tm.time_us(mtp) == Approx(mf.predict_us(a.flops, a.bytes)));
-    CHECK(tm.time_us(a16) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));
+  const Op pre{OpClass::prefill_attention, 4e12, 3e8, AttentionKind::mfa, Dtype::bf16};
+  for (const auto& [op, own_class] : {std::pair{pre, "prefill_attention_mfa"}, std::pair{mtp, "mtp_attention_mfa"}}) {
+    INFO(own_class);
+    CHECK(t.time_us(op) == Approx(mfa_bf16.predict_us(op.flops, op.bytes)));
+    Calibration with_own = cal;
+    const EfficiencyFit own{own_class, "bf16", 12.0, 2.0e12, 2.0e14, 50};
+    with_own.fits.push_back(own);
+    const CalibratedTimer t_own(h, q, with_own);
+    CHECK(t_own.time_us(op) == Approx(own.predict_us(op.flops, op.bytes)));
+    CHECK(t_own.time_us(a16) == Approx(mfa_bf16.predict_us(a.flops, a.bytes)));
   }
 
   // Slower-than-peak kernels lengthen the simulated step.
