@@ -168,6 +168,21 @@ int main(int argc, char** argv) {
   o.variant = variant;
   std::vector<std::pair<std::string, g::Measurement>> best_attn;  // summary
   using L = g::KvLayout;
+  // Every variant of each shape timed and checked, the fastest marked; --filter matches the key.
+  auto run_attention = [&](const std::vector<g::AttentionShape>& shapes) {
+    for (const auto& s : shapes) {
+      const std::string key = s.model + " " + s.design + " ctx=" + std::to_string(s.context) +
+                              (s.query_tokens > 1 ? " q=" + std::to_string(s.query_tokens) : "") + (s.fp8_kv ? " fp8" : " bf16") +
+                              (s.layout == L::paged ? " paged" : "");
+      if (!filter.empty() && key.find(filter) == std::string::npos) continue;
+      guarded(key, [&] {
+        std::vector<g::Measurement> all;
+        const g::Measurement best = d::measure_attention(s, o, &all);
+        for (const auto& m : all) add(m, m.label == best.label ? "best" : "variant");
+        best_attn.push_back({s.design, best});
+      });
+    }
+  };
   if (want("attention")) {
     std::vector<g::AttentionShape> shapes;
     const std::vector<int> mfa_ctx = quick ? std::vector<int>{8192} : std::vector<int>{256, 2048, 4096, 8192, 16384, 32768};
@@ -197,32 +212,10 @@ int main(int argc, char** argv) {
     shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 8, 32768, true, L::contiguous));  // few requests: splits and their merge
     shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, false, L::contiguous));
     shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, true, L::contiguous));
-    for (const auto& s : shapes) {
-      const std::string key = s.model + " " + s.design + " ctx=" + std::to_string(s.context) + (s.fp8_kv ? " fp8" : " bf16") +
-                              (s.layout == L::paged ? " paged" : "");
-      if (!filter.empty() && key.find(filter) == std::string::npos) continue;
-      guarded(key, [&] {
-        std::vector<g::Measurement> all;
-        const g::Measurement best = d::measure_attention(s, o, &all);
-        for (const auto& m : all) add(m, m.label == best.label ? "best" : "variant");
-        best_attn.push_back({s.design, best});
-      });
-    }
+    run_attention(shapes);
   }
   // Several query tokens per request: MTP verification at 1-4 tokens (the 1-token shape beside, for
   // the ratio) and prefill (whole prompts; MLA un-absorbed), every variant timed and checked.
-  auto run_attention = [&](const std::vector<g::AttentionShape>& shapes) {
-    for (const auto& s : shapes) {
-      const std::string key = s.model + " " + s.design + " ctx=" + std::to_string(s.context) + " q=" + std::to_string(s.query_tokens) +
-                              (s.fp8_kv ? " fp8" : " bf16");
-      if (!filter.empty() && key.find(filter) == std::string::npos) continue;
-      guarded(key, [&] {
-        std::vector<g::Measurement> all;
-        const g::Measurement best = d::measure_attention(s, o, &all);
-        for (const auto& m : all) add(m, m.label == best.label ? "best" : "variant");
-      });
-    }
-  };
   auto with_q = [](g::AttentionShape s, int q) {
     s.query_tokens = q;
     return s;

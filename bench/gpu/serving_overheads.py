@@ -12,25 +12,15 @@
 """
 import argparse
 import csv
-import statistics
 import sys
 
 import torch
 
+from torch_reference import time_us as time_sets  # event-timed medians after warm-up
+
 
 def time_us(fn, warmup=5, reps=30):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b) * 1e3)
-    return statistics.median(ts)
+    return time_sets(lambda i: fn(), 1, warmup, reps)
 
 
 def sampling(rows, batch, vocab):

@@ -83,9 +83,6 @@ void validate(const AttentionShape& s) {
   if (!why.str().empty()) throw std::runtime_error("attention shape " + s.model + "/" + s.design + ": " + why.str());
 }
 
-// Rows a KV head's blocks own: its query heads for each query token.
-int rows_per_kv_head(const AttentionShape& s) { return s.q_heads / s.kv_heads * s.query_tokens; }
-
 }  // namespace
 
 std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
@@ -147,7 +144,6 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   validate(s);
   mla = is_mla(s);
   group = s.q_heads / s.kv_heads;
-  rows_per_kv = rows_per_kv_head(s);
   es = s.fp8_kv ? 1 : 2;
   if (s.fp8_kv) k_scale = v_scale = 1.f / 16.f;  // codes uniform in (-16, 16): values in (-1, 1)
   if (mla) {
@@ -193,7 +189,7 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
     DS_CUDA(cudaMemcpy(table.get(), h_table.data(), h_table.size() * sizeof(int), cudaMemcpyHostToDevice));
   }
   out.alloc(out_elems * 2);
-  const int hb_max = (rows_per_kv + 15) / 16;
+  const int hb_max = (rows_per_kv_head(s) + 15) / 16;
   counters.alloc(size_t(s.batch) * s.kv_heads * hb_max * sizeof(unsigned));
   DS_CUDA(cudaMemsetAsync(counters.get(), 0, counters.bytes(), stream()));
   DS_CUDA(cudaStreamSynchronize(stream()));
@@ -218,7 +214,7 @@ AttnParams AttnData::params(const AttnLaunch& L, int set, void* out_ptr, bool ou
   p.ctx_rows = s.context;
   p.cache_rows = rows;
   p.context = s.context, p.batch = s.batch, p.q_heads = s.q_heads, p.kv_heads = s.kv_heads;
-  p.group = rows_per_kv, p.q_group = group, p.q_tokens = s.query_tokens, p.head_blocks = L.head_blocks;
+  p.group = rows_per_kv_head(s), p.q_group = group, p.q_tokens = s.query_tokens, p.head_blocks = L.head_blocks;
   p.splits = L.splits, p.tokens_per_split = L.tokens_per_split;
   p.scale_log2 = float(1.0 / std::sqrt(double(s.qk_dim)) * 1.4426950408889634) * k_scale;
   p.v_scale = v_scale;
@@ -341,8 +337,9 @@ double check_attention_output(const AttnData& d, const std::vector<int>& reqs, c
   std::vector<double> got;
   got.reserve(ref.size());
   const size_t Dv = size_t(d.s.v_dim), per_req = size_t(d.s.query_tokens) * d.s.q_heads * Dv;
+  const std::vector<int> rows = d.check_rows();
   for (int b : reqs)
-    for (int row : d.check_rows())
+    for (int row : rows)
       for (size_t i = 0; i < Dv; ++i) got.push_back(bf16_to_float(out[size_t(b) * per_req + size_t(row) * Dv + i]));
   return rel_error(got, ref);
 }

@@ -12,6 +12,9 @@ struct AttnLaunch {
   int head_blocks = 1, splits = 1, tokens_per_split = 0, grid = 0;
 };
 
+// Rows a KV head's blocks own: its query heads for each query token (AttnParams::group).
+inline int rows_per_kv_head(const AttentionShape& s) { return s.q_heads / s.kv_heads * s.query_tokens; }
+
 // Variants compiled for the shape's dims and dtype, restricted to the head-block size that suits its group.
 std::vector<const AttnVariant*> matching_variants(const AttentionShape& s);
 AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v);
@@ -21,7 +24,7 @@ AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v);
 struct AttnData {
   AttentionShape s;
   bool mla = false, paged = false;
-  int group = 1, rows_per_kv = 1, es = 2, sets = 1;  // group: query heads per KV head; rows: x query tokens
+  int group = 1, es = 2, sets = 1;  // group: query heads per KV head
   int page_size = 64, pages_per_req = 0;
   long long rows = 0, k_row_stride = 0, v_row_stride = 0, k_head_stride = 0, v_head_stride = 0;
   size_t k_elems = 0, v_elems = 0, q_elems = 0, out_elems = 0;
