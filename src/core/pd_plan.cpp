@@ -12,13 +12,45 @@
 
 namespace decodesim {
 
+namespace {
+
+// A deployment's chips: one name, or attention/FFN where they differ.
+std::string chips(const std::string& attention_hw, const std::string& ffn_hw) {
+  return attention_hw == ffn_hw ? attention_hw : attention_hw + "/" + ffn_hw;
+}
+
+// The two tiers' columns both P/D tables start with, and their cells.
+std::vector<Column> tier_columns() {
+  return {{"prefill_deployment", ""}, {"prefill_hardware", ""}, {"prefill_replicas", ""}, {"prefill_gpus", ""},
+          {"decode_deployment", ""},  {"decode_hardware", ""},  {"decode_replicas", ""},  {"decode_gpus", ""}};
+}
+std::vector<Cell> tier_cells(const std::string& prefill_deployment, const std::string& prefill_hw, int prefill_replicas, int prefill_gpus,
+                             const std::string& decode_deployment, const std::string& decode_hw, int decode_replicas, int decode_gpus) {
+  return {prefill_deployment, prefill_hw, double(prefill_replicas), double(prefill_gpus),
+          decode_deployment,  decode_hw,  double(decode_replicas),  double(decode_gpus)};
+}
+// Columns and cells: `head`, then the tiers', then `tail`.
+std::vector<Column> around_tiers(std::vector<Column> head, const std::vector<Column>& tail) {
+  const std::vector<Column> tiers = tier_columns();
+  head.insert(head.end(), tiers.begin(), tiers.end());
+  head.insert(head.end(), tail.begin(), tail.end());
+  return head;
+}
+std::vector<Cell> around_tiers(std::vector<Cell> head, const std::vector<Cell>& tiers, const std::vector<Cell>& tail) {
+  head.insert(head.end(), tiers.begin(), tiers.end());
+  head.insert(head.end(), tail.begin(), tail.end());
+  return head;
+}
+
+}  // namespace
+
 PdRow pd_row(const TrafficRun& decode, const PrefillResult& prefill, double offered_rate_per_s, double mean_input_tokens) {
   PdRow r;
   r.model = decode.model;
   r.prefill_deployment = prefill.config.deployment.name();
   r.prefill_hw = prefill.attention_hw;
   r.decode_deployment = decode.deployment;
-  r.decode_hw = decode.attention_hw == decode.ffn_hw ? decode.attention_hw : decode.attention_hw + "/" + decode.ffn_hw;
+  r.decode_hw = chips(decode.attention_hw, decode.ffn_hw);
   r.prefill_replicas = decode.prefill_replicas;
   r.decode_replicas = decode.replicas;
   r.prefill_gpus = r.prefill_replicas * prefill.config.deployment.gpus();
@@ -33,28 +65,20 @@ PdRow pd_row(const TrafficRun& decode, const PrefillResult& prefill, double offe
 
 Table pd_ratio_table(const std::vector<PdRow>& rows) {
   Table t{"pd_ratio", "Prefill/decode disaggregation: the two tiers, their GPU ratio, loads and cost", {}, {}, {}};
-  t.columns = {{"model", ""},
-               {"prefill_deployment", ""},
-               {"prefill_hardware", ""},
-               {"prefill_replicas", ""},
-               {"prefill_gpus", ""},
-               {"decode_deployment", ""},
-               {"decode_hardware", ""},
-               {"decode_replicas", ""},
-               {"decode_gpus", ""},
-               {"pd_gpu_ratio", ""},
+  t.columns = around_tiers({{"model", ""}}, {{"pd_gpu_ratio", ""},
                {"prefill_load", ""},
                {"offered_input_tokens_per_s", "tok/s"},
                {"prefill_capacity_tokens_per_s", "tok/s"},
                {"ttft_p99_ms", "ms"},
                {"tpot_p99_ms", "ms"},
-               {"usd_per_hour", "USD/h"}};
+               {"usd_per_hour", "USD/h"}});
   for (const PdRow& r : rows)
-    t.add({r.model, r.prefill_deployment, r.prefill_hw, double(r.prefill_replicas), double(r.prefill_gpus), r.decode_deployment,
-           r.decode_hw, double(r.decode_replicas), double(r.decode_gpus), double(r.prefill_gpus) / double(r.decode_gpus),
-           r.offered_input_tokens_per_s / r.prefill_capacity_tokens_per_s, r.offered_input_tokens_per_s,
-           r.prefill_capacity_tokens_per_s, r.summary.ttft_p99_ms, r.summary.tpot_p99_ms,
-           r.prefill_usd_per_hour + r.decode_usd_per_hour});
+    t.add(around_tiers({r.model},
+                       tier_cells(r.prefill_deployment, r.prefill_hw, r.prefill_replicas, r.prefill_gpus, r.decode_deployment, r.decode_hw,
+                                  r.decode_replicas, r.decode_gpus),
+                       {double(r.prefill_gpus) / double(r.decode_gpus), r.offered_input_tokens_per_s / r.prefill_capacity_tokens_per_s,
+                        r.offered_input_tokens_per_s, r.prefill_capacity_tokens_per_s, r.summary.ttft_p99_ms, r.summary.tpot_p99_ms,
+                        r.prefill_usd_per_hour + r.decode_usd_per_hour}));
   t.notes.push_back("pd_gpu_ratio: prefill GPUs / decode GPUs; prefill_load: offered input tokens/s over the tier's capacity "
                     "(forwards back to back at the mean prompt); TTFT is the tier's, TPOT one decode replica's.");
   return t;
@@ -169,16 +193,7 @@ Table pd_plan_table(const std::vector<PdPlan>& plans, const TrafficDemand& deman
                         : fmt::format("Cheapest prefill + decode pairs of {} for {} within p99 TTFT {} s and p99 TPOT {} ms, by USD per hour",
                                       plans.front().decode.deployment.result.model, traffic, p99_ttft_s, sla.p99_tpot_ms),
           {}, {}, {}};
-  t.columns = {{"rank", ""},
-               {"prefill_deployment", ""},
-               {"prefill_hardware", ""},
-               {"prefill_replicas", ""},
-               {"prefill_gpus", ""},
-               {"decode_deployment", ""},
-               {"decode_hardware", ""},
-               {"decode_replicas", ""},
-               {"decode_gpus", ""},
-               {"gpus", ""},
+  t.columns = around_tiers({{"rank", ""}}, {{"gpus", ""},
                {"pd_gpu_ratio", ""},
                {"usd_per_hour", "USD/h"},
                {"prefill_usd_per_hour", "USD/h"},
@@ -188,17 +203,18 @@ Table pd_plan_table(const std::vector<PdPlan>& plans, const TrafficDemand& deman
                {"tpot_p99_ms", "ms"},
                {"queue_p99_s", "s"},
                {"kv_transfer_mean_ms", "ms"},
-               {"sla_met", ""}};
+               {"sla_met", ""}});
   for (size_t i = 0; i < plans.size(); ++i) {
     const PdPlan& p = plans[i];
     const PipelineResult& d = p.decode.deployment.result;
     const int decode_gpus = p.decode.replicas * d.config.deployment.gpus();
     const bool met = pd_sla_met(p.summary, sla, p99_ttft_s);
-    t.add({double(i + 1), p.prefill.at_mean.config.deployment.name(), p.prefill.at_mean.attention_hw, double(p.prefill.replicas),
-           double(p.prefill.gpus()), d.config.deployment.name(), d.attention_hw == d.ffn_hw ? d.attention_hw : d.attention_hw + "/" + d.ffn_hw,
-           double(p.decode.replicas), double(decode_gpus), double(p.gpus), double(p.prefill.gpus()) / decode_gpus, p.usd_per_hour,
-           p.prefill.usd_per_hour, p.decode.usd_per_hour, p.summary.ttft_p50_ms, p.summary.ttft_p99_ms, p.summary.tpot_p99_ms,
-           p.summary.queue_p99_s, p.summary.kv_transfer_mean_ms, met ? "yes" : "no"});
+    t.add(around_tiers({double(i + 1)},
+                       tier_cells(p.prefill.at_mean.config.deployment.name(), p.prefill.at_mean.attention_hw, p.prefill.replicas,
+                                  p.prefill.gpus(), d.config.deployment.name(), chips(d.attention_hw, d.ffn_hw), p.decode.replicas, decode_gpus),
+                       {double(p.gpus), double(p.prefill.gpus()) / decode_gpus, p.usd_per_hour, p.prefill.usd_per_hour,
+                        p.decode.usd_per_hour, p.summary.ttft_p50_ms, p.summary.ttft_p99_ms, p.summary.tpot_p99_ms,
+                        p.summary.queue_p99_s, p.summary.kv_transfer_mean_ms, met ? "yes" : "no"}));
   }
   t.notes.push_back("Prefill tier: the fewest replicas of each prefill deployment whose p99 TTFT (arrival to first token) meets the "
                     "SLA; decode tier: plan --rate's cheapest replicas within p99 TPOT; then each pair served together "
@@ -266,7 +282,7 @@ Table colocated_plan_table(const std::vector<ColocatedPlan>& plans, double p99_t
   for (size_t i = 0; i < plans.size(); ++i) {
     const ColocatedPlan& p = plans[i];
     const PipelineResult& r = p.decode.deployment.result;
-    t.add({double(i + 1), r.config.deployment.name(), r.attention_hw == r.ffn_hw ? r.attention_hw : r.attention_hw + "/" + r.ffn_hw,
+    t.add({double(i + 1), r.config.deployment.name(), chips(r.attention_hw, r.ffn_hw),
            double(p.decode.replicas), double(p.decode.replicas * r.config.deployment.gpus()), p.chunk_tokens, p.usd_per_hour,
            p.decode.summary.ttft_p50_ms, p.decode.summary.ttft_p99_ms, p.decode.summary.tpot_p99_ms, p.decode.summary.queue_p99_s});
   }
