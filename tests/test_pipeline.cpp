@@ -285,7 +285,7 @@ TEST_CASE("calibrated timing uses the fitted kernels and falls back to measured 
   // measured them, else decode's; one-token decode keeps its own either way.
   Op mtp = a16;
   mtp.query_tokens = 2;
-  const Op pre{OpClass::prefill_attention, 4e12, 3e8, AttentionKind::mfa, Dtype::bf16};
+  const Op pre{OpClass::attention, 4e12, 3e8, AttentionKind::mfa, Dtype::bf16, 0, 4096};
   for (const auto& [op, own_class] : {std::pair{pre, "prefill_attention_mfa"}, std::pair{mtp, "mtp_attention_mfa"}}) {
     INFO(own_class);
     CHECK(t.time_us(op) == Approx(mfa_bf16.predict_us(op.flops, op.bytes)));

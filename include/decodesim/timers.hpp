@@ -14,9 +14,7 @@ namespace decodesim {
 
 // elementwise: the small memory-bound kernels around the products (norms, rotary and cache
 // writes, router top-k, packing and combining the dispatched tokens); bytes only.
-// prefill_attention: attention over a prompt or chunk (causal, compute-bound), fitted apart from
-// decode attention where the calibration measured it (prefill_attention_<kind>).
-enum class OpClass { gemm, moe_ffn, attention, prefill_attention, elementwise };
+enum class OpClass { gemm, moe_ffn, attention, elementwise };
 struct Op {
   OpClass cls = OpClass::gemm;
   double flops = 0;
@@ -26,8 +24,10 @@ struct Op {
   // attention: the query rows that share one KV head's reads (query heads per KV head x query tokens
   // per request), which a decode kernel packs into the M rows of its MMA tiles; 0: not packed.
   double rows_per_kv_head = 0;
-  // attention: query tokens per request (1 + MTP drafts); several take the calibration's
-  // mtp_attention_<kind> fit where it has one (the several-token kernels, docs/calibration.md).
+  // attention: query tokens per request, which pick the fit as the calibration sorts its shapes
+  // (gpu::kMaxDecodeQueryTokens): one, attention_<kind>; a few (1 + MTP drafts), mtp_attention_<kind>;
+  // more (a prompt or chunk), prefill_attention_<kind>; each where the calibration has it, else the
+  // one-token fit (docs/calibration.md).
   double query_tokens = 1;
 };
 

@@ -74,7 +74,8 @@ Op prefill_core_op(const Model& m, int layer, double prompts, double tokens, dou
   const double bytes = 2.0 * (tokens * q_heads * (h.qk + h.v) + keys * kv_heads * (h.qk + h.v));
   // FlashAttention-style kernels run the products in BF16 whatever the cache holds.
   const AttentionKind fit = a.kind == AttentionKind::mla ? AttentionKind::gqa : a.kind;
-  return {OpClass::prefill_attention, 2.0 * (h.qk + h.v) * q_heads * scores, bytes, fit, Dtype::bf16};
+  // Not padded to an M tile (a prompt's rows fill it); its query tokens pick the prefill fit.
+  return {OpClass::attention, 2.0 * (h.qk + h.v) * q_heads * scores, bytes, fit, Dtype::bf16, 0, per_prompt};
 }
 
 // ---- One forward pass ------------------------------------------------------------------------

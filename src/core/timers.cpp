@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "decodesim/census.hpp"
+#include "decodesim/gpu.hpp"
 
 namespace decodesim {
 
@@ -26,7 +27,7 @@ double issued_flops(const Op& op, int tile_rows) {
 }
 
 double RooflineTimer::time_us(const Op& op) const {
-  const bool wide_cache = (op.cls == OpClass::attention || op.cls == OpClass::prefill_attention) && op.cache && !eight_bit(*op.cache);
+  const bool wide_cache = op.cls == OpClass::attention && op.cache && !eight_bit(*op.cache);
   return 1e6 * std::max(op.bytes / bytes_per_s_,
                         issued_flops(op, tile_rows_) / (wide_cache ? wide_cache_flops_per_s_ : flops_per_s_));
 }
@@ -91,10 +92,11 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
 const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, std::optional<Dtype> cache, double query_tokens) const {
   if (cls == OpClass::elementwise) return nullptr;
   const Dtype c = cache.value_or(default_cache_);
-  // A calibration without prefill or several-token shapes times them with its decode attention fit.
-  const bool mtp = cls == OpClass::attention && query_tokens > 1;
-  if (cls == OpClass::prefill_attention || mtp) {
-    const EfficiencyFit& own = fits_[attention_slot(kind, c, mtp ? AttentionFit::mtp : AttentionFit::prefill)];
+  // Several query tokens take their own fit, as the calibration sorted its shapes; a calibration
+  // without them times them with its one-token fit.
+  if (cls == OpClass::attention && query_tokens > 1) {
+    const AttentionFit set = query_tokens > gpu::kMaxDecodeQueryTokens ? AttentionFit::prefill : AttentionFit::mtp;
+    const EfficiencyFit& own = fits_[attention_slot(kind, c, set)];
     if (!own.op_class.empty()) return &own;
   }
   const int slot = cls == OpClass::gemm ? kFitGemm : cls == OpClass::moe_ffn ? kFitMoe : attention_slot(kind, c);
@@ -109,7 +111,7 @@ double CalibratedTimer::time_us(const Op& counted) const {
   op.rows_per_kv_head = 0;
   if (op.cls == OpClass::elementwise) return kSmallKernelUs + 1e6 * op.bytes / copy_bytes_per_s_;
   if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache, op.query_tokens)) return f->predict_us(op.flops, op.bytes);
-  if (op.cls != OpClass::attention && op.cls != OpClass::prefill_attention) return weights_fallback_.time_us(op);
+  if (op.cls != OpClass::attention) return weights_fallback_.time_us(op);
   return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);
 }
 
