@@ -19,6 +19,13 @@ namespace decodesim {
 // chunk of W. Linear layers keep a state instead: 0.
 double causal_scores(const AttentionSpec& a, double begin, double end);
 
+// Widths of one head's score and value products in prefill: MLA runs un-absorbed (per-head keys of
+// nope + rope dims, values of v_head_dim), the others as in decode.
+struct HeadDims {
+  double qk = 0, v = 0;
+};
+HeadDims prefill_head_dims(const AttentionSpec& a);
+
 // The attention core of prefill for one layer: `tokens` new query tokens of `prompts` prompts,
 // each prompt's queries at [prefix, prefix + tokens / prompts), on a GPU holding `q_heads` query
 // heads (and the KV share of a TP group of `tp`). FLOPs are 2 (qk + v) per head and score (score

@@ -13,6 +13,7 @@
 #include "decodesim/limits.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/plots.hpp"
+#include "decodesim/prefill.hpp"
 #include "decodesim/writers.hpp"
 
 namespace decodesim::cli {
@@ -45,16 +46,16 @@ bool attention_shape_of(const Model& m, gpu::AttentionShape& s) {
   return true;
 }
 
-// Its prefill attention as the kernel sees it: MLA runs un-absorbed at prefill (per-head K of
-// nope + rope dims, V of v_head_dim: multi-head attention with one KV head per query head).
+// Its prefill attention as the kernel sees it: MLA runs un-absorbed at prefill, multi-head attention
+// with one KV head per query head at prefill_head_dims' widths.
 bool prefill_attention_shape_of(const Model& m, gpu::AttentionShape& s) {
   const AttentionSpec* a = softmax_attention_of(m);
   if (!a || !attention_shape_of(m, s)) return false;
   if (a->kind == AttentionKind::mla) {
+    const HeadDims h = prefill_head_dims(*a);
     s.design = "gqa";
     s.kv_heads = a->q_heads;
-    s.qk_dim = a->qk_nope_head_dim + a->qk_rope_head_dim;
-    s.v_dim = a->v_head_dim;
+    s.qk_dim = static_cast<int>(h.qk), s.v_dim = static_cast<int>(h.v);
   }
   return true;
 }

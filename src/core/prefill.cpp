@@ -38,16 +38,12 @@ double keys_reached(const AttentionSpec& a, double x) {
   return a.scope == AttentionScope::global ? x : std::min(x, double(a.window_tokens));
 }
 
-// Widths of one head's score and value products in prefill (MLA un-absorbed).
-struct HeadDims {
-  double qk = 0, v = 0;
-};
+}  // namespace
+
 HeadDims prefill_head_dims(const AttentionSpec& a) {
   if (a.kind == AttentionKind::mla) return {double(a.qk_nope_head_dim + a.qk_rope_head_dim), double(a.v_head_dim)};
   return {double(a.head_dim), double(a.head_dim)};
 }
-
-}  // namespace
 
 double causal_scores(const AttentionSpec& a, double begin, double end) {
   if (a.kind == AttentionKind::linear || !(end > begin)) return 0;
