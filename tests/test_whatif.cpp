@@ -149,14 +149,25 @@ TEST_CASE("fp4 KV: NVFP4, 4.5 bits per value with its scales", "[whatif][kv]") {
     CHECK(b.attention_flops == a.attention_flops);  // computed on at 8 bits
     CHECK(kv_bytes_per_token(low) == Approx(kv_bytes_per_token(m) * 0.5625));
   }
-  // Timed on the fp8 fit at the bytes read: a calibrated 4-bit-cache core takes the 8-bit attention fit.
+  // Timed on the fp8 fit at the bytes read: a calibration without 4-bit kernels gives a 4-bit-cache
+  // core the 8-bit attention fit.
   const Model dsv3 = load_model("deepseek-v3");
-  const CalibratedTimer t(load_hardware("h800"), dsv3.quant, load_calibration(shipped_calibration_path()));
+  Calibration cal = load_calibration(shipped_calibration_path());
+  const CalibratedTimer t(load_hardware("h800"), dsv3.quant, cal);
   for (AttentionKind k : {AttentionKind::mla, AttentionKind::mfa, AttentionKind::gqa}) {
     REQUIRE(t.fit_for(OpClass::attention, k, Dtype::fp8) != nullptr);
-    CHECK(t.fit_for(OpClass::attention, k, Dtype::fp4) == t.fit_for(OpClass::attention, k, Dtype::fp8));
-    CHECK(t.fit_for(OpClass::attention, k, Dtype::fp4) != t.fit_for(OpClass::attention, k, Dtype::bf16));
+    REQUIRE(t.fit_for(OpClass::attention, k, Dtype::fp4) != nullptr);
+    CHECK(t.fit_for(OpClass::attention, k, Dtype::fp4)->dtype == "fp8");
+    CHECK(t.fit_for(OpClass::attention, k, Dtype::fp4)->launch_us == t.fit_for(OpClass::attention, k, Dtype::fp8)->launch_us);
   }
+  // One that measured its 4-bit kernels gives them their own fit.
+  EfficiencyFit own = *cal.find("attention_mla", "fp8");
+  own.dtype = "fp4", own.launch_us += 1;
+  cal.fits.push_back(own);
+  const CalibratedTimer t4(load_hardware("h800"), dsv3.quant, cal);
+  CHECK(t4.fit_for(OpClass::attention, AttentionKind::mla, Dtype::fp4)->dtype == "fp4");
+  CHECK(t4.fit_for(OpClass::attention, AttentionKind::mla, Dtype::fp8)->dtype == "fp8");
+  CHECK(t4.fit_for(OpClass::attention, AttentionKind::mfa, Dtype::fp4)->dtype == "fp8");
   const Op fp8_core{OpClass::attention, 1e12, 1e9, AttentionKind::mla, Dtype::fp8};
   Op fp4_core = fp8_core;
   fp4_core.cache = Dtype::fp4;

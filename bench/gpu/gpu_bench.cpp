@@ -63,11 +63,11 @@ void csv_row(std::ostream& o, const Row& r) {
 }
 
 g::AttentionShape attn(const std::string& model, const std::string& design, int q, int kv, int dqk, int dv, int batch, int ctx,
-                       bool fp8, g::KvLayout lay) {
+                       int kv_bits, g::KvLayout lay) {
   g::AttentionShape s;
   s.model = model, s.design = design;
   s.q_heads = q, s.kv_heads = kv, s.qk_dim = dqk, s.v_dim = dv;
-  s.batch = batch, s.context = ctx, s.fp8_kv = fp8, s.layout = lay;
+  s.batch = batch, s.context = ctx, s.kv_bits = kv_bits, s.layout = lay;
   return s;
 }
 
@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
   auto run_attention = [&](const std::vector<g::AttentionShape>& shapes) {
     for (const auto& s : shapes) {
       const std::string key = s.model + " " + s.design + " ctx=" + std::to_string(s.context) +
-                              (s.query_tokens > 1 ? " q=" + std::to_string(s.query_tokens) : "") + (s.fp8_kv ? " fp8" : " bf16") +
+                              (s.query_tokens > 1 ? " q=" + std::to_string(s.query_tokens) : "") + " " + g::kv_dtype_name(s.kv_bits) +
                               (s.layout == L::paged ? " paged" : "");
       if (!filter.empty() && key.find(filter) == std::string::npos) continue;
       guarded(key, [&] {
@@ -186,32 +186,40 @@ int main(int argc, char** argv) {
   if (want("attention")) {
     std::vector<g::AttentionShape> shapes;
     const std::vector<int> mfa_ctx = quick ? std::vector<int>{8192} : std::vector<int>{256, 2048, 4096, 8192, 16384, 32768};
-    for (int c : mfa_ctx) shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, c, false, L::contiguous));
-    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, false, L::paged));
-    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, true, L::contiguous));
-    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, true, L::paged));
-    if (!quick) shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 32768, true, L::contiguous));
+    for (int c : mfa_ctx) shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, c, 16, L::contiguous));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, 16, L::paged));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, 8, L::contiguous));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, 8, L::paged));
+    if (!quick) shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 32768, 8, L::contiguous));
     for (int c : quick ? std::vector<int>{8192} : std::vector<int>{4096, 8192, 32768})
-      shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, c, false, L::contiguous));
-    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, false, L::paged));
-    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, true, L::contiguous));
-    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, true, L::paged));
-    if (!quick) shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 32768, true, L::contiguous));
-    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 8, 32768, true, L::contiguous));  // splits and their merge
+      shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, c, 16, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, 16, L::paged));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, 8, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, 8, L::paged));
+    if (!quick) shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 32768, 8, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 8, 32768, 8, L::contiguous));  // splits and their merge
     for (int c : quick ? std::vector<int>{8192} : std::vector<int>{4096, 8192, 32768})
-      shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, c, false, L::contiguous));
-    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, false, L::paged));
-    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, true, L::contiguous));
-    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 4096, true, L::paged));
+      shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, c, 16, L::contiguous));
+    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, 16, L::paged));
+    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, 8, L::contiguous));
+    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 4096, 8, L::paged));
     // MLA with 64 heads (Kimi-K2's width; DeepSeek-V3 with its heads split two ways): 121 FLOP per
     // byte of BF16 latent, 242 of e4m3, under both of H100's ridges, so memory-bound
-    for (bool fp8 : {false, true}) shapes.push_back(attn("kimi-k2", "mla", 64, 1, 576, 512, 64, 8192, fp8, L::contiguous));
+    for (int kv : {16, 8}) shapes.push_back(attn("kimi-k2", "mla", 64, 1, 576, 512, 64, 8192, kv, L::contiguous));
     // served shapes: Step-3 2A2F (128 requests per attention GPU per micro-batch, 4K, FP8 KV),
     // Qwen3 with TP4 attention (16 heads and 1 KV head per GPU, all 256 requests)
-    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 128, 4096, true, L::paged));
-    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 8, 32768, true, L::contiguous));  // few requests: splits and their merge
-    shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, false, L::contiguous));
-    shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, true, L::contiguous));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 128, 4096, 8, L::paged));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 8, 32768, 8, L::contiguous));  // few requests: splits and their merge
+    shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, 16, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, 8, L::contiguous));
+    // 4-bit caches (e2m1, computed in e4m3): the report's "low-bit storage, high-bit compute"
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, 4, L::contiguous));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, 4, L::paged));
+    shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, 64, 32768, 4, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, 4, L::contiguous));
+    shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, 4, L::contiguous));
+    shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, 4, L::contiguous));
+    shapes.push_back(attn("kimi-k2", "mla", 64, 1, 576, 512, 64, 8192, 4, L::contiguous));
     run_attention(shapes);
   }
   // Several query tokens per request: MTP verification at 1-4 tokens (the 1-token shape beside, for
@@ -222,20 +230,20 @@ int main(int argc, char** argv) {
   };
   if (want("mtp")) {
     std::vector<g::AttentionShape> shapes;
-    for (bool fp8 : {false, true})
+    for (int kv : {16, 8})
       for (int q : {1, 2, 3, 4}) {
-        shapes.push_back(with_q(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, fp8, L::contiguous), q));
-        shapes.push_back(with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, fp8, L::contiguous), q));
-        shapes.push_back(with_q(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, fp8, L::contiguous), q));
+        shapes.push_back(with_q(attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, kv, L::contiguous), q));
+        shapes.push_back(with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 64, 8192, kv, L::contiguous), q));
+        shapes.push_back(with_q(attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, kv, L::contiguous), q));
       }
     run_attention(shapes);
   }
   if (want("prefill")) {
     std::vector<g::AttentionShape> shapes;
-    for (bool fp8 : {false, true}) {
-      for (int t : {2048, 8192}) shapes.push_back(with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 1, t, fp8, L::contiguous), t));
-      shapes.push_back(with_q(attn("step3", "mfa", 64, 1, 256, 256, 1, 4096, fp8, L::contiguous), 4096));
-      shapes.push_back(with_q(attn("deepseek-v3-unabsorbed", "gqa", 128, 128, 192, 128, 1, 4096, fp8, L::contiguous), 4096));
+    for (int kv : {16, 8}) {
+      for (int t : {2048, 8192}) shapes.push_back(with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 1, t, kv, L::contiguous), t));
+      shapes.push_back(with_q(attn("step3", "mfa", 64, 1, 256, 256, 1, 4096, kv, L::contiguous), 4096));
+      shapes.push_back(with_q(attn("deepseek-v3-unabsorbed", "gqa", 128, 128, 192, 128, 1, 4096, kv, L::contiguous), 4096));
     }
     run_attention(shapes);
   }
@@ -283,13 +291,14 @@ int main(int argc, char** argv) {
   std::vector<g::Measurement> layers;
   if (want("layer")) {
     struct LV {
-      bool fp8_kv, fp8_proj;
+      int kv_bits;
+      bool fp8_proj;
     };
     // The report's Table 9 shapes: DeepSeek-V3 MLA (64 requests per GPU, kv_b as one GEMM of the same
     // weights and FLOPs as its two absorbed products) and Qwen3 GQA with TP4 attention.
     {
       g::AttentionLayerShape l;
-      l.attention = attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, false, L::contiguous);
+      l.attention = attn("deepseek-v3", "mla", 128, 1, 576, 512, 64, 8192, 16, L::contiguous);
       l.projections = {{"dsv3 q_a 7168->1536", 64, 1536, 7168, true}, {"dsv3 q_b 1536->128*192", 64, 128 * 192, 1536, true},
                        {"dsv3 kv_a 7168->576", 64, 576, 7168, true},  {"dsv3 kv_b 512->128*256", 64, 128 * 256, 512, true},
                        {"dsv3 o 128*128->7168", 64, 7168, 128 * 128, true}};
@@ -301,7 +310,7 @@ int main(int argc, char** argv) {
         layers.push_back(m);
       });
       g::AttentionLayerShape q;
-      q.attention = attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, false, L::contiguous);
+      q.attention = attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, 256, 8192, 16, L::contiguous);
       q.projections = {{"qwen3 q 4096->16*128", 256, 2048, 4096, true}, {"qwen3 kv 4096->2*128", 256, 256, 4096, true},
                        {"qwen3 o 16*128->4096", 256, 4096, 2048, true}};
       guarded("layer gqa", [&] {
@@ -312,9 +321,9 @@ int main(int argc, char** argv) {
         layers.push_back(m);
       });
     }
-    for (LV lv : quick ? std::vector<LV>{{false, true}} : std::vector<LV>{{false, true}, {false, false}, {true, true}}) {
+    for (LV lv : quick ? std::vector<LV>{{16, true}} : std::vector<LV>{{16, true}, {16, false}, {8, true}}) {
       g::AttentionLayerShape l;
-      l.attention = attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, lv.fp8_kv, L::contiguous);
+      l.attention = attn("step3", "mfa", 64, 1, 256, 256, 64, 8192, lv.kv_bits, L::contiguous);
       l.projections = step3_projections(64, lv.fp8_proj);
       guarded("layer", [&] {
         std::vector<g::Measurement> parts;

@@ -341,7 +341,7 @@ class Run {
       }
       AttentionShape as;
       as.model = s.name, as.design = s.design, as.q_heads = s.q_heads, as.kv_heads = s.kv_heads, as.qk_dim = s.qk_dim, as.v_dim = s.v_dim;
-      as.context = c_.context, as.fp8_kv = c_.fp8_kv, as.layout = KvLayout::paged;
+      as.context = c_.context, as.kv_bits = c_.fp8_kv ? 8 : 16, as.layout = KvLayout::paged;
       for (int m = 0; m < c_.micro_batches; ++m) {
         as.batch = std::max(tokens_of_[m][ai], 1);
         g.mb[m].attn = std::make_unique<d::AttnData>(as, 1);

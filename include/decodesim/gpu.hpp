@@ -34,7 +34,9 @@ struct AttentionShape {
   int q_heads = 0, kv_heads = 0, qk_dim = 0, v_dim = 0;
   int batch = 0;       // requests
   int context = 0;     // tokens per request
-  bool fp8_kv = false;
+  // Bits per stored KV value: 16 (bf16), 8 (e4m3, per-tensor scales) or 4 (e2m1 with a scale per
+  // channel of K and of V, computed in e4m3: "low-bit storage, high-bit compute").
+  int kv_bits = 16;
   KvLayout layout = KvLayout::contiguous;
   // Query tokens per request, the last of its context, causal among themselves: 1 for plain decode,
   // 1 + the draft tokens to verify MTP drafts, the prompt (context) for prefill.
@@ -98,6 +100,9 @@ inline std::vector<int> routed_token_counts(int experts, int local, int tokens, 
   return counts;
 }
 
+// The calibration's dtype name of a cache of kv_bits: "bf16", "fp8" or "fp4".
+inline const char* kv_dtype_name(int kv_bits) { return kv_bits == 4 ? "fp4" : kv_bits == 8 ? "fp8" : "bf16"; }
+
 // Query tokens per request up to which attention counts as decode (MTP verification); above, prefill.
 inline constexpr int kMaxDecodeQueryTokens = 16;
 
@@ -110,7 +115,7 @@ struct AttentionLayerShape {
 struct Measurement {
   std::string op_class;  // "copy", "gemm", "attention_mfa", "attention_gqa", "attention_mla", "moe_ffn", "attention_layer"
   std::string label;
-  std::string dtype;     // "bf16" or "fp8"
+  std::string dtype;     // "bf16" or "fp8" (attention: the cache's, kv_dtype_name)
   double m = 0, n = 0, k = 0;          // gemm shape; attention: batch, context, q_heads
   double flops = 0;      // counted useful FLOPs
   double bytes = 0;      // fewest bytes the op must move through device memory

@@ -73,7 +73,7 @@ std::vector<gpu::AttentionShape> prefill_attention_shapes(const Model& m, bool q
   for (bool fp8 : {false, true})
     for (const P& p : ps) {
       gpu::AttentionShape s = base;
-      s.batch = p.batch, s.context = p.context, s.query_tokens = p.query_tokens, s.fp8_kv = fp8;
+      s.batch = p.batch, s.context = p.context, s.query_tokens = p.query_tokens, s.kv_bits = fp8 ? 8 : 16;
       out.push_back(s);
     }
   return out;
@@ -139,19 +139,26 @@ gpu::SweepPlan build_plan(const std::vector<Model>& models, bool quick) {
         for (int b : batches)
           for (int c : contexts) {
             gpu::AttentionShape s = base;
-            s.batch = b, s.context = c, s.fp8_kv = fp8;
+            s.batch = b, s.context = c, s.kv_bits = fp8 ? 8 : 16;
             plan.attention.push_back(s);
           }
       gpu::AttentionShape paged = base;
       paged.batch = 64, paged.context = 8192, paged.layout = gpu::KvLayout::paged;
       plan.attention.push_back(paged);
+      // 4-bit caches (e2m1, multiplied at FP8): the report's low-bit storage, its own fit
+      for (int b : quick ? std::vector<int>{64} : std::vector<int>{32, 64, 128})
+        for (int c : quick ? std::vector<int>{8192} : std::vector<int>{4096, 8192, 32768}) {
+          gpu::AttentionShape s = base;
+          s.batch = b, s.context = c, s.kv_bits = 4;
+          plan.attention.push_back(s);
+        }
       // MTP verification: 1 + drafts query tokens per request, causal among themselves.
       for (int q : quick ? std::vector<int>{2} : std::vector<int>{2, 4})
         for (bool fp8 : {false, true})
           for (int b : quick ? std::vector<int>{64} : std::vector<int>{32, 64})
             for (int c : quick ? std::vector<int>{8192} : std::vector<int>{4096, 8192}) {
               gpu::AttentionShape s = base;
-              s.batch = b, s.context = c, s.fp8_kv = fp8, s.query_tokens = q;
+              s.batch = b, s.context = c, s.kv_bits = fp8 ? 8 : 16, s.query_tokens = q;
               plan.attention.push_back(s);
             }
       for (const gpu::AttentionShape& s : prefill_attention_shapes(m, quick)) plan.attention.push_back(s);
@@ -176,7 +183,7 @@ gpu::SweepPlan build_plan(const std::vector<Model>& models, bool quick) {
     if (!base.design.empty()) {
       gpu::AttentionLayerShape layer;
       layer.attention = base;
-      layer.attention.batch = 64, layer.attention.context = 8192, layer.attention.fp8_kv = false;
+      layer.attention.batch = 64, layer.attention.context = 8192, layer.attention.kv_bits = 16;
       layer.projections = projections_of(m, 64, true);
       plan.layers.push_back(layer);
     }

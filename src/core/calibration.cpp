@@ -12,6 +12,12 @@
 
 namespace decodesim {
 
+namespace {
+// The calibration's dtype names: fp8 is costed at the chip's FP8 peak (BF16 where it has none), and
+// so is fp4 (a 4-bit cache expanded to e4m3 and multiplied at FP8).
+Dtype fit_dtype(const std::string& name) { return name == "fp8" || name == "fp4" ? Dtype::fp8 : Dtype::bf16; }
+}  // namespace
+
 double EfficiencyFit::predict_us(double flops, double bytes) const {
   const double tb = bytes / bytes_per_s, tf = flops / flops_per_s;
   const double hi = std::max(tb, tf);
@@ -181,7 +187,7 @@ std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double co
     init.op_class = key.first;
     init.dtype = key.second;
     init.bytes_per_s = copy_bytes_per_s;
-    init.flops_per_s = key.second == "fp8" && fp8_flops_per_s > 0 ? fp8_flops_per_s : bf16_flops_per_s;
+    init.flops_per_s = fit_dtype(key.second) == Dtype::fp8 && fp8_flops_per_s > 0 ? fp8_flops_per_s : bf16_flops_per_s;
     EfficiencyFit f = fit_efficiency(train, init);
     f.holdout_samples = static_cast<int>(held.size());
     f.holdout_median_error = held.empty() ? -1 : bounded_error(median_error(f, held));
@@ -194,8 +200,6 @@ std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double co
 
 namespace {
 
-// The calibration's dtype names: fp8 is costed at the chip's FP8 peak (BF16 where it has none).
-Dtype fit_dtype(const std::string& name) { return name == "fp8" ? Dtype::fp8 : Dtype::bf16; }
 
 // (a^p + b^p)^(1/p), scaled so the powers cannot overflow.
 double p_norm(double a, double b, double p) {
@@ -295,7 +299,7 @@ Calibration carry_calibration(const Calibration& c, const Hardware& measured, co
   auto tensor_efficiency = [&](const std::string& dtype) -> double {
     if (const auto g = best_flops(dtype, [](const EfficiencyFit& x) { return x.op_class == "gemm"; }))
       return std::min(own[*g].flops, 1.0);
-    const double ceiling = dtype == "fp8" && c.gemm_fp8_flops_per_s > 0 ? c.gemm_fp8_flops_per_s : c.gemm_bf16_flops_per_s;
+    const double ceiling = fit_dtype(dtype) == Dtype::fp8 && c.gemm_fp8_flops_per_s > 0 ? c.gemm_fp8_flops_per_s : c.gemm_bf16_flops_per_s;
     return std::min(ceiling / measured.peak_flops_per_s(fit_dtype(dtype)), 1.0);
   };
 

@@ -34,7 +34,9 @@ double RooflineTimer::time_us(const Op& op) const {
 
 namespace {
 
-const char* calib_dtype(Dtype d) { return eight_bit(d) ? "fp8" : "bf16"; }
+// The calibration's dtype name of a precision: fp4 for the sub-byte ones (their kernels expand to
+// e4m3 and multiply at FP8), fp8 for the byte ones, bf16 above.
+const char* calib_dtype(Dtype d) { return dtype_bytes(d) < 1 ? "fp4" : eight_bit(d) ? "fp8" : "bf16"; }
 
 double fallback_flops(const Hardware& hw, const Calibration& c, Dtype d) {
   if (eight_bit(d)) {
@@ -57,11 +59,14 @@ constexpr double kSmallKernelUs = 2.5;
 
 // attention: + 2 * AttentionKind + (16-bit cache); prefill and several-token (MTP) attention the
 // same after decode's 8 slots
-constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2, kFitPrefill = kFitAttention + 2 * 4, kFitMtp = kFitPrefill + 2 * 4;
+// Attention fits: per fit set, kind (4) and cache width (8-bit, 16-bit, sub-byte).
+constexpr int kCacheWidths = 3, kPerSet = kCacheWidths * 4;
+constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2, kFitPrefill = kFitAttention + kPerSet, kFitMtp = kFitPrefill + kPerSet;
 enum class AttentionFit { decode, prefill, mtp };
 int attention_slot(AttentionKind k, Dtype cache, AttentionFit set = AttentionFit::decode) {
   const int base = set == AttentionFit::prefill ? kFitPrefill : set == AttentionFit::mtp ? kFitMtp : kFitAttention;
-  return base + 2 * static_cast<int>(k) + (eight_bit(cache) ? 0 : 1);
+  const int width = dtype_bytes(cache) < 1 ? 2 : eight_bit(cache) ? 0 : 1;
+  return base + kCacheWidths * static_cast<int>(k) + width;
 }
 
 }  // namespace
@@ -73,16 +78,19 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
       weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
       cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
                       RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
-  fits_.resize(kFitMtp + 2 * 4);
+  fits_.resize(kFitMtp + kPerSet);
+  // A sub-byte precision without fits of its own takes the FP8 ones: same products, fewer bytes.
   auto take = [&](int slot, const std::string& cls, Dtype d) {
-    if (const EfficiencyFit* f = c.find(cls, calib_dtype(d))) fits_[slot] = *f;
+    const EfficiencyFit* f = c.find(cls, calib_dtype(d));
+    if (!f && dtype_bytes(d) < 1) f = c.find(cls, "fp8");
+    if (f) fits_[slot] = *f;
   };
   take(kFitGemm, "gemm", q.weights);
   take(kFitMoe, "moe_ffn", q.weights);
   copy_bytes_per_s_ = fallback_bytes(hw, c);
-  // Both precisions: a model may keep some layers' cache in 8 bits and others in 16.
+  // Every cache width: a model may keep some layers' cache in 8 bits and others in 16.
   for (AttentionKind k : {AttentionKind::gqa, AttentionKind::mfa, AttentionKind::mla, AttentionKind::linear})
-    for (Dtype d : {Dtype::fp8, Dtype::bf16}) {
+    for (Dtype d : {Dtype::fp8, Dtype::bf16, Dtype::fp4}) {
       take(attention_slot(k, d), std::string("attention_") + attention_kind_name(k), d);
       take(attention_slot(k, d, AttentionFit::prefill), std::string("prefill_attention_") + attention_kind_name(k), d);
       take(attention_slot(k, d, AttentionFit::mtp), std::string("mtp_attention_") + attention_kind_name(k), d);

@@ -43,6 +43,10 @@ struct AttnParams {
   int splits, tokens_per_split;
   float scale_log2;  // softmax scale * log2(e) * k_scale
   float v_scale;     // applied to the output
+  // 4-bit caches: a scale per (KV head, channel) of K and of V ([kv_heads][DQK], [kv_heads][DV]),
+  // K's multiplied into Q and V's into the output; unused (nullptr) otherwise.
+  const float* k_chan_scale;
+  const float* v_chan_scale;
   float out_scale_inv;
   float* o_part;      // [B][Hq][splits][DV] (normalised per split)
   float* lse_part;    // [B][Hq][splits] (log2 domain)

@@ -80,6 +80,7 @@ void validate(const AttentionShape& s) {
     why << "query_tokens " << s.query_tokens << " outside 1..context " << s.context;
   else if (s.q_heads % s.kv_heads) why << "q_heads " << s.q_heads << " not a multiple of kv_heads " << s.kv_heads;
   else if (is_mla(s) && (s.kv_heads != 1 || s.v_dim > s.qk_dim)) why << "mla needs kv_heads 1 and v_dim <= qk_dim";
+  else if (s.kv_bits != 16 && s.kv_bits != 8 && s.kv_bits != 4) why << "kv_bits " << s.kv_bits << " (16, 8 or 4)";
   if (!why.str().empty()) throw std::runtime_error("attention shape " + s.model + "/" + s.design + ": " + why.str());
 }
 
@@ -90,12 +91,12 @@ std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
   const int group = rows_per_kv_head(s);
   std::vector<const AttnVariant*> m;
   for (const AttnVariant& v : attn_registry())
-    if (v.dqk == s.qk_dim && v.dv == s.v_dim && v.fp8 == s.fp8_kv && v.shared == is_mla(s) &&
+    if (v.dqk == s.qk_dim && v.dv == s.v_dim && v.fp4 == (s.kv_bits == 4) && v.fp8 == (s.kv_bits <= 8) && v.shared == is_mla(s) &&
         v.multi_token == (s.query_tokens > 1) && v.blocks_per_sm() > 0)
       m.push_back(&v);
   if (m.empty())
     throw std::runtime_error("no attention kernel for " + s.design + " qk_dim " + std::to_string(s.qk_dim) + " v_dim " +
-                             std::to_string(s.v_dim) + (s.fp8_kv ? " fp8" : " bf16") +
+                             std::to_string(s.v_dim) + " " + kv_dtype_name(s.kv_bits) +
                              " (compiled: 128/128, 192/128, 256/256, mla 576/512)");
   // mma.sync variants: the head-block size that suits the group; the any_group ones (warpgroup: 64
   // heads per block, rows past the group padding; e4m3 warp-split: 16) whatever the group.
@@ -144,8 +145,11 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   validate(s);
   mla = is_mla(s);
   group = s.q_heads / s.kv_heads;
-  es = s.fp8_kv ? 1 : 2;
-  if (s.fp8_kv) k_scale = v_scale = 1.f / 16.f;  // codes uniform in (-16, 16): values in (-1, 1)
+  kv_bits = s.kv_bits;
+  if (kv_bits == 8) k_scale = v_scale = 1.f / 16.f;  // codes uniform in (-16, 16): values in (-1, 1)
+  // e2m1 codes (up to 6) times a channel scale of 1/6 +- 50%; the kernels take them as e4m3 codes
+  // (the value times 2^-6), so the 2^6 joins the per-tensor scales
+  if (kv_bits == 4) k_scale = v_scale = 64.f;
   if (mla) {
     k_row_stride = s.qk_dim, k_head_stride = 0;
     v_row_stride = k_row_stride, v_head_stride = 0;
@@ -160,7 +164,7 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   v_elems = mla ? 0 : size_t(rows * v_row_stride);
   q_elems = size_t(s.batch) * s.query_tokens * s.q_heads * s.qk_dim;
   out_elems = size_t(s.batch) * s.query_tokens * s.q_heads * s.v_dim;
-  const double set_bytes = double(k_elems + v_elems) * es + q_elems * 2.0;
+  const double set_bytes = double(cache_bytes(k_elems + v_elems)) + q_elems * 2.0;
   size_t free_b = 0, total_b = 0;
   DS_CUDA(cudaMemGetInfo(&free_b, &total_b));
   int sets_fit = std::max(1, int(0.6 * free_b / set_bytes));
@@ -168,17 +172,33 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   q.resize(sets), k.resize(sets), v.resize(sets);
   for (int i = 0; i < sets; ++i) {
     q[i].alloc(q_elems * 2);
-    k[i].alloc(k_elems * es);
-    if (!mla) v[i].alloc(v_elems * es);
+    k[i].alloc(cache_bytes(k_elems));
+    if (!mla) v[i].alloc(cache_bytes(v_elems));
     // scores get a standard deviation of about 2 (q ~ U(-6, 6), k ~ U(-1, 1), scale 1/sqrt(d))
     fill_bf16(q[i].get(), q_elems, next_seed(), -6.f, 6.f, stream());
-    if (s.fp8_kv) {
+    if (kv_bits == 4) {  // every 4-bit code is a finite e2m1 value
+      fill_bytes(k[i].get(), cache_bytes(k_elems), next_seed(), stream());
+      if (!mla) fill_bytes(v[i].get(), cache_bytes(v_elems), next_seed(), stream());
+    } else if (kv_bits == 8) {
       fill_fp8(k[i].get(), k_elems, next_seed(), 16.f, stream());
       if (!mla) fill_fp8(v[i].get(), v_elems, next_seed(), 16.f, stream());
     } else {
       fill_bf16(k[i].get(), k_elems, next_seed(), -1.f, 1.f, stream());
       if (!mla) fill_bf16(v[i].get(), v_elems, next_seed(), -1.f, 1.f, stream());
     }
+  }
+  if (kv_bits == 4) {
+    const size_t kc = size_t(s.kv_heads) * s.qk_dim, vc = size_t(s.kv_heads) * s.v_dim;
+    k_chan.alloc(kc * sizeof(float));
+    fill_f32(k_chan.get(), kc, next_seed(), 1.f / 12, 1.f / 4, stream());
+    if (mla) {
+      v_chan = DeviceBuffer();  // the latent's own channel scales serve V (its first v_dim channels)
+    } else {
+      v_chan.alloc(vc * sizeof(float));
+      fill_f32(v_chan.get(), vc, next_seed(), 1.f / 12, 1.f / 4, stream());
+    }
+    h_k_chan = to_host<float>(k_chan.get(), kc);
+    h_v_chan = mla ? h_k_chan : to_host<float>(v_chan.get(), vc);
   }
   if (paged) {
     h_table.resize(size_t(s.batch) * pages_per_req);
@@ -218,6 +238,8 @@ AttnParams AttnData::params(const AttnLaunch& L, int set, void* out_ptr, bool ou
   p.splits = L.splits, p.tokens_per_split = L.tokens_per_split;
   p.scale_log2 = float(1.0 / std::sqrt(double(s.qk_dim)) * 1.4426950408889634) * k_scale;
   p.v_scale = v_scale;
+  p.k_chan_scale = kv_bits == 4 ? k_chan.get<float>() : nullptr;
+  p.v_chan_scale = kv_bits == 4 ? (mla ? k_chan.get<float>() : v_chan.get<float>()) : nullptr;
   p.out_scale_inv = 1.f / out_scale;
   p.o_part = o_part.get<float>();
   p.lse_part = lse.get<float>();
@@ -245,7 +267,7 @@ std::vector<int> AttnData::sample_requests(int n) const {
 
 // Raw rows of request b, tokens 0..context-1 in order, from set `set` (k or v cache).
 static std::vector<uint8_t> fetch_request(const AttnData& d, const DeviceBuffer& buf, long long row_elems, int b) {
-  const size_t row_bytes = size_t(row_elems) * d.es;
+  const size_t row_bytes = d.cache_bytes(size_t(row_elems));
   std::vector<uint8_t> h(row_bytes * d.s.context);
   if (!d.paged) {
     DS_CUDA(cudaMemcpy(h.data(), buf.get<uint8_t>() + row_bytes * size_t(b) * d.s.context, h.size(), cudaMemcpyDeviceToHost));
@@ -287,17 +309,21 @@ std::vector<double> attention_reference(const AttnData& d, int set, const std::v
   std::vector<double> ref(reqs.size() * check.size() * Dv);
   for (size_t ri = 0; ri < reqs.size(); ++ri) {
     const int b = reqs[ri];
-    auto decode = [&](const std::vector<uint8_t>& raw, float scale) {
-      const size_t n = raw.size() / d.es;
+    // chan: a 4-bit cache's scales, one per element of a row
+    auto decode = [&](const std::vector<uint8_t>& raw, float scale, const std::vector<float>& chan) {
+      const size_t n = raw.size() * 8 / size_t(d.kv_bits);
       std::vector<float> f(n);
-      if (d.es == 2)
+      if (d.kv_bits == 16)
         for (size_t i = 0; i < n; ++i) f[i] = bf16_to_float(uint16_t(raw[2 * i] | (raw[2 * i + 1] << 8)));
-      else
+      else if (d.kv_bits == 8)
         for (size_t i = 0; i < n; ++i) f[i] = fp8_to_float(raw[i]) * scale;
+      else
+        for (size_t i = 0; i < n; ++i) f[i] = e2m1_to_float(uint8_t(raw[i / 2] >> (4 * (i % 2)))) * chan[i % chan.size()];
       return f;
     };
-    const std::vector<float> K = decode(fetch_request(d, d.k[set], d.k_row_stride, b), d.k_scale);
-    const std::vector<float> V = d.mla ? std::vector<float>() : decode(fetch_request(d, d.v[set], d.v_row_stride, b), d.v_scale);
+    const std::vector<float> K = decode(fetch_request(d, d.k[set], d.k_row_stride, b), d.k_scale, d.h_k_chan);
+    const std::vector<float> V =
+        d.mla ? std::vector<float>() : decode(fetch_request(d, d.v[set], d.v_row_stride, b), d.v_scale, d.h_v_chan);
     const std::vector<float>& VV = d.mla ? K : V;
     const long long vrs = d.mla ? d.k_row_stride : d.v_row_stride;
     const double scale = 1.0 / std::sqrt(double(Dq));
@@ -348,10 +374,11 @@ double check_attention_output(const AttnData& d, const std::vector<int>& reqs, c
 // on the test data (scores of standard deviation ~2) that alone gives 4-5% relative error against
 // the exact reference (a float64 model of the rounding reproduces it), so the bound is 8%. A wrong
 // index or layout gives errors of order 1.
-double attention_tolerance(const AttentionShape& s) { return s.fp8_kv ? 8e-2 : 1e-2; }
+// A 4-bit cache expands to e4m3 exactly, so the same bound holds.
+double attention_tolerance(const AttentionShape& s) { return s.kv_bits <= 8 ? 8e-2 : 1e-2; }
 
 static std::string kv_desc(const AttentionShape& s) {
-  return std::string(s.fp8_kv ? "fp8" : "bf16") + (s.layout == KvLayout::paged ? " paged" : " contiguous");
+  return std::string(kv_dtype_name(s.kv_bits)) + (s.layout == KvLayout::paged ? " paged" : " contiguous");
 }
 
 Measurement attention_measurement(const AttentionShape& s) {
@@ -360,9 +387,9 @@ Measurement attention_measurement(const AttentionShape& s) {
   // verification) run kernels of their own (Cfg::MQ): each its own fit.
   m.op_class = (s.query_tokens > kMaxDecodeQueryTokens ? "prefill_attention_" : s.query_tokens > 1 ? "mtp_attention_" : "attention_") +
                s.design;
-  m.dtype = s.fp8_kv ? "fp8" : "bf16";
+  m.dtype = kv_dtype_name(s.kv_bits);
   m.m = s.batch, m.n = s.context, m.k = s.q_heads;
-  const double es = s.fp8_kv ? 1 : 2;
+  const double es = s.kv_bits / 8.0;  // 4 bits: the channel scales are per layer, not per token
   const double B = s.batch, T = s.context, nq = s.query_tokens;
   // Causal: query token i of nq sees T - (nq - 1 - i) positions.
   const double seen = nq * T - nq * (nq - 1) / 2;
@@ -436,7 +463,7 @@ LayoutCompare attention_layout_compare(const AttentionShape& shape, const std::s
   // Same logical content: q copied, contiguous rows scattered into the shuffled pages.
   DS_CUDA(cudaMemcpy(p.q[0].get(), c.q[0].get(), c.q_elems * 2, cudaMemcpyDeviceToDevice));
   auto scatter = [&](const DeviceBuffer& src, DeviceBuffer& dst, long long row_elems) {
-    const size_t rb = size_t(row_elems) * c.es;
+    const size_t rb = c.cache_bytes(size_t(row_elems));
     for (int b = 0; b < cs.batch; ++b)
       for (int pg = 0; pg < p.pages_per_req; ++pg) {
         const int n = std::min(p.page_size, cs.context - pg * p.page_size);

@@ -16,6 +16,7 @@ struct AttnVariant {
   std::string name;
   int dqk = 0, dv = 0;
   bool fp8 = false, shared = false;
+  bool fp4 = false;  // reads a 4-bit cache (and computes in e4m3: fp8 is set too)
   int g_blk = 0, tn = 0, threads = 0, smem = 0;
   // Eligible whatever the group size: its blocks take a fixed slice of the group (64 heads for the
   // warpgroup kernels, rows past the group padding; 16 for the e4m3 warp-split kernel, the group
@@ -124,11 +125,13 @@ AttnVariant e4m3_variant() {
 // contexts at pairs of tiles.
 template <class Cfg>
 AttnVariant wg_variant() {
-  return variant_of<Cfg, WgKernel<Cfg, &attn_wg_kernel<Cfg>>>(
+  AttnVariant v = variant_of<Cfg, WgKernel<Cfg, &attn_wg_kernel<Cfg>>>(
       "wg" + std::to_string(Cfg::TN) + "x2p" + std::to_string(Cfg::NP) + (Cfg::TMA ? "tma" : "") +
           (Cfg::MINB > 1 ? "b" + std::to_string(Cfg::MINB) : "") + (Cfg::SPREAD ? "sp" : "") + (Cfg::LAZY ? "lz" : "") +
-          (Cfg::POST ? "po" : ""),
+          (Cfg::POST ? "po" : "") + (Cfg::FP4 ? "e2m1" : ""),
       2 * Cfg::TN, true);
+  v.fp4 = Cfg::FP4;
+  return v;
 }
 template <class Cfg>
 AttnVariant seesaw_variant() {

@@ -45,11 +45,14 @@ namespace decodesim::gpu::detail {
 // rather than before it. Where issuing the copies delays the product more than the copies need
 // their lead (FP8 MLA, the GQA TP4 shape), this is faster; BF16 MLA needs the lead.
 // MQ_: built for several query tokens per request (HeadBlock: the rows' causal limits and layout).
+// FP4_ (with FP8_): the cache holds 4-bit e2m1 values ("low-bit storage, high-bit compute"): the
+// ring holds the 4-bit tiles as they arrive, and each warpgroup expands its own tile into an e4m3
+// staging tile of the FP8 layout before its products, which then run as for an FP8 cache.
 template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1,
-          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false, bool MQ_ = false>
+          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false, bool MQ_ = false, bool FP4_ = false>
 struct WgCfg {
   static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
-  static constexpr bool MQ = MQ_;
+  static constexpr bool MQ = MQ_, FP4 = FP4_;
   static constexpr int PAGE_TOKENS = TN;  // a tile's rows are consecutive cache rows
   static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_, SPREAD = SPREAD_, LAZY = LAZY_, POST = POST_;
   static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;
@@ -60,7 +63,9 @@ struct WgCfg {
   static constexpr int CHUNK = TN * CB;         // one 64-column chunk of a 32-token tile
   static constexpr int K_TILE = QC * CHUNK;
   static constexpr int V_TILE = SHARED ? 0 : VC * CHUNK;
-  static constexpr int TILE = K_TILE + V_TILE;
+  static constexpr int TILE = K_TILE + V_TILE;        // a tile as the products read it
+  static constexpr int CHUNK4 = TN * 32;              // FP4: one 64-column chunk of a tile as stored (32-byte rows)
+  static constexpr int RING_TILE = FP4 ? TILE / 2 : TILE;  // a tile as it arrives
   static constexpr int NBUF = 2 * NP;
   static constexpr int HALF = DV / 2;           // value columns per warpgroup
   static constexpr int NO = HALF / 64;          // 64-column accumulator blocks per warpgroup
@@ -68,7 +73,8 @@ struct WgCfg {
   static constexpr int P_BYTES = 64 * PSPAN;
   static constexpr int Q_BYTES = QC * 64 * CB;
   static constexpr int OFF_T = Q_BYTES;
-  static constexpr int OFF_P = OFF_T + NBUF * TILE;
+  static constexpr int OFF_STAGE = OFF_T + NBUF * RING_TILE;  // FP4: the two warpgroups' e4m3 tiles
+  static constexpr int OFF_P = OFF_STAGE + (FP4 ? 2 * TILE : 0);
   static constexpr int OFF_RED = OFF_P + 2 * P_BYTES;  // max[2][64], sum[2][64], q scale[64], alpha[64]
   static constexpr int OFF_BAR = OFF_RED + 6 * 64 * 4;   // one mbarrier per pair slot (TMA)
   static constexpr int SMEM = OFF_BAR + 8 * NP + 1024;   // + room to align the base to 1024
@@ -79,6 +85,7 @@ struct WgCfg {
   static_assert(K_TILE % 1024 == 0 || FP8, "128-byte swizzle needs 1024-byte aligned tiles");
   static_assert(!SPREAD || TMA, "spread issue of tensor copies");
   static_assert(!LAZY || !FP8, "e4m3 P needs P <= 1");
+  static_assert(!FP4 || (FP8 && !TMA && !MQ), "4-bit KV: e4m3 products, cp.async copies, one query token");
 };
 
 namespace wg_dev {
@@ -110,6 +117,37 @@ __device__ __forceinline__ uint32_t ld_shared_u32(uint32_t addr) {
   uint32_t v;
   asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
   return v;
+}
+__device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
+  return v;
+}
+// Eight e2m1 codes (value 2i in the low nibble of byte i, 2i + 1 in its high nibble: the usual
+// packing) -> eight e4m3 bytes in value order. Placing e2m1's bits s e1 e0 m as e4m3's s 0 0 e1 e0
+// m 0 0 gives the same value times 2^-6, subnormal (0.5) included, so the expansion is exact and
+// takes shifts and masks only; the 2^6 goes into the scales.
+__device__ __forceinline__ uint2 e2m1x8_to_e4m3(uint32_t w) {
+  const uint32_t lo = ((w << 4) & 0x80808080u) | ((w << 2) & 0x1C1C1C1Cu);  // values 0, 2, 4, 6
+  const uint32_t hi = (w & 0x80808080u) | ((w >> 2) & 0x1C1C1C1Cu);         // values 1, 3, 5, 7
+  return make_uint2(__byte_perm(lo, hi, 0x5140), __byte_perm(lo, hi, 0x7362));
+}
+// A 4-bit tile (64-column chunks of TN rows x 32 bytes, 32-byte swizzle) -> the e4m3 tile of the
+// FP8 layout (chunks of TN rows x 64 bytes, 64-byte swizzle), by the 128 threads of a warpgroup
+// (wtid). Eight consecutive threads take one 16-byte unit of eight consecutive rows: both the
+// loads and the stores then fall on distinct banks.
+template <int TN, int CHUNKS>
+__device__ __forceinline__ void expand_e2m1_tile(uint32_t src, uint32_t dst, int wtid) {
+  constexpr int UNITS = CHUNKS * TN * 2;
+#pragma unroll 4
+  for (int w = wtid; w < UNITS; w += 128) {
+    const int r = w % TN, h = (w / TN) & 1, c = w / (2 * TN);
+    const uint4 x = ld_shared_v4(src + c * (TN * 32) + wg::swz<32>(r, 16 * h));
+    const uint2 a = e2m1x8_to_e4m3(x.x), b = e2m1x8_to_e4m3(x.y), d = e2m1x8_to_e4m3(x.z), e = e2m1x8_to_e4m3(x.w);
+    const uint32_t out = dst + c * (TN * 64);
+    st_shared_v4(out + wg::swz<64>(r, 32 * h), make_uint4(a.x, a.y, b.x, b.y));
+    st_shared_v4(out + wg::swz<64>(r, 32 * h + 16), make_uint4(d.x, d.y, e.x, e.y));
+  }
 }
 
 // P (64 heads x TN tokens, as the S accumulator after softmax) -> shared memory, as the K-major
@@ -299,11 +337,14 @@ __device__ __forceinline__ void load_q_bf16(const AttnParams& p, const Blk& blk,
 // magnitude sets its scale, stored in sQs[r] (the products are scaled back by it); rows past the
 // block's real heads are zero. dst(r, c): the shared-memory address of row r's element c. A warp
 // loads four of its rows before it stores any (the stores keep their order against loads; see
-// load_q_bf16).
-template <int DQK, int ROWS, class Dst, class Blk>
+// load_q_bf16). CHAN: K has a scale per channel (p.k_chan_scale), multiplied into Q first.
+template <int DQK, int ROWS, bool CHAN = false, class Dst, class Blk>
 __device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, const Blk& hb, int warp, int warps, int lane, Dst dst,
                                                 float* sQs) {
   constexpr int PER = DQK / 32, RB = 4;
+  float kc[PER];
+#pragma unroll
+  for (int k = 0; k < PER; ++k) kc[k] = CHAN ? __ldg(p.k_chan_scale + (long long)hb.kvh * DQK + lane + 32 * k) : 1.f;
   for (int r0 = warp; r0 < ROWS; r0 += RB * warps) {
     float x[RB][PER];
 #pragma unroll
@@ -311,7 +352,7 @@ __device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, const Blk& 
       const int r = r0 + i * warps;
 #pragma unroll
       for (int k = 0; k < PER; ++k)
-        x[i][k] = r < ROWS && r < hb.n_rows ? __bfloat162float(p.q[hb.row(p, r) * DQK + lane + 32 * k]) : 0.f;
+        x[i][k] = r < ROWS && r < hb.n_rows ? __bfloat162float(p.q[hb.row(p, r) * DQK + lane + 32 * k]) * kc[k] : 0.f;
     }
 #pragma unroll
     for (int i = 0; i < RB; ++i) {
@@ -333,9 +374,9 @@ __device__ __forceinline__ void quantize_q_e4m3(const AttnParams& p, const Blk& 
   }
 }
 // The block's 64 rows in the warpgroup layout: 64-byte rows per 64-column chunk, 64-byte swizzle.
-template <int DQK, class Blk>
+template <int DQK, bool CHAN = false, class Blk>
 __device__ __forceinline__ void load_q_e4m3(const AttnParams& p, const Blk& blk, uint32_t dst, float* sQs) {
-  quantize_q_e4m3<DQK, 64>(p, blk, blk.tid >> 5, 8, blk.lane,
+  quantize_q_e4m3<DQK, 64, CHAN>(p, blk, blk.tid >> 5, 8, blk.lane,
                            [&](int r, int c) { return dst + (c / 64) * (64 * 64) + wg::swz<64>(r, c % 64); }, sQs);
 }
 
@@ -367,8 +408,9 @@ __device__ __forceinline__ void split_weights(const AttnParams& p, PartRow part_
 // keeps it); l_run, m_run: the running sum and maximum of the thread's two rows (both warpgroups at
 // the same maximum). FP8: P was scaled by 256 before rounding to e4m3. BAR: 0 when the block is
 // the two warpgroups, else the id of a named barrier over them alone (other warps have left).
-// Shared memory free by now: sRed (256 floats).
-template <bool FP8, int NO, bool OT = FP8, int BAR = 0, class Blk>
+// Shared memory free by now: sRed (256 floats). CHAN: V has a scale per channel (p.v_chan_scale),
+// applied to the outputs and the partials alike (the merge is linear in them).
+template <bool FP8, int NO, bool OT = FP8, int BAR = 0, bool CHAN = false, class Blk>
 __device__ __forceinline__ void wg_finish(const AttnParams& p, const Blk& blk, float (&o)[NO][32], float (&l_run)[2],
                                           const float (&m_run)[2], float* sRed) {
   constexpr int HALF = 64 * NO, DV = 2 * HALF;
@@ -408,6 +450,10 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const Blk& blk, f
     }
   };
   auto store_out = [&](int head, int dim, float x0, float x1) { store_out_pair(p, blk.row(p, head) * DV + dim, x0, x1); };
+  auto chan = [&](int dim) -> float2 {
+    if constexpr (CHAN) return __ldg(reinterpret_cast<const float2*>(p.v_chan_scale + (long long)blk.kvh * DV + dim));
+    else return make_float2(1.f, 1.f);
+  };
 
   // fn(pair, x0, x1) for each output pair of a real head (rows past the group are padding).
   auto each_pair = [&](auto&& fn) {
@@ -416,7 +462,10 @@ __device__ __forceinline__ void wg_finish(const AttnParams& p, const Blk& blk, f
 #pragma unroll
       for (int q = 0; q < 16; ++q) {
         const Pair e = pair_of(j, q);
-        if (e.head < n_rows) fn(e, o[j][e.i0], o[j][e.i1]);
+        if (e.head < n_rows) {
+          const float2 c = chan(e.dim);
+          fn(e, o[j][e.i0] * c.x, o[j][e.i1] * c.y);
+        }
       }
   };
 
@@ -458,10 +507,12 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   const int ntiles = (t_end - t_begin + TN - 1) / TN;
   const int npairs = (ntiles + 1) / 2;
 
-  const unsigned char* kbase = static_cast<const unsigned char*>(p.k) + (long long)kvh * p.k_head_stride * ES;
+  // Cache bytes of a count of elements (FP4: two per byte).
+  auto cache_bytes = [](long long elems) { return Cfg::FP4 ? elems / 2 : elems * ES; };
+  const unsigned char* kbase = static_cast<const unsigned char*>(p.k) + cache_bytes(kvh * p.k_head_stride);
   const unsigned char* vbase = static_cast<const unsigned char*>(Cfg::SHARED ? p.k : p.v) +
-                               (long long)kvh * (Cfg::SHARED ? p.k_head_stride : p.v_head_stride) * ES;
-  const long long krs = p.k_row_stride * ES, vrs = (Cfg::SHARED ? p.k_row_stride : p.v_row_stride) * ES;
+                               cache_bytes(kvh * (Cfg::SHARED ? p.k_head_stride : p.v_head_stride));
+  const long long krs = cache_bytes(p.k_row_stride), vrs = cache_bytes(Cfg::SHARED ? p.k_row_stride : p.v_row_stride);
 
   // First cache row of the tile starting at token t0 (a 32-token tile never crosses a 64-token page).
   auto tile_row0 = [&](int t0) -> long long {
@@ -472,7 +523,9 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     }
     return (long long)b * p.ctx_rows + t0;
   };
-  auto tile_addr = [&](int slot) -> uint32_t { return base + Cfg::OFF_T + slot * Cfg::TILE; };
+  auto tile_addr = [&](int slot) -> uint32_t { return base + Cfg::OFF_T + slot * Cfg::RING_TILE; };
+  // The tile of pair slot `slot` the products read: the ring's, or (FP4) warpgroup slot % 2's e4m3 staging tile.
+  auto read_tile = [&](int slot) -> uint32_t { return Cfg::FP4 ? base + Cfg::OFF_STAGE + (slot & 1) * Cfg::TILE : tile_addr(slot); };
 
   // Copies of one tile (K, then V unless shared) into slot; cp.async zero-fills rows past t_end.
   auto load_tile = [&](int slot, int t0, long long row0) {
@@ -486,6 +539,20 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 #pragma unroll
         for (int c = 0; c < Cfg::VC; ++c)
           tma_load_2d(dst + Cfg::K_TILE + c * Cfg::CHUNK, &maps.v, int(kvh * p.v_head_stride) + 64 * c, row, bar);
+      return;
+    }
+    if constexpr (Cfg::FP4) {
+      // 4-bit rows: a 16-byte unit is 32 values, half of a 64-column chunk's 32-byte row
+      auto copy = [&](const unsigned char* from, long long stride, int units, uint32_t to) {
+#pragma unroll 2
+        for (int u = tid; u < TN * units; u += 256) {
+          const int r = u / units, cu = u % units;
+          const bool ok = t0 + r < t_end;
+          wg::cp_async16(to + (cu / 2) * Cfg::CHUNK4 + wg::swz<32>(r, (cu % 2) * 16), from + (ok ? (row0 + r) * stride : 0) + cu * 16, ok);
+        }
+      };
+      copy(kbase, krs, DQK / 32, dst);
+      if constexpr (!Cfg::SHARED) copy(vbase, vrs, DV / 32, dst + Cfg::QC * Cfg::CHUNK4);
       return;
     }
     constexpr int KU = DQK * ES / 16, UPC = CB / 16;  // 16-byte units per row, per chunk row
@@ -570,7 +637,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     load_q_bf16<DQK>(p, blk, base);
     if (tid < 64) sQs[tid] = 1.f;
   } else {
-    load_q_e4m3<DQK>(p, blk, base, sQs);
+    load_q_e4m3<DQK, Cfg::FP4>(p, blk, base, sQs);
   }
   wg::fence_proxy_async();
   __syncthreads();
@@ -605,7 +672,14 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     };
     if constexpr (!Cfg::POST) issue_next();
     const int slot_own = 2 * (pi % NP) + wgi, slot_other = 2 * (pi % NP) + 1 - wgi;
-    const uint32_t t_own = tile_addr(slot_own), t_other = tile_addr(slot_other);
+    const uint32_t t_own = read_tile(slot_own), t_other = read_tile(slot_other);
+    if constexpr (Cfg::FP4) {
+      // this warpgroup's tile to e4m3 (its K for its own scores, its V for both warpgroups' PV,
+      // which waits at the P exchange barrier below)
+      expand_e2m1_tile<TN, Cfg::QC + (Cfg::SHARED ? 0 : Cfg::VC)>(tile_addr(slot_own), t_own, tid & 127);
+      wg::fence_proxy_async();
+      wg::named_barrier(3 + wgi, 128);
+    }
 
     // ---- S = Q K^T for this warpgroup's tile (64 heads x TN tokens)
     float s[TN / 2];
@@ -663,7 +737,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       for (int tt = 0; tt < 2; ++tt)
 #pragma unroll
         for (int kk = 0; kk < TN / 32; ++kk) {
-          const uint32_t tile_v = tile_addr(2 * (pi % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
+          const uint32_t tile_v = read_tile(2 * (pi % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
           const uint64_t dp = wg::desc_k_major<TN>(base + Cfg::OFF_P + tt * Cfg::P_BYTES) + 2 * kk;
           uint32_t a[NO][4];  // all of a step's fragments first, then one fence for the products
 #pragma unroll
@@ -716,7 +790,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   }
   wg::cp_wait<0>();
 
-  wg_finish<FP8, NO>(p, blk, o, l_run, m_run, sMax);
+  wg_finish<FP8, NO, FP8, 0, Cfg::FP4>(p, blk, o, l_run, m_run, sMax);
 }
 
 // Merges a launch's split partials (every warpgroup kernel's, and the e4m3 warp-split kernel's). The

@@ -34,6 +34,17 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   // MLA prefill runs un-absorbed: per-head K of 192 (128 + 64 rope) and V of 128, as MHA.
   out.push_back(wg_variant<WgCfg<192, 128, false, false, 2, true, 64, 1, false, false, false, true>>());
   out.push_back(wg_variant<WgCfg<192, 128, false, true, 3, true, 64, 1, false, false, false, true>>());
+
+  // 4-bit e2m1 caches, computed in e4m3 (FP4): copied by cp.async as they are stored, expanded in
+  // shared memory by each warpgroup.
+  //                              DQK  DV   SHARED FP8   NP TMA    TN  MINB SPREAD LAZY   POST   MQ     FP4
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, false, 64, 1, false, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, false, 64, 1, false, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, false, 32, 1, false, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 2, false, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false, 64, 1, false, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, false, 32, 1, false, false, false, false, true>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 2, false, 64, 1, false, false, false, false, true>>());
 }
 
 }  // namespace decodesim::gpu::detail

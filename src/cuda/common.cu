@@ -105,6 +105,10 @@ __global__ void fill_fp8_kernel(unsigned char* p, size_t n, uint64_t seed, float
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
     p[i] = __nv_cvt_float_to_fp8(amp * (2.f * uniform01(seed, i) - 1.f), __NV_SATFINITE, __NV_E4M3);
 }
+__global__ void fill_bytes_kernel(unsigned char* p, size_t n, uint64_t seed) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    p[i] = static_cast<unsigned char>(mix64(seed ^ mix64(i)) >> 56);
+}
 __global__ void read_kernel(const uint4* __restrict__ p, size_t n, unsigned* sink) {
   unsigned acc = 0;
   const size_t stride = size_t(gridDim.x) * blockDim.x;
@@ -138,6 +142,11 @@ void fill_fp8(void* p, size_t n, uint64_t seed, float amp, cudaStream_t s) {
   if (!n) return;
   fill_fp8_kernel<<<fill_grid(n), 256, 0, s>>>(static_cast<unsigned char*>(p), n, seed, amp);
   DS_LAUNCHED("fill_fp8");
+}
+void fill_bytes(void* p, size_t bytes, uint64_t seed, cudaStream_t s) {
+  if (!bytes) return;
+  fill_bytes_kernel<<<fill_grid(bytes), 256, 0, s>>>(static_cast<unsigned char*>(p), bytes, seed);
+  DS_LAUNCHED("fill_bytes");
 }
 void poison(void* p, size_t bytes, cudaStream_t s) { DS_CUDA(cudaMemsetAsync(p, 0xFF, bytes, s)); }
 

@@ -103,6 +103,8 @@ void fill_bf16(void* p, size_t n, uint64_t seed, float lo, float hi, cudaStream_
 // e4m3 codes of uniform(-amp, amp); dequantized value = code * scale chosen by the caller.
 void fill_fp8(void* p, size_t n, uint64_t seed, float amp, cudaStream_t s);
 void fill_f32(void* p, size_t n, uint64_t seed, float lo, float hi, cudaStream_t s);
+// Uniformly random bytes (4-bit caches: every e2m1 code is a finite value).
+void fill_bytes(void* p, size_t bytes, uint64_t seed, cudaStream_t s);
 // Poison: every 16-bit word 0xFFFF (a NaN in bf16 and fp16), every byte 0xFF for fp8 (a NaN in e4m3).
 void poison(void* p, size_t bytes, cudaStream_t s);
 uint64_t next_seed();
@@ -115,6 +117,13 @@ inline float bf16_to_float(uint16_t b) {
   return f;
 }
 float fp8_to_float(uint8_t b);     // e4m3
+// e2m1 (the low nibble of b): sign, two exponent bits (bias 1), one mantissa bit; exponent 0 is
+// the subnormal 0 or 0.5. Values 0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives (OCP MX spec).
+inline float e2m1_to_float(uint8_t b) {
+  const int e = (b >> 1) & 3, m = b & 1;
+  const float mag = e == 0 ? 0.5f * m : float(1 << (e - 1)) * (1.f + 0.5f * m);
+  return (b & 8) ? -mag : mag;
+}
 uint8_t float_to_fp8(float f);     // e4m3, round to nearest even, saturating
 uint16_t float_to_bf16(float f);   // round to nearest even
 

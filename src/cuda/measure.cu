@@ -147,7 +147,7 @@ Measurement measure_layer(const AttentionLayerShape& l, const Options& o, std::v
   r.m = as.batch, r.n = as.context, r.k = as.q_heads;
   std::ostringstream lab;
   lab << (as.model.empty() ? as.design : as.model) << " attention layer " << as.design << " b=" << as.batch << " ctx=" << as.context
-      << " kv=" << (as.fp8_kv ? "fp8" : "bf16") << " proj=" << (fp8_proj ? "fp8" : "bf16") << " [" << v->name << ", "
+      << " kv=" << kv_dtype_name(as.kv_bits) << " proj=" << (fp8_proj ? "fp8" : "bf16") << " [" << v->name << ", "
       << proj.size() << " GEMMs (" << l.projections.size() << " projections) + attention in one graph; parts alone sum to " << std::lround(sum_parts) << " us]";
   r.label = lab.str();
   return r;

@@ -32,29 +32,29 @@ g::SweepPlan quick_plan() {
   return p;
 }
 
-g::AttentionShape attn(const std::string& design, int q, int kv, int dqk, int dv, int batch, int ctx, bool fp8, g::KvLayout layout) {
+g::AttentionShape attn(const std::string& design, int q, int kv, int dqk, int dv, int batch, int ctx, int kv_bits, g::KvLayout layout) {
   g::AttentionShape s;
   s.model = "test";
   s.design = design;
   s.q_heads = q, s.kv_heads = kv, s.qk_dim = dqk, s.v_dim = dv;
-  s.batch = batch, s.context = ctx, s.fp8_kv = fp8, s.layout = layout;
+  s.batch = batch, s.context = ctx, s.kv_bits = kv_bits, s.layout = layout;
   return s;
 }
 
 std::vector<g::AttentionShape> small_attention_shapes() {
   std::vector<g::AttentionShape> v;
-  for (bool fp8 : {false, true})
+  for (int kv_bits : {16, 8, 4})  // 4: e2m1 caches, every variant in the warpgroup kernel
     for (g::KvLayout lay : {g::KvLayout::contiguous, g::KvLayout::paged}) {
       // contexts that are not multiples of the tile or page exercise the masked tail
-      v.push_back(attn("mfa", 64, 1, 256, 256, 3, 1000, fp8, lay));   // Step-3
-      v.push_back(attn("gqa", 64, 4, 128, 128, 2, 333, fp8, lay));    // Qwen3-235B, 16 heads per KV head
-      v.push_back(attn("gqa", 40, 8, 128, 128, 2, 129, fp8, lay));    // 5 heads per KV head (padded rows)
-      v.push_back(attn("gqa", 64, 2, 128, 128, 2, 700, fp8, lay));    // 32 per KV head: two 16-head blocks each
-      v.push_back(attn("mla", 128, 1, 576, 512, 2, 517, fp8, lay));   // DeepSeek-V3 absorbed
-      v.push_back(attn("mla", 64, 1, 576, 512, 1, 64, fp8, lay));     // Kimi-K2 width, one tile
+      v.push_back(attn("mfa", 64, 1, 256, 256, 3, 1000, kv_bits, lay));   // Step-3
+      v.push_back(attn("gqa", 64, 4, 128, 128, 2, 333, kv_bits, lay));    // Qwen3-235B, 16 heads per KV head
+      v.push_back(attn("gqa", 40, 8, 128, 128, 2, 129, kv_bits, lay));    // 5 heads per KV head (padded rows)
+      v.push_back(attn("gqa", 64, 2, 128, 128, 2, 700, kv_bits, lay));    // 32 per KV head: two 16-head blocks each
+      v.push_back(attn("mla", 128, 1, 576, 512, 2, 517, kv_bits, lay));   // DeepSeek-V3 absorbed
+      v.push_back(attn("mla", 64, 1, 576, 512, 1, 64, kv_bits, lay));     // Kimi-K2 width, one tile
     }
-  v.push_back(attn("mfa", 64, 1, 256, 256, 80, 130, false, g::KvLayout::contiguous));  // many blocks, few splits
-  v.push_back(attn("mfa", 16, 1, 256, 256, 2, 700, false, g::KvLayout::contiguous));   // 16 heads per KV head
+  v.push_back(attn("mfa", 64, 1, 256, 256, 80, 130, 16, g::KvLayout::contiguous));  // many blocks, few splits
+  v.push_back(attn("mfa", 16, 1, 256, 256, 2, 700, 16, g::KvLayout::contiguous));   // 16 heads per KV head
   return v;
 }
 
@@ -69,7 +69,8 @@ TEST_CASE("decode attention matches the float64 reference", "[gpu][attention]") 
     INFO(ms[i].label << " rel err " << ms[i].rel_error);
     CHECK(ms[i].op_class == "attention_" + p.attention[i].design);
     CHECK(ms[i].rel_error >= 0);
-    CHECK(ms[i].rel_error < (p.attention[i].fp8_kv ? 8e-2 : 1e-2));  // see attention_tolerance()
+    CHECK(ms[i].dtype == g::kv_dtype_name(p.attention[i].kv_bits));
+    CHECK(ms[i].rel_error < (p.attention[i].kv_bits <= 8 ? 8e-2 : 1e-2));  // see attention_tolerance()
     CHECK(ms[i].time_us > 0);
     CHECK(ms[i].bytes > 0);
     CHECK(ms[i].flops > 0);
@@ -84,19 +85,19 @@ TEST_CASE("multi-token and prefill attention match the causal float64 reference"
     s.query_tokens = tokens;
     return s;
   };
-  for (bool fp8 : {false, true})
+  for (int kv_bits : {16, 8})
     for (g::KvLayout lay : {g::KvLayout::contiguous, g::KvLayout::paged}) {
-      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 3, 1000, fp8, lay), 2));
-      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 2, 515, fp8, lay), 4));
-      p.attention.push_back(q(attn("gqa", 64, 4, 128, 128, 2, 333, fp8, lay), 3));  // 48 rows per KV head
-      p.attention.push_back(q(attn("gqa", 40, 8, 128, 128, 2, 129, fp8, lay), 4));  // 20 rows
-      p.attention.push_back(q(attn("mla", 128, 1, 576, 512, 2, 517, fp8, lay), 2));
-      p.attention.push_back(q(attn("mla", 64, 1, 576, 512, 1, 66, fp8, lay), 3));
+      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 3, 1000, kv_bits, lay), 2));
+      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 2, 515, kv_bits, lay), 4));
+      p.attention.push_back(q(attn("gqa", 64, 4, 128, 128, 2, 333, kv_bits, lay), 3));  // 48 rows per KV head
+      p.attention.push_back(q(attn("gqa", 40, 8, 128, 128, 2, 129, kv_bits, lay), 4));  // 20 rows
+      p.attention.push_back(q(attn("mla", 128, 1, 576, 512, 2, 517, kv_bits, lay), 2));
+      p.attention.push_back(q(attn("mla", 64, 1, 576, 512, 1, 66, kv_bits, lay), 3));
       // prefill: whole prompts, a chunk after a prefix, MLA un-absorbed (192/128 per head)
-      p.attention.push_back(q(attn("gqa", 64, 4, 128, 128, 2, 300, fp8, lay), 300));
-      p.attention.push_back(q(attn("gqa", 64, 8, 128, 128, 1, 700, fp8, lay), 150));
-      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 1, 200, fp8, lay), 200));
-      p.attention.push_back(q(attn("gqa", 16, 16, 192, 128, 1, 257, fp8, lay), 257));
+      p.attention.push_back(q(attn("gqa", 64, 4, 128, 128, 2, 300, kv_bits, lay), 300));
+      p.attention.push_back(q(attn("gqa", 64, 8, 128, 128, 1, 700, kv_bits, lay), 150));
+      p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 1, 200, kv_bits, lay), 200));
+      p.attention.push_back(q(attn("gqa", 16, 16, 192, 128, 1, 257, kv_bits, lay), 257));
     }
   const auto ms = g::measure(p, {});
   REQUIRE(ms.size() == p.attention.size());
@@ -105,17 +106,17 @@ TEST_CASE("multi-token and prefill attention match the causal float64 reference"
     const bool prefill = p.attention[i].query_tokens > g::kMaxDecodeQueryTokens;
     CHECK(ms[i].op_class == (prefill ? "prefill_attention_" : "mtp_attention_") + p.attention[i].design);
     CHECK(ms[i].rel_error >= 0);
-    CHECK(ms[i].rel_error < (p.attention[i].fp8_kv ? 8e-2 : 1e-2));
+    CHECK(ms[i].rel_error < (p.attention[i].kv_bits <= 8 ? 8e-2 : 1e-2));
     CHECK(ms[i].time_us > 0);
   }
 }
 
 TEST_CASE("paged and contiguous KV give bit-identical attention", "[gpu][attention][paged]") {
-  for (bool fp8 : {false, true}) {
-    for (const g::AttentionShape& s : {attn("mfa", 64, 1, 256, 256, 3, 1000, fp8, g::KvLayout::contiguous),
-                                       attn("gqa", 64, 4, 128, 128, 2, 333, fp8, g::KvLayout::contiguous),
-                                       attn("mla", 128, 1, 576, 512, 2, 517, fp8, g::KvLayout::contiguous)}) {
-      INFO(s.design << (fp8 ? " fp8" : " bf16"));
+  for (int kv_bits : {16, 8, 4}) {
+    for (const g::AttentionShape& s : {attn("mfa", 64, 1, 256, 256, 3, 1000, kv_bits, g::KvLayout::contiguous),
+                                       attn("gqa", 64, 4, 128, 128, 2, 333, kv_bits, g::KvLayout::contiguous),
+                                       attn("mla", 128, 1, 576, 512, 2, 517, kv_bits, g::KvLayout::contiguous)}) {
+      INFO(s.design << " " << g::kv_dtype_name(kv_bits));
       CHECK(g::paged_contiguous_max_diff(s) == 0.0);
     }
   }
@@ -175,7 +176,7 @@ TEST_CASE("grouped MoE FFN handles uneven routing and empty experts", "[gpu][moe
 TEST_CASE("attention layer runs projections and attention as one graph", "[gpu][layer]") {
   g::SweepPlan p = quick_plan();
   g::AttentionLayerShape l;
-  l.attention = attn("mfa", 64, 1, 256, 256, 4, 300, false, g::KvLayout::contiguous);
+  l.attention = attn("mfa", 64, 1, 256, 256, 4, 300, 16, g::KvLayout::contiguous);
   l.projections = {{"q_a", 4, 2048, 7168, true}, {"q_b", 4, 64 * 256, 2048, true}, {"kv", 4, 512, 7168, true}, {"o", 4, 7168, 64 * 256, true}};
   p.layers.push_back(l);
   const auto ms = g::measure(p, {});
