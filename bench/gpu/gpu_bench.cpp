@@ -1,6 +1,6 @@
 // decodesim_gpu_bench: times the CUDA backend's kernels on the shapes of the Step-3 report and writes
 // CSV. Depends on CUDA and the standard library only (no JSON/CLI/fmt), so it builds on a bare GPU box.
-//   decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,mtp,prefill,gemm,moe,layer] [--filter TEXT] [--variant NAME]
+//   decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,mtp,prefill,fp4,gemm,moe,layer] [--filter TEXT] [--variant NAME]
 //   --filter keeps the attention shapes whose "model design ctx=N bf16|fp8" contains TEXT (for profiling one kernel);
 //   --variant times one attention kernel variant by name.
 #include <algorithm>
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
       std::stringstream ss(argv[++i]);
       for (std::string t; std::getline(ss, t, ',');) only.insert(t);
     } else {
-      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,mtp,prefill,gemm,moe,layer] [--filter TEXT] [--variant NAME]\n";
+      std::cerr << "usage: decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,mtp,prefill,fp4,gemm,moe,layer] [--filter TEXT] [--variant NAME]\n";
       return 2;
     }
   }
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
     });
 
   // ceilings (the floors and % columns below need them)
-  if (want("peaks") || want("attention") || want("mtp") || want("prefill") || want("gemm") || want("moe") || want("layer")) {
+  if (want("peaks") || want("attention") || want("mtp") || want("prefill") || want("fp4") || want("gemm") || want("moe") || want("layer")) {
   guarded("copy", [&] {
     const g::Measurement c = g::measure_copy();
     copy_bw = c.bytes / (c.time_us * 1e-6);
@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
     for (const auto& s : shapes) {
       const std::string key = s.model + " " + s.design + " ctx=" + std::to_string(s.context) +
                               (s.query_tokens > 1 ? " q=" + std::to_string(s.query_tokens) : "") + " " + g::kv_dtype_name(s.kv_bits) +
-                              (s.layout == L::paged ? " paged" : "");
+                              (s.layout == L::paged ? " paged" : "") + (s.context_lens.empty() ? "" : " varlen");
       if (!filter.empty() && key.find(filter) == std::string::npos) continue;
       guarded(key, [&] {
         std::vector<g::Measurement> all;
@@ -238,12 +238,30 @@ int main(int argc, char** argv) {
       }
     run_attention(shapes);
   }
+  // 4-bit caches over the calibration's decode grid (batches x contexts), for the fp4 fits.
+  if (want("fp4")) {
+    std::vector<g::AttentionShape> shapes;
+    for (int b : {32, 64, 128})
+      for (int c : {4096, 8192, 32768}) {
+        shapes.push_back(attn("step3", "mfa", 64, 1, 256, 256, b, c, 4, L::contiguous));
+        shapes.push_back(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, b, c, 4, L::contiguous));
+        shapes.push_back(attn("qwen3-235b-a22b-tp4", "gqa", 16, 1, 128, 128, b, c, 4, L::contiguous));
+        shapes.push_back(attn("deepseek-v3", "mla", 128, 1, 576, 512, b, c, 4, L::contiguous));
+      }
+    run_attention(shapes);
+  }
   if (want("prefill")) {
     std::vector<g::AttentionShape> shapes;
     for (int kv : {16, 8}) {
       for (int t : {2048, 8192}) shapes.push_back(with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 1, t, kv, L::contiguous), t));
       shapes.push_back(with_q(attn("step3", "mfa", 64, 1, 256, 256, 1, 4096, kv, L::contiguous), 4096));
       shapes.push_back(with_q(attn("deepseek-v3-unabsorbed", "gqa", 128, 128, 192, 128, 1, 4096, kv, L::contiguous), 4096));
+      // variable length: four prompts of 8K, 4K, 2K and 2K tokens (16K in all) in one launch, beside
+      // the 8K prompt alone and the uniform batch of 4 x 4K
+      g::AttentionShape v = with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 4, 8192, kv, L::contiguous), 8192);
+      v.context_lens = {8192, 4096, 2048, 2048};
+      shapes.push_back(v);
+      shapes.push_back(with_q(attn("qwen3-235b-a22b", "gqa", 64, 4, 128, 128, 4, 4096, kv, L::contiguous), 4096));
     }
     run_attention(shapes);
   }

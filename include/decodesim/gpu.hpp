@@ -1,6 +1,7 @@
 // The one interface between the CPU core and the optional CUDA measurement backend.
 // Built without CUDA, available() says so and measure() throws; nothing else changes.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -41,7 +42,16 @@ struct AttentionShape {
   // Query tokens per request, the last of its context, causal among themselves: 1 for plain decode,
   // 1 + the draft tokens to verify MTP drafts, the prompt (context) for prefill.
   int query_tokens = 1;
+  // Variable length (query_tokens > 1: prompts or chunks of unequal length in one launch): request
+  // b's own context, at most `context`; its query tokens are the last min(query_tokens,
+  // context_lens[b]) of it (whole prompts: query_tokens = context). Empty: every request `context`.
+  std::vector<int> context_lens = {};
 };
+// Request b's context and query tokens.
+inline int request_context(const AttentionShape& s, int b) {
+  return s.context_lens.empty() ? s.context : s.context_lens[static_cast<size_t>(b)];
+}
+inline int request_query_tokens(const AttentionShape& s, int b) { return std::min(s.query_tokens, request_context(s, b)); }
 
 // out[m x n] = a[m x k] * w[k x n]; fp8 uses e4m3 operands with per-tensor scales.
 struct GemmShape {

@@ -60,7 +60,8 @@ bool prefill_attention_shape_of(const Model& m, gpu::AttentionShape& s) {
   return true;
 }
 
-// Prompts (the whole context is query tokens) and chunks (a chunk after a cached prefix), BF16 and FP8.
+// Prompts (the whole context is query tokens), chunks (a chunk after a cached prefix) and a batch of
+// prompts of unequal length, BF16 and FP8.
 std::vector<gpu::AttentionShape> prefill_attention_shapes(const Model& m, bool quick) {
   std::vector<gpu::AttentionShape> out;
   gpu::AttentionShape base;
@@ -70,12 +71,20 @@ std::vector<gpu::AttentionShape> prefill_attention_shapes(const Model& m, bool q
   };
   const std::vector<P> ps = quick ? std::vector<P>{{1, 4096, 4096}}
                                   : std::vector<P>{{1, 1024, 1024}, {1, 4096, 4096}, {1, 8192, 8192}, {4, 2048, 2048}, {1, 8192, 2048}};
-  for (bool fp8 : {false, true})
+  for (bool fp8 : {false, true}) {
     for (const P& p : ps) {
       gpu::AttentionShape s = base;
       s.batch = p.batch, s.context = p.context, s.query_tokens = p.query_tokens, s.kv_bits = fp8 ? 8 : 16;
       out.push_back(s);
     }
+    // prompts of unequal length in one launch (variable length), as a prefill batch is
+    if (!quick) {
+      gpu::AttentionShape s = base;
+      s.batch = 4, s.context = s.query_tokens = 8192, s.kv_bits = fp8 ? 8 : 16;
+      s.context_lens = {8192, 4096, 2048, 2048};
+      out.push_back(s);
+    }
+  }
   return out;
 }
 

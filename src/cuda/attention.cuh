@@ -31,6 +31,11 @@ struct AttnParams {
   const __nv_bfloat16* q;  // [B][Hq][DQK]
   const void* k;           // element (row, kv head, d) at k + row*k_row_stride + head*k_head_stride + d
   const void* v;           // same for V (ignored when K and V share rows: MLA)
+  // Variable length (several-token kernels): request b's context ctx_lens[b] and query tokens
+  // q_start[b + 1] - q_start[b], its Q and output rows from q_start[b] on ([sum of q][Hq][D]).
+  // nullptr: every request has `context` and `q_tokens`. Launched with one split.
+  const int* ctx_lens;
+  const int* q_start;
   long long k_row_stride, v_row_stride, k_head_stride, v_head_stride;  // in elements
   const int* block_table;  // [B][max_pages] page ids, or nullptr for contiguous rows b*ctx_rows + t
   int max_pages, page_size;
@@ -100,13 +105,23 @@ struct AttnCfg {
 // A head block: request b, KV head kvh, head block hb of G rows of the KV head from row0 (rows:
 // query token t, query head g, at t * q_group + g), n_rows of them real. MQ: the kernel is built
 // for several query tokens (Cfg::MQ); a one-token kernel keeps the one-token arithmetic and masks,
-// so adding the several-token kernels costs it nothing.
+// so adding the several-token kernels costs it nothing. Variable length (MQ, p.q_start set): the
+// request's own context and query tokens, its Q and output rows packed after the requests before it;
+// the blocks past its rows have none (n_rows <= 0).
 template <bool MQ>
 struct HeadBlock {
   int hb, kvh, b, row0, n_rows;
+  int context, q_tokens, group;  // the request's (MQ)
+  long long q_row0;              // its first query token's row (MQ)
   __device__ HeadBlock(const AttnParams& p, int G, int hb_, int kvh_, int b_) : hb(hb_), kvh(kvh_), b(b_) {
     row0 = hb * G;
-    n_rows = min(G, p.group - row0);
+    context = p.context, q_tokens = p.q_tokens, group = p.group, q_row0 = (long long)b * p.q_tokens;
+    if constexpr (MQ)
+      if (p.q_start) {
+        const int q0 = __ldg(p.q_start + b);
+        context = __ldg(p.ctx_lens + b), q_tokens = __ldg(p.q_start + b + 1) - q0, group = q_tokens * p.q_group, q_row0 = q0;
+      }
+    n_rows = min(G, group - row0);
   }
   // Row r's index among all (request, query token, query head) rows, [B][q_tokens][q_heads]: the
   // index of its Q, output and partials.
@@ -115,7 +130,7 @@ struct HeadBlock {
       return (long long)b * p.q_heads + kvh * p.group + row0 + r;
     } else {
       const int t = (row0 + r) / p.q_group, g = (row0 + r) - t * p.q_group;
-      return ((long long)b * p.q_tokens + t) * p.q_heads + kvh * p.q_group + g;
+      return (q_row0 + t) * p.q_heads + kvh * p.q_group + g;
     }
   }
   // Tokens row r sees: its query token's position + 1 (causal), of at most t_end.
@@ -123,8 +138,8 @@ struct HeadBlock {
     if constexpr (!MQ) {
       return t_end;
     } else {
-      const int t = min(row0 + r, p.group - 1) / p.q_group;
-      return min(t_end, p.context - (p.q_tokens - 1 - t));
+      const int t = min(row0 + r, group - 1) / p.q_group;
+      return min(t_end, context - (q_tokens - 1 - t));
     }
   }
 };
@@ -135,6 +150,8 @@ template <bool MQ>
 struct BlockWork : HeadBlock<MQ> {
   int split, t_begin, t_end;
   __device__ BlockWork(const AttnParams& p, int G) : BlockWork(p, G, ids(p)) {}
+  // Nothing to do: a block past its request's rows or context (variable length; one split).
+  __device__ bool empty() const { return this->n_rows <= 0 || t_begin >= this->context; }
 
  private:
   struct Ids {
@@ -155,7 +172,7 @@ struct BlockWork : HeadBlock<MQ> {
   }
   __device__ BlockWork(const AttnParams& p, int G, Ids d) : HeadBlock<MQ>(p, G, d.hb, d.kvh, d.b), split(d.split) {
     t_begin = split * p.tokens_per_split;
-    t_end = this->limit(p, this->n_rows - 1, min(p.context, t_begin + p.tokens_per_split));
+    t_end = this->limit(p, max(this->n_rows, 1) - 1, min(this->context, t_begin + p.tokens_per_split));
   }
 };
 

@@ -80,6 +80,8 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
   const BlockWork<Cfg::MQ> work(p, G);
+  if constexpr (Cfg::MQ)
+    if (work.empty()) return;  // variable length: past the request's rows or context
   const int split = work.split, kvh = work.kvh, b = work.b, n_rows = work.n_rows;
   const int t_begin = work.t_begin, t_end = work.t_end;
   const int nchunks = (t_end - t_begin + TPW - 1) / TPW;

@@ -81,6 +81,10 @@ void validate(const AttentionShape& s) {
   else if (s.q_heads % s.kv_heads) why << "q_heads " << s.q_heads << " not a multiple of kv_heads " << s.kv_heads;
   else if (is_mla(s) && (s.kv_heads != 1 || s.v_dim > s.qk_dim)) why << "mla needs kv_heads 1 and v_dim <= qk_dim";
   else if (s.kv_bits != 16 && s.kv_bits != 8 && s.kv_bits != 4) why << "kv_bits " << s.kv_bits << " (16, 8 or 4)";
+  else if (!s.context_lens.empty() && (s.query_tokens < 2 || int(s.context_lens.size()) != s.batch))
+    why << "context_lens needs one length per request and several query tokens";
+  else if (!s.context_lens.empty() && std::any_of(s.context_lens.begin(), s.context_lens.end(), [&](int c) { return c < 1 || c > s.context; }))
+    why << "context_lens outside 1..context " << s.context;
   if (!why.str().empty()) throw std::runtime_error("attention shape " + s.model + "/" + s.design + ": " + why.str());
 }
 
@@ -130,6 +134,7 @@ AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v) {
     const int s_eff = (ntiles + tps - 1) / tps;
     // Every row must see a token of every split: the last split holds the query tokens' own positions.
     if (s_eff > 1 && s.context - (s_eff - 1) * tps * v.tn < s.query_tokens) continue;
+    if (s_eff > 1 && !s.context_lens.empty()) continue;  // variable length runs one split
     const long long n = base * s_eff;
     const long long waves = (n + slots - 1) / slots;
     const double eff = double(base) * ntiles / slots / (double(waves) * (tps + 2));
@@ -162,8 +167,17 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   rows = paged ? (long long)s.batch * pages_per_req * page_size : (long long)s.batch * s.context;
   k_elems = size_t(rows * k_row_stride);
   v_elems = mla ? 0 : size_t(rows * v_row_stride);
-  q_elems = size_t(s.batch) * s.query_tokens * s.q_heads * s.qk_dim;
-  out_elems = size_t(s.batch) * s.query_tokens * s.q_heads * s.v_dim;
+  h_q_start.assign(size_t(s.batch) + 1, 0);
+  for (int b = 0; b < s.batch; ++b) h_q_start[size_t(b) + 1] = h_q_start[size_t(b)] + request_query_tokens(s, b);
+  const size_t q_rows = size_t(h_q_start.back()) * s.q_heads;  // [request's query tokens][query head], packed
+  q_elems = q_rows * s.qk_dim;
+  out_elems = q_rows * s.v_dim;
+  if (!s.context_lens.empty()) {
+    ctx_lens.alloc(s.context_lens.size() * sizeof(int));
+    q_start.alloc(h_q_start.size() * sizeof(int));
+    DS_CUDA(cudaMemcpy(ctx_lens.get(), s.context_lens.data(), ctx_lens.bytes(), cudaMemcpyHostToDevice));
+    DS_CUDA(cudaMemcpy(q_start.get(), h_q_start.data(), q_start.bytes(), cudaMemcpyHostToDevice));
+  }
   const double set_bytes = double(cache_bytes(k_elems + v_elems)) + q_elems * 2.0;
   size_t free_b = 0, total_b = 0;
   DS_CUDA(cudaMemGetInfo(&free_b, &total_b));
@@ -216,7 +230,7 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
 }
 
 void AttnData::ensure_partials(int splits) {
-  const size_t need = size_t(s.batch) * s.query_tokens * s.q_heads * splits;
+  const size_t need = size_t(h_q_start.back()) * s.q_heads * splits;
   if (o_part.bytes() < need * s.v_dim * sizeof(float)) o_part.alloc(need * s.v_dim * sizeof(float));
   if (lse.bytes() < need * sizeof(float)) lse.alloc(need * sizeof(float));
 }
@@ -225,6 +239,8 @@ AttnParams AttnData::params(const AttnLaunch& L, int set, void* out_ptr, bool ou
   ensure_partials(L.splits);
   AttnParams p{};
   p.q = q[set].get<__nv_bfloat16>();
+  p.ctx_lens = s.context_lens.empty() ? nullptr : ctx_lens.get<int>();
+  p.q_start = s.context_lens.empty() ? nullptr : q_start.get<int>();
   p.k = k[set].get();
   p.v = mla ? k[set].get() : v[set].get();
   p.k_row_stride = k_row_stride, p.v_row_stride = v_row_stride;
@@ -282,10 +298,10 @@ static std::vector<uint8_t> fetch_request(const AttnData& d, const DeviceBuffer&
   return h;
 }
 
-std::vector<int> AttnData::check_rows() const {
-  const int rows = s.query_tokens * s.q_heads;  // per request: [query token][query head]
+std::vector<int> AttnData::check_rows(int b) const {
+  const int nq = request_query_tokens(s, b), rows = nq * s.q_heads;  // per request: [query token][query head]
   std::vector<int> r;
-  if (s.query_tokens <= 8) {
+  if (nq <= 8) {
     r.resize(size_t(rows));
     std::iota(r.begin(), r.end(), 0);
     return r;
@@ -293,7 +309,7 @@ std::vector<int> AttnData::check_rows() const {
   // A prompt: every head of the first, last and a spread of query tokens between (the float64
   // reference of every row would take minutes).
   for (int i = 0; i < 8; ++i) {
-    const int t = int((long long)i * (s.query_tokens - 1) / 7);
+    const int t = int((long long)i * (nq - 1) / 7);
     for (int h = 0; h < s.q_heads; h += std::max(1, s.q_heads / 16)) r.push_back(t * s.q_heads + h);
   }
   r.erase(std::unique(r.begin(), r.end()), r.end());
@@ -302,13 +318,15 @@ std::vector<int> AttnData::check_rows() const {
 
 std::vector<double> attention_reference(const AttnData& d, int set, const std::vector<int>& reqs) {
   const AttentionShape& s = d.s;
-  const int Dq = s.qk_dim, Dv = s.v_dim, T = s.context, nq = s.query_tokens;
+  const int Dq = s.qk_dim, Dv = s.v_dim;
   const std::vector<uint16_t> hq = to_host<uint16_t>(d.q[set].get(), d.q_elems);
-  const size_t rows = size_t(nq) * s.q_heads;  // per request: [query token][query head]
-  const std::vector<int> check = d.check_rows();
-  std::vector<double> ref(reqs.size() * check.size() * Dv);
-  for (size_t ri = 0; ri < reqs.size(); ++ri) {
-    const int b = reqs[ri];
+  std::vector<double> ref;
+  for (int b : reqs) {
+    const int T = request_context(s, b), nq = request_query_tokens(s, b);
+    const std::vector<int> check = d.check_rows(b);
+    const size_t q_row0 = size_t(d.h_q_start[size_t(b)]) * s.q_heads;  // the request's first Q row
+    const size_t out0 = ref.size();
+    ref.resize(out0 + check.size() * Dv);
     // chan: a 4-bit cache's scales, one per element of a row
     auto decode = [&](const std::vector<uint8_t>& raw, float scale, const std::vector<float>& chan) {
       const size_t n = raw.size() * 8 / size_t(d.kv_bits);
@@ -333,7 +351,7 @@ std::vector<double> attention_reference(const AttnData& d, int set, const std::v
       const int kvh = h / d.group;
       const int seen = T - (nq - 1 - qt);  // causal: query token qt sits at position seen - 1
       std::vector<double> qv(Dq), sc(T), acc(Dv, 0.0);
-      for (int i = 0; i < Dq; ++i) qv[i] = bf16_to_float(hq[(size_t(b) * rows + row) * Dq + i]);
+      for (int i = 0; i < Dq; ++i) qv[i] = bf16_to_float(hq[(q_row0 + row) * Dq + i]);
       double mx = -INFINITY;
       for (int t = 0; t < seen; ++t) {
         const float* kr = K.data() + size_t(t) * d.k_row_stride + size_t(kvh) * d.k_head_stride;
@@ -349,7 +367,7 @@ std::vector<double> attention_reference(const AttnData& d, int set, const std::v
         const float* vr = VV.data() + size_t(t) * vrs + size_t(kvh) * (d.mla ? 0 : d.v_head_stride);
         for (int i = 0; i < Dv; ++i) acc[i] += p * vr[i];
       }
-      double* o = ref.data() + (ri * check.size() + ci) * size_t(Dv);
+      double* o = ref.data() + out0 + ci * size_t(Dv);
       for (int i = 0; i < Dv; ++i) o[i] = acc[i] / sum;
     });
   }
@@ -362,11 +380,11 @@ double check_attention_output(const AttnData& d, const std::vector<int>& reqs, c
     if (!std::isfinite(bf16_to_float(x))) return INFINITY;  // poison left or NaN produced
   std::vector<double> got;
   got.reserve(ref.size());
-  const size_t Dv = size_t(d.s.v_dim), per_req = size_t(d.s.query_tokens) * d.s.q_heads * Dv;
-  const std::vector<int> rows = d.check_rows();
+  const size_t Dv = size_t(d.s.v_dim);
   for (int b : reqs)
-    for (int row : rows)
-      for (size_t i = 0; i < Dv; ++i) got.push_back(bf16_to_float(out[size_t(b) * per_req + size_t(row) * Dv + i]));
+    for (int row : d.check_rows(b))
+      for (size_t i = 0; i < Dv; ++i)
+        got.push_back(bf16_to_float(out[(size_t(d.h_q_start[size_t(b)]) * d.s.q_heads + size_t(row)) * Dv + i]));
   return rel_error(got, ref);
 }
 
@@ -390,16 +408,24 @@ Measurement attention_measurement(const AttentionShape& s) {
   m.dtype = kv_dtype_name(s.kv_bits);
   m.m = s.batch, m.n = s.context, m.k = s.q_heads;
   const double es = s.kv_bits / 8.0;  // 4 bits: the channel scales are per layer, not per token
-  const double B = s.batch, T = s.context, nq = s.query_tokens;
-  // Causal: query token i of nq sees T - (nq - 1 - i) positions.
-  const double seen = nq * T - nq * (nq - 1) / 2;
-  m.flops = 2.0 * (s.qk_dim + s.v_dim) * double(s.q_heads) * seen * B;
-  const double kv = is_mla(s) ? B * T * s.qk_dim * es : B * T * s.kv_heads * double(s.qk_dim + s.v_dim) * es;
-  m.bytes = kv + B * nq * s.q_heads * (s.qk_dim + s.v_dim) * 2.0;
-  if (s.layout == KvLayout::paged) m.bytes += B * std::ceil(T / 64.0) * 4.0;
+  // Per request (a batch of one length or of several): query token i of nq sees T - (nq - 1 - i)
+  // positions (causal).
+  double seen = 0, kv_rows = 0, q_rows = 0, pages = 0;
+  for (int b = 0; b < s.batch; ++b) {
+    const double T = request_context(s, b), nq = request_query_tokens(s, b);
+    seen += nq * T - nq * (nq - 1) / 2, kv_rows += T, q_rows += nq, pages += std::ceil(T / 64.0);
+  }
+  m.flops = 2.0 * (s.qk_dim + s.v_dim) * double(s.q_heads) * seen;
+  const double kv = is_mla(s) ? kv_rows * s.qk_dim * es : kv_rows * s.kv_heads * double(s.qk_dim + s.v_dim) * es;
+  m.bytes = kv + q_rows * s.q_heads * (s.qk_dim + s.v_dim) * 2.0;
+  if (s.layout == KvLayout::paged) m.bytes += pages * 4.0;
   std::ostringstream l;
   l << (s.model.empty() ? s.design : s.model) << " " << s.design << " b=" << s.batch << " ctx=" << s.context;
   if (s.query_tokens > 1) l << " q=" << s.query_tokens;
+  if (!s.context_lens.empty()) {
+    l << " lens=";
+    for (size_t i = 0; i < s.context_lens.size(); ++i) l << (i ? "," : "") << s.context_lens[i];
+  }
   l << " h=" << s.q_heads
     << "/" << s.kv_heads << " d=" << s.qk_dim << "/" << s.v_dim << " kv=" << kv_desc(s);
   m.label = l.str();

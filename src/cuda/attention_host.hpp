@@ -33,6 +33,8 @@ struct AttnData {
   DeviceBuffer k_chan, v_chan;             // 4-bit caches: the channel scales ([kv_heads][dim]; MLA: K's serve V)
   std::vector<float> h_k_chan, h_v_chan;   // their host copies for the reference
   std::vector<int> h_table;
+  std::vector<int> h_q_start;  // request b's query tokens start at packed row h_q_start[b] ([batch + 1])
+  DeviceBuffer ctx_lens, q_start;  // variable length: their device copies
   DeviceBuffer table, out, o_part, lse, counters;
 
   explicit AttnData(const AttentionShape& shape, int sets_wanted = -1);
@@ -42,10 +44,10 @@ struct AttnData {
   void launch(const AttnLaunch& L, int set, cudaStream_t st, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);
   std::vector<int> sample_requests(int n) const;
   // Rows of a request ([query token][query head]) the reference checks: all, or a spread for a prompt.
-  std::vector<int> check_rows() const;
+  std::vector<int> check_rows(int b) const;
 };
 
-// float64 reference for the listed requests of set `set`: [request][check_rows()][v_dim].
+// float64 reference for the listed requests of set `set`: [request][check_rows(request)][v_dim].
 std::vector<double> attention_reference(const AttnData& d, int set, const std::vector<int>& reqs);
 // Every output finite (no poison left), then ||out - ref|| / ||ref|| over the listed requests.
 double check_attention_output(const AttnData& d, const std::vector<int>& reqs, const std::vector<double>& ref);

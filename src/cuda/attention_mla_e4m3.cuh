@@ -91,6 +91,8 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
   float* sQs = sM + 192;  // Q's e4m3 scale per head
 
   const WgBlock<Cfg::MQ> blk(p);
+  if constexpr (Cfg::MQ)
+    if (blk.empty()) return;  // variable length: past the request's rows or context
   const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int lim_a = blk.limit(p, row_a, t_end), lim_b = blk.limit(p, row_b, t_end);

@@ -104,6 +104,8 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
   float *sM = sh.sM, *sScaleA = sh.sScaleA, *sScaleB = sh.sScaleB;
 
   const WgBlock<Cfg::MQ> blk(p);
+  if constexpr (Cfg::MQ)
+    if (blk.empty()) return;  // variable length: past the request's rows or context
   const int tid = blk.tid, wgi = blk.wgi, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int lim_a = blk.limit(p, row_a, t_end), lim_b = blk.limit(p, row_b, t_end);

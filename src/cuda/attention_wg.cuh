@@ -501,6 +501,8 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   float* sAlpha = sMax + 256 + 64;                              // [64] rescale factors of the pair (fp8)
 
   const WgBlock<Cfg::MQ> blk(p);
+  if constexpr (Cfg::MQ)
+    if (blk.empty()) return;  // variable length: past the request's rows or context
   const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, wq = blk.wq, t4 = blk.t4;
   const int row_a = blk.row_a, row_b = blk.row_b, kvh = blk.kvh, b = blk.b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;

@@ -85,6 +85,10 @@ TEST_CASE("multi-token and prefill attention match the causal float64 reference"
     s.query_tokens = tokens;
     return s;
   };
+  auto lens = [](g::AttentionShape s, std::vector<int> l) {
+    s.context_lens = std::move(l);
+    return s;
+  };
   for (int kv_bits : {16, 8})
     for (g::KvLayout lay : {g::KvLayout::contiguous, g::KvLayout::paged}) {
       p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 3, 1000, kv_bits, lay), 2));
@@ -98,6 +102,11 @@ TEST_CASE("multi-token and prefill attention match the causal float64 reference"
       p.attention.push_back(q(attn("gqa", 64, 8, 128, 128, 1, 700, kv_bits, lay), 150));
       p.attention.push_back(q(attn("mfa", 64, 1, 256, 256, 1, 200, kv_bits, lay), 200));
       p.attention.push_back(q(attn("gqa", 16, 16, 192, 128, 1, 257, kv_bits, lay), 257));
+      // variable length: prompts of unequal length in one launch, and chunks after unequal prefixes
+      p.attention.push_back(lens(q(attn("gqa", 64, 4, 128, 128, 3, 300, kv_bits, lay), 300), {300, 37, 129}));
+      p.attention.push_back(lens(q(attn("mfa", 64, 1, 256, 256, 2, 200, kv_bits, lay), 200), {65, 200}));
+      p.attention.push_back(lens(q(attn("gqa", 16, 16, 192, 128, 2, 257, kv_bits, lay), 257), {100, 257}));
+      p.attention.push_back(lens(q(attn("gqa", 64, 8, 128, 128, 3, 700, kv_bits, lay), 50), {700, 120, 50}));
     }
   const auto ms = g::measure(p, {});
   REQUIRE(ms.size() == p.attention.size());
