@@ -137,6 +137,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   for (int kk = 0; kk < DQK / 32; ++kk) ldsm_x4(qf[kk], base + swz16<DQK>(lane & 15, 2 * kk + (lane >> 4)));
   const float sc_a = p.scale_log2 * sQs[g], sc_b = p.scale_log2 * sQs[g + 8];
   const int lim_a = work.limit(p, g, t_end), lim_b = work.limit(p, g + 8, t_end);
+  const int lim_lo = work.limit(p, 0, t_end);
 
   // n8 tiles 2c (dims 16c + 2n) and 2c + 1 (dims 16c + 2n + 1) of each 16-dim block c, 4 floats
   // each, in the rows-a-then-b layout rescale_rows takes
@@ -172,7 +173,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
     // query tokens a row's causal limit can fall before it: a row that has seen nothing yet keeps a
     // maximum of -inf and subtracts 0 instead, so its P and factor are 0, not NaN.
     float mx_a, mx_b;
-    scale_mask_rowmax<NJ, Cfg::MQ>(s, chunk_t0(i) + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
+    scale_mask_rowmax<NJ, Cfg::MQ>(s, chunk_t0(i) + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b, lim_lo);
     const float mn_a = fmaxf(m_run[0], mx_a), mn_b = fmaxf(m_run[1], mx_b);
     const float mu_a = Cfg::MQ && mn_a == -INFINITY ? 0.f : mn_a, mu_b = Cfg::MQ && mn_b == -INFINITY ? 0.f : mn_b;
     const float al_a = exp2f(m_run[0] - mu_a), al_b = exp2f(m_run[1] - mu_b);

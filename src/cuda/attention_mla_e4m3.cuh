@@ -96,6 +96,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
   const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int lim_a = blk.limit(p, row_a, t_end), lim_b = blk.limit(p, row_b, t_end);
+  const int lim_lo = blk.limit(p, 0, t_end);
   const int npairs = seesaw_pairs(blk);
   const int ntiles = 2 * npairs;  // the odd tile of a last pair is all past the context
 
@@ -244,7 +245,7 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
     const int kA = 2 * it, kB = 2 * it + 1;
 
     float mx_a, mx_b;
-    scale_mask_rowmax<8, Cfg::MQ>(s, t_begin + 64 * (kA + wgi) + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
+    scale_mask_rowmax<8, Cfg::MQ>(s, t_begin + 64 * (kA + wgi) + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b, lim_lo);
     if (wgi == 0) {
       // m -> m_A; P_A at m_A to shared memory (fp16, for WG1, which scales it to m_B itself).
       const float mo_a = sM[row_a], mo_b = sM[row_b];

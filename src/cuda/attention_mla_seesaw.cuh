@@ -109,6 +109,7 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
   const int tid = blk.tid, wgi = blk.wgi, t4 = blk.t4, row_a = blk.row_a, row_b = blk.row_b;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int lim_a = blk.limit(p, row_a, t_end), lim_b = blk.limit(p, row_b, t_end);
+  const int lim_lo = blk.limit(p, 0, t_end);
   const int npairs = seesaw_pairs(blk);
   const int col0 = int(blk.kvh * p.k_head_stride);
   const bool issuer = (tid & 127) == 0;  // each warpgroup's copy issuer
@@ -220,7 +221,7 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
 
     // Scale to the log2 domain, mask tokens past the split, row maxima over the quad.
     float mx_a, mx_b;
-    scale_mask_rowmax<8, Cfg::MQ>(s, t_begin + 64 * (2 * it + wgi) + 2 * t4, lim_a, lim_b, p.scale_log2, p.scale_log2, mx_a, mx_b);
+    scale_mask_rowmax<8, Cfg::MQ>(s, t_begin + 64 * (2 * it + wgi) + 2 * t4, lim_a, lim_b, p.scale_log2, p.scale_log2, mx_a, mx_b, lim_lo);
 
     if (wgi == 1) wg::named_barrier(kScaleA, 256);  // m_A and WG0's factor are in shared memory
     // This warpgroup's step of the running maximum (WG0: m -> m_A; WG1: m_A -> m_B). Tile A always

@@ -233,10 +233,13 @@ __device__ __forceinline__ void rescale_ot(float (&o)[NO][32], const float* f, i
 // thread's two rows times its factor (sc_a, sc_b), tokens at or past the row's limit (lim_a, lim_b:
 // HeadBlock::limit; one token, MQ false: both are the split's end, one compare per column serves
 // both rows; tok0: the token of the thread's first column) masked to -inf; returns both rows'
-// maxima over the quad.
+// maxima over the quad. MQ: lim_lo, the block's least limit (its first row's): columns all before
+// it need no row's own limit, so every tile but the last few takes the one-token path.
 template <int NJ, bool MQ>
 __device__ __forceinline__ void scale_mask_rowmax(float (&s)[4 * NJ], int tok0, int lim_a, int lim_b, float sc_a, float sc_b,
-                                                  float& mx_a, float& mx_b) {
+                                                  float& mx_a, float& mx_b, int lim_lo = 0) {
+  if constexpr (MQ)
+    if (tok0 + 8 * NJ <= lim_lo) return scale_mask_rowmax<NJ, false>(s, tok0, lim_lo, lim_lo, sc_a, sc_b, mx_a, mx_b);
   mx_a = -INFINITY, mx_b = -INFINITY;
 #pragma unroll
   for (int j = 0; j < NJ; ++j) {
@@ -649,6 +652,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
   const float qs_a = q_scale[row_a], qs_b = q_scale[row_b];
   const int lim_a = blk.limit(p, row_a, t_end), lim_b = blk.limit(p, row_b, t_end);
+  const int lim_lo = blk.limit(p, 0, t_end);
   const float sc_a = p.scale_log2 * qs_a, sc_b = p.scale_log2 * qs_b;
 
   const uint32_t sP_own = base + Cfg::OFF_P + wgi * Cfg::P_BYTES, sP_other = base + Cfg::OFF_P + (1 - wgi) * Cfg::P_BYTES;
@@ -707,7 +711,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
 
     // ---- online softmax in the log2 domain, one running maximum shared by both warpgroups
     float mx_a, mx_b;
-    scale_mask_rowmax<NJ, Cfg::MQ>(s, t_begin + (2 * pi + wgi) * TN + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
+    scale_mask_rowmax<NJ, Cfg::MQ>(s, t_begin + (2 * pi + wgi) * TN + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b, lim_lo);
     if (t4 == 0) sMax[wgi * 64 + row_a] = mx_a, sMax[wgi * 64 + row_b] = mx_b;
     wg::named_barrier(1, 256);
     // The pair's first tile always holds a valid token, so its maximum is finite (and the first
