@@ -9,6 +9,7 @@
 #include <cudaTypedefs.h>
 
 #include "attention_host.hpp"
+#include "e2m1.hpp"
 
 namespace decodesim::gpu::detail {
 
@@ -154,7 +155,7 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   if (kv_bits == 8) k_scale = v_scale = 1.f / 16.f;  // codes uniform in (-16, 16): values in (-1, 1)
   // e2m1 codes (up to 6) times a channel scale of 1/6 +- 50%; the kernels take them as e4m3 codes
   // (the value times 2^-6), so the 2^6 joins the per-tensor scales
-  if (kv_bits == 4) k_scale = v_scale = 64.f;
+  if (kv_bits == 4) k_scale = v_scale = 1.f / e2m1::kE4m3Factor;
   if (mla) {
     k_row_stride = s.qk_dim, k_head_stride = 0;
     v_row_stride = k_row_stride, v_head_stride = 0;
@@ -336,7 +337,7 @@ std::vector<double> attention_reference(const AttnData& d, int set, const std::v
       else if (d.kv_bits == 8)
         for (size_t i = 0; i < n; ++i) f[i] = fp8_to_float(raw[i]) * scale;
       else
-        for (size_t i = 0; i < n; ++i) f[i] = e2m1_to_float(uint8_t(raw[i / 2] >> (4 * (i % 2)))) * chan[i % chan.size()];
+        for (size_t i = 0; i < n; ++i) f[i] = e2m1::to_float(uint8_t(raw[i / 2] >> (4 * (i % 2)))) * chan[i % chan.size()];
       return f;
     };
     const std::vector<float> K = decode(fetch_request(d, d.k[set], d.k_row_stride, b), d.k_scale, d.h_k_chan);

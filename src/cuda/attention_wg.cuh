@@ -25,6 +25,7 @@
 #include <cuda.h>
 
 #include "attention.cuh"
+#include "e2m1.hpp"
 #include "wgmma.cuh"
 
 namespace decodesim::gpu::detail {
@@ -123,19 +124,10 @@ __device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
   asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
   return v;
 }
-// Eight e2m1 codes (value 2i in the low nibble of byte i, 2i + 1 in its high nibble: the usual
-// packing) -> eight e4m3 bytes in value order. Placing e2m1's bits s e1 e0 m as e4m3's s 0 0 e1 e0
-// m 0 0 gives the same value times 2^-6, subnormal (0.5) included, so the expansion is exact and
-// takes shifts and masks only; the 2^6 goes into the scales.
-__device__ __forceinline__ uint2 e2m1x8_to_e4m3(uint32_t w) {
-  const uint32_t lo = ((w << 4) & 0x80808080u) | ((w << 2) & 0x1C1C1C1Cu);  // values 0, 2, 4, 6
-  const uint32_t hi = (w & 0x80808080u) | ((w >> 2) & 0x1C1C1C1Cu);         // values 1, 3, 5, 7
-  return make_uint2(__byte_perm(lo, hi, 0x5140), __byte_perm(lo, hi, 0x7362));
-}
 // A 4-bit tile (64-column chunks of TN rows x 32 bytes, 32-byte swizzle) -> the e4m3 tile of the
-// FP8 layout (chunks of TN rows x 64 bytes, 64-byte swizzle), by the 128 threads of a warpgroup
-// (wtid). Eight consecutive threads take one 16-byte unit of eight consecutive rows: both the
-// loads and the stores then fall on distinct banks.
+// FP8 layout (chunks of TN rows x 64 bytes, 64-byte swizzle; e2m1::to_e4m3x8, exact: the value
+// times 2^-6), by the 128 threads of a warpgroup (wtid). Eight consecutive threads take one
+// 16-byte unit of eight consecutive rows: both the loads and the stores then fall on distinct banks.
 template <int TN, int CHUNKS>
 __device__ __forceinline__ void expand_e2m1_tile(uint32_t src, uint32_t dst, int wtid) {
   constexpr int UNITS = CHUNKS * TN * 2;
@@ -143,10 +135,10 @@ __device__ __forceinline__ void expand_e2m1_tile(uint32_t src, uint32_t dst, int
   for (int w = wtid; w < UNITS; w += 128) {
     const int r = w % TN, h = (w / TN) & 1, c = w / (2 * TN);
     const uint4 x = ld_shared_v4(src + c * (TN * 32) + wg::swz<32>(r, 16 * h));
-    const uint2 a = e2m1x8_to_e4m3(x.x), b = e2m1x8_to_e4m3(x.y), d = e2m1x8_to_e4m3(x.z), e = e2m1x8_to_e4m3(x.w);
+    const e2m1::E4m3x8 a = e2m1::to_e4m3x8(x.x), b = e2m1::to_e4m3x8(x.y), d = e2m1::to_e4m3x8(x.z), e = e2m1::to_e4m3x8(x.w);
     const uint32_t out = dst + c * (TN * 64);
-    st_shared_v4(out + wg::swz<64>(r, 32 * h), make_uint4(a.x, a.y, b.x, b.y));
-    st_shared_v4(out + wg::swz<64>(r, 32 * h + 16), make_uint4(d.x, d.y, e.x, e.y));
+    st_shared_v4(out + wg::swz<64>(r, 32 * h), make_uint4(a.lo, a.hi, b.lo, b.hi));
+    st_shared_v4(out + wg::swz<64>(r, 32 * h + 16), make_uint4(d.lo, d.hi, e.lo, e.hi));
   }
 }
 

@@ -117,13 +117,6 @@ inline float bf16_to_float(uint16_t b) {
   return f;
 }
 float fp8_to_float(uint8_t b);     // e4m3
-// e2m1 (the low nibble of b): sign, two exponent bits (bias 1), one mantissa bit; exponent 0 is
-// the subnormal 0 or 0.5. Values 0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives (OCP MX spec).
-inline float e2m1_to_float(uint8_t b) {
-  const int e = (b >> 1) & 3, m = b & 1;
-  const float mag = e == 0 ? 0.5f * m : float(1 << (e - 1)) * (1.f + 0.5f * m);
-  return (b & 8) ? -mag : mag;
-}
 uint8_t float_to_fp8(float f);     // e4m3, round to nearest even, saturating
 uint16_t float_to_bf16(float f);   // round to nearest even
 
