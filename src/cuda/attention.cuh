@@ -108,24 +108,34 @@ struct AttnCfg {
 // so adding the several-token kernels costs it nothing. Variable length (MQ, p.q_start set): the
 // request's own context and query tokens, its Q and output rows packed after the requests before it;
 // the blocks past its rows have none (n_rows <= 0).
+// A read-only load: through the texture path on the device, plain on the host (HeadBlock's index
+// arithmetic is also checked on the host, tests/cuda_host).
+__host__ __device__ __forceinline__ int ld_ro(const int* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
 template <bool MQ>
 struct HeadBlock {
   int hb, kvh, b, row0, n_rows;
   int context, q_tokens, group;  // the request's (MQ)
   long long q_row0;              // its first query token's row (MQ)
-  __device__ HeadBlock(const AttnParams& p, int G, int hb_, int kvh_, int b_) : hb(hb_), kvh(kvh_), b(b_) {
+  __host__ __device__ HeadBlock(const AttnParams& p, int G, int hb_, int kvh_, int b_) : hb(hb_), kvh(kvh_), b(b_) {
     row0 = hb * G;
     context = p.context, q_tokens = p.q_tokens, group = p.group, q_row0 = (long long)b * p.q_tokens;
     if constexpr (MQ)
       if (p.q_start) {
-        const int q0 = __ldg(p.q_start + b);
-        context = __ldg(p.ctx_lens + b), q_tokens = __ldg(p.q_start + b + 1) - q0, group = q_tokens * p.q_group, q_row0 = q0;
+        const int q0 = ld_ro(p.q_start + b);
+        context = ld_ro(p.ctx_lens + b), q_tokens = ld_ro(p.q_start + b + 1) - q0, group = q_tokens * p.q_group, q_row0 = q0;
       }
     n_rows = min(G, group - row0);
   }
   // Row r's index among all (request, query token, query head) rows, [B][q_tokens][q_heads]: the
   // index of its Q, output and partials.
-  __device__ long long row(const AttnParams& p, int r) const {
+  __host__ __device__ long long row(const AttnParams& p, int r) const {
     if constexpr (!MQ) {
       return (long long)b * p.q_heads + kvh * p.group + row0 + r;
     } else {
@@ -134,7 +144,7 @@ struct HeadBlock {
     }
   }
   // Tokens row r sees: its query token's position + 1 (causal), of at most t_end.
-  __device__ int limit(const AttnParams& p, int r, int t_end) const {
+  __host__ __device__ int limit(const AttnParams& p, int r, int t_end) const {
     if constexpr (!MQ) {
       return t_end;
     } else {

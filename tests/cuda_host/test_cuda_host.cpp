@@ -1,0 +1,30 @@
+// The CUDA kernels' host-checkable logic, run on any machine (no GPU needed): HeadBlock's rows and
+// causal limits for uniform and variable-length batches.
+#define CATCH_CONFIG_MAIN
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+namespace decodesim::gpu::detail {
+std::string check_head_blocks(const std::vector<int>& ctx, const std::vector<int>& q, int q_heads, int kv_heads, int G, bool varlen);
+}
+using decodesim::gpu::detail::check_head_blocks;
+
+TEST_CASE("head blocks own every query row once, at its causal limit", "[cuda][attention]") {
+  // uniform: MTP (2 tokens, MFA 64 heads), GQA with 16 heads per KV head (4 tokens in a 64-row block)
+  CHECK(check_head_blocks({1000, 1000, 1000}, {2, 2, 2}, 64, 1, 64, false) == "");
+  CHECK(check_head_blocks({333, 333}, {3, 3}, 64, 4, 64, false) == "");
+  CHECK(check_head_blocks({129, 129}, {4, 4}, 40, 8, 16, false) == "");
+  // variable length: prompts of unequal length, chunks after unequal prefixes (query tokens capped
+  // by the context), head blocks of 64 and 16 rows
+  CHECK(check_head_blocks({300, 37, 129}, {300, 37, 129}, 64, 4, 64, true) == "");
+  CHECK(check_head_blocks({65, 200}, {65, 200}, 64, 1, 64, true) == "");
+  CHECK(check_head_blocks({700, 120, 50}, {50, 50, 50}, 64, 8, 16, true) == "");
+  CHECK(check_head_blocks({1, 17, 5}, {1, 17, 5}, 16, 16, 64, true) == "");
+}
+
+TEST_CASE("the check finds a wrong packing", "[cuda][attention]") {
+  // the same batch read as uniform (every request at the longest) claims rows past the packed ones
+  CHECK(check_head_blocks({300, 37, 129}, {300, 37, 129}, 64, 4, 64, false) != "");
+}
