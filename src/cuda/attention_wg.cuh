@@ -124,21 +124,39 @@ __device__ __forceinline__ uint4 ld_shared_v4(uint32_t addr) {
   asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr) : "memory");
   return v;
 }
-// A 4-bit tile (64-column chunks of TN rows x 32 bytes, 32-byte swizzle) -> the e4m3 tile of the
-// FP8 layout (chunks of TN rows x 64 bytes, 64-byte swizzle; e2m1::to_e4m3x8, exact: the value
-// times 2^-6), by the 128 threads of a warpgroup (wtid). Eight consecutive threads take one
-// 16-byte unit of eight consecutive rows: both the loads and the stores then fall on distinct banks.
+// 4-bit tiles. A tile as it arrives: 64-column chunks of TN rows x 32 bytes, 32-byte swizzle; its
+// 16-byte unit u of row r (values 32u .. 32u + 31) at e2m1_unit_offset. The e4m3 tile the products
+// read (the FP8 layout): chunks of TN rows x 64 bytes, 64-byte swizzle; unit u (values 16u .. 16u
+// + 15) at e4m3_unit_offset. The copies, the expansion and the host test (tests/cuda_host) share them.
+template <int TN>
+__host__ __device__ __forceinline__ uint32_t e2m1_unit_offset(int r, int u) {
+  return uint32_t((u / 2) * (TN * 32)) + wg::swz<32>(r, (u % 2) * 16);
+}
+template <int TN>
+__host__ __device__ __forceinline__ uint32_t e4m3_unit_offset(int r, int u) {
+  return uint32_t((u / 4) * (TN * 64)) + wg::swz<64>(r, (u % 4) * 16);
+}
+// One 4-bit unit (32 values) -> its two e4m3 units (e2m1::to_e4m3x8, exact: the value times 2^-6).
+__host__ __device__ __forceinline__ void expand_e2m1_unit(const uint32_t (&x)[4], uint32_t (&first)[4], uint32_t (&second)[4]) {
+  const e2m1::E4m3x8 a = e2m1::to_e4m3x8(x[0]), b = e2m1::to_e4m3x8(x[1]), d = e2m1::to_e4m3x8(x[2]), e = e2m1::to_e4m3x8(x[3]);
+  first[0] = a.lo, first[1] = a.hi, first[2] = b.lo, first[3] = b.hi;
+  second[0] = d.lo, second[1] = d.hi, second[2] = e.lo, second[3] = e.hi;
+}
+// A 4-bit tile of CHUNKS chunks -> its e4m3 tile, by the 128 threads of a warpgroup (wtid). Eight
+// consecutive threads take one unit of eight consecutive rows: both the loads and the stores then
+// fall on distinct banks.
 template <int TN, int CHUNKS>
 __device__ __forceinline__ void expand_e2m1_tile(uint32_t src, uint32_t dst, int wtid) {
   constexpr int UNITS = CHUNKS * TN * 2;
 #pragma unroll 4
   for (int w = wtid; w < UNITS; w += 128) {
-    const int r = w % TN, h = (w / TN) & 1, c = w / (2 * TN);
-    const uint4 x = ld_shared_v4(src + c * (TN * 32) + wg::swz<32>(r, 16 * h));
-    const e2m1::E4m3x8 a = e2m1::to_e4m3x8(x.x), b = e2m1::to_e4m3x8(x.y), d = e2m1::to_e4m3x8(x.z), e = e2m1::to_e4m3x8(x.w);
-    const uint32_t out = dst + c * (TN * 64);
-    st_shared_v4(out + wg::swz<64>(r, 32 * h), make_uint4(a.lo, a.hi, b.lo, b.hi));
-    st_shared_v4(out + wg::swz<64>(r, 32 * h + 16), make_uint4(d.lo, d.hi, e.lo, e.hi));
+    const int r = w % TN, u = w / TN;
+    const uint4 v = ld_shared_v4(src + e2m1_unit_offset<TN>(r, u));
+    const uint32_t x[4] = {v.x, v.y, v.z, v.w};
+    uint32_t first[4], second[4];
+    expand_e2m1_unit(x, first, second);
+    st_shared_v4(dst + e4m3_unit_offset<TN>(r, 2 * u), make_uint4(first[0], first[1], first[2], first[3]));
+    st_shared_v4(dst + e4m3_unit_offset<TN>(r, 2 * u + 1), make_uint4(second[0], second[1], second[2], second[3]));
   }
 }
 
@@ -545,11 +563,11 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
         for (int u = tid; u < TN * units; u += 256) {
           const int r = u / units, cu = u % units;
           const bool ok = t0 + r < t_end;
-          wg::cp_async16(to + (cu / 2) * Cfg::CHUNK4 + wg::swz<32>(r, (cu % 2) * 16), from + (ok ? (row0 + r) * stride : 0) + cu * 16, ok);
+          wg::cp_async16(to + e2m1_unit_offset<TN>(r, cu), from + (ok ? (row0 + r) * stride : 0) + cu * 16, ok);
         }
       };
       copy(kbase, krs, DQK / 32, dst);
-      if constexpr (!Cfg::SHARED) copy(vbase, vrs, DV / 32, dst + Cfg::QC * Cfg::CHUNK4);
+      if constexpr (!Cfg::SHARED) copy(vbase, vrs, DV / 32, dst + Cfg::QC * Cfg::CHUNK4);  // V's chunks follow K's
       return;
     }
     constexpr int KU = DQK * ES / 16, UPC = CB / 16;  // 16-byte units per row, per chunk row

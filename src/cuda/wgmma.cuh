@@ -18,7 +18,7 @@ namespace decodesim::gpu::detail::wg {
 // unit u ^ ((r / (128 / SPAN)) % (SPAN / 16)), which is the hardware's address-bit swizzle
 // (bits [4, 4+log2(SPAN/16)) xor bits [7, ...)) for a tile whose base is aligned to 8 rows.
 template <int SPAN>
-__device__ __forceinline__ uint32_t swz(uint32_t row, uint32_t byte_in_row) {
+__host__ __device__ __forceinline__ uint32_t swz(uint32_t row, uint32_t byte_in_row) {
   static_assert(SPAN == 32 || SPAN == 64 || SPAN == 128, "swizzle span");
   const uint32_t off = row * SPAN + byte_in_row;
   constexpr uint32_t mask = SPAN / 16 - 1;  // 1, 3 or 7

@@ -1,5 +1,5 @@
 // The CUDA kernels' host-checkable logic, run on any machine (no GPU needed): HeadBlock's rows and
-// causal limits for uniform and variable-length batches.
+// causal limits for uniform and variable-length batches; a 4-bit tile's copies and expansion.
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
@@ -8,7 +8,9 @@
 
 namespace decodesim::gpu::detail {
 std::string check_head_blocks(const std::vector<int>& ctx, const std::vector<int>& q, int q_heads, int kv_heads, int G, bool varlen);
+std::string check_e2m1_tiles();
 }
+using decodesim::gpu::detail::check_e2m1_tiles;
 using decodesim::gpu::detail::check_head_blocks;
 
 TEST_CASE("head blocks own every query row once, at its causal limit", "[cuda][attention]") {
@@ -27,4 +29,8 @@ TEST_CASE("head blocks own every query row once, at its causal limit", "[cuda][a
 TEST_CASE("the check finds a wrong packing", "[cuda][attention]") {
   // the same batch read as uniform (every request at the longest) claims rows past the packed ones
   CHECK(check_head_blocks({300, 37, 129}, {300, 37, 129}, 64, 4, 64, false) != "");
+}
+
+TEST_CASE("a 4-bit tile's values land where the FP8 products read them", "[cuda][attention][fp4]") {
+  CHECK(check_e2m1_tiles() == "");  // MFA, GQA and MLA widths, 32- and 64-token tiles
 }
