@@ -333,6 +333,19 @@ TEST_CASE("an FP8 fit carried to a chip without FP8 takes its BF16 peak", "[cali
   CHECK(carry_calibration(c, kMeasured, ampere).fits[0].flops_per_s == Approx(0.7 * 3e14));
 }
 
+TEST_CASE("a 4-bit-cache attention fit is costed at the FP8 peak, measured and carried", "[calibration][carry]") {
+  Calibration c = test::calibration_for("m", "measured GPU", 1.8e12, 8e14, 1.6e15);
+  // 70% of the FP8 peak (2e15): the 4-bit kernels multiply at FP8
+  const EfficiencyFit fp4 = fit("attention_mfa", "fp4", 1.6e12, 1.4e15, 4);
+  c.fits = {fp4};
+  measure(c, fp4, {1, 30, 300, 1000, 3000});
+  const Calibration t = carry_calibration(c, kMeasured, kTarget);
+  REQUIRE(t.fits.size() == 1);
+  CHECK(t.fits[0].dtype == "fp4");
+  CHECK(t.fits[0].flops_per_s == Approx(0.7 * 4e14));  // the target's FP8 peak, not its BF16 (2e14)
+  CHECK(t.fits[0].bytes_per_s == Approx(0.8 * 4e12));
+}
+
 TEST_CASE("the shipped H100 calibration: which sides its kernels exercised", "[calibration][carry]") {
   const Calibration c = load_calibration((test::source_dir() / "hardware/calibrated/h100.json").string());
   const Hardware h100 = load_hardware("h100");
