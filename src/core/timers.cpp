@@ -57,9 +57,8 @@ double fallback_bytes(const Hardware& hw, const Calibration& c) {
 // carried to other Hopper parts unchanged.
 constexpr double kSmallKernelUs = 2.5;
 
-// attention: + 2 * AttentionKind + (16-bit cache); prefill and several-token (MTP) attention the
-// same after decode's 8 slots
-// Attention fits: per fit set, kind (4) and cache width (8-bit, 16-bit, sub-byte).
+// Attention fits: decode, then prefill, then several-token (MTP), each a slot per kind (4) and
+// cache width (8-bit, 16-bit, sub-byte).
 constexpr int kCacheWidths = 3, kPerSet = kCacheWidths * 4;
 constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2, kFitPrefill = kFitAttention + kPerSet, kFitMtp = kFitPrefill + kPerSet;
 enum class AttentionFit { decode, prefill, mtp };
