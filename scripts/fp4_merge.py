@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""4-bit KV attention on one H100: the shipped calibration's measurements plus this run's 4-bit
-shapes (the fastest variant of each, gpu_bench.csv from `decodesim_gpu_bench --only fp4`), for a
-refit with the fp4 classes; and, first, how the shipped FP8 fits predict the 4-bit kernels from their
-FLOPs and bytes (what the core does for a 4-bit cache when a calibration has no fp4 fit).
+"""4-bit KV attention measured on an H100: the shipped calibration's measurements plus a timing
+tool run's 4-bit shapes (the fastest variant of each: the CSV of `decodesim_gpu_bench --only fp4`),
+for a refit with the fp4 classes; and, first, how the shipped FP8 fits predict the 4-bit kernels
+from their FLOPs and bytes (what the core does for a 4-bit cache when a calibration has no fp4 fit).
 
-    python3 bench/results/h100-fp4/merge.py > /tmp/h100-fp4.json      # table on stderr
-    build/decodesim calibrate --refit /tmp/h100-fp4.json --out bench/results/h100-fp4/h100.json --csv DIR
+    python3 scripts/fp4_merge.py RUN/gpu_bench.csv > /tmp/h100-fp4.json      # table on stderr
+    build/decodesim calibrate --refit /tmp/h100-fp4.json --out RUN/h100.json --csv RUN/calibration
 """
 import csv
 import json
@@ -13,9 +13,11 @@ import os
 import statistics
 import sys
 
-here = os.path.dirname(os.path.abspath(__file__))
-base = json.load(open(os.path.join(here, "..", "..", "..", "hardware", "calibrated", "h100.json")))
-rows = [r for r in csv.DictReader(open(os.path.join(here, "gpu_bench.csv")))
+if len(sys.argv) != 2:
+    sys.exit("usage: fp4_merge.py GPU_BENCH_CSV")
+root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+base = json.load(open(os.path.join(root, "hardware", "calibrated", "h100.json")))
+rows = [r for r in csv.DictReader(open(sys.argv[1]))
         if r["dtype"] == "fp4" and r["note"] == "best" and r["op_class"].startswith("attention_")]
 
 
@@ -47,5 +49,5 @@ for r in rows:
         continue
     base["measurements"].append({k: (r[k] if k in ("op_class", "dtype", "label") else float(r[k]))
                                  for k in ("op_class", "dtype", "label", "m", "n", "k", "flops", "bytes", "time_us", "rel_error")})
-base["_note"] += "; plus the 4-bit KV attention shapes of bench/results/h100-fp4 (merge.py)"
+base["_note"] += "; plus the 4-bit KV attention shapes of " + sys.argv[1] + " (scripts/fp4_merge.py)"
 print(json.dumps(base, indent=1))
