@@ -239,28 +239,37 @@ __device__ __forceinline__ void rescale_ot(float (&o)[NO][32], const float* f, i
     for (int j = 0; j < NO; ++j) o[j][4 * jj] *= al.x, o[j][4 * jj + 1] *= al.y, o[j][4 * jj + 2] *= al.x, o[j][4 * jj + 3] *= al.y;
   }
 }
-// A score tile (64 heads x 8*NJ tokens, the m64 accumulator) to the log2 domain: each of the
-// thread's two rows times its factor (sc_a, sc_b), tokens at or past the row's limit (lim_a, lim_b:
-// HeadBlock::limit; one token, MQ false: both are the split's end, one compare per column serves
-// both rows; tok0: the token of the thread's first column) masked to -inf; returns both rows'
-// maxima over the quad. MQ: lim_lo, the block's least limit (its first row's): columns all before
-// it need no row's own limit, so every tile but the last few takes the one-token path.
-template <int NJ, bool MQ>
-__device__ __forceinline__ void scale_mask_rowmax(float (&s)[4 * NJ], int tok0, int lim_a, int lim_b, float sc_a, float sc_b,
-                                                  float& mx_a, float& mx_b, int lim_lo = 0) {
-  if constexpr (MQ)
-    if (tok0 + 8 * NJ <= lim_lo) return scale_mask_rowmax<NJ, false>(s, tok0, lim_lo, lim_lo, sc_a, sc_b, mx_a, mx_b);
-  mx_a = -INFINITY, mx_b = -INFINITY;
+// The thread's part of a score tile to the log2 domain and its two rows' maxima over its own
+// columns: each row times its factor (sc_a, sc_b), tokens at or past the row's limit (lim_a, lim_b)
+// masked to -inf; PER_ROW false: one limit (lim_a) serves both rows, one compare per column.
+template <int NJ, bool PER_ROW>
+__device__ __forceinline__ void scale_mask_max(float (&s)[4 * NJ], int tok0, int lim_a, int lim_b, float sc_a, float sc_b,
+                                               float& mx_a, float& mx_b) {
 #pragma unroll
   for (int j = 0; j < NJ; ++j) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const int lim = MQ && e >= 2 ? lim_b : lim_a;
+      const int lim = PER_ROW && e >= 2 ? lim_b : lim_a;
       s[4 * j + e] = tok0 + 8 * j + (e & 1) < lim ? s[4 * j + e] * (e < 2 ? sc_a : sc_b) : -INFINITY;
     }
     mx_a = fmaxf(mx_a, fmaxf(s[4 * j], s[4 * j + 1]));
     mx_b = fmaxf(mx_b, fmaxf(s[4 * j + 2], s[4 * j + 3]));
   }
+}
+// A score tile (64 heads x 8*NJ tokens, the m64 accumulator) to the log2 domain: each of the
+// thread's two rows times its factor (sc_a, sc_b), tokens at or past the row's limit (lim_a, lim_b:
+// HeadBlock::limit; one token, MQ false: both are the split's end, one compare per column serves
+// both rows; tok0: the token of the thread's first column) masked to -inf; returns both rows'
+// maxima over the quad. MQ: lim_lo, the block's least limit (its first row's): columns all before
+// it need no row's own limit, so every tile but the last few takes the one-token mask. The threads
+// of a quad may choose differently at the boundary; both choices give the same scores, and the
+// shuffles below are one instruction for all of them.
+template <int NJ, bool MQ>
+__device__ __forceinline__ void scale_mask_rowmax(float (&s)[4 * NJ], int tok0, int lim_a, int lim_b, float sc_a, float sc_b,
+                                                  float& mx_a, float& mx_b, int lim_lo = 0) {
+  mx_a = -INFINITY, mx_b = -INFINITY;
+  if (MQ && tok0 + 8 * NJ > lim_lo) scale_mask_max<NJ, true>(s, tok0, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
+  else scale_mask_max<NJ, false>(s, tok0, MQ ? lim_lo : lim_a, lim_b, sc_a, sc_b, mx_a, mx_b);
   mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
   mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
   mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
