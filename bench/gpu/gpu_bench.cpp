@@ -1,7 +1,7 @@
 // decodesim_gpu_bench: times the CUDA backend's kernels on the shapes of the Step-3 report and writes
 // CSV. Depends on CUDA and the standard library only (no JSON/CLI/fmt), so it builds on a bare GPU box.
 //   decodesim_gpu_bench [--quick] [--csv FILE] [--only probe,rates,peaks,attention,mtp,prefill,fp4,gemm,moe,layer] [--filter TEXT] [--variant NAME]
-//   --filter keeps the attention shapes whose "model design ctx=N bf16|fp8" contains TEXT (for profiling one kernel);
+//   --filter keeps the attention shapes whose "model design ctx=N [q=T] bf16|fp8|fp4 [paged] [varlen]" contains TEXT (for profiling one kernel);
 //   --variant times one attention kernel variant by name.
 #include <algorithm>
 #include <cmath>
