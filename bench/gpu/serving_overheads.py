@@ -10,12 +10,11 @@
 
     python3 bench/gpu/serving_overheads.py [--csv FILE]
 """
-import argparse
-import csv
 import sys
 
 import torch
 
+from torch_reference import bench_main
 from torch_reference import time_us as time_sets  # event-timed medians after warm-up
 
 
@@ -74,28 +73,14 @@ def graph_replay(rows, nodes, width):
           f"(second adds {t2 - t:.1f}); one kernel alone {one:.1f} us")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--csv", default="serving_overheads.csv")
-    a = ap.parse_args()
-    if not torch.cuda.is_available():
-        print("no GPU")
-        return 77
-    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-    rows = []
+def collect(rows):
     # vocabularies: DeepSeek-V3 129280, Qwen3 151936 (config.json vocab_size)
     for vocab in (129280, 151936):
         for batch in (1, 16, 64, 128, 256):
             sampling(rows, batch, vocab)
     for nodes in (100, 400, 1000):
         graph_replay(rows, nodes, 4096)
-    with open(a.csv, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["what", "batch", "vocab", "nodes", "time_us", "per_node_us", "gb_s"])
-        w.writeheader()
-        w.writerows(rows)
-    print(f"csv: {a.csv}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(bench_main("serving_overheads.csv", ["what", "batch", "vocab", "nodes", "time_us", "per_node_us", "gb_s"], collect))

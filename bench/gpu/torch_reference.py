@@ -126,17 +126,29 @@ def grouped_ffn(rows, label, experts, tokens, h, inter):
     print(f"{label:58s} {'grouped_mm':10s} {t:9.1f} us {bytes_ / t / 1e3:7.0f} GB/s {flops / t / 1e6:7.1f} TF/s")
 
 
-def main():
+def bench_main(default_csv, fieldnames, collect):
+    """The GPU scripts' command line: --csv FILE; exit 77 without a GPU; collect(rows) appends the
+    rows, which are written as CSV with these columns."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("--csv", default="torch_reference.csv")
+    ap.add_argument("--csv", default=default_csv)
     a = ap.parse_args()
     if not torch.cuda.is_available():
         print("no GPU")
         return 77
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}")
+    rows = []
+    collect(rows)
+    with open(a.csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fieldnames)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"csv: {a.csv}")
+    return 0
+
+
+def collect(rows):
     B = torch.nn.attention.SDPBackend
     backends = [("flash", B.FLASH_ATTENTION), ("cudnn", B.CUDNN_ATTENTION), ("efficient", B.EFFICIENT_ATTENTION)]
-    rows = []
     for ctx in (4096, 8192, 32768):
         attention(rows, f"step3 mfa b=64 ctx={ctx} h=64/1 d=256 kv=bf16", 64, 64, 256, ctx, backends)
     attention(rows, "step3 mfa b=128 ctx=4096 h=64/1 d=256 kv=bf16", 128, 64, 256, 4096, backends)
@@ -151,13 +163,7 @@ def main():
     for t in (1, 64, 512):
         grouped_ffn(rows, f"step3 8 experts x {t} tokens 7168x5120 bf16", 8, t, 7168, 5120)
     grouped_ffn(rows, "deepseek-v3 2 experts x 128 tokens 7168x2048 bf16", 2, 128, 7168, 2048)
-    with open(a.csv, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["kernel", "shape", "time_us", "gb_s", "tflop_s", "rel_err"])
-        w.writeheader()
-        w.writerows(rows)
-    print(f"csv: {a.csv}")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(bench_main("torch_reference.csv", ["kernel", "shape", "time_us", "gb_s", "tflop_s", "rel_err"], collect))
