@@ -151,11 +151,10 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
   validate(s);
   mla = is_mla(s);
   group = s.q_heads / s.kv_heads;
-  kv_bits = s.kv_bits;
-  if (kv_bits == 8) k_scale = v_scale = 1.f / 16.f;  // codes uniform in (-16, 16): values in (-1, 1)
+  if (s.kv_bits == 8) k_scale = v_scale = 1.f / 16.f;  // codes uniform in (-16, 16): values in (-1, 1)
   // e2m1 codes (up to 6) times a channel scale of 1/6 +- 50%; the kernels take them as e4m3 codes
   // (the value times 2^-6), so the 2^6 joins the per-tensor scales
-  if (kv_bits == 4) k_scale = v_scale = 1.f / e2m1::kE4m3Factor;
+  if (s.kv_bits == 4) k_scale = v_scale = 1.f / e2m1::kE4m3Factor;
   if (mla) {
     k_row_stride = s.qk_dim, k_head_stride = 0;
     v_row_stride = k_row_stride, v_head_stride = 0;
@@ -191,10 +190,10 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
     if (!mla) v[i].alloc(cache_bytes(v_elems));
     // scores get a standard deviation of about 2 (q ~ U(-6, 6), k ~ U(-1, 1), scale 1/sqrt(d))
     fill_bf16(q[i].get(), q_elems, next_seed(), -6.f, 6.f, stream());
-    if (kv_bits == 4) {  // every 4-bit code is a finite e2m1 value
+    if (s.kv_bits == 4) {  // every 4-bit code is a finite e2m1 value
       fill_bytes(k[i].get(), cache_bytes(k_elems), next_seed(), stream());
       if (!mla) fill_bytes(v[i].get(), cache_bytes(v_elems), next_seed(), stream());
-    } else if (kv_bits == 8) {
+    } else if (s.kv_bits == 8) {
       fill_fp8(k[i].get(), k_elems, next_seed(), 16.f, stream());
       if (!mla) fill_fp8(v[i].get(), v_elems, next_seed(), 16.f, stream());
     } else {
@@ -202,13 +201,11 @@ AttnData::AttnData(const AttentionShape& shape, int sets_wanted) : s(shape) {
       if (!mla) fill_bf16(v[i].get(), v_elems, next_seed(), -1.f, 1.f, stream());
     }
   }
-  if (kv_bits == 4) {
+  if (s.kv_bits == 4) {
     const size_t kc = size_t(s.kv_heads) * s.qk_dim, vc = size_t(s.kv_heads) * s.v_dim;
     k_chan.alloc(kc * sizeof(float));
     fill_f32(k_chan.get(), kc, next_seed(), 1.f / 12, 1.f / 4, stream());
-    if (mla) {
-      v_chan = DeviceBuffer();  // the latent's own channel scales serve V (its first v_dim channels)
-    } else {
+    if (!mla) {  // MLA: the latent's own channel scales serve V (its first v_dim channels)
       v_chan.alloc(vc * sizeof(float));
       fill_f32(v_chan.get(), vc, next_seed(), 1.f / 12, 1.f / 4, stream());
     }
@@ -255,8 +252,8 @@ AttnParams AttnData::params(const AttnLaunch& L, int set, void* out_ptr, bool ou
   p.splits = L.splits, p.tokens_per_split = L.tokens_per_split;
   p.scale_log2 = float(1.0 / std::sqrt(double(s.qk_dim)) * 1.4426950408889634) * k_scale;
   p.v_scale = v_scale;
-  p.k_chan_scale = kv_bits == 4 ? k_chan.get<float>() : nullptr;
-  p.v_chan_scale = kv_bits == 4 ? (mla ? k_chan.get<float>() : v_chan.get<float>()) : nullptr;
+  p.k_chan_scale = s.kv_bits == 4 ? k_chan.get<float>() : nullptr;
+  p.v_chan_scale = s.kv_bits == 4 ? (mla ? k_chan.get<float>() : v_chan.get<float>()) : nullptr;
   p.out_scale_inv = 1.f / out_scale;
   p.o_part = o_part.get<float>();
   p.lse_part = lse.get<float>();
@@ -330,11 +327,11 @@ std::vector<double> attention_reference(const AttnData& d, int set, const std::v
     ref.resize(out0 + check.size() * Dv);
     // chan: a 4-bit cache's scales, one per element of a row
     auto decode = [&](const std::vector<uint8_t>& raw, float scale, const std::vector<float>& chan) {
-      const size_t n = raw.size() * 8 / size_t(d.kv_bits);
+      const size_t n = raw.size() * 8 / size_t(s.kv_bits);
       std::vector<float> f(n);
-      if (d.kv_bits == 16)
+      if (s.kv_bits == 16)
         for (size_t i = 0; i < n; ++i) f[i] = bf16_to_float(uint16_t(raw[2 * i] | (raw[2 * i + 1] << 8)));
-      else if (d.kv_bits == 8)
+      else if (s.kv_bits == 8)
         for (size_t i = 0; i < n; ++i) f[i] = fp8_to_float(raw[i]) * scale;
       else
         for (size_t i = 0; i < n; ++i) f[i] = e2m1::to_float(uint8_t(raw[i / 2] >> (4 * (i % 2)))) * chan[i % chan.size()];

@@ -24,7 +24,7 @@ AttnLaunch plan_launch(const AttentionShape& s, const AttnVariant& v);
 struct AttnData {
   AttentionShape s;
   bool mla = false, paged = false;
-  int group = 1, kv_bits = 16, sets = 1;  // group: query heads per KV head
+  int group = 1, sets = 1;  // group: query heads per KV head
   int page_size = 64, pages_per_req = 0;
   long long rows = 0, k_row_stride = 0, v_row_stride = 0, k_head_stride = 0, v_head_stride = 0;
   size_t k_elems = 0, v_elems = 0, q_elems = 0, out_elems = 0;
@@ -38,7 +38,7 @@ struct AttnData {
   DeviceBuffer table, out, o_part, lse, counters;
 
   explicit AttnData(const AttentionShape& shape, int sets_wanted = -1);
-  size_t cache_bytes(size_t elems) const { return elems * size_t(kv_bits) / 8; }
+  size_t cache_bytes(size_t elems) const { return elems * size_t(s.kv_bits) / 8; }
   void ensure_partials(int splits);
   AttnParams params(const AttnLaunch& L, int set, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);
   void launch(const AttnLaunch& L, int set, cudaStream_t st, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);
