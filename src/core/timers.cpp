@@ -9,11 +9,12 @@
 namespace decodesim {
 
 namespace {
-// The calibration sweeps bf16 and fp8 kernels only; every 8-bit format runs on the fp8 path, and
-// so does every narrower one: a 4-bit cache (fp4, 0.5625 bytes with its scales) is "low-bit storage,
-// high-bit compute" (the Step-3 report), dequantised to 8 bits and multiplied there, so its attention
-// takes the fp8 fit at the bytes it actually reads (docs/calibration.md).
+// Every 8-bit format runs on the fp8 path, and so does every narrower one: a 4-bit cache (fp4,
+// 0.5625 bytes with its scales) is "low-bit storage, high-bit compute" (the Step-3 report), expanded
+// to 8 bits and multiplied there. Its attention takes the calibration's fp4 fit where it has one,
+// else the fp8 fit, at the bytes it actually reads (docs/calibration.md).
 bool eight_bit(Dtype d) { return dtype_bytes(d) <= 1; }
+bool sub_byte(Dtype d) { return dtype_bytes(d) < 1; }
 }  // namespace
 
 double tile_padding(double rows, int tile_rows) {
@@ -36,7 +37,7 @@ namespace {
 
 // The calibration's dtype name of a precision: fp4 for the sub-byte ones (their kernels expand to
 // e4m3 and multiply at FP8), fp8 for the byte ones, bf16 above.
-const char* calib_dtype(Dtype d) { return dtype_bytes(d) < 1 ? "fp4" : eight_bit(d) ? "fp8" : "bf16"; }
+const char* calib_dtype(Dtype d) { return sub_byte(d) ? "fp4" : eight_bit(d) ? "fp8" : "bf16"; }
 
 double fallback_flops(const Hardware& hw, const Calibration& c, Dtype d) {
   if (eight_bit(d)) {
@@ -64,7 +65,7 @@ constexpr int kFitGemm = 0, kFitMoe = 1, kFitAttention = 2, kFitPrefill = kFitAt
 enum class AttentionFit { decode, prefill, mtp };
 int attention_slot(AttentionKind k, Dtype cache, AttentionFit set = AttentionFit::decode) {
   const int base = set == AttentionFit::prefill ? kFitPrefill : set == AttentionFit::mtp ? kFitMtp : kFitAttention;
-  const int width = dtype_bytes(cache) < 1 ? 2 : eight_bit(cache) ? 0 : 1;
+  const int width = sub_byte(cache) ? 2 : eight_bit(cache) ? 0 : 1;
   return base + kCacheWidths * static_cast<int>(k) + width;
 }
 
@@ -81,7 +82,7 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
   // A sub-byte precision without fits of its own takes the FP8 ones: same products, fewer bytes.
   auto take = [&](int slot, const std::string& cls, Dtype d) {
     const EfficiencyFit* f = c.find(cls, calib_dtype(d));
-    if (!f && dtype_bytes(d) < 1) f = c.find(cls, "fp8");
+    if (!f && sub_byte(d)) f = c.find(cls, "fp8");
     if (f) fits_[slot] = *f;
   };
   take(kFitGemm, "gemm", q.weights);
