@@ -8,19 +8,11 @@
 #include <vector>
 
 #include "cuda/e2m1.hpp"
+#include "e4m3_reference.hpp"
 
 namespace e2m1 = decodesim::gpu::e2m1;
 
 namespace {
-
-// e4m3 from its definition (OCP 8-bit floating point, E4M3: bias 7, exponent 0 subnormal, no
-// infinities; S.1111.111 is NaN), independent of the code under test.
-double e4m3_value(uint8_t b) {
-  const int e = (b >> 3) & 15, m = b & 7;
-  if (e == 15 && m == 7) return NAN;
-  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
-  return (b & 0x80) ? -mag : mag;
-}
 
 // The eight values of a packed word by the usual packing (value 2i: low nibble of byte i).
 std::vector<float> unpack(uint32_t w) {
@@ -35,8 +27,8 @@ void check_word(uint32_t w) {
   for (int i = 0; i < 8; ++i) {
     const uint8_t byte = uint8_t((i < 4 ? x.lo : x.hi) >> (8 * (i % 4)));
     INFO("word " << w << " value " << i);
-    REQUIRE(e4m3_value(byte) == double(want[size_t(i)]) * e2m1::kE4m3Factor);
-    REQUIRE(std::signbit(e4m3_value(byte)) == std::signbit(want[size_t(i)]));  // -0 stays -0
+    REQUIRE(test::e4m3_value(byte) == double(want[size_t(i)]) * e2m1::kE4m3Factor);
+    REQUIRE(std::signbit(test::e4m3_value(byte)) == std::signbit(want[size_t(i)]));  // -0 stays -0
   }
 }
 

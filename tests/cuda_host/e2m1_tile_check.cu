@@ -9,17 +9,11 @@
 #include <vector>
 
 #include "cuda/attention_wg.cuh"
+#include "../e4m3_reference.hpp"
 
 namespace decodesim::gpu::detail {
 
 namespace {
-
-// e4m3 from its definition (bias 7, exponent 0 subnormal), apart from the code under test.
-double e4m3_value(uint8_t b) {
-  const int e = (b >> 3) & 15, m = b & 7;
-  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
-  return (b & 0x80) ? -mag : mag;
-}
 
 template <int TN>
 std::string check_tile(int k_chunks, int v_chunks, unsigned seed) {
@@ -61,10 +55,10 @@ std::string check_tile(int k_chunks, int v_chunks, unsigned seed) {
     for (int d = 0; d < 64 * chunks; ++d) {
       const uint8_t got = tile[size_t(d / 64) * TN * 64 + wg::swz<64>(r, d % 64)];
       const double want = double(e2m1::to_float(code(r, d))) / 64.0;
-      if (e4m3_value(got) != want) {
+      if (test::e4m3_value(got) != want) {
         std::ostringstream err;
         err << "TN " << TN << " chunks " << k_chunks << "+" << v_chunks << ": row " << r << " value " << d << " reads "
-            << e4m3_value(got) << ", want " << want;
+            << test::e4m3_value(got) << ", want " << want;
         return err.str();
       }
     }
