@@ -21,6 +21,7 @@ const std::vector<AttnVariant>& attn_registry() {
     register_attn_mla(v);
     register_attn_wg(v);
     register_attn_seesaw(v);
+    register_attn_rows(v);
     return v;
   }();
   return r;

@@ -67,15 +67,6 @@ namespace seesaw_dev {
 // Named barrier over both consumer warpgroups, for the end of the kernel (ids 1-4 are the seesaw's).
 enum : int { kConsumers = 7 };
 
-// Bytes of a V^T fragment word (wg_dev::vt_e4m3_fragment: positions 4t..4t+3 of a k32 step, or
-// 16+4t.. when `upper`) that hold tokens before `valid`; the others are zeroed, as a tile past the
-// context holds other rows (TMA copies whole boxes) and P = 0 must not meet a non-finite value.
-__device__ __forceinline__ uint32_t valid_bytes(int tok0, int t4, bool upper, int valid) {
-  const int t = tok0 + (upper ? 16 : 0) + 2 * t4;
-  return (t < valid ? 0xFFu : 0u) | (t + 1 < valid ? 0xFF00u : 0u) | (t + 8 < valid ? 0xFF0000u : 0u) |
-         (t + 9 < valid ? 0xFF000000u : 0u);
-}
-
 }  // namespace seesaw_dev
 
 template <class Cfg>
@@ -137,46 +128,11 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
       }
       return;
     }
-    // Half h of tile k's values -> V^T slot k % NVT, in 32 units of 16 dims x 32 tokens: unit u is
-    // dims 256h + 16(u/2) .., tokens 32(u%2) ... A unit is one ldmatrix.trans (lane l: token row l
-    // of the unit) and one stmatrix: its four 8x8 matrices are the even and odd dims of the unit's
-    // rows, tokens 0-15 and 16-31 of the fragment order. Both addresses are the 64-byte swizzle
-    // worked out per lane once (the row's swizzle phase does not depend on the unit).
-    const int sr = lane & 7, sm = lane >> 3;
-    const uint32_t ld_lane = lane * 64, ld_x = ((lane >> 1) & 3) << 4;
-    // A warp's units step by an even count, so each of its two units in flight keeps one k step.
-    const int kk_a = (pw - 1) & 1, kk_b = (pw - 1 + Cfg::TRANSPOSERS) & 1;
-    auto st_lane = [&](int kk) -> uint32_t { return (2 * sr + (sm & 1)) * 64 + ((((kk << 1) | (sm >> 1)) ^ (sr & 3)) << 4); };
-    const uint32_t st_a = st_lane(kk_a), st_b = st_lane(kk_b);
     auto transpose_half = [&](int k, int h, bool release_tile) {
       mbar_wait(full(k % NS), (k / NS) & 1);
       mbar_wait(vt_empty(k, h), ((k / Cfg::NVT) & 1) ^ 1);
       const int valid = max(0, min(64, t_end - (t_begin + 64 * k)));
-      const uint32_t src = stage(base, k), dst = vt_half(base, k, 0);  // the slot (dim0 holds the half)
-      auto load = [&](int u, uint32_t(&a)[4]) {
-        const int dim0 = 256 * h + 16 * (u >> 1);
-        vt_e4m3_fragment(src + (dim0 >> 6) * CHUNK + (u & 1) * 2048 + ld_lane + ((dim0 & 63) ^ ld_x), a);
-      };
-      auto store = [&](int u, uint32_t st, uint32_t(&a)[4]) {
-        const int dim0 = 256 * h + 16 * (u >> 1), kk = u & 1;
-        if (valid < 64) {
-          const uint32_t lo = valid_bytes(32 * kk, t4, false, valid), hi = valid_bytes(32 * kk, t4, true, valid);
-          a[0] &= lo, a[1] &= lo, a[2] &= hi, a[3] &= hi;
-        }
-        stsm_x4(dst + dim0 * 64 + st, a);
-      };
-      // Two units in flight per warp: both loads before either store.
-#pragma unroll 1
-      for (int u = pw - 1; u < 32; u += 2 * Cfg::TRANSPOSERS) {
-        const int u2 = u + Cfg::TRANSPOSERS;
-        uint32_t a[4], b[4];
-        load(u, a);
-        if (u2 < 32) load(u2, b);
-        store(u, st_a, a);
-        if (u2 < 32) store(u2, st_b, b);
-      }
-      wg::fence_proxy_async();
-      __syncwarp();
+      transpose_v_e4m3<CHUNK, 256, Cfg::TRANSPOSERS>(stage(base, k), vt_half(base, k, 0), 256 * h, valid, pw - 1, lane);
       if (lane == 0) {
         mbar_arrive(vt_full(k, h));
         if (release_tile) mbar_arrive(empty(k % NS));

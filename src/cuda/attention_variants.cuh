@@ -7,6 +7,7 @@
 #include "attention.cuh"
 #include "attention_e4m3.cuh"
 #include "attention_mla_e4m3.cuh"
+#include "attention_rows.cuh"
 #include "attention_wg.cuh"
 #include "common.cuh"
 
@@ -87,7 +88,16 @@ struct WgKernel : KernelSlot<Cfg, KERNEL> {
     void* argv[] = {&args, &maps};
     DS_CUDA(cudaLaunchKernel(reinterpret_cast<const void*>(KERNEL), dim3(grid), dim3(Cfg::THREADS), argv, Cfg::SMEM, s));
     DS_LAUNCHED("attention warpgroup kernel");
-    if (p.splits > 1) launch_split_merge<Cfg::DV, Cfg::G, Cfg::MQ>(p, grid, s);
+    if (p.splits <= 1) return;
+    if constexpr (Cfg::G <= 64) {
+      launch_split_merge<Cfg::DV, Cfg::G, Cfg::MQ>(p, grid, s);
+    } else {
+      // blocks of more rows than a merge block takes: the partials are per row, so merge them in
+      // blocks of 64
+      AttnParams m = p;
+      m.head_blocks = (p.group + 63) / 64;
+      launch_split_merge<Cfg::DV, 64, Cfg::MQ>(m, grid / p.head_blocks * m.head_blocks, s);
+    }
   }
 };
 
@@ -133,6 +143,11 @@ AttnVariant wg_variant() {
   v.fp4 = Cfg::FP4;
   return v;
 }
+// Rows variants (attention_rows.cuh): 128 rows per block, a producer warpgroup, NS tiles in the ring.
+template <class Cfg>
+AttnVariant rows_variant() {
+  return variant_of<Cfg, WgKernel<Cfg, &attn_rows_kernel<Cfg>>>("rw64x" + std::to_string(Cfg::NS), Cfg::TN, true);
+}
 template <class Cfg>
 AttnVariant seesaw_variant() {
   return variant_of<Cfg, WgKernel<Cfg, &attn_mla_seesaw_kernel<Cfg>>>(std::string("ss64x2tma") + (Cfg::LAZY ? "lz" : ""), 2 * Cfg::TN,
@@ -150,6 +165,7 @@ void register_attn_d128(std::vector<AttnVariant>& out);
 void register_attn_mla(std::vector<AttnVariant>& out);
 void register_attn_wg(std::vector<AttnVariant>& out);
 void register_attn_seesaw(std::vector<AttnVariant>& out);
+void register_attn_rows(std::vector<AttnVariant>& out);
 const std::vector<AttnVariant>& attn_registry();
 
 }  // namespace decodesim::gpu::detail

@@ -160,6 +160,14 @@ __device__ __forceinline__ void expand_e2m1_tile(uint32_t src, uint32_t dst, int
   }
 }
 
+// Bytes of a V^T fragment word (vt_e4m3_fragment: positions 4t..4t+3 of a k32 step, or 16+4t..
+// when `upper`) that hold tokens before `valid`; the others are zeroed, as a tile past the context
+// holds other rows (TMA copies whole boxes) and P = 0 must not meet a non-finite value.
+__device__ __forceinline__ uint32_t valid_bytes(int tok0, int t4, bool upper, int valid) {
+  const int t = tok0 + (upper ? 16 : 0) + 2 * t4;
+  return (t < valid ? 0xFFu : 0u) | (t + 1 < valid ? 0xFF00u : 0u) | (t + 8 < valid ? 0xFF0000u : 0u) |
+         (t + 9 < valid ? 0xFF000000u : 0u);
+}
 // P (64 heads x TN tokens, as the S accumulator after softmax) -> shared memory, as the K-major
 // operand of the other products: bf16 rows of 2*TN bytes, swizzled with that span.
 template <int TN>
@@ -227,6 +235,47 @@ __device__ __forceinline__ void vt_e4m3_fragment(uint32_t addr, uint32_t (&a)[4]
   ldsm_x4_trans(r, addr);
   a[0] = __byte_perm(r[0], r[1], 0x6420), a[1] = __byte_perm(r[0], r[1], 0x7531);
   a[2] = __byte_perm(r[2], r[3], 0x6420), a[3] = __byte_perm(r[2], r[3], 0x7531);
+}
+// Values [dim_lo, dim_lo + DIMS) of a 64-token e4m3 tile (token-major 64-dim chunks of CHUNK
+// bytes, 64-byte swizzle, at src) -> V^T rows at dst + dim * 64 (64 tokens each, 64-byte swizzle,
+// in the fragment k order of wg::e4m3_a_fragment, so that P goes from the score accumulators
+// straight to the A operand), by NW warps (this one: w), in units of 16 dims x 32 tokens: one
+// ldmatrix.trans (lane l: token row l of the unit) and one stmatrix, whose four 8x8 matrices are
+// the even and odd dims of the unit's rows, tokens 0-15 and 16-31 of the fragment order. Both
+// addresses are the 64-byte swizzle worked out per lane once (a row's swizzle phase does not
+// depend on the unit). Tokens at or past `valid` are written as zero.
+template <int CHUNK, int DIMS, int NW>
+__device__ __forceinline__ void transpose_v_e4m3(uint32_t src, uint32_t dst, int dim_lo, int valid, int w, int lane) {
+  constexpr int UNITS = DIMS / 8;
+  const int sr = lane & 7, sm = lane >> 3, t4 = lane & 3;
+  const uint32_t ld_lane = lane * 64, ld_x = ((lane >> 1) & 3) << 4;
+  // A warp's units step by an even count, so each of its two units in flight keeps one k step.
+  auto st_lane = [&](int kk) -> uint32_t { return (2 * sr + (sm & 1)) * 64 + ((((kk << 1) | (sm >> 1)) ^ (sr & 3)) << 4); };
+  const uint32_t st_a = st_lane(w & 1), st_b = st_lane((w + NW) & 1);
+  auto load = [&](int u, uint32_t(&a)[4]) {
+    const int dim0 = dim_lo + 16 * (u >> 1);
+    vt_e4m3_fragment(src + (dim0 >> 6) * CHUNK + (u & 1) * 2048 + ld_lane + ((dim0 & 63) ^ ld_x), a);
+  };
+  auto store = [&](int u, uint32_t st, uint32_t(&a)[4]) {
+    const int dim0 = dim_lo + 16 * (u >> 1), kk = u & 1;
+    if (valid < 64) {
+      const uint32_t lo = valid_bytes(32 * kk, t4, false, valid), hi = valid_bytes(32 * kk, t4, true, valid);
+      a[0] &= lo, a[1] &= lo, a[2] &= hi, a[3] &= hi;
+    }
+    stsm_x4(dst + dim0 * 64 + st, a);
+  };
+  // Two units in flight per warp: both loads before either store.
+#pragma unroll 1
+  for (int u = w; u < UNITS; u += 2 * NW) {
+    const int u2 = u + NW;
+    uint32_t a[4], b[4];
+    load(u, a);
+    if (u2 < UNITS) load(u2, b);
+    store(u, st_a, a);
+    if (u2 < UNITS) store(u2, st_b, b);
+  }
+  wg::fence_proxy_async();
+  __syncwarp();
 }
 // O^T (the e4m3 products' accumulators: a thread's columns are heads 8jj + 2t4 + {0, 1}) times a
 // factor per head from shared memory.
@@ -334,14 +383,15 @@ struct WgBlock : BlockWork<MQ> {
   }
 };
 
-// Q of the block's 64 heads -> shared memory as DQK/64 chunks of 64 rows x 64 bf16 columns (128-byte
-// swizzle, the K-major layout wgmma reads); rows past the group are zero. Every load is issued before
-// the first store: the stores (asm with a memory clobber) keep their order against loads, so a loop
-// of load-then-store waits out one global load's latency per unit at the launch's start.
-template <int DQK, class Blk>
+// Q of the block's ROWS rows (heads) -> shared memory as DQK/64 chunks of ROWS rows x 64 bf16 columns
+// (128-byte swizzle, the K-major layout wgmma reads), by threads 0-255; rows past the group are
+// zero. Every load is issued before the first store: the stores (asm with a memory clobber) keep
+// their order against loads, so a loop of load-then-store waits out one global load's latency per
+// unit at the launch's start.
+template <int DQK, int ROWS = 64, class Blk>
 __device__ __forceinline__ void load_q_bf16(const AttnParams& p, const Blk& blk, uint32_t dst) {
-  constexpr int QU = DQK / 8, N = 64 * QU / 256;  // 16-byte units per row, per thread
-  static_assert(64 * QU % 256 == 0, "whole units per thread");
+  constexpr int QU = DQK / 8, N = ROWS * QU / 256;  // 16-byte units per row, per thread
+  static_assert(ROWS * QU % 256 == 0, "whole units per thread");
   uint4 v[N];
 #pragma unroll
   for (int i = 0; i < N; ++i) {
@@ -351,7 +401,7 @@ __device__ __forceinline__ void load_q_bf16(const AttnParams& p, const Blk& blk,
 #pragma unroll
   for (int i = 0; i < N; ++i) {
     const int u = blk.tid + 256 * i, r = u / QU, cu = u % QU;
-    wg_dev::st_shared_v4(dst + (cu / 8) * (64 * 128) + wg::swz<128>(r, (cu % 8) * 16), v[i]);
+    wg_dev::st_shared_v4(dst + (cu / 8) * (ROWS * 128) + wg::swz<128>(r, (cu % 8) * 16), v[i]);
   }
 }
 

@@ -24,6 +24,11 @@ TEST_CASE("head blocks own every query row once, at its causal limit", "[cuda][a
   CHECK(check_head_blocks({65, 200}, {65, 200}, 64, 1, 64, true) == "");
   CHECK(check_head_blocks({700, 120, 50}, {50, 50, 50}, 64, 8, 16, true) == "");
   CHECK(check_head_blocks({1, 17, 5}, {1, 17, 5}, 16, 16, 64, true) == "");
+  // the rows kernel's 128-row blocks (two query tokens of MFA's 64 heads in one block)
+  CHECK(check_head_blocks({1000, 1000}, {2, 2}, 64, 1, 128, false) == "");
+  CHECK(check_head_blocks({515, 515}, {4, 4}, 64, 1, 128, false) == "");
+  CHECK(check_head_blocks({300, 37, 129}, {300, 37, 129}, 64, 4, 128, true) == "");
+  CHECK(check_head_blocks({100, 257}, {100, 257}, 16, 16, 128, true) == "");
 }
 
 TEST_CASE("the check finds a wrong packing", "[cuda][attention]") {
