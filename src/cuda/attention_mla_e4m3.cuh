@@ -119,13 +119,11 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
     if (pw == 0) {
       if (lane != 0) return;
       const int col0 = int(blk.kvh * p.k_head_stride);
-#pragma unroll 1
-      for (int k = 0; k < ntiles; ++k) {
-        mbar_wait(empty(k % NS), ((k / NS) & 1) ^ 1);
-        const int row = tile_row0(p, blk, k);
-        mbar_expect_tx(full(k % NS), Cfg::TILE);
+      auto full_k = [&](int k) { return full(k % NS); };
+      auto empty_k = [&](int k) { return empty(k % NS); };
+      feed_ring<NS>(p, blk, ntiles, Cfg::TILE, full_k, empty_k, [&](int k, int row) {
         for (int c = 0; c < QC; ++c) tma_load_2d(stage(base, k) + c * CHUNK, &maps.k, col0 + 64 * c, row, full(k % NS));
-      }
+      });
       return;
     }
     auto transpose_half = [&](int k, int h, bool release_tile) {

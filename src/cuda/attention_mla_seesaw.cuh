@@ -90,6 +90,21 @@ __device__ __forceinline__ int tile_row0(const AttnParams& p, const Blk& blk, in
   return int((long long)blk.b * p.ctx_rows + t0);
 }
 
+// The copy lane of a producer warpgroup: tile k of the block's split into ring stage k % NS once its
+// readers have released it (`empty(k)`, parity of the stage's previous use), its byte count
+// announced on `full(k)`; copy(k, row) issues its boxes from cache row `row`.
+template <int NS, class Blk, class Full, class Empty, class Copy>
+__device__ __forceinline__ void feed_ring(const AttnParams& p, const Blk& blk, int ntiles, int tile_bytes, Full full, Empty empty,
+                                          Copy copy) {
+#pragma unroll 1
+  for (int k = 0; k < ntiles; ++k) {
+    wg_dev::mbar_wait(empty(k), ((k / NS) & 1) ^ 1);
+    const int row = tile_row0(p, blk, k);
+    wg_dev::mbar_expect_tx(full(k), tile_bytes);
+    copy(k, row);
+  }
+}
+
 }  // namespace seesaw_dev
 
 template <class Cfg>

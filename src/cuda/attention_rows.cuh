@@ -153,16 +153,12 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
     const int pw = (tid >> 5) & 3;
     if (pw == 0) {
       if (lane != 0) return;
-#pragma unroll 1
-      for (int k = 0; k < ntiles; ++k) {
-        mbar_wait(empty(k), ((k / NS) & 1) ^ 1);
-        const int row = seesaw_dev::tile_row0(p, blk, k);
-        mbar_expect_tx(full(k), Cfg::TILE);
+      seesaw_dev::feed_ring<NS>(p, blk, ntiles, Cfg::TILE, full, empty, [&](int k, int row) {
         const uint32_t dst = stage(base, k);
         for (int c = 0; c < QC; ++c) tma_load_2d(dst + c * CHUNK, &maps.k, int(blk.kvh * p.k_head_stride) + 64 * c, row, full(k));
         for (int c = 0; c < VC; ++c)
           tma_load_2d(dst + Cfg::K_TILE + c * CHUNK, &maps.v, int(blk.kvh * p.v_head_stride) + 64 * c, row, full(k));
-      }
+      });
       return;
     }
     if constexpr (FP8) {
