@@ -186,6 +186,30 @@ TEST_CASE("Chip files' network object is validated with one-line errors", "[netw
                     Catch::Contains("h100.json") && Catch::Contains("$.network.rdma_efficiency") && Catch::Contains("expected"));
   CHECK_THROWS_WITH(parse_hardware(with_network(R"({"nic_efficency": 0.5})"), "h100.json"),
                     Catch::Contains("$.network") && Catch::Contains("nic_efficency"));
+  // The normal kernels' SMs: DeepEP's default, a chip file's own, never all of the chip's.
+  CHECK(d.sm_count == 132);
+  CHECK(d.network.a2a_normal_sms == 20);
+  CHECK(parse_hardware(with_network(R"({"a2a_normal_sms": 24})"), "h100.json").network.a2a_normal_sms == 24);
+  CHECK_THROWS_WITH(parse_hardware(with_network(R"({"a2a_normal_sms": 132})"), "h100.json"),
+                    Catch::Contains("$.network.a2a_normal_sms") && Catch::Contains("fewer than sm_count (132)"));
+  std::string no_sms = base;
+  no_sms.replace(no_sms.find("\"sm_count\": 132"), 15, "\"sm_count\": 0");
+  CHECK_THROWS_WITH(parse_hardware(no_sms, "h100.json"), Catch::Contains("$.sm_count") && Catch::Contains("expected"));
+}
+
+TEST_CASE("SMs held by the normal kernels slow the compute beside them, by hand", "[network][prefill]") {
+  const double rate = 112.0 / 132.0;  // 20 of 132 SMs held
+  // compute that fits inside the window runs all of it at the reduced rate
+  CHECK(sm_shared_compute_us(100, 200, 132, 20) == Approx(100 / rate));
+  // compute that outlasts it: the window's worth at the reduced rate, the rest at the full rate
+  CHECK(sm_shared_compute_us(300, 100, 132, 20) == Approx(300 + 100 * (1 - rate)));
+  // continuous at the boundary
+  CHECK(sm_shared_compute_us(200 * rate, 200, 132, 20) == Approx(200.0));
+  // nothing shared: no SM count, no kernels' SMs, no communication, or the kernels would take the chip
+  CHECK(sm_shared_compute_us(100, 200, 0, 20) == 100);
+  CHECK(sm_shared_compute_us(100, 200, 132, 0) == 100);
+  CHECK(sm_shared_compute_us(100, 0, 132, 20) == 100);
+  CHECK(sm_shared_compute_us(100, 200, 20, 20) == 100);
 }
 
 TEST_CASE("routed token counts: top-k distinct experts, uniform or skewed by popularity", "[routing]") {

@@ -209,10 +209,12 @@ TEST_CASE("validate: every published figure in its configuration, DeepEP's cells
   const auto figures = test::csv_column(r.out, "figure"), errors = test::csv_column(r.out, "error");
   REQUIRE(figures.size() == errors.size());
   std::set<std::string> groups(figures.begin(), figures.end());
-  CHECK(groups == std::set<std::string>{"report Table 8", "report Table 9", "DeepEP low-latency", "served runs, 2-4 H100 (NVLink)"});
+  CHECK(groups == std::set<std::string>{"report Table 8", "report Table 9", "DeepEP low-latency", "DeepSeek prefill (H800)",
+                                        "SGLang prefill (H100)", "served runs, 2-4 H100 (NVLink)"});
   for (size_t i = 0; i < figures.size(); ++i) {
     INFO(figures[i] << " row " << i);
     if (figures[i] == "DeepEP low-latency" || figures[i] == "report Table 8") CHECK(std::abs(std::stod(errors[i])) <= 0.15);
+    if (figures[i] == "DeepSeek prefill (H800)") CHECK(std::abs(std::stod(errors[i])) <= 0.25);
     if (figures[i].starts_with("served runs")) CHECK(std::abs(std::stod(errors[i])) <= 0.10);
   }
   CHECK(std::filesystem::exists(dir.path / "v" / "validate.csv"));

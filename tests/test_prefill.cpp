@@ -263,14 +263,64 @@ nlohmann::json json_row(const std::string& args) {
 }
 }  // namespace
 
+TEST_CASE("prefill's routed experts: the busiest GPU sets the time, the mean GPU's work is counted", "[prefill][routing]") {
+  const Model m = load_model("deepseek-v3");
+  const Pool h800 = pool("h800");
+  PrefillConfig c = bare("EP32", 4096, 16384, 2);
+  c.fanout = Fanout::library;
+  auto run = [&](std::optional<double> imbalance, long redundant) {
+    PrefillConfig k = c;
+    k.routing.imbalance = imbalance, k.routing.redundant_experts = redundant;
+    return simulate_prefill(m, h800, h800, k);
+  };
+  const PrefillResult even = run(1.0, 0), skewed = run(2.0, 0), modelled = run(std::nullopt, 0), eplb = run(std::nullopt, 32);
+  CHECK(skewed.input_tokens_per_s < 0.8 * even.input_tokens_per_s);
+  // the model's skew (1.44 on EP32 without EPLB, 1.10 with 32 redundant experts) lies between
+  CHECK(modelled.input_tokens_per_s < eplb.input_tokens_per_s);
+  CHECK(eplb.input_tokens_per_s < even.input_tokens_per_s);
+  CHECK(modelled.input_tokens_per_s > skewed.input_tokens_per_s);
+  // the work is the model's whatever the skew
+  CHECK(skewed.flops_per_token == Approx(even.flops_per_token));
+  CHECK(modelled.flops_per_token == Approx(even.flops_per_token));
+  // from the command line too
+  const auto cli = [](const std::string& extra) {
+    return json_row("prefill --model deepseek-v3 --hardware h800 --deployment EP32 --input-tokens 4096 --batch-tokens 16384 "
+                    "--micro-batches 2 " + extra)["input_tokens_per_s"].get<double>();
+  };
+  CHECK(cli("--expert-imbalance 2") < cli("--expert-imbalance 1"));
+  CHECK(cli("--redundant-experts 32") > cli(""));
+}
+
+TEST_CASE("prefill's attention and FFN share the GPU with DeepEP's normal kernels beside them", "[prefill][network]") {
+  const Model m = load_model("deepseek-v3");
+  const Pool h800 = pool("h800");
+  Pool unshared = h800;
+  unshared.hw.sm_count = 0;  // no SM count: nothing shared
+  for (int mb : {1, 2}) {
+    PrefillConfig c = bare("EP32", 4096, 16384, mb);
+    c.fanout = Fanout::library;
+    const PrefillResult shared = simulate_prefill(m, h800, h800, c), free = simulate_prefill(m, unshared, unshared, c);
+    INFO("micro-batches " << mb);
+    if (mb == 1) {
+      // one micro-batch: the compute never runs beside the communication
+      CHECK(shared.input_tokens_per_s == Approx(free.input_tokens_per_s));
+    } else {
+      // at most the whole compute at 112/132 of the rate
+      CHECK(shared.input_tokens_per_s < free.input_tokens_per_s);
+      CHECK(shared.input_tokens_per_s > free.input_tokens_per_s * 112.0 / 132.0);
+    }
+  }
+}
+
 TEST_CASE("DeepSeek-V3 prefill on 32 H800s (EP32, 4K prompts, 16K tokens per GPU, two micro-batches) within 25% of "
           "73.7k input tokens/s per node",
           "[prefill][published]") {
   // DeepSeek, "Day 6: One More Thing, DeepSeek-V3/R1 Inference System Overview" (github.com/deepseek-ai/open-infra-index,
-  // 2025-03-01): prefill on EP32 units of 4 nodes, ~73.7k input tokens/s per H800 node, cache hits included; the
-  // configuration from github.com/deepseek-ai/profile-data (EP32, TP1, 4K prompts, 16K tokens per GPU, two micro-batches).
+  // 2025-03-01): prefill on EP32 units of 4 nodes with 32 redundant routed experts, ~73.7k input tokens/s per H800
+  // node, cache hits included; the configuration from github.com/deepseek-ai/profile-data (EP32, TP1, 4K prompts, 16K
+  // tokens per GPU, two micro-batches).
   const auto row = json_row("prefill --model deepseek-v3 --hardware h800 --deployment EP32 --input-tokens 4096 --batch-tokens 16384 "
-                            "--micro-batches 2");
+                            "--micro-batches 2 --redundant-experts 32");
   const double per_node = 8 * row["input_tokens_per_s_per_gpu"].get<double>();
   CHECK(per_node == Approx(73.7e3).epsilon(0.25));
   CHECK(row["deployment"].get<std::string>() == "EP32");

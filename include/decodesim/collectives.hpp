@@ -71,6 +71,13 @@ struct AllToAllTime {
 // One layer, one micro-batch. Throws InputError on a shape outside its ranges.
 AllToAllTime ep_all_to_all_us(const LinkProfile& links, const AllToAllShape& s);
 
+// Compute of `compute_us` (at the whole GPU's rate) beside another micro-batch's dispatch and
+// combine of `comm_us` through kernels that hold `comm_sms` of the GPU's `sms` SMs for as long as
+// they run (DeepEP's normal kernels; the low-latency ones hold none): the overlapped part runs at
+// (sms - comm_sms) / sms of the rate. Returns the compute's time; `compute_us` where either count
+// is 0 or comm_sms >= sms.
+double sm_shared_compute_us(double compute_us, double comm_us, int sms, int comm_sms);
+
 // Probability that none of a token's k distinct experts (of E) falls among `held` of them.
 double expert_miss_probability(double experts, double held, int top_k);
 

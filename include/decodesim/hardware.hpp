@@ -20,6 +20,10 @@ struct NetworkParams {
   double nvlink_efficiency = 0.775;
   int gpus_per_node = 8;
   double a2a_fixed_us = 33;  // one DeepEP dispatch or combine kernel's fixed cost
+  // SMs DeepEP's normal (prefill) kernels hold while they run: deep_ep Buffer.num_sms, 20 by
+  // default; the DeepSeek-V3 report (arXiv 2412.19437, 3.2.2) saturates IB and NVLink with 20 of
+  // H800's 132. The low-latency kernels hold none once their RDMA writes are issued.
+  int a2a_normal_sms = 20;
   // NCCL large-message bus bandwidth inside the node; <= 0: 0.8 x intra_node_bytes_per_s
   // (8x A100 NVLink busbw 230-250 GB/s of 300 GB/s).
   double collective_bus_bytes_per_s = 0;
@@ -49,6 +53,7 @@ struct Hardware {
   double nic_gbps = 0;  // per NIC, gigabits per second
   double intra_node_bytes_per_s = 0;
   double link_latency_us = 0;  // fixed time of one GPU-to-GPU message, whatever its size
+  int sm_count = 0;            // streaming multiprocessors; 0: not given (no SM sharing modelled)
   NetworkParams network;       // the network model's parameters (collectives.hpp)
 
   // Peak used for a model computing in `compute`: fp8 falls back to bf16 on chips without

@@ -48,6 +48,7 @@ inline constexpr Range kNicGbps{1, 1e5, false};          // per NIC: 1 Gb/s to 1
 inline constexpr Range kLinkLatencyUs{0, 1e6, false};     // a transfer's fixed cost, up to a second
 inline constexpr Range kMessagesPerSecond{1e3, 1e12, false};  // NIC message rate: 3,000x ConnectX-7's 330 M/s
 inline constexpr IntRange kGpusPerNode{1, 1024};          // one NVLink domain: 14x an NVL72 rack
+inline constexpr IntRange kSmCount{1, 4096};              // SMs of one chip: 31x H100 SXM5's 132
 inline constexpr IntRange kAttentionTileRows{1, 1024};    // an MMA tile's M rows: 8x a 128-row two-warpgroup tile
 
 // ---- Serving stack ----

@@ -46,6 +46,7 @@ struct PrefillConfig {
   int micro_batches = 2;           // DeepSeek's prefill: two micro-batches, one computing while the other communicates
   double nic_efficiency = 1.0;
   Fanout fanout = Fanout::per_instance;
+  Routing routing;                 // the experts' load over the EP GPUs (the decode pipeline's model)
 };
 
 // One forward-pass shape: every data-parallel group runs one in lockstep (the MoE layers join them).

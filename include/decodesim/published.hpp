@@ -8,17 +8,18 @@
 
 namespace decodesim {
 
-enum class FigureKind { simulate, layer, deepep };
+enum class FigureKind { simulate, layer, deepep, prefill };
 
 struct PublishedFigure {
   std::string figure, label, source;  // the table or run it comes from, the row, where it is published
   FigureKind kind = FigureKind::simulate;
-  std::string metric;                 // tgs, attention_layer_us, dispatch_us or combine_us
+  std::string metric;                 // tgs, tpot_ms, attention_layer_us, dispatch_us, combine_us or input_tokens_per_s_per_node
   double measured = 0;
   std::string model, hardware, deployment, kv_dtype;
   double context = 4096, batch = 0;   // simulate: batch 0 = the largest inside the SLA
   int micro_batches = 0, gpus = 0, attention_tp = 1, ep_gpus = 0;
   long redundant_experts = 0;
+  double input_tokens = 0, batch_tokens = 0;  // prefill: prompt length, tokens per forward of one attention group
 };
 
 struct FigureCheck {

@@ -29,6 +29,10 @@ struct Op {
   // more (a prompt or chunk), prefill_attention_<kind>; each where the calibration has it, else the
   // one-token fit (docs/calibration.md).
   double query_tokens = 1;
+  // An op that is the busiest GPU's share of work spread unevenly (routed experts under routing
+  // skew): flops and bytes above are that GPU's, which set the time; these are the mean GPU's, which
+  // count as the deployment's work (0: the same as flops, bytes).
+  double mean_flops = 0, mean_bytes = 0;
 };
 
 // Issued over useful work of a kernel that packs `rows` query rows into M tiles of `tile_rows`:

@@ -18,7 +18,9 @@ int prefill_command(const PipelineOptions& o, const PrefillOptions& p, Format f,
   c.input_tokens = p.input_tokens;
   c.batch_tokens = p.batch_tokens;
   c.nic_efficiency = o.nic_efficiency;
-  c.fanout = base_config(o).fanout;
+  const PipelineConfig base = base_config(o);
+  c.fanout = base.fanout;
+  c.routing = base.routing;
   const int fixed = micro_batches_option(o);
   // auto: the count of 1..4 with the most input tokens per second.
   PrefillResult best;

@@ -195,6 +195,7 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   pc.micro_batches = t.prefill_micro_batches;
   pc.nic_efficiency = c.nic_efficiency;
   pc.fanout = c.fanout;
+  pc.routing = c.routing;
   std::string prefill_name, prefill_hw, prefill_note;
   TrafficResult result;
   std::optional<PrefillResult> prefill_at_mean;
@@ -303,6 +304,7 @@ int plan_pd_command(const PipelineOptions& o, const TrafficOptions& t, const Mod
   pc.micro_batches = t.prefill_micro_batches;
   pc.nic_efficiency = base.nic_efficiency;
   pc.fanout = base.fanout;
+  pc.routing = base.routing;
   const auto t0 = std::chrono::steady_clock::now();
   long prefill_simulations = 0;
   const std::vector<PrefillTier> tiers =

@@ -9,6 +9,7 @@
 #include "decodesim/layer.hpp"
 #include "decodesim/loader.hpp"
 #include "decodesim/plots.hpp"
+#include "decodesim/prefill.hpp"
 #include "decodesim/published.hpp"
 #include "decodesim/search.hpp"
 #include "decodesim/validation.hpp"
@@ -43,6 +44,16 @@ double simulated(const PublishedFigure& f, CalibrationSet& calibrations) {
       LayerShape shape;
       shape.batch = f.batch, shape.gpus = f.gpus, shape.attention_tp = f.attention_tp, shape.context_tokens = f.context;
       return layer_times(m, one_pool(calibrations, {f.hardware, "hardware"}, m), shape).front().time.layer_us();
+    }
+    case FigureKind::prefill: {
+      const Model m = load_model(f.model);
+      const Pool pool = one_pool(calibrations, {f.hardware, "hardware"}, m);
+      PrefillConfig c;
+      c.deployment = parse_deployment(f.deployment);
+      c.input_tokens = f.input_tokens, c.batch_tokens = f.batch_tokens, c.micro_batches = f.micro_batches;
+      c.fanout = Fanout::library;  // dispatch and combine through DeepEP's normal kernels, as these systems run them
+      c.routing.redundant_experts = f.redundant_experts;
+      return simulate_prefill(m, pool, pool, c).input_tokens_per_s_per_gpu * pool.hw.network.gpus_per_node;
     }
     case FigureKind::deepep: {
       AllToAllShape s;  // DeepEP's benchmark shape: 128 tokens, hidden 7168, top-8 of 256, FP8 out, BF16 back

@@ -24,6 +24,14 @@ LinkProfile link_profile(const Hardware& hw) {
   return p;
 }
 
+double sm_shared_compute_us(double compute_us, double comm_us, int sms, int comm_sms) {
+  if (sms <= 0 || comm_sms <= 0 || comm_sms >= sms || compute_us <= 0 || comm_us <= 0) return compute_us;
+  const double rate = double(sms - comm_sms) / sms;
+  // All of it inside the window (at the reduced rate), or the window's worth at that rate and the
+  // rest at the full rate after it.
+  return compute_us <= comm_us * rate ? compute_us / rate : compute_us + comm_us * (1.0 - rate);
+}
+
 double expert_miss_probability(double E, double held, int k) {
   double p = 1.0;
   for (int i = 0; i < k; ++i) p *= std::max(0.0, E - held - i) / (E - i);

@@ -282,7 +282,12 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     const double slice = 1.0 / sh.expert_tp;
     const double weights = sh.experts_held * hit * expert_params(f, H) * slice * wb;
     const double pairs = sh.routed_pairs * imbalance;  // the busiest GPU's
-    const Op moe{OpClass::moe_ffn, 2.0 * pairs * expert_params(f, H) * slice, weights + pairs * H * (wb + 2.0)};
+    auto moe_op = [&](double routed_pairs) {
+      return Op{OpClass::moe_ffn, 2.0 * routed_pairs * expert_params(f, H) * slice, weights + routed_pairs * H * (wb + 2.0)};
+    };
+    Op moe = moe_op(pairs);
+    const Op mean = moe_op(sh.routed_pairs);  // what the skew does not add: the deployment's work
+    moe.mean_flops = mean.flops, moe.mean_bytes = mean.bytes;
     s.ffn_us = t.time_us(moe);
     if (f.shared_experts > 0) s.ffn_us += mlp(shared_width(f));
     ffn_rows = pairs;
@@ -303,6 +308,15 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   // TensorRT-LLM do after the MLP (with DP attention the reduce-scatter above does it).
   if (partial_sums_rows > 0 && d.attention_tp == d.ffn_tp)
     s.ffn_us += collective_us(Collective::all_reduce, partial_sums_rows * H * 2.0, d.ffn_tp, link(fp, d.ffn_tp));
+  // DeepEP's normal kernels (prefill) hold SMs while they run, and with several micro-batches they
+  // run beside another micro-batch's attention and FFN: that compute shares the GPU with them
+  // (the low-latency kernels hand their SMs back once the RDMA writes are issued).
+  if (colocated && library && c.a2a_mode == A2aMode::normal && c.micro_batches > 1) {
+    const double compute_us = s.attention_us + s.ffn_us;
+    const double shared_us =
+        sm_shared_compute_us(compute_us, s.dispatch_us + s.combine_us, attn.hw.sm_count, attn.hw.network.a2a_normal_sms);
+    if (compute_us > 0) s.attention_us *= shared_us / compute_us, s.ffn_us *= shared_us / compute_us;
+  }
   // A stack that runs each stage task as its own CUDA graph (GraphScope::stage) pays a graph gap
   // before each, and waits on one event per GPU its tokens come back from (attention) or arrive
   // from (FFN): every GPU of the expert-parallel group, or of the other side.

@@ -83,12 +83,12 @@ class CountingTimer final : public OpTimer {
  public:
   explicit CountingTimer(const OpTimer& inner) : inner_(inner) {}
   double time_us(const Op& op) const override {
-    flops += op.flops, bytes += op.bytes;
+    flops += op.mean_flops > 0 ? op.mean_flops : op.flops, bytes += op.mean_bytes > 0 ? op.mean_bytes : op.bytes;
     return inner_.time_us(op);
   }
   std::string name() const override { return inner_.name(); }
   int attention_tile_rows() const override { return inner_.attention_tile_rows(); }
-  mutable double flops = 0, bytes = 0;  // as counted (useful FLOPs)
+  mutable double flops = 0, bytes = 0;  // as counted (useful FLOPs; a skewed op's mean GPU's)
 
  private:
   const OpTimer& inner_;
@@ -124,6 +124,7 @@ PrefillForward time_forward(const Model& m, const Pool& attn, const Pool& ffn, c
   pc.context_tokens = 0;
   pc.nic_efficiency = c.nic_efficiency;
   pc.fanout = c.fanout;
+  pc.routing = c.routing;
   pc.a2a_mode = A2aMode::normal;  // prefill's dispatch and combine: DeepEP's high-throughput kernels
   const double mb_tokens = tokens / c.micro_batches, mb_prompts = prompts / c.micro_batches;
   const LinkProfile tp_link =

@@ -340,6 +340,7 @@ Hardware hardware_from(const json& j, const std::string& file) {
   h.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", lim::kBytesPerSecond);
   h.link_latency_us = r.opt_number("link_latency_us", lim::kLinkLatencyUs).value_or(0.0);
   h.fp32_flops_per_s = r.opt_number("fp32_flops_per_s", lim::kFlopsPerSecond);
+  h.sm_count = static_cast<int>(r.opt_integer("sm_count", lim::kSmCount, 0));
   if (r.has("attention_tile")) {
     // The decode attention kernels' M tile (docs/calibration.md, "Kernel work as issued"): its rows
     // and the kernel sources they are read from, both required.
@@ -358,6 +359,9 @@ Hardware hardware_from(const json& j, const std::string& file) {
     p.nvlink_efficiency = n.opt_number("nvlink_efficiency", lim::kFraction).value_or(p.nvlink_efficiency);
     p.gpus_per_node = static_cast<int>(n.opt_integer("gpus_per_node", lim::kGpusPerNode, p.gpus_per_node));
     p.a2a_fixed_us = n.opt_number("a2a_fixed_us", lim::kLinkLatencyUs).value_or(p.a2a_fixed_us);
+    p.a2a_normal_sms = static_cast<int>(n.opt_integer("a2a_normal_sms", lim::kSmCount, p.a2a_normal_sms));
+    if (h.sm_count > 0 && p.a2a_normal_sms >= h.sm_count)
+      n.fail("a2a_normal_sms", fmt::format("expected fewer than sm_count ({}), got {}", h.sm_count, p.a2a_normal_sms));
     p.collective_bus_bytes_per_s =
         n.opt_number("collective_bus_bytes_per_s", lim::kBytesPerSecond).value_or(p.collective_bus_bytes_per_s);
     p.collective_base_us = n.opt_number("collective_base_us", lim::kLinkLatencyUs).value_or(p.collective_base_us);

@@ -49,8 +49,18 @@ std::vector<PublishedFigure> load_published_figures(const std::string& path) {
       const std::string dir = r.string("direction");
       if (dir != "dispatch" && dir != "combine") r.fail_value("direction", "dispatch or combine", r.raw("direction"));
       f.metric = dir + "_us";
+    } else if (kind == "prefill") {
+      f.kind = FigureKind::prefill;
+      f.model = r.string("model");
+      f.deployment = r.string("deployment");
+      f.input_tokens = r.number("input_tokens", {1, double(limits::kContextTokens.hi), false});
+      f.batch_tokens = r.number("batch_tokens", limits::kTokens);
+      f.micro_batches = static_cast<int>(r.integer("micro_batches", limits::kMicroBatches));
+      f.redundant_experts = r.opt_integer("redundant_experts", limits::kExperts, 0);
+      f.metric = r.string("metric");
+      if (f.metric != "input_tokens_per_s_per_node") r.fail_value("metric", "input_tokens_per_s_per_node", r.raw("metric"));
     } else {
-      r.fail_value("kind", "simulate, layer or deepep", r.raw("kind"));
+      r.fail_value("kind", "simulate, layer, deepep or prefill", r.raw("kind"));
     }
     r.finish();
     out.push_back(std::move(f));
