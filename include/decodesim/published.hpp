@@ -20,6 +20,7 @@ struct PublishedFigure {
   int micro_batches = 0, gpus = 0, attention_tp = 1, ep_gpus = 0;
   long redundant_experts = 0;
   double input_tokens = 0, batch_tokens = 0;  // prefill: prompt length, tokens per forward of one attention group
+  double expert_imbalance = 0;                 // prefill: the busiest GPU's routed load over the mean as run (0: modelled)
 };
 
 struct FigureCheck {
