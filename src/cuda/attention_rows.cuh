@@ -114,10 +114,11 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   float* sQs = reinterpret_cast<float*>(smem_raw + (base - raw_addr) + Cfg::OFF_RED);
 
   const RowsBlock blk(p);
-  if (blk.empty()) return;  // variable length: past the request's rows or context
-  const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, t4 = blk.t4;
   const int t_begin = blk.t_begin, t_end = blk.t_end;
   const int ntiles = (t_end - t_begin + Cfg::TN - 1) / Cfg::TN;
+  // variable length: past the request's rows or context; and never a ring with no tile to wait for
+  if (blk.empty() || ntiles <= 0) return;
+  const int tid = blk.tid, wgi = blk.wgi, lane = blk.lane, t4 = blk.t4;
 
   auto full = [&](int k) -> uint32_t { return base + Cfg::OFF_BAR + 8 * (k % NS); };
   auto empty = [&](int k) -> uint32_t { return base + Cfg::OFF_BAR + 8 * (NS + k % NS); };
@@ -267,21 +268,23 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
       wg::commit();
     }
 
-    // ---- the next tile's scores behind this tile's value product
+    // ---- the next tile's scores behind this tile's value product; no accumulator is touched until
+    // both are done (ptxas serialises the products otherwise)
+    // (one branch per case, each ending in wait<0>: ptxas follows the groups per path)
+    const uint32_t done_with_k = FP8 ? vt_empty(k) : empty(k);
     if (more) {
       score(k + 1);
       wg::wait<1>();
+      release(done_with_k);
+      wg::wait<0>();
+      if constexpr (FP8) release(empty(k + 1));
     } else {
       wg::wait<0>();
+      release(done_with_k);
     }
+    wg::fence_regs(s);
 #pragma unroll
     for (int j = 0; j < NO; ++j) wg::fence_regs(o[j]);
-    release(FP8 ? vt_empty(k) : empty(k));
-    if (more) {
-      wg::wait<0>();
-      wg::fence_regs(s);
-      if constexpr (FP8) release(empty(k + 1));
-    }
   }
 
   rows_finish(p, blk, o, l_run, m_run, FP8 ? 1.f / 256.f : 1.f);

@@ -138,7 +138,7 @@ AttnVariant wg_variant() {
   AttnVariant v = variant_of<Cfg, WgKernel<Cfg, &attn_wg_kernel<Cfg>>>(
       "wg" + std::to_string(Cfg::TN) + "x2p" + std::to_string(Cfg::NP) + (Cfg::TMA ? "tma" : "") +
           (Cfg::MINB > 1 ? "b" + std::to_string(Cfg::MINB) : "") + (Cfg::SPREAD ? "sp" : "") + (Cfg::LAZY ? "lz" : "") +
-          (Cfg::POST ? "po" : "") + (Cfg::FP4 ? "e2m1" : ""),
+          (Cfg::POST ? "po" : "") + (Cfg::FP4 ? "e2m1" : "") + (Cfg::AHEAD ? "ah" : ""),
       2 * Cfg::TN, true);
   v.fp4 = Cfg::FP4;
   return v;

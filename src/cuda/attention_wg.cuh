@@ -48,12 +48,15 @@ namespace decodesim::gpu::detail {
 // MQ_: built for several query tokens per request (HeadBlock: the rows' causal limits and layout).
 // FP4_ (with FP8_): the cache holds 4-bit e2m1 values ("low-bit storage, high-bit compute"): the
 // ring holds the 4-bit tiles as they arrive, and each warpgroup expands its own tile into an e4m3
-// staging tile of the FP8 layout before its products, which then run as for an FP8 cache.
+// staging tile of the FP8 layout, whose products then run as for an FP8 cache. 1: just before the
+// pair's score product (on its critical path); 2 (AHEAD): one pair ahead, while the tensor cores run
+// the value products of the pair before, into a second set of staging tiles (NP >= 3, so that the
+// next pair has landed by then).
 template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1,
-          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false, bool MQ_ = false, bool FP4_ = false>
+          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false, bool MQ_ = false, int FP4_ = 0>
 struct WgCfg {
   static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
-  static constexpr bool MQ = MQ_, FP4 = FP4_;
+  static constexpr bool MQ = MQ_, FP4 = FP4_ > 0, AHEAD = FP4_ == 2;
   static constexpr int PAGE_TOKENS = TN;  // a tile's rows are consecutive cache rows
   static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_, SPREAD = SPREAD_, LAZY = LAZY_, POST = POST_;
   static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;
@@ -74,8 +77,8 @@ struct WgCfg {
   static constexpr int P_BYTES = 64 * PSPAN;
   static constexpr int Q_BYTES = QC * 64 * CB;
   static constexpr int OFF_T = Q_BYTES;
-  static constexpr int OFF_STAGE = OFF_T + NBUF * RING_TILE;  // FP4: the two warpgroups' e4m3 tiles
-  static constexpr int OFF_P = OFF_STAGE + (FP4 ? 2 * TILE : 0);
+  static constexpr int OFF_STAGE = OFF_T + NBUF * RING_TILE;  // FP4: the two warpgroups' e4m3 tiles (AHEAD: two pairs')
+  static constexpr int OFF_P = OFF_STAGE + (FP4 ? (AHEAD ? 4 : 2) * TILE : 0);
   static constexpr int OFF_RED = OFF_P + 2 * P_BYTES;  // max[2][64], sum[2][64], q scale[64], alpha[64]
   static constexpr int OFF_BAR = OFF_RED + 6 * 64 * 4;   // one mbarrier per pair slot (TMA)
   static constexpr int SMEM = OFF_BAR + 8 * NP + 1024;   // + room to align the base to 1024
@@ -87,6 +90,7 @@ struct WgCfg {
   static_assert(!SPREAD || TMA, "spread issue of tensor copies");
   static_assert(!LAZY || !FP8, "e4m3 P needs P <= 1");
   static_assert(!FP4 || (FP8 && !TMA && !MQ), "4-bit KV: e4m3 products, cp.async copies, one query token");
+  static_assert(!AHEAD || NP >= 3, "expanding a pair ahead needs it landed while the one before is computed");
 };
 
 namespace wg_dev {
@@ -598,8 +602,12 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     return (long long)b * p.ctx_rows + t0;
   };
   auto tile_addr = [&](int slot) -> uint32_t { return base + Cfg::OFF_T + slot * Cfg::RING_TILE; };
-  // The tile of pair slot `slot` the products read: the ring's, or (FP4) warpgroup slot % 2's e4m3 staging tile.
-  auto read_tile = [&](int slot) -> uint32_t { return Cfg::FP4 ? base + Cfg::OFF_STAGE + (slot & 1) * Cfg::TILE : tile_addr(slot); };
+  // The tile of pair slot `slot` the products read: the ring's, or (FP4) warpgroup slot % 2's e4m3 staging
+  // tile (AHEAD: of pair `pair`'s parity).
+  auto read_tile = [&](int slot, int pair) -> uint32_t {
+    const int stage = (Cfg::AHEAD ? 2 * (pair & 1) : 0) + (slot & 1);
+    return Cfg::FP4 ? base + Cfg::OFF_STAGE + stage * Cfg::TILE : tile_addr(slot);
+  };
 
   // Copies of one tile (K, then V unless shared) into slot; cp.async zero-fills rows past t_end.
   auto load_tile = [&](int slot, int t0, long long row0) {
@@ -747,14 +755,16 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
     };
     if constexpr (!Cfg::POST) issue_next();
     const int slot_own = 2 * (pi % NP) + wgi, slot_other = 2 * (pi % NP) + 1 - wgi;
-    const uint32_t t_own = read_tile(slot_own), t_other = read_tile(slot_other);
-    if constexpr (Cfg::FP4) {
-      // this warpgroup's tile to e4m3 (its K for its own scores, its V for both warpgroups' PV,
-      // which waits at the P exchange barrier below)
-      expand_e2m1_tile<TN, Cfg::QC + (Cfg::SHARED ? 0 : Cfg::VC)>(tile_addr(slot_own), t_own, tid & 127);
-      wg::fence_proxy_async();
-      wg::named_barrier(3 + wgi, 128);
-    }
+    const uint32_t t_own = read_tile(slot_own, pi), t_other = read_tile(slot_other, pi);
+    constexpr int EXPAND_CHUNKS = Cfg::QC + (Cfg::SHARED ? 0 : Cfg::VC);
+    if constexpr (Cfg::FP4)
+      if (!Cfg::AHEAD || pi == 0) {
+        // this warpgroup's tile to e4m3 (its K for its own scores, its V for both warpgroups' PV,
+        // which waits at the P exchange barrier below); AHEAD: only the first pair here
+        expand_e2m1_tile<TN, EXPAND_CHUNKS>(tile_addr(slot_own), t_own, tid & 127);
+        wg::fence_proxy_async();
+        wg::named_barrier(3 + wgi, 128);
+      }
 
     // ---- S = Q K^T for this warpgroup's tile (64 heads x TN tokens)
     float s[TN / 2];
@@ -805,6 +815,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
         store_p_e4m3<TN>(sP_own, pa, kk, row_a, row_b, t4);
       }
       if (wgi == 0 && t4 == 0) sAlpha[row_a] = al_a, sAlpha[row_b] = al_b;
+      if constexpr (Cfg::AHEAD) wg::cp_wait<NP - 2>();  // the next pair's 4-bit tiles too, visible after the barrier
       wg::fence_proxy_async();
       wg::named_barrier(2, 256);  // both warpgroups' P and the rescale factors visible
       rescale_ot(o, sAlpha, t4);
@@ -812,7 +823,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
       for (int tt = 0; tt < 2; ++tt)
 #pragma unroll
         for (int kk = 0; kk < TN / 32; ++kk) {
-          const uint32_t tile_v = read_tile(2 * (pi % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
+          const uint32_t tile_v = read_tile(2 * (pi % NP) + tt, pi) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
           const uint64_t dp = wg::desc_k_major<TN>(base + Cfg::OFF_P + tt * Cfg::P_BYTES) + 2 * kk;
           uint32_t a[NO][4];  // all of a step's fragments first, then one fence for the products
 #pragma unroll
@@ -825,6 +836,14 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
           for (int j = 0; j < NO; ++j) wg::wgmma_e4m3_rs_n64(o[j], a[j], dp, 1);
         }
       wg::commit();
+      if constexpr (Cfg::AHEAD)
+        if (pi + 1 < npairs) {
+          // the next pair's tile to e4m3 while the tensor cores run this pair's value products (the
+          // V^T fragments are in registers by now; the other staging buffer is the next pair's)
+          const int next_own = 2 * ((pi + 1) % NP) + wgi;
+          expand_e2m1_tile<TN, EXPAND_CHUNKS>(tile_addr(next_own), read_tile(next_own, pi + 1), tid & 127);
+          wg::fence_proxy_async();
+        }
       wg::wait<0>();
 #pragma unroll
       for (int j = 0; j < NO; ++j) wg::fence_regs(o[j]);
