@@ -268,9 +268,8 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
       wg::commit();
     }
 
-    // ---- the next tile's scores behind this tile's value product; no accumulator is touched until
-    // both are done (ptxas serialises the products otherwise)
-    // (one branch per case, each ending in wait<0>: ptxas follows the groups per path)
+    // ---- the next tile's scores behind this tile's value product. Each path ends in one wait for
+    // both, and no accumulator is touched before it: ptxas serialises the products otherwise.
     const uint32_t done_with_k = FP8 ? vt_empty(k) : empty(k);
     if (more) {
       score(k + 1);
