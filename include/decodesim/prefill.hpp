@@ -49,6 +49,10 @@ struct PrefillConfig {
   Routing routing;                 // the experts' load over the EP GPUs (the decode pipeline's model)
 };
 
+// A prefill configuration that runs on the network and routing of a decode one: its NIC efficiency,
+// fan-out and routing (the deployment, prompt and batch are the caller's).
+PrefillConfig prefill_config(const PipelineConfig& decode);
+
 // One forward-pass shape: every data-parallel group runs one in lockstep (the MoE layers join them).
 struct PrefillForward {
   double prompts = 0;        // prompts per group in it (fractional: a chunk of one)

@@ -13,14 +13,10 @@ int prefill_command(const PipelineOptions& o, const PrefillOptions& p, Format f,
   const Model m = pipeline_model(o);
   const Deployment d = deployment(o);
   const DeploymentPools pools = deployment_pools(o, d, m);
-  PrefillConfig c;
+  PrefillConfig c = prefill_config(base_config(o));
   c.deployment = d;
   c.input_tokens = p.input_tokens;
   c.batch_tokens = p.batch_tokens;
-  c.nic_efficiency = o.nic_efficiency;
-  const PipelineConfig base = base_config(o);
-  c.fanout = base.fanout;
-  c.routing = base.routing;
   const int fixed = micro_batches_option(o);
   // auto: the count of 1..4 with the most input tokens per second.
   PrefillResult best;

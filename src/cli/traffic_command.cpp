@@ -93,6 +93,15 @@ std::function<void(double)> progress_bar(std::ostream& err) {
   };
 }
 
+// The prefill tier's configuration: the decode configuration's network and routing, the traffic
+// options' tokens per forward and micro-batches.
+PrefillConfig prefill_tier_config(const PipelineConfig& decode, const TrafficOptions& t) {
+  PrefillConfig c = prefill_config(decode);
+  c.batch_tokens = t.prefill_batch_tokens;
+  c.micro_batches = t.prefill_micro_batches;
+  return c;
+}
+
 }  // namespace
 
 void add_traffic_options(CLI::App* cmd, TrafficOptions& t, bool plan) {
@@ -190,12 +199,7 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
   const PipelineStepTimer timer(m, attention, ffn, c);
   TrafficConfig config = served.config;
   config.progress = progress_bar(err);
-  PrefillConfig pc;
-  pc.batch_tokens = t.prefill_batch_tokens;
-  pc.micro_batches = t.prefill_micro_batches;
-  pc.nic_efficiency = c.nic_efficiency;
-  pc.fanout = c.fanout;
-  pc.routing = c.routing;
+  PrefillConfig pc = prefill_tier_config(c, t);
   std::string prefill_name, prefill_hw, prefill_note;
   TrafficResult result;
   std::optional<PrefillResult> prefill_at_mean;
@@ -299,12 +303,7 @@ int plan_pd_command(const PipelineOptions& o, const TrafficOptions& t, const Mod
   CalibrationSet calibrations = timing_calibrations(o.timing, o.calibrations);
   const std::vector<Pool> prefill_chips =
       pools(calibrations, t.prefill_hardware.empty() ? ChipOption{o.hardware, "--hardware"} : ChipOption{t.prefill_hardware, "--prefill-hardware"}, m);
-  PrefillConfig pc;
-  pc.batch_tokens = t.prefill_batch_tokens;
-  pc.micro_batches = t.prefill_micro_batches;
-  pc.nic_efficiency = base.nic_efficiency;
-  pc.fanout = base.fanout;
-  pc.routing = base.routing;
+  const PrefillConfig pc = prefill_tier_config(base, t);
   const auto t0 = std::chrono::steady_clock::now();
   long prefill_simulations = 0;
   const std::vector<PrefillTier> tiers =

@@ -200,7 +200,6 @@ std::vector<EfficiencyFit> fit_all(const std::vector<Sample>& samples, double co
 
 namespace {
 
-
 // (a^p + b^p)^(1/p), scaled so the powers cannot overflow.
 double p_norm(double a, double b, double p) {
   const double hi = std::max(a, b);

@@ -45,6 +45,14 @@ HeadDims prefill_head_dims(const AttentionSpec& a) {
   return {double(a.head_dim), double(a.head_dim)};
 }
 
+PrefillConfig prefill_config(const PipelineConfig& decode) {
+  PrefillConfig c;
+  c.nic_efficiency = decode.nic_efficiency;
+  c.fanout = decode.fanout;
+  c.routing = decode.routing;
+  return c;
+}
+
 double causal_scores(const AttentionSpec& a, double begin, double end) {
   if (a.kind == AttentionKind::linear || !(end > begin)) return 0;
   return scores_before(a, end) - scores_before(a, begin);
