@@ -162,6 +162,8 @@ struct BlockWork : HeadBlock<MQ> {
   __device__ BlockWork(const AttnParams& p, int G) : BlockWork(p, G, ids(p)) {}
   // Nothing to do: a block past its request's rows or context (variable length; one split).
   __device__ bool empty() const { return this->n_rows <= 0 || t_begin >= this->context; }
+  // Tokens of the tile of `tn` starting at t0 that lie inside the split (the rest hold other rows).
+  __device__ int tile_valid(int t0, int tn) const { return max(0, min(tn, t_end - t0)); }
 
  private:
   struct Ids {

@@ -114,35 +114,34 @@ __global__ void __launch_bounds__(384, 1) attn_mla_seesaw_e4m3_kernel(const Attn
 
   // ---------------------------------------------------------------- producer warpgroup
   if (wgi == 2) {
-    wg::setmaxnreg_dec<Cfg::REG_PRODUCER>();
-    const int pw = (tid >> 5) & 3;
-    if (pw == 0) {
-      if (lane != 0) return;
-      const int col0 = int(blk.kvh * p.k_head_stride);
+    const int col0 = int(blk.kvh * p.k_head_stride);
+    auto feed = [&] {
       auto full_k = [&](int k) { return full(k % NS); };
       auto empty_k = [&](int k) { return empty(k % NS); };
       feed_ring<NS>(p, blk, ntiles, Cfg::TILE, full_k, empty_k, [&](int k, int row) {
         for (int c = 0; c < QC; ++c) tma_load_2d(stage(base, k) + c * CHUNK, &maps.k, col0 + 64 * c, row, full(k % NS));
       });
-      return;
-    }
-    auto transpose_half = [&](int k, int h, bool release_tile) {
-      mbar_wait(full(k % NS), (k / NS) & 1);
-      mbar_wait(vt_empty(k, h), ((k / Cfg::NVT) & 1) ^ 1);
-      const int valid = max(0, min(64, t_end - (t_begin + 64 * k)));
-      transpose_v_e4m3<CHUNK, 256, Cfg::TRANSPOSERS>(stage(base, k), vt_half(base, k, 0), 256 * h, valid, pw - 1, lane);
-      if (lane == 0) {
-        mbar_arrive(vt_full(k, h));
-        if (release_tile) mbar_arrive(empty(k % NS));
+    };
+    auto transpose = [&](int w) {
+      auto transpose_half = [&](int k, int h, bool release_tile) {
+        mbar_wait(full(k % NS), (k / NS) & 1);
+        mbar_wait(vt_empty(k, h), ((k / Cfg::NVT) & 1) ^ 1);
+        const int valid = blk.tile_valid(t_begin + 64 * k, 64);
+        transpose_v_e4m3<CHUNK, 256, Cfg::TRANSPOSERS>(stage(base, k), vt_half(base, k, 0), 256 * h, valid, w, lane);
+        if (lane == 0) {
+          mbar_arrive(vt_full(k, h));
+          if (release_tile) mbar_arrive(empty(k % NS));
+        }
+      };
+#pragma unroll 1
+      for (int it = 0; it < npairs; ++it) {
+        transpose_half(2 * it, 0, false);
+        transpose_half(2 * it, 1, true);
+        transpose_half(2 * it + 1, 1, false);
+        transpose_half(2 * it + 1, 0, true);
       }
     };
-#pragma unroll 1
-    for (int it = 0; it < npairs; ++it) {
-      transpose_half(2 * it, 0, false);
-      transpose_half(2 * it, 1, true);
-      transpose_half(2 * it + 1, 1, false);
-      transpose_half(2 * it + 1, 0, true);
-    }
+    producer_warpgroup<Cfg::REG_PRODUCER>(tid, lane, feed, transpose);
     return;
   }
 

@@ -105,6 +105,19 @@ __device__ __forceinline__ void feed_ring(const AttnParams& p, const Blk& blk, i
   }
 }
 
+// The producer warpgroup of a kernel with such a ring: its registers given back to REG, warp 0's
+// lane 0 runs feed() (the copies), warps 1-3 run others(w), w = 0, 1, 2 (FP8: the V^T transposers).
+template <int REG, class Feed, class Others>
+__device__ __forceinline__ void producer_warpgroup(int tid, int lane, Feed feed, Others others) {
+  wg::setmaxnreg_dec<REG>();
+  const int pw = (tid >> 5) & 3;
+  if (pw == 0) {
+    if (lane == 0) feed();
+    return;
+  }
+  others(pw - 1);
+}
+
 }  // namespace seesaw_dev
 
 template <class Cfg>
@@ -145,13 +158,9 @@ __global__ void __launch_bounds__(256, 1) attn_mla_seesaw_kernel(const AttnParam
   // Rows of a tile past the context hold other data (TMA copies whole boxes): zero them in this
   // warpgroup's half of V, so that P = 0 there cannot meet a non-finite value.
   auto zero_tail = [&](int i, int tile) {
-    const int valid = max(0, min(64, t_end - (t_begin + 64 * tile)));
+    const int valid = blk.tile_valid(t_begin + 64 * tile, 64);
     if (valid == 64) return;
-    const uint32_t v = buf(i) + 4 * wgi * CHUNK;
-    for (int u = tid & 127; u < 4 * 64 * 8; u += 128) {
-      const int c = u >> 9, r = (u >> 3) & 63, x = u & 7;
-      if (r >= valid) st_shared_v4(v + c * CHUNK + r * 128 + x * 16, make_uint4(0, 0, 0, 0));
-    }
+    zero_tile_rows<4, 64, 128, CHUNK, 128>(buf(i) + 4 * wgi * CHUNK, valid, tid & 127);
     wg::fence_proxy_async();
     wg::named_barrier(kOwn + wgi, 128);
   };

@@ -36,7 +36,7 @@ struct RowsCfg {
   static constexpr int TN = 64, G = 128, THREADS = 384, MINB = 1, PAGE_TOKENS = TN;
   static constexpr int ES = FP8 ? 1 : 2;
   static constexpr int CB = 64 * ES;            // bytes per row of a 64-column chunk = swizzle span
-  static constexpr int QC = DQK / 64, VC = DV / 64, NO = DV / 64;
+  static constexpr int QC = DQK / 64, VC = DV / 64, NO = VC;  // NO: the 64-column output blocks, one per value chunk
   static constexpr int CHUNK = TN * CB;         // one 64-column chunk of a tile (the TMA box)
   static constexpr int Q_CHUNK = G * CB;        // one 64-column chunk of Q's 128 rows
   static constexpr int K_TILE = QC * CHUNK, TILE = K_TILE + VC * CHUNK;
@@ -55,16 +55,8 @@ struct RowsCfg {
   static_assert(SMEM <= 227 * 1024, "one block per SM on Hopper");
 };
 
-// Who a block of the rows kernel is (request, KV head, block of 128 rows, split of the context) and
-// which two accumulator rows its consumer thread holds (warpgroup w: rows 64w ..).
-struct RowsBlock : BlockWork<true> {
-  int tid, wgi, lane, g, t4, row_a, row_b;
-  __device__ explicit RowsBlock(const AttnParams& p) : BlockWork<true>(p, 128) {
-    tid = threadIdx.x, wgi = tid >> 7, lane = tid & 31;
-    g = lane >> 2, t4 = lane & 3;
-    row_a = 64 * wgi + ((tid >> 5) & 3) * 16 + g, row_b = row_a + 8;
-  }
-};
+// A block of the rows kernel: 128 rows, warpgroup w (of the two consumers) rows 64w ...
+using RowsBlock = WgBlock<true, 128>;
 
 // The end of a consumer warpgroup of the rows kernel: its rows are its own, so the quad's sums give
 // each row's 1/L and log2-sum-exp; one split stores the normalised output, several write partials
@@ -126,7 +118,7 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   auto vt_empty = [&](int k) -> uint32_t { return base + Cfg::OFF_BAR + 8 * (2 * NS + Cfg::NVT + k % Cfg::NVT); };
   auto stage = [&](uint32_t from, int k) -> uint32_t { return from + Cfg::OFF_T + (k % NS) * Cfg::TILE; };
   auto vt_slot = [&](uint32_t from, int k) -> uint32_t { return from + Cfg::OFF_VT + (k % Cfg::NVT) * Cfg::VT; };
-  auto valid_of = [&](int k) { return max(0, min(Cfg::TN, t_end - (t_begin + Cfg::TN * k))); };
+  auto valid_of = [&](int k) { return blk.tile_valid(t_begin + Cfg::TN * k, Cfg::TN); };
 
   if (tid == 0) {
     // empty: every consumer warp once it is done with the stage (FP8: with K; the transposers with V)
@@ -150,27 +142,27 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
 
   // ---------------------------------------------------------------- producer warpgroup
   if (wgi == 2) {
-    wg::setmaxnreg_dec<Cfg::REG_PRODUCER>();
-    const int pw = (tid >> 5) & 3;
-    if (pw == 0) {
-      if (lane != 0) return;
+    auto feed = [&] {
       seesaw_dev::feed_ring<NS>(p, blk, ntiles, Cfg::TILE, full, empty, [&](int k, int row) {
         const uint32_t dst = stage(base, k);
         for (int c = 0; c < QC; ++c) tma_load_2d(dst + c * CHUNK, &maps.k, int(blk.kvh * p.k_head_stride) + 64 * c, row, full(k));
         for (int c = 0; c < VC; ++c)
           tma_load_2d(dst + Cfg::K_TILE + c * CHUNK, &maps.v, int(blk.kvh * p.v_head_stride) + 64 * c, row, full(k));
       });
-      return;
-    }
-    if constexpr (FP8) {
+    };
+    // FP8: each landed tile's values -> V^T; BF16 reads V as it lands
+    auto transpose = [&](int w) {
+      if constexpr (FP8) {
 #pragma unroll 1
-      for (int k = 0; k < ntiles; ++k) {
-        mbar_wait(full(k), (k / NS) & 1);
-        mbar_wait(vt_empty(k), ((k / Cfg::NVT) & 1) ^ 1);
-        transpose_v_e4m3<CHUNK, Cfg::DV, Cfg::TRANSPOSERS>(stage(base, k) + Cfg::K_TILE, vt_slot(base, k), 0, valid_of(k), pw - 1, lane);
-        if (lane == 0) mbar_arrive(vt_full(k)), mbar_arrive(empty(k));
+        for (int k = 0; k < ntiles; ++k) {
+          mbar_wait(full(k), (k / NS) & 1);
+          mbar_wait(vt_empty(k), ((k / Cfg::NVT) & 1) ^ 1);
+          transpose_v_e4m3<CHUNK, Cfg::DV, Cfg::TRANSPOSERS>(stage(base, k) + Cfg::K_TILE, vt_slot(base, k), 0, valid_of(k), w, lane);
+          if (lane == 0) mbar_arrive(vt_full(k)), mbar_arrive(empty(k));
+        }
       }
-    }
+    };
+    seesaw_dev::producer_warpgroup<Cfg::REG_PRODUCER>(tid, lane, feed, transpose);
     return;
   }
 
@@ -249,11 +241,7 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
         // the split's last tile: its rows past the context hold other data (TMA copies whole boxes),
         // which P = 0 must not meet; both warpgroups are here, done with every earlier tile
         wg::named_barrier(1, 256);
-        const uint32_t v = stage(sb, k) + Cfg::K_TILE;
-        for (int u = tid; u < VC * Cfg::TN * (CB / 16); u += 256) {
-          const int c = u / (Cfg::TN * (CB / 16)), r = (u / (CB / 16)) % Cfg::TN, x = u % (CB / 16);
-          if (r >= valid) st_shared_v4(v + c * CHUNK + r * CB + x * 16, make_uint4(0, 0, 0, 0));
-        }
+        zero_tile_rows<VC, Cfg::TN, CB, CHUNK, 256>(stage(sb, k) + Cfg::K_TILE, valid, tid);
         wg::fence_proxy_async();
         wg::named_barrier(1, 256);
       }

@@ -375,17 +375,31 @@ struct WgMaps {
   CUtensorMap k, v;
 };
 
-// Who a block of a warpgroup kernel is (request, KV head, 64-head block, split of the context) and
-// which two accumulator rows (heads) its thread holds.
-template <bool MQ>
+// Who a block of a warpgroup kernel is (request, KV head, block of G rows, split of the context) and
+// which two accumulator rows its thread holds: G 64, both warpgroups the same rows; G 128 (the rows
+// kernel), warpgroup w rows 64w .. 64w + 63.
+template <bool MQ, int G = 64>
 struct WgBlock : BlockWork<MQ> {
+  static_assert(G == 64 || G == 128, "a warpgroup MMA's 64 rows, shared or one set per warpgroup");
   int tid, wgi, lane, wq, g, t4, row_a, row_b;
-  __device__ explicit WgBlock(const AttnParams& p) : BlockWork<MQ>(p, 64) {
+  __device__ explicit WgBlock(const AttnParams& p) : BlockWork<MQ>(p, G) {
     tid = threadIdx.x, wgi = tid >> 7, lane = tid & 31, wq = (tid >> 5) & 3;
     g = lane >> 2, t4 = lane & 3;
-    row_a = wq * 16 + g, row_b = row_a + 8;
+    row_a = (G == 128 ? 64 * wgi : 0) + wq * 16 + g, row_b = row_a + 8;
   }
 };
+
+// Rows [valid, TN) of the CHUNKS 64-column chunks of a tile at v (rows of SPAN bytes, CHUNK bytes a
+// chunk) set to zero by NT threads (this one: tid): a tile past the context holds other rows (TMA
+// copies whole boxes), which P = 0 must not meet.
+template <int CHUNKS, int TN, int SPAN, int CHUNK, int NT>
+__device__ __forceinline__ void zero_tile_rows(uint32_t v, int valid, int tid) {
+  constexpr int UNITS = SPAN / 16;  // 16-byte units a row
+  for (int u = tid; u < CHUNKS * TN * UNITS; u += NT) {
+    const int c = u / (TN * UNITS), r = (u / UNITS) % TN, x = u % UNITS;
+    if (r >= valid) wg_dev::st_shared_v4(v + c * CHUNK + r * SPAN + x * 16, make_uint4(0, 0, 0, 0));
+  }
+}
 
 // Q of the block's ROWS rows (heads) -> shared memory as DQK/64 chunks of ROWS rows x 64 bf16 columns
 // (128-byte swizzle, the K-major layout wgmma reads), by threads 0-255; rows past the group are
@@ -681,15 +695,9 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   // that P = 0 there cannot meet a non-finite value. Only the last tiles of a split have any.
   auto zero_tail = [&](int pair) {
     for (int tt = 0; tt < 2; ++tt) {
-      const int t0 = t_begin + (2 * pair + tt) * TN;
-      const int valid = max(0, min(TN, t_end - t0));
+      const int valid = blk.tile_valid(t_begin + (2 * pair + tt) * TN, TN);
       if (valid == TN) continue;
-      const uint32_t v = tile_addr(2 * (pair % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE);
-      constexpr int UNITS = Cfg::VC * TN * (CB / 16);
-      for (int u = tid; u < UNITS; u += 256) {
-        const int c = u / (TN * (CB / 16)), r = (u / (CB / 16)) % TN, x = u % (CB / 16);
-        if (r >= valid) st_shared_v4(v + c * Cfg::CHUNK + r * CB + x * 16, make_uint4(0, 0, 0, 0));
-      }
+      zero_tile_rows<Cfg::VC, TN, CB, Cfg::CHUNK, 256>(tile_addr(2 * (pair % NP) + tt) + (Cfg::SHARED ? 0 : Cfg::K_TILE), valid, tid);
     }
   };
 
