@@ -32,6 +32,7 @@ inline constexpr IntRange kHeadDim{1, 1 << 12};          // 16x the widest head 
 inline constexpr IntRange kLoraRank{0, 1 << 17};         // low-rank widths, up to the hidden bound; 0: full rank
 inline constexpr IntRange kFfnWidth{1, 1 << 20};         // 20x Llama-3.1-405B's 53,248
 inline constexpr IntRange kExperts{1, 1 << 16};          // routed experts: 170x Kimi-K2's 384
+inline constexpr Range kExpertImbalance{1, 1e3, false};  // busiest GPU's routed load over the mean: 667x a heavy skew of 1.5
 inline constexpr IntRange kTopK{1, 1 << 10};             // experts per token: 128x the usual 8
 inline constexpr IntRange kSharedExperts{0, 1 << 10};
 inline constexpr long long kMaxLayers = 1024;            // 8x Llama-3.1-405B's 126

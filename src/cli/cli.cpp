@@ -245,7 +245,7 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
         ->capture_default_str();
     c->add_option("--expert-imbalance", pipe.expert_imbalance,
                   "busiest GPU's routed load over the mean, as measured (default: modelled from the routing, docs/network.md)")
-        ->check(number_option({1, 1e3, false}));
+        ->check(number_option(limits::kExpertImbalance));
     c->add_option("--redundant-experts", pipe.redundant_experts, "EPLB's extra expert slots over the EP group (default 0: no EPLB)")
         ->check(integer_option({0, limits::kExperts.hi}));
     c->add_option("--serving", pipe.serving,

@@ -57,7 +57,7 @@ std::vector<PublishedFigure> load_published_figures(const std::string& path) {
       f.batch_tokens = r.number("batch_tokens", limits::kTokens);
       f.micro_batches = static_cast<int>(r.integer("micro_batches", limits::kMicroBatches));
       f.redundant_experts = r.opt_integer("redundant_experts", limits::kExperts, 0);
-      f.expert_imbalance = r.opt_number("expert_imbalance", {1, 1000, false}).value_or(0);
+      f.expert_imbalance = r.opt_number("expert_imbalance", limits::kExpertImbalance).value_or(0);
       f.metric = r.string("metric");
       if (f.metric != "input_tokens_per_s_per_node") r.fail_value("metric", "input_tokens_per_s_per_node", r.raw("metric"));
     } else {
