@@ -48,15 +48,18 @@ namespace decodesim::gpu::detail {
 // MQ_: built for several query tokens per request (HeadBlock: the rows' causal limits and layout).
 // FP4_ (with FP8_): the cache holds 4-bit e2m1 values ("low-bit storage, high-bit compute"): the
 // ring holds the 4-bit tiles as they arrive, and each warpgroup expands its own tile into an e4m3
-// staging tile of the FP8 layout, whose products then run as for an FP8 cache. 1: just before the
-// pair's score product (on its critical path); 2 (AHEAD): one pair ahead, while the tensor cores run
-// the value products of the pair before, into a second set of staging tiles (NP >= 3, so that the
-// next pair has landed by then).
+// staging tile of the FP8 layout, whose products then run as for an FP8 cache: Fp4Expand says when.
+enum class Fp4Expand {
+  none,      // not a 4-bit cache
+  in_place,  // just before the pair's score product (on its critical path)
+  ahead,     // one pair ahead, while the tensor cores run the value products of the pair before, into
+             // a second set of staging tiles (NP >= 3, so that the next pair has landed by then)
+};
 template <int DQK_, int DV_, bool SHARED_, bool FP8_, int NP_, bool TMA_ = false, int TN_ = 32, int MINB_ = 1,
-          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false, bool MQ_ = false, int FP4_ = 0>
+          bool SPREAD_ = false, bool LAZY_ = false, bool POST_ = false, bool MQ_ = false, Fp4Expand FP4_ = Fp4Expand::none>
 struct WgCfg {
   static constexpr int DQK = DQK_, DV = DV_, NP = NP_, TN = TN_, MINB = MINB_;
-  static constexpr bool MQ = MQ_, FP4 = FP4_ > 0, AHEAD = FP4_ == 2;
+  static constexpr bool MQ = MQ_, FP4 = FP4_ != Fp4Expand::none, AHEAD = FP4_ == Fp4Expand::ahead;
   static constexpr int PAGE_TOKENS = TN;  // a tile's rows are consecutive cache rows
   static constexpr bool SHARED = SHARED_, FP8 = FP8_, TMA = TMA_, SPREAD = SPREAD_, LAZY = LAZY_, POST = POST_;
   static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;

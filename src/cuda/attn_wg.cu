@@ -37,20 +37,21 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
 
   // 4-bit e2m1 caches, computed in e4m3 (FP4): copied by cp.async as they are stored, expanded in
   // shared memory by each warpgroup.
-  //                              DQK  DV   SHARED FP8   NP TMA    TN  MINB SPREAD LAZY   POST   MQ     FP4 (1: in place)
-  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, false, 64, 1, false, false, false, false, 1>>());
-  out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, false, 64, 1, false, false, false, false, 1>>());
-  out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, false, 32, 1, false, false, false, false, 1>>());
-  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 2, false, false, false, false, 1>>());
-  out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false, 64, 1, false, false, false, false, 1>>());
-  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, false, 32, 1, false, false, false, false, 1>>());
-  out.push_back(wg_variant<WgCfg<576, 512, true, true, 2, false, 64, 1, false, false, false, false, 1>>());
+  constexpr Fp4Expand kInPlace = Fp4Expand::in_place, kAhead = Fp4Expand::ahead;
+  //                              DQK  DV   SHARED FP8   NP TMA    TN  MINB SPREAD LAZY   POST   MQ     FP4 (expanded)
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, false, 64, 1, false, false, false, false, kInPlace>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, false, 64, 1, false, false, false, false, kInPlace>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, false, 32, 1, false, false, false, false, kInPlace>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 2, false, false, false, false, kInPlace>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false, 64, 1, false, false, false, false, kInPlace>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, false, 32, 1, false, false, false, false, kInPlace>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 2, false, 64, 1, false, false, false, false, kInPlace>>());
   // The same, each pair's tiles expanded one pair ahead, beside the value products of the pair before
-  // (FP4_ 2; a second set of staging tiles, so 32-token tiles for MFA and MLA).
-  out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, false, 32, 1, false, false, false, false, 2>>());
-  out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, false, 32, 1, false, false, false, false, 2>>());
-  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 1, false, false, false, false, 2>>());
-  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, false, 32, 1, false, false, false, false, 2>>());
+  // (Fp4Expand::ahead; a second set of staging tiles, so 32-token tiles for MFA and MLA).
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, false, 32, 1, false, false, false, false, kAhead>>());
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, false, 32, 1, false, false, false, false, kAhead>>());
+  out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 1, false, false, false, false, kAhead>>());
+  out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, false, 32, 1, false, false, false, false, kAhead>>());
 }
 
 }  // namespace decodesim::gpu::detail
