@@ -109,7 +109,7 @@ TEST_CASE("deployment names parse both ways", "[pipeline]") {
 TEST_CASE("dispatch sends FP8 out and BF16 back over the slower side's NICs", "[pipeline]") {
   const Model m = load_model("step3");
   PipelineConfig c = step3_2a2f();
-  c.fanout = Fanout::report;  // one crossing per token and direction
+  c.transport.fanout = Fanout::report;  // one crossing per token and direction
   const StageTimes s = layer_stage_times(m, 10, pool("h800"), pool("h800"), c);
   // 2048 tokens x 7168 x 1 byte over 16 NICs of 50 GB/s each.
   const double bw = 16 * 400e9 / 8;
@@ -117,7 +117,7 @@ TEST_CASE("dispatch sends FP8 out and BF16 back over the slower side's NICs", "[
   CHECK(s.combine_us == Approx(2 * s.dispatch_us));
   // Spread over two FFN instances holding 24 experts each, a token's 3 experts reach
   // 2 * (1 - C(24,3)/C(48,3)) instances on average.
-  c.fanout = Fanout::per_instance;
+  c.transport.fanout = Fanout::per_instance;
   const double copies = 2 * (1 - (24.0 * 23 * 22) / (48.0 * 47 * 46));
   CHECK(layer_stage_times(m, 10, pool("h800"), pool("h800"), c).dispatch_us == Approx(copies * s.dispatch_us));
   // Dense layers go to one instance.
@@ -310,8 +310,8 @@ TEST_CASE("report: Step-3 2A2F on H800 at peak bounds the measured 4039 TGS from
   const double measured = served("step3 2A2F, 32 Hopper GPUs, 4096 context, FP8 attention, batch 6144 in 3 micro-batches");
   // At peak: every kernel at the roofline, the ideal transport at the NICs' line rate, balanced routing.
   PipelineConfig c = step3_2a2f();
-  c.fanout = Fanout::per_instance;
-  c.routing.imbalance = 1.0;
+  c.transport.fanout = Fanout::per_instance;
+  c.transport.routing.imbalance = 1.0;
   const PipelineResult r = simulate(load_model("step3"), pool("h800"), pool("h800"), c);
   WARN("Step-3 2A2F H800 4K, batch 6144 / 3 micro-batches, roofline at peak: TPOT " << r.tpot_ms << " ms, " << r.tgs
                                                                                     << " TGS (report measured " << measured
@@ -331,8 +331,8 @@ TEST_CASE("report: DeepSeek-V3 EP128 on H800 at peak bounds the reported 2324 TG
   c.batch = 128 * 128;
   c.micro_batches = 2;
   // At peak: every kernel at the roofline, the ideal transport at the NICs' line rate, balanced routing.
-  c.fanout = Fanout::per_instance;
-  c.routing.imbalance = 1.0;
+  c.transport.fanout = Fanout::per_instance;
+  c.transport.routing.imbalance = 1.0;
   const PipelineResult r = simulate(m, pool("h800"), pool("h800"), c);
   const auto best = largest_batch(m, pool("h800"), pool("h800"), c);
   REQUIRE(best);

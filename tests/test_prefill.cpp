@@ -267,10 +267,10 @@ TEST_CASE("prefill's routed experts: the busiest GPU sets the time, the mean GPU
   const Model m = load_model("deepseek-v3");
   const Pool h800 = pool("h800");
   PrefillConfig c = bare("EP32", 4096, 16384, 2);
-  c.fanout = Fanout::library;
+  c.transport.fanout = Fanout::library;
   auto run = [&](std::optional<double> imbalance, long redundant) {
     PrefillConfig k = c;
-    k.routing.imbalance = imbalance, k.routing.redundant_experts = redundant;
+    k.transport.routing.imbalance = imbalance, k.transport.routing.redundant_experts = redundant;
     return simulate_prefill(m, h800, h800, k);
   };
   const PrefillResult even = run(1.0, 0), skewed = run(2.0, 0), modelled = run(std::nullopt, 0), eplb = run(std::nullopt, 32);
@@ -298,7 +298,7 @@ TEST_CASE("prefill's attention and FFN share the GPU with DeepEP's normal kernel
   unshared.hw.sm_count = 0;  // no SM count: nothing shared
   for (int mb : {1, 2}) {
     PrefillConfig c = bare("EP32", 4096, 16384, mb);
-    c.fanout = Fanout::library;
+    c.transport.fanout = Fanout::library;
     const PrefillResult shared = simulate_prefill(m, h800, h800, c), free = simulate_prefill(m, unshared, unshared, c);
     INFO("micro-batches " << mb);
     if (mb == 1) {

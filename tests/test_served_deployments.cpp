@@ -25,8 +25,8 @@ PipelineConfig config(const std::string& deployment, int gpus_per_instance, doub
   c.batch = batch;
   c.micro_batches = micro_batches > 0 ? micro_batches : default_micro_batches(c.deployment.kind);
   // The ideal transport and balanced routing: the mechanics these tests compute by hand.
-  c.fanout = Fanout::per_instance;
-  c.routing.imbalance = 1.0;
+  c.transport.fanout = Fanout::per_instance;
+  c.transport.routing.imbalance = 1.0;
   return c;
 }
 
@@ -401,13 +401,13 @@ TEST_CASE("instance links: NICs between instances, the intra-node link inside an
 
   SECTION("AFD: min(x N link_attention, y N link_ffn), N the deployment's GPUs per instance") {
     PipelineConfig c = config("1A3F", 2, 2 * 3 * 64);
-    c.fanout = Fanout::report;
+    c.transport.fanout = Fanout::report;
     const double T = c.batch / c.micro_batches;
     const double link = std::min(2 * h.net_bytes_per_s(), 6 * h.net_bytes_per_s());
     CHECK(layer_stage_times(m, moe, pool("h800"), pool("h800"), c).dispatch_us == Approx(1e6 * T * H / link));
     // One-GPU instances reach each other over the intra-node link; the NIC plays no part.
     PipelineConfig one = config("1A3F", 1, 3 * 64);
-    one.fanout = Fanout::report;
+    one.transport.fanout = Fanout::report;
     const double T1 = one.batch / one.micro_batches;
     const StageTimes s = layer_stage_times(m, moe, Pool{slow_nic, nullptr}, Pool{slow_nic, nullptr}, one);
     CHECK(s.dispatch_us == Approx(1e6 * T1 * H / (1 * h.intra_node_bytes_per_s)));

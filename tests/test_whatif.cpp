@@ -33,8 +33,8 @@ double best_tgs(const Model& m, const Mtp& mtp, bool as_deployed = false) {
   base.context_tokens = 4096;
   base.mtp = mtp;
   if (!as_deployed) {  // the report's own view: the network hidden at line rate, routing balanced
-    base.fanout = Fanout::report;
-    base.routing.imbalance = 1.0;
+    base.transport.fanout = Fanout::report;
+    base.transport.routing.imbalance = 1.0;
   }
   const std::vector<Plan> plans = search_deployments(m, space, base, RankBy::tgs);
   REQUIRE_FALSE(plans.empty());

@@ -55,11 +55,11 @@ struct PdPlan {
 bool pd_sla_met(const TrafficSummary& s, const TrafficSla& sla, double p99_ttft_s);
 // The cheapest pairs, at most `top`, with at most `max_gpus` GPUs in all (0: any). Pairs are served
 // together (simulate_pd_traffic) cheapest first, and kept when they meet both SLAs that way; at most
-// 4 x top + 4 are tried. `tried` gets how many.
+// 4 x top + 4 are tried. `tried` gets how many. The KV moves at `prefill_base`'s NIC efficiency.
 std::vector<PdPlan> plan_pd(const Model& m, const std::vector<PrefillTier>& prefill, const std::vector<TrafficPlan>& decode,
                             const SearchSpace& decode_space, const std::vector<Pool>& prefill_chips, const PrefillConfig& prefill_base,
                             const TrafficDemand& demand, const TrafficConfig& run, const TrafficSla& sla, double p99_ttft_s,
-                            double nic_efficiency, size_t top, int max_gpus, long* tried = nullptr);
+                            size_t top, int max_gpus, long* tried = nullptr);
 Table pd_plan_table(const std::vector<PdPlan>& plans, const TrafficDemand& demand, const TrafficSla& sla, double p99_ttft_s);
 
 // The colocated alternative: a decode deployment whose steps also carry prefill chunks.

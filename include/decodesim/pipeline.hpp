@@ -90,6 +90,14 @@ struct Routing {
   double popularity_cv = RoutingShape::kDefaultPopularityCv;
 };
 
+// How a step's tokens cross the network and land on the experts: decode's and prefill's
+// configurations hold the same one (prefill_config copies decode's).
+struct Transport {
+  double nic_efficiency = 1.0;  // achieved / line rate of every NIC (Fanout::per_instance, report)
+  Fanout fanout = Fanout::library;
+  Routing routing;
+};
+
 // The kernels of a decode step besides the products and the attention core.
 struct StepKernels {
   // Per layer and micro-batch, the element-wise kernels of a serving stack's decode layer (see
@@ -126,12 +134,10 @@ struct PipelineConfig {
   double batch = 0;              // requests decoding concurrently, whole deployment
   int micro_batches = 3;
   double tpot_sla_ms = 50;
-  double nic_efficiency = 1.0;   // achieved / line rate of every NIC (Fanout::per_instance, report)
-  Fanout fanout = Fanout::library;
+  Transport transport;
   // Fanout::library's EP kernels: DeepEP's low-latency ones for decode, its normal (high-throughput)
   // ones for prefill, as DeepEP's README pairs them.
   A2aMode a2a_mode = A2aMode::low_latency;
-  Routing routing;
   // The serving stack around the kernels: sampler, graph gaps, host scheduling (serving.hpp).
   ServingStack serving;
   int steps = 4;                 // decode steps simulated ...

@@ -44,13 +44,12 @@ struct PrefillConfig {
   // whole prompt per forward.
   double batch_tokens = 0;
   int micro_batches = 2;           // DeepSeek's prefill: two micro-batches, one computing while the other communicates
-  double nic_efficiency = 1.0;
-  Fanout fanout = Fanout::per_instance;
-  Routing routing;                 // the experts' load over the EP GPUs (the decode pipeline's model)
+  // The network and routing (the decode pipeline's model); an ideal transport unless set.
+  Transport transport{.fanout = Fanout::per_instance};
 };
 
-// A prefill configuration that runs on the network and routing of a decode one: its NIC efficiency,
-// fan-out and routing (the deployment, prompt and batch are the caller's).
+// A prefill configuration that runs on the network and routing of a decode one: its transport
+// (the deployment, prompt and batch are the caller's).
 PrefillConfig prefill_config(const PipelineConfig& decode);
 
 // One forward-pass shape: every data-parallel group runs one in lockstep (the MoE layers join them).

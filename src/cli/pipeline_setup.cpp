@@ -136,10 +136,10 @@ std::pair<int, int> parse_micro_batch_range(const std::string& s) {
 PipelineConfig base_config(const PipelineOptions& o) {
   PipelineConfig c;
   c.tpot_sla_ms = o.tpot_ms;
-  c.nic_efficiency = o.nic_efficiency;
-  c.fanout = parse_fanout(o.fanout);
-  if (o.expert_imbalance > 0) c.routing.imbalance = o.expert_imbalance;
-  c.routing.redundant_experts = o.redundant_experts;
+  c.transport.nic_efficiency = o.nic_efficiency;
+  c.transport.fanout = parse_fanout(o.fanout);
+  if (o.expert_imbalance > 0) c.transport.routing.imbalance = o.expert_imbalance;
+  c.transport.routing.redundant_experts = o.redundant_experts;
   c.mtp = mtp_option(o.mtp, o.mtp_acceptance);
   if (!o.serving.empty()) c.serving = load_serving_stack(o.serving);
   return c;

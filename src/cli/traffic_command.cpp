@@ -215,7 +215,7 @@ int traffic_command(const PipelineOptions& o, const TrafficOptions& t, Format f,
     const DeploymentPools prefill_pools = deployment_pools(po, prefill_deployment, m);
     pc.deployment = prefill_deployment;
     const PrefillPromptTimer prefill(m, prefill_pools.attention, prefill_pools.ffn, pc,
-                                     kv_link(prefill_pools.attention, prefill_deployment, attention, d, c.nic_efficiency));
+                                     kv_link(prefill_pools.attention, prefill_deployment, attention, d, c.transport.nic_efficiency));
     result = simulate_pd_traffic(requests, prefill, t.prefill_replicas, t.replicas, timer, config);
     prefill_name = prefill_deployment.name(), prefill_hw = prefill_pools.attention.hw.id;
     prefill_at_mean = prefill.at(std::round(mean_input));
@@ -314,7 +314,7 @@ int plan_pd_command(const PipelineOptions& o, const TrafficOptions& t, const Mod
   const std::vector<TrafficPlan> decode = plan_traffic(m, space, base, demand, sla, run, std::max<size_t>(top, 20), &stats);
   long tried = 0;
   const std::vector<PdPlan> pairs =
-      plan_pd(m, tiers, decode, space, prefill_chips, pc, demand, run, sla, t.p99_ttft_s, base.nic_efficiency, top, o.max_gpus, &tried);
+      plan_pd(m, tiers, decode, space, prefill_chips, pc, demand, run, sla, t.p99_ttft_s, top, o.max_gpus, &tried);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // The colocated alternative on the cheapest decode deployments, for comparison.
   long colocated_runs = 0;

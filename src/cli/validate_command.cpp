@@ -26,7 +26,7 @@ double simulated(const PublishedFigure& f, CalibrationSet& calibrations) {
       PipelineConfig c;
       c.deployment = parse_deployment(f.deployment);
       c.context_tokens = f.context;
-      c.routing.redundant_experts = f.redundant_experts;
+      c.transport.routing.redundant_experts = f.redundant_experts;
       const auto [lo, hi] = micro_batch_range(f.micro_batches);
       PipelineResult r;
       if (f.batch > 0) {
@@ -51,9 +51,9 @@ double simulated(const PublishedFigure& f, CalibrationSet& calibrations) {
       PrefillConfig c;
       c.deployment = parse_deployment(f.deployment);
       c.input_tokens = f.input_tokens, c.batch_tokens = f.batch_tokens, c.micro_batches = f.micro_batches;
-      c.fanout = Fanout::library;  // dispatch and combine through DeepEP's normal kernels, as these systems run them
-      c.routing.redundant_experts = f.redundant_experts;
-      if (f.expert_imbalance > 0) c.routing.imbalance = f.expert_imbalance;
+      c.transport.fanout = Fanout::library;  // dispatch and combine through DeepEP's normal kernels, as these systems run them
+      c.transport.routing.redundant_experts = f.redundant_experts;
+      if (f.expert_imbalance > 0) c.transport.routing.imbalance = f.expert_imbalance;
       return simulate_prefill(m, pool, pool, c).input_tokens_per_s_per_gpu * pool.hw.network.gpus_per_node;
     }
     case FigureKind::deepep: {

@@ -147,7 +147,7 @@ bool pd_sla_met(const TrafficSummary& s, const TrafficSla& sla, double p99_ttft_
 std::vector<PdPlan> plan_pd(const Model& m, const std::vector<PrefillTier>& prefill, const std::vector<TrafficPlan>& decode,
                             const SearchSpace& space, const std::vector<Pool>& prefill_chips, const PrefillConfig& prefill_base,
                             const TrafficDemand& demand, const TrafficConfig& run, const TrafficSla& sla, double p99_ttft_s,
-                            double nic_efficiency, size_t top, int max_gpus, long* tried) {
+                            size_t top, int max_gpus, long* tried) {
   std::vector<PdPlan> pairs;
   for (const PrefillTier& p : prefill)
     for (const TrafficPlan& d : decode) {
@@ -172,7 +172,7 @@ std::vector<PdPlan> plan_pd(const Model& m, const std::vector<PrefillTier>& pref
     const Pool& pp = pool_named(prefill_chips, pair.prefill.at_mean.attention_hw);
     PrefillConfig pc = prefill_base;
     pc.deployment = pair.prefill.at_mean.config.deployment;
-    const PrefillPromptTimer timer(m, pp, pp, pc, kv_link(pp, pc.deployment, a, c.deployment, nic_efficiency));
+    const PrefillPromptTimer timer(m, pp, pp, pc, kv_link(pp, pc.deployment, a, c.deployment, pc.transport.nic_efficiency));
     const PipelineStepTimer step(m, a, f, c);
     TrafficConfig cfg = pair.decode.config;
     cfg.warmup_s = run.warmup_s;

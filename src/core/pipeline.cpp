@@ -89,9 +89,9 @@ double routed_imbalance(const FfnSpec& f, const PipelineConfig& c, double tokens
   RoutingShape r;
   r.tokens = tokens, r.top_k = f.top_k, r.experts = f.routed_experts;
   r.ep_gpus = c.deployment.expert_parallel();
-  r.redundant_experts = c.routing.redundant_experts;
-  r.expert_popularity_cv = c.routing.popularity_cv;
-  r.override_ratio = c.routing.imbalance;
+  r.redundant_experts = c.transport.routing.redundant_experts;
+  r.expert_popularity_cv = c.transport.routing.popularity_cv;
+  r.override_ratio = c.transport.routing.imbalance;
   return r.ep_gpus > 1 || r.override_ratio ? expert_imbalance(r) : 1.0;
 }
 
@@ -104,7 +104,7 @@ Copies token_copies(const FfnSpec& f, const PipelineConfig& c) {
   const Deployment& d = c.deployment;
   const bool colocated = d.colocated();
   if (f.kind == FfnKind::dense) return {colocated ? 0.0 : 1.0, 0.0};  // colocated dense layers run where the token is
-  if (c.fanout == Fanout::report) return {1.0, 0.0};  // per_instance and library alike below
+  if (c.transport.fanout == Fanout::report) return {1.0, 0.0};  // per_instance and library alike below
   const int nodes = colocated ? d.attention_nodes() : d.ffn_instances;
   const double E = f.routed_experts;
   const double node_hit = 1.0 - expert_miss_probability(E, E / nodes, f.top_k);
@@ -116,7 +116,7 @@ Copies token_copies(const FfnSpec& f, const PipelineConfig& c) {
 }
 
 double nic_bytes_per_s(const Hardware& hw, const PipelineConfig& c) {
-  const double bw = hw.net_bytes_per_s() * c.nic_efficiency;
+  const double bw = hw.net_bytes_per_s() * c.transport.nic_efficiency;
   if (!(bw > 0)) throw InputError(fmt::format("{}: no scale-out NIC bandwidth (nic_count, nic_gbps)", hw.id));
   return bw;
 }
@@ -174,7 +174,7 @@ double head_us(const Model& m, const Pool& attn, const OpTimer& t, const Pipelin
   for (const SamplerPass& pass : c.serving.sampler)
     us += t.time_us({OpClass::elementwise, 0, req * V * (pass.read_bytes_per_logit + pass.write_bytes_per_logit)});
   if (d.attention_tp > 1)
-    us += collective_us(Collective::all_gather, req * V * 2.0, d.attention_tp, group_link(attn.hw, d.attention_tp, d.gpus_per_instance, c.nic_efficiency));
+    us += collective_us(Collective::all_gather, req * V * 2.0, d.attention_tp, group_link(attn.hw, d.attention_tp, d.gpus_per_instance, c.transport.nic_efficiency));
   return us;
 }
 
@@ -194,7 +194,7 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   const double T = requests * c.mtp.query_tokens();   // its tokens (MTP: K+1 per request)
   const FfnSpec& f = m.ffn(layer);
   const LayerShard sh = layer_shard(d, f, requests, c.mtp.query_tokens());
-  auto link = [&](const Pool& p, int gpus) { return group_link(p.hw, gpus, d.gpus_per_instance, c.nic_efficiency); };
+  auto link = [&](const Pool& p, int gpus) { return group_link(p.hw, gpus, d.gpus_per_instance, c.transport.nic_efficiency); };
   StageTimes s;
 
   // Attention: each data-parallel group its own requests, heads split over its TP GPUs; the router runs here too.
@@ -209,7 +209,7 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
   const double imbalance = f.kind == FfnKind::moe && !(colocated && d.ffn_tp > 1) ? routed_imbalance(f, c, T) : 1.0;
   const Copies copies = token_copies(f, c);
   const double out_bytes = H * dtype_bytes(m.quant.activations), back_bytes = H * dtype_bytes(m.quant.combine);
-  const bool library = c.fanout == Fanout::library;
+  const bool library = c.transport.fanout == Fanout::library;
   if (colocated && d.ffn_tp > 1) {
     // FFN tensor parallel: with data-parallel attention, each GPU gathers every token before the FFN
     // and gets its own rows' sums back (SGLang's DP attention with a TP MLP); with TP attention the
@@ -224,7 +224,7 @@ StageTimes stage_times(const Model& m, int layer, const Pool& attn, const OpTime
     AllToAllShape a2a;
     a2a.tokens_per_gpu = sh.dispatch_rows;
     a2a.hidden = m.hidden_size, a2a.top_k = f.top_k;
-    a2a.experts = f.routed_experts + c.routing.redundant_experts;
+    a2a.experts = f.routed_experts + c.transport.routing.redundant_experts;
     a2a.ep_gpus = d.expert_parallel(), a2a.gpus_per_node = d.gpus_per_instance;
     a2a.dispatch_elem_bytes = dtype_bytes(m.quant.activations), a2a.combine_elem_bytes = dtype_bytes(m.quant.combine);
     a2a.dispatch_scale_group = a2a.dispatch_elem_bytes <= 1 ? a2a.dispatch_scale_group : 0;  // scales come with 8-bit values

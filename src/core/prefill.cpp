@@ -47,9 +47,7 @@ HeadDims prefill_head_dims(const AttentionSpec& a) {
 
 PrefillConfig prefill_config(const PipelineConfig& decode) {
   PrefillConfig c;
-  c.nic_efficiency = decode.nic_efficiency;
-  c.fanout = decode.fanout;
-  c.routing = decode.routing;
+  c.transport = decode.transport;
   return c;
 }
 
@@ -130,13 +128,11 @@ PrefillForward time_forward(const Model& m, const Pool& attn, const Pool& ffn, c
   pc.micro_batches = c.micro_batches;
   pc.batch = tokens * d.attention_dp();
   pc.context_tokens = 0;
-  pc.nic_efficiency = c.nic_efficiency;
-  pc.fanout = c.fanout;
-  pc.routing = c.routing;
+  pc.transport = c.transport;
   pc.a2a_mode = A2aMode::normal;  // prefill's dispatch and combine: DeepEP's high-throughput kernels
   const double mb_tokens = tokens / c.micro_batches, mb_prompts = prompts / c.micro_batches;
   const LinkProfile tp_link =
-      d.attention_tp > 1 ? group_link(attn.hw, d.attention_tp, d.gpus_per_instance, c.nic_efficiency) : LinkProfile{};
+      d.attention_tp > 1 ? group_link(attn.hw, d.attention_tp, d.gpus_per_instance, c.transport.nic_efficiency) : LinkProfile{};
 
   PrefillForward fw;
   fw.prompts = prompts, fw.prefix_tokens = prefix, fw.new_tokens = tokens;

@@ -248,7 +248,7 @@ WhatIfStudy what_if_study(const Scenario& s) {
         PipelineConfig base;
         base.context_tokens = c;
         base.tpot_sla_ms = s.network.tpot_ms;
-        base.nic_efficiency = s.network.nic_efficiency;
+        base.transport.nic_efficiency = s.network.nic_efficiency;
         auto row = [&](const Model& model, const PipelineConfig& config, const char* variant) {
           WhatIfRow r;
           r.model = m.id, r.hardware = h.id, r.variant = variant, r.context_tokens = c;
@@ -344,7 +344,7 @@ std::vector<Table> scenario_tables(const Scenario& s, WhatIfStudy* what_if) {
             PipelineConfig base;
             base.context_tokens = c;
             base.tpot_sla_ms = s.network.tpot_ms;
-            base.nic_efficiency = s.network.nic_efficiency;
+            base.transport.nic_efficiency = s.network.nic_efficiency;
             Table t = search_table(search_deployments(m, space, base, rank), static_cast<size_t>(s.plan_top), rank);
             t.name = fmt::format("plan-{}-{:.0f}", m.id, c);
             out.push_back(std::move(t));

@@ -35,8 +35,8 @@ ServedCheck check_served_run(const ServedRun& run, const Model& model, const Poo
   c.kernels = {.serving_stack = false, .attention = 2, .ffn = 2, .lm_head = false};
   // Its transfers are its own peer copies (the link profile's latency and rate), and it routes each
   // token to top-k experts uniformly at random (gpu::routed_token_counts): no popularity skew.
-  c.fanout = Fanout::per_instance;
-  c.routing.popularity_cv = 0;
+  c.transport.fanout = Fanout::per_instance;
+  c.transport.routing.popularity_cv = 0;
   // How the bench issues its graphs and waits (its own stack description; it samples nothing).
   c.serving = stack;
   c.tpot_sla_ms = 1e9;  // the run's step time is what is compared, whatever the SLA
