@@ -45,7 +45,7 @@ struct PrefillConfig {
   double batch_tokens = 0;
   int micro_batches = 2;           // DeepSeek's prefill: two micro-batches, one computing while the other communicates
   // The network and routing (the decode pipeline's model); an ideal transport unless set.
-  Transport transport{.fanout = Fanout::per_instance};
+  Transport transport{.nic_efficiency = 1.0, .fanout = Fanout::per_instance, .routing = {}};
 };
 
 // A prefill configuration that runs on the network and routing of a decode one: its transport
