@@ -98,7 +98,8 @@ std::vector<const AttnVariant*> matching_variants(const AttentionShape& s) {
   std::vector<const AttnVariant*> m;
   for (const AttnVariant& v : attn_registry())
     if (v.dqk == s.qk_dim && v.dv == s.v_dim && v.fp4 == (s.kv_bits == 4) && v.fp8 == (s.kv_bits <= 8) && v.shared == is_mla(s) &&
-        v.multi_token == (s.query_tokens > 1) && v.blocks_per_sm() > 0)
+        v.multi_token == (s.query_tokens > 1) && (s.layout != KvLayout::paged || kPageTokens % v.page_tokens == 0) &&
+        v.blocks_per_sm() > 0)
       m.push_back(&v);
   if (m.empty())
     throw std::runtime_error("no attention kernel for " + s.design + " qk_dim " + std::to_string(s.qk_dim) + " v_dim " +

@@ -7,6 +7,9 @@
 
 namespace decodesim::gpu::detail {
 
+// Tokens a page of a paged cache holds (FlashMLA's paged KV block size).
+constexpr int kPageTokens = 64;
+
 struct AttnLaunch {
   const AttnVariant* v = nullptr;
   int head_blocks = 1, splits = 1, tokens_per_split = 0, grid = 0;
@@ -25,7 +28,7 @@ struct AttnData {
   AttentionShape s;
   bool mla = false, paged = false;
   int group = 1, sets = 1;  // group: query heads per KV head
-  int page_size = 64, pages_per_req = 0;
+  int page_size = kPageTokens, pages_per_req = 0;
   long long rows = 0, k_row_stride = 0, v_row_stride = 0, k_head_stride = 0, v_head_stride = 0;
   size_t k_elems = 0, v_elems = 0, q_elems = 0, out_elems = 0;
   float k_scale = 1.f, v_scale = 1.f;

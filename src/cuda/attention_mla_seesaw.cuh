@@ -79,12 +79,12 @@ struct SeesawShared {
 template <class Blk>
 __device__ __forceinline__ int seesaw_pairs(const Blk& blk) { return ((blk.t_end - blk.t_begin + 63) / 64 + 1) / 2; }
 
-// First cache row of 64-token tile `tile` of the block's split (a tile never crosses a 64-token
-// page). A tile past the context (the odd one of a last pair) reads any rows: all its tokens are
-// masked.
-template <class Blk>
+// First cache row of TN-token tile `tile` of the block's split (a tile never crosses a page: pages
+// are whole tiles). A tile past the context (the odd one of a last pair) reads any rows: all its
+// tokens are masked.
+template <int TN = 64, class Blk>
 __device__ __forceinline__ int tile_row0(const AttnParams& p, const Blk& blk, int tile) {
-  const int t0 = blk.t_begin + 64 * tile;
+  const int t0 = blk.t_begin + TN * tile;
   if (t0 >= blk.t_end) return 0;
   if (p.block_table) return __ldg(p.block_table + (long long)blk.b * p.max_pages + t0 / p.page_size) * p.page_size + t0 % p.page_size;
   return int((long long)blk.b * p.ctx_rows + t0);
@@ -93,13 +93,13 @@ __device__ __forceinline__ int tile_row0(const AttnParams& p, const Blk& blk, in
 // The copy lane of a producer warpgroup: tile k of the block's split into ring stage k % NS once its
 // readers have released it (`empty(k)`, parity of the stage's previous use), its byte count
 // announced on `full(k)`; copy(k, row) issues its boxes from cache row `row`.
-template <int NS, class Blk, class Full, class Empty, class Copy>
+template <int NS, int TN = 64, class Blk, class Full, class Empty, class Copy>
 __device__ __forceinline__ void feed_ring(const AttnParams& p, const Blk& blk, int ntiles, int tile_bytes, Full full, Empty empty,
                                           Copy copy) {
 #pragma unroll 1
   for (int k = 0; k < ntiles; ++k) {
     wg_dev::mbar_wait(empty(k), ((k / NS) & 1) ^ 1);
-    const int row = tile_row0(p, blk, k);
+    const int row = tile_row0<TN>(p, blk, k);
     wg_dev::mbar_expect_tx(full(k), tile_bytes);
     copy(k, row);
   }

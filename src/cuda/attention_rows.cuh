@@ -6,19 +6,24 @@
 // tile of a pair, then they exchange row maxima and P). With two query tokens of MFA's 64 heads
 // that is two blocks, each reading every tile of the context, and each tile's softmax done in lock
 // step across the block. Here one block owns 128 rows, and the warpgroups never wait for each
-// other: warpgroup w owns rows 64w .. 64w + 63 and all value columns, walks the same ring of 64-token
+// other: warpgroup w owns rows 64w .. 64w + 63 and all value columns, walks the same ring of TN-token
 // tiles, and keeps its own running maxima. A producer warpgroup feeds the ring:
 //   warp 8 (one lane): TMA copies of each tile (K's chunks, then V's) into an NS-deep ring, one
 //     mbarrier each way per stage;
 //   FP8, warps 9-11: each landed tile's values -> V^T (transpose_v_e4m3), since e4m3 products take
 //     both operands K-major, into NVT slots with their own barriers.
-// Each consumer, per tile k: softmax of S_k; O += P_k V_k issued; S_{k+1} = Q K_{k+1}^T issued
-// behind it; so the next score product runs during this tile's value product, and the other
-// warpgroup's softmax runs during both (FlashAttention-3's intra- and inter-warpgroup overlap,
-// the latter left to the warp schedulers rather than forced by barriers).
+// Each consumer, per tile k, with P_k already in registers: S_{k+1} = Q K_{k+1}^T issued, then
+// O += P_k V_k behind it; once the score product is done, the softmax of S_{k+1} runs while the
+// value product does, and O is rescaled after it (FlashAttention-3's overlap within a warpgroup;
+// across the two, the warp schedulers interleave one's softmax with the other's products).
+//
+// Tiles of TN tokens: 64, or 128 for BF16 heads of at most 128 value columns, where a 64-token
+// score product (m64n64k16, 4 KB of shared operands per 32 cycles of tensor work) would run at
+// shared memory's 128 bytes a cycle; at 128 tokens B's share of that halves.
 //
 // Registers: 384 threads leave 168 each at launch; the producer gives back to 56, the consumers
-// take 224 (setmaxnreg): O is DV/2 per thread (128 for MFA's 256 columns), S 32, P 8-16.
+// take 224 (setmaxnreg): O is DV/2 per thread (128 for MFA's 256 columns), S TN/2, P TN/4 (BF16)
+// or TN/8 (FP8), live together while the value product runs.
 //
 // Splits of the context and their merge are the warpgroup kernels' (attn_merge_kernel, 64 rows a
 // merge block).
@@ -28,12 +33,13 @@
 namespace decodesim::gpu::detail {
 
 // FP8_: e4m3 cache and products (Q quantised per row in the kernel, P scaled by 256 before rounding).
-// NS_: cache tiles in the ring; NVT_ (FP8): V^T slots.
-template <int DQK_, int DV_, bool FP8_, int NS_, int NVT_ = 2>
+// NS_: cache tiles in the ring; TN_: tokens a tile (64; 128 for BF16); NVT_ (FP8): V^T slots.
+template <int DQK_, int DV_, bool FP8_, int NS_, int TN_ = 64, int NVT_ = 2>
 struct RowsCfg {
-  static constexpr int DQK = DQK_, DV = DV_, NS = NS_, NVT = NVT_;
+  static constexpr int DQK = DQK_, DV = DV_, NS = NS_, NVT = NVT_, TN = TN_;
   static constexpr bool FP8 = FP8_, MQ = true, SHARED = false, TMA = true, FP4 = false;
-  static constexpr int TN = 64, G = 128, THREADS = 384, MINB = 1, PAGE_TOKENS = TN;
+  static constexpr int G = 128, THREADS = 384, MINB = 1, PAGE_TOKENS = TN;
+  static constexpr int NJ = TN / 8;             // 8-column groups of a score tile: S is 4 NJ floats a thread
   static constexpr int ES = FP8 ? 1 : 2;
   static constexpr int CB = 64 * ES;            // bytes per row of a 64-column chunk = swizzle span
   static constexpr int QC = DQK / 64, VC = DV / 64, NO = VC;  // NO: the 64-column output blocks, one per value chunk
@@ -52,6 +58,8 @@ struct RowsCfg {
   static constexpr int REG_PRODUCER = 56, REG_CONSUMER = 224;
   static_assert(2 * REG_CONSUMER + REG_PRODUCER <= 3 * (65536 / THREADS / 8 * 8), "register budget of the block");
   static_assert(DQK % 64 == 0 && DV % 64 == 0 && NS >= 2 && (!FP8 || NVT >= 2), "shape");
+  // the V^T transposers and the e4m3 value product take 64-token tiles; O, S and P fit 224 registers
+  static_assert(TN == 64 || (TN == 128 && !FP8 && DV <= 128), "128-token tiles: BF16, at most 128 value columns");
   static_assert(SMEM <= 227 * 1024, "one block per SM on Hopper");
 };
 
@@ -143,7 +151,7 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   // ---------------------------------------------------------------- producer warpgroup
   if (wgi == 2) {
     auto feed = [&] {
-      seesaw_dev::feed_ring<NS>(p, blk, ntiles, Cfg::TILE, full, empty, [&](int k, int row) {
+      seesaw_dev::feed_ring<NS, Cfg::TN>(p, blk, ntiles, Cfg::TILE, full, empty, [&](int k, int row) {
         const uint32_t dst = stage(base, k);
         for (int c = 0; c < QC; ++c) tma_load_2d(dst + c * CHUNK, &maps.k, int(blk.kvh * p.k_head_stride) + 64 * c, row, full(k));
         for (int c = 0; c < VC; ++c)
@@ -179,7 +187,8 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
     if (lane == 0) mbar_arrive(bar);
   };
 
-  float s[32], o[NO][32];
+  constexpr int NJ = Cfg::NJ;
+  float s[4 * NJ], o[NO][32];
   zero_acc(o);
   float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f};
 
@@ -194,48 +203,52 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
 #pragma unroll
       for (int ks = 0; ks < CB / 32; ++ks) {
         if constexpr (FP8) wg::wgmma_e4m3_ss_n64(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
+        else if constexpr (Cfg::TN == 128) wg::wgmma_bf16_ss_n128(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
         else wg::wgmma_bf16_ss_n64(s, dq + 2 * ks, dk + 2 * ks, (c | ks) != 0);
       }
     }
     wg::commit();
+  };
+  // Online softmax of tile k in the log2 domain, this warpgroup's rows alone: S -> P in place, the
+  // running sums moved; returns in al_* the factor O must be moved by.
+  float al_a, al_b;
+  auto softmax = [&](int k) {
+    float mx_a, mx_b;
+    scale_mask_rowmax<NJ, true>(s, t_begin + Cfg::TN * k + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b, lim_lo);
+    // Every row sees a token of the split's first tile, so the maxima are finite from tile 0 on.
+    const float mn_a = fmaxf(m_run[0], mx_a), mn_b = fmaxf(m_run[1], mx_b);
+    al_a = exp2f(m_run[0] - mn_a), al_b = exp2f(m_run[1] - mn_b);
+    m_run[0] = mn_a, m_run[1] = mn_b;
+    exp2_rows<NJ>(s, mn_a, mn_b, al_a, al_b, l_run);
   };
 
   score(0);
   wg::wait<0>();
   wg::fence_regs(s);
   if constexpr (FP8) release(empty(0));  // K read; the transposers release V
+  softmax(0);                            // O is zero: nothing to move
 
-#pragma unroll 1
-  for (int k = 0; k < ntiles; ++k) {
-    asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base));
-    const bool more = k + 1 < ntiles;
-    // ---- online softmax of tile k in the log2 domain, this warpgroup's rows alone
-    float mx_a, mx_b;
-    scale_mask_rowmax<8, true>(s, t_begin + Cfg::TN * k + 2 * t4, lim_a, lim_b, sc_a, sc_b, mx_a, mx_b, lim_lo);
-    // Every row sees a token of the split's first tile, so the maxima are finite from tile 0 on.
-    const float mn_a = fmaxf(m_run[0], mx_a), mn_b = fmaxf(m_run[1], mx_b);
-    const float al_a = exp2f(m_run[0] - mn_a), al_b = exp2f(m_run[1] - mn_b);
-    m_run[0] = mn_a, m_run[1] = mn_b;
-    exp2_rows<8>(s, mn_a, mn_b, al_a, al_b, l_run);
-    rescale_rows_moved(o, al_a, al_b);
-
-    // ---- O += P V over all value columns, P from registers
-    if constexpr (FP8) {
-      uint32_t pa[2][4];
+  // P fragments of the tile in S: the value product's A operand, held until it completes.
+  constexpr int PK = FP8 ? Cfg::TN / 32 : Cfg::TN / 16;
+  uint32_t pa[PK][4];
+  auto make_p = [&] {
 #pragma unroll
-      for (int kk = 0; kk < 2; ++kk) wg::e4m3_a_fragment(s, kk, 256.f, pa[kk]);  // P <= 1: scaled before rounding
+    for (int kk = 0; kk < PK; ++kk) {
+      if constexpr (FP8) wg::e4m3_a_fragment(s, kk, 256.f, pa[kk]);  // P <= 1: scaled before rounding
+      else wg::bf16_a_fragment(s, kk, pa[kk]);
+    }
+  };
+  // O += P_k V_k over all value columns, P from registers; one commit group.
+  auto value_product = [&](int k) {
+    if constexpr (FP8) {
       mbar_wait(vt_full(k), (k / Cfg::NVT) & 1);
       wg::fence();
       const uint32_t vt = vt_slot(sb, k);
 #pragma unroll
       for (int j = 0; j < NO; ++j)
 #pragma unroll
-        for (int kk = 0; kk < 2; ++kk) wg::wgmma_e4m3_rs_n64(o[j], pa[kk], wg::desc_k_major<64>(vt + j * 64 * 64) + 2 * kk, 1);
-      wg::commit();
+        for (int kk = 0; kk < PK; ++kk) wg::wgmma_e4m3_rs_n64(o[j], pa[kk], wg::desc_k_major<64>(vt + j * 64 * 64) + 2 * kk, 1);
     } else {
-      uint32_t pa[4][4];
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) wg::bf16_a_fragment(s, kk, pa[kk]);
       const int valid = valid_of(k);
       if (valid < Cfg::TN) {
         // the split's last tile: its rows past the context hold other data (TMA copies whole boxes),
@@ -251,28 +264,41 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
 #pragma unroll
       for (int j = 0; j < NO; ++j)
 #pragma unroll
-        for (int kk = 0; kk < 4; ++kk)
+        for (int kk = 0; kk < PK; ++kk)
           wg::wgmma_bf16_rs_n64_tb(o[j], pa[kk], wg::desc_mn_major128(v + j * CHUNK + kk * 2048, 1024, 1024, false), 1);
-      wg::commit();
     }
-
-    // ---- the next tile's scores behind this tile's value product. Each path ends in one wait for
-    // both, and no accumulator is touched before it: ptxas serialises the products otherwise.
-    const uint32_t done_with_k = FP8 ? vt_empty(k) : empty(k);
-    if (more) {
-      score(k + 1);
-      wg::wait<1>();
-      release(done_with_k);
-      wg::wait<0>();
-      if constexpr (FP8) release(empty(k + 1));
-    } else {
-      wg::wait<0>();
-      release(done_with_k);
-    }
-    wg::fence_regs(s);
+    wg::commit();
+  };
+  auto value_done = [&](int k) {
+    release(FP8 ? vt_empty(k) : empty(k));
 #pragma unroll
     for (int j = 0; j < NO; ++j) wg::fence_regs(o[j]);
+  };
+
+  // Every tile but the last: the next tile's scores first (S is free once P is in registers), this
+  // tile's value product behind them, and the next tile's softmax while the value product runs.
+  // Groups complete in order, so wait<1> is the score product alone; nothing reads O or P before
+  // wait<0>. The last tile is peeled off: with a product issued under a condition ptxas cannot
+  // tell which group a wait retires, and serialises the products.
+#pragma unroll 1
+  for (int k = 0; k + 1 < ntiles; ++k) {
+    asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base));
+    make_p();
+    score(k + 1);
+    value_product(k);
+    wg::wait<1>();
+    wg::fence_regs(s);
+    if constexpr (FP8) release(empty(k + 1));  // K read; the transposers release V
+    softmax(k + 1);
+    wg::wait<0>();
+    value_done(k);
+    rescale_rows_moved(o, al_a, al_b);
   }
+  asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base));
+  make_p();
+  value_product(ntiles - 1);
+  wg::wait<0>();
+  value_done(ntiles - 1);
 
   rows_finish(p, blk, o, l_run, m_run, FP8 ? 1.f / 256.f : 1.f);
 }

@@ -24,6 +24,7 @@ struct AttnVariant {
   // spread over several head blocks). The other mma.sync variants are chosen by head-block size.
   bool any_group = false;
   bool multi_token = false;  // built for several query tokens per request (Cfg::MQ); the others take one
+  int page_tokens = 0;       // tokens a tile reads from one page: a paged cache's pages hold whole tiles
   void (*launch)(const AttnParams&, int grid, cudaStream_t) = nullptr;
   int (*blocks_per_sm)() = nullptr;  // 0 when it cannot run on this device
 };
@@ -110,6 +111,7 @@ AttnVariant variant_of(std::string name, int tn, bool any_group) {
   v.g_blk = Cfg::G, v.tn = tn, v.threads = Cfg::THREADS, v.smem = Cfg::SMEM;
   v.any_group = any_group;
   v.multi_token = Cfg::MQ;
+  v.page_tokens = Cfg::PAGE_TOKENS;
   if (Cfg::MQ) v.name += "mq";
   v.launch = &K::launch;
   v.blocks_per_sm = &K::blocks_per_sm;
@@ -146,7 +148,8 @@ AttnVariant wg_variant() {
 // Rows variants (attention_rows.cuh): 128 rows per block, a producer warpgroup, NS tiles in the ring.
 template <class Cfg>
 AttnVariant rows_variant() {
-  return variant_of<Cfg, WgKernel<Cfg, &attn_rows_kernel<Cfg>>>("rw64x" + std::to_string(Cfg::NS), Cfg::TN, true);
+  return variant_of<Cfg, WgKernel<Cfg, &attn_rows_kernel<Cfg>>>("rw" + std::to_string(Cfg::TN) + "x" + std::to_string(Cfg::NS), Cfg::TN,
+                                                                 true);
 }
 template <class Cfg>
 AttnVariant seesaw_variant() {
