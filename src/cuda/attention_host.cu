@@ -501,6 +501,12 @@ LayoutCompare attention_layout_compare(const AttentionShape& shape, const std::s
   };
   scatter(c.k[0], p.k[0], c.k_row_stride);
   if (!c.mla) scatter(c.v[0], p.v[0], c.v_row_stride);
+  if (cs.kv_bits == 4) {  // the same channel scales (each AttnData draws its own)
+    DS_CUDA(cudaMemcpy(p.k_chan.get(), c.k_chan.get(), c.k_chan.bytes(), cudaMemcpyDeviceToDevice));
+    if (!c.mla) DS_CUDA(cudaMemcpy(p.v_chan.get(), c.v_chan.get(), c.v_chan.bytes(), cudaMemcpyDeviceToDevice));
+  }
+  // device-to-device copies on the legacy stream do not order against stream()'s work
+  DS_CUDA(cudaDeviceSynchronize());
   const AttnVariant* v = nullptr;
   for (auto* x : matching_variants(cs))
     if (variant.empty() || x->name == variant) { v = x; break; }

@@ -17,6 +17,10 @@
 // value product does, and O is rescaled after it (FlashAttention-3's overlap within a warpgroup;
 // across the two, the warp schedulers interleave one's softmax with the other's products).
 //
+// PP: the two warpgroups take turns to issue their products (FlashAttention-3's ping-pong, forced
+// by two named barriers: a warpgroup waits for its turn, issues, and hands the turn over), so that
+// one's softmax runs while the other's products do instead of both at once.
+//
 // Tiles of TN tokens: 64, or 128 for BF16 heads of at most 128 value columns, where a 64-token
 // score product (m64n64k16, 4 KB of shared operands per 32 cycles of tensor work) would run at
 // shared memory's 128 bytes a cycle; at 128 tokens B's share of that halves.
@@ -33,11 +37,12 @@
 namespace decodesim::gpu::detail {
 
 // FP8_: e4m3 cache and products (Q quantised per row in the kernel, P scaled by 256 before rounding).
-// NS_: cache tiles in the ring; TN_: tokens a tile (64; 128 for BF16); NVT_ (FP8): V^T slots.
-template <int DQK_, int DV_, bool FP8_, int NS_, int TN_ = 64, int NVT_ = 2>
+// NS_: cache tiles in the ring; TN_: tokens a tile (64; 128 for BF16); NVT_ (FP8): V^T slots;
+// PP_: the warpgroups issue their products in turn.
+template <int DQK_, int DV_, bool FP8_, int NS_, int TN_ = 64, int NVT_ = 2, bool PP_ = false>
 struct RowsCfg {
   static constexpr int DQK = DQK_, DV = DV_, NS = NS_, NVT = NVT_, TN = TN_;
-  static constexpr bool FP8 = FP8_, MQ = true, SHARED = false, TMA = true, FP4 = false;
+  static constexpr bool FP8 = FP8_, MQ = true, SHARED = false, TMA = true, FP4 = false, PP = PP_;
   static constexpr int G = 128, THREADS = 384, MINB = 1, PAGE_TOKENS = TN;
   static constexpr int NJ = TN / 8;             // 8-column groups of a score tile: S is 4 NJ floats a thread
   static constexpr int ES = FP8 ? 1 : 2;
@@ -222,7 +227,26 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
     exp2_rows<NJ>(s, mn_a, mn_b, al_a, al_b, l_run);
   };
 
+  // PP: warpgroup w issues after waiting on barrier kTurn + w (its 128 threads and the other's
+  // 128 arrivals) and then hands the turn to the other; warpgroup 1 starts by handing it to 0.
+  // Each warpgroup issues ntiles + 1 times, so warpgroup 1's last hand-over is left out and every
+  // barrier's arrivals match its waits.
+  constexpr int kTurn = 2;  // barriers 2 and 3 (1: the last tile's zeroing)
+  int turns_left = ntiles + 1;
+  auto my_turn = [&] {
+    if constexpr (Cfg::PP) wg::named_barrier(kTurn + wgi, 256);
+  };
+  auto hand_over = [&] {
+    --turns_left;
+    if constexpr (Cfg::PP)
+      if (wgi == 0 || turns_left > 0) seesaw_dev::bar_arrive(kTurn + 1 - wgi, 256);
+  };
+  if constexpr (Cfg::PP)
+    if (wgi == 1) seesaw_dev::bar_arrive(kTurn, 256);
+
+  my_turn();
   score(0);
+  hand_over();
   wg::wait<0>();
   wg::fence_regs(s);
   if constexpr (FP8) release(empty(0));  // K read; the transposers release V
@@ -249,15 +273,6 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
 #pragma unroll
         for (int kk = 0; kk < PK; ++kk) wg::wgmma_e4m3_rs_n64(o[j], pa[kk], wg::desc_k_major<64>(vt + j * 64 * 64) + 2 * kk, 1);
     } else {
-      const int valid = valid_of(k);
-      if (valid < Cfg::TN) {
-        // the split's last tile: its rows past the context hold other data (TMA copies whole boxes),
-        // which P = 0 must not meet; both warpgroups are here, done with every earlier tile
-        wg::named_barrier(1, 256);
-        zero_tile_rows<VC, Cfg::TN, CB, CHUNK, 256>(stage(sb, k) + Cfg::K_TILE, valid, tid);
-        wg::fence_proxy_async();
-        wg::named_barrier(1, 256);
-      }
       wg::fence();
       const uint32_t v = stage(sb, k) + Cfg::K_TILE;
       // N = 64 is one 64-element block of V's rows, so only the 8-row K-group stride (1024) is read
@@ -284,8 +299,10 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   for (int k = 0; k + 1 < ntiles; ++k) {
     asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base));
     make_p();
+    my_turn();
     score(k + 1);
     value_product(k);
+    hand_over();
     wg::wait<1>();
     wg::fence_regs(s);
     if constexpr (FP8) release(empty(k + 1));  // K read; the transposers release V
@@ -295,8 +312,22 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
     rescale_rows_moved(o, al_a, al_b);
   }
   asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base));
+  if constexpr (!FP8) {
+    const int valid = valid_of(ntiles - 1);
+    if (valid < Cfg::TN) {
+      // the split's last tile: its rows past the context hold other data (TMA copies whole boxes),
+      // which P = 0 must not meet; both warpgroups are here, done with every earlier tile's
+      // values, and neither holds the turn (FP8: the transposers zero them)
+      wg::named_barrier(1, 256);
+      zero_tile_rows<VC, Cfg::TN, CB, CHUNK, 256>(stage(sb, ntiles - 1) + Cfg::K_TILE, valid, tid);
+      wg::fence_proxy_async();
+      wg::named_barrier(1, 256);
+    }
+  }
   make_p();
+  my_turn();
   value_product(ntiles - 1);
+  hand_over();
   wg::wait<0>();
   value_done(ntiles - 1);
 

@@ -148,8 +148,9 @@ AttnVariant wg_variant() {
 // Rows variants (attention_rows.cuh): 128 rows per block, a producer warpgroup, NS tiles in the ring.
 template <class Cfg>
 AttnVariant rows_variant() {
-  return variant_of<Cfg, WgKernel<Cfg, &attn_rows_kernel<Cfg>>>("rw" + std::to_string(Cfg::TN) + "x" + std::to_string(Cfg::NS), Cfg::TN,
-                                                                 true);
+  return variant_of<Cfg, WgKernel<Cfg, &attn_rows_kernel<Cfg>>>("rw" + std::to_string(Cfg::TN) + "x" + std::to_string(Cfg::NS) +
+                                                                     (Cfg::PP ? "pp" : ""),
+                                                                 Cfg::TN, true);
 }
 template <class Cfg>
 AttnVariant seesaw_variant() {

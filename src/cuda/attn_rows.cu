@@ -6,16 +6,19 @@
 namespace decodesim::gpu::detail {
 
 void register_attn_rows(std::vector<AttnVariant>& out) {
-  //                          DQK  DV   FP8    NS TN
+  //                          DQK  DV   FP8    NS TN  NVT PP
   out.push_back(rows_variant<RowsCfg<256, 256, false, 2>>());
   out.push_back(rows_variant<RowsCfg<256, 256, true, 3>>());
   out.push_back(rows_variant<RowsCfg<256, 256, true, 4>>());
+  out.push_back(rows_variant<RowsCfg<256, 256, true, 3, 64, 2, true>>());
   out.push_back(rows_variant<RowsCfg<128, 128, false, 4>>());
   out.push_back(rows_variant<RowsCfg<128, 128, false, 2, 128>>());
   out.push_back(rows_variant<RowsCfg<128, 128, false, 3, 128>>());
+  out.push_back(rows_variant<RowsCfg<128, 128, false, 3, 128, 2, true>>());
   out.push_back(rows_variant<RowsCfg<128, 128, true, 4>>());
   out.push_back(rows_variant<RowsCfg<192, 128, false, 3>>());
   out.push_back(rows_variant<RowsCfg<192, 128, false, 2, 128>>());
+  out.push_back(rows_variant<RowsCfg<192, 128, false, 3, 64, 2, true>>());
   out.push_back(rows_variant<RowsCfg<192, 128, true, 4>>());
 }
 

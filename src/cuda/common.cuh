@@ -120,9 +120,12 @@ float fp8_to_float(uint8_t b);     // e4m3
 uint8_t float_to_fp8(float f);     // e4m3, round to nearest even, saturating
 uint16_t float_to_bf16(float f);   // round to nearest even
 
+// A device array's copy on the host, once the work queued on stream() has finished: that stream
+// is non-blocking, so a plain cudaMemcpy (the legacy stream) does not wait for it.
 template <class T>
 std::vector<T> to_host(const void* dev, size_t n) {
   std::vector<T> h(n);
+  DS_CUDA(cudaStreamSynchronize(stream()));
   DS_CUDA(cudaMemcpy(h.data(), dev, n * sizeof(T), cudaMemcpyDeviceToHost));
   return h;
 }

@@ -52,6 +52,8 @@ std::vector<g::AttentionShape> small_attention_shapes() {
       v.push_back(attn("gqa", 64, 2, 128, 128, 2, 700, kv_bits, lay));    // 32 per KV head: two 16-head blocks each
       v.push_back(attn("mla", 128, 1, 576, 512, 2, 517, kv_bits, lay));   // DeepSeek-V3 absorbed
       v.push_back(attn("mla", 64, 1, 576, 512, 1, 64, kv_bits, lay));     // Kimi-K2 width, one tile
+      // as many requests as SMs: one split each, so a block's ring of tiles wraps many times
+      v.push_back(attn("mfa", 64, 1, 256, 256, 132, 1500, kv_bits, lay));
     }
   v.push_back(attn("mfa", 64, 1, 256, 256, 80, 130, 16, g::KvLayout::contiguous));  // many blocks, few splits
   v.push_back(attn("mfa", 16, 1, 256, 256, 2, 700, 16, g::KvLayout::contiguous));   // 16 heads per KV head
