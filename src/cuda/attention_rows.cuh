@@ -293,8 +293,8 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   // Every tile but the last: the next tile's scores first (S is free once P is in registers), this
   // tile's value product behind them, and the next tile's softmax while the value product runs.
   // Groups complete in order, so wait<1> is the score product alone; nothing reads O or P before
-  // wait<0>. The last tile is peeled off: with a product issued under a condition ptxas cannot
-  // tell which group a wait retires, and serialises the products.
+  // wait<0>. The last tile is peeled off: with the score product issued under a condition instead,
+  // ptxas (CUDA 13.0) reports C7515 and serialises the products.
 #pragma unroll 1
   for (int k = 0; k + 1 < ntiles; ++k) {
     asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base));
