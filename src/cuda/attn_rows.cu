@@ -1,6 +1,7 @@
 // Rows kernel variants (attention_rows.cuh): several query tokens per request, 128 rows of a KV head
-// sharing each cache tile, for MFA 256/256, GQA 128/128 and un-absorbed MLA prefill 192/128; 128-token tiles for BF16
-// heads of 128 value columns.
+// sharing each cache tile, for MFA 256/256, GQA 128/128 and un-absorbed MLA prefill 192/128;
+// 128-token tiles for BF16 heads of 128 value columns; PP: the warpgroups issue in turn (it gains
+// with 128-token tiles, bench/results/h100-rows-pp/).
 #include "attention_variants.cuh"
 
 namespace decodesim::gpu::detail {
