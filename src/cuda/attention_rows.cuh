@@ -188,6 +188,7 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   // Shared addresses derive from sb, which each tile takes afresh from an opaque copy of base: left
   // to itself the compiler hoists every product's descriptors out of the loop and spills them.
   uint32_t sb = base;
+  auto fresh_sb = [&] { asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base)); };
   auto release = [&](uint32_t bar) {
     if (lane == 0) mbar_arrive(bar);
   };
@@ -228,18 +229,15 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   };
 
   // PP: warpgroup w issues after waiting on barrier kTurn + w (its 128 threads and the other's
-  // 128 arrivals) and then hands the turn to the other; warpgroup 1 starts by handing it to 0.
-  // Each warpgroup issues ntiles + 1 times, so warpgroup 1's last hand-over is left out and every
-  // barrier's arrivals match its waits.
+  // 128 arrivals) and then hands the turn to the other; warpgroup 1 starts by handing it to 0, so
+  // its hand-over after the last tile is left out and every barrier's arrivals match its waits.
   constexpr int kTurn = 2;  // barriers 2 and 3 (1: the last tile's zeroing)
-  int turns_left = ntiles + 1;
   auto my_turn = [&] {
     if constexpr (Cfg::PP) wg::named_barrier(kTurn + wgi, 256);
   };
-  auto hand_over = [&] {
-    --turns_left;
+  auto hand_over = [&](bool last = false) {
     if constexpr (Cfg::PP)
-      if (wgi == 0 || turns_left > 0) seesaw_dev::bar_arrive(kTurn + 1 - wgi, 256);
+      if (wgi == 0 || !last) seesaw_dev::bar_arrive(kTurn + 1 - wgi, 256);
   };
   if constexpr (Cfg::PP)
     if (wgi == 1) seesaw_dev::bar_arrive(kTurn, 256);
@@ -297,7 +295,7 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   // ptxas (CUDA 13.0) reports C7515 and serialises the products.
 #pragma unroll 1
   for (int k = 0; k + 1 < ntiles; ++k) {
-    asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base));
+    fresh_sb();
     make_p();
     my_turn();
     score(k + 1);
@@ -311,7 +309,7 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
     value_done(k);
     rescale_rows_moved(o, al_a, al_b);
   }
-  asm volatile("mov.u32 %0, %1;\n" : "=r"(sb) : "r"(base));
+  fresh_sb();
   if constexpr (!FP8) {
     const int valid = valid_of(ntiles - 1);
     if (valid < Cfg::TN) {
@@ -327,7 +325,7 @@ __global__ void __launch_bounds__(384, 1) attn_rows_kernel(const AttnParams p, c
   make_p();
   my_turn();
   value_product(ntiles - 1);
-  hand_over();
+  hand_over(true);
   wg::wait<0>();
   value_done(ntiles - 1);
 
