@@ -486,27 +486,29 @@ LayoutCompare attention_layout_compare(const AttentionShape& shape, const std::s
   AttentionShape ps = shape;
   ps.layout = KvLayout::paged;
   AttnData c(cs, 1), p(ps, 1);
-  // Same logical content: q copied, contiguous rows scattered into the shuffled pages.
-  DS_CUDA(cudaMemcpy(p.q[0].get(), c.q[0].get(), c.q_elems * 2, cudaMemcpyDeviceToDevice));
+  // Same logical content: q copied, contiguous rows scattered into the shuffled pages, the 4-bit
+  // channel scales copied (each AttnData draws its own). Copies on stream(), ordered before the
+  // launches below (the legacy stream's would not be: stream() is non-blocking).
+  auto copy = [](void* dst, const void* src, size_t bytes) {
+    DS_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()));
+  };
+  copy(p.q[0].get(), c.q[0].get(), c.q_elems * 2);
   auto scatter = [&](const DeviceBuffer& src, DeviceBuffer& dst, long long row_elems) {
     const size_t rb = c.cache_bytes(size_t(row_elems));
     for (int b = 0; b < cs.batch; ++b)
       for (int pg = 0; pg < p.pages_per_req; ++pg) {
         const int n = std::min(p.page_size, cs.context - pg * p.page_size);
         const int page = p.h_table[size_t(b) * p.pages_per_req + pg];
-        DS_CUDA(cudaMemcpy(dst.get<uint8_t>() + rb * size_t(page) * p.page_size,
-                           src.get<uint8_t>() + rb * (size_t(b) * cs.context + size_t(pg) * p.page_size), rb * n,
-                           cudaMemcpyDeviceToDevice));
+        copy(dst.get<uint8_t>() + rb * size_t(page) * p.page_size,
+             src.get<uint8_t>() + rb * (size_t(b) * cs.context + size_t(pg) * p.page_size), rb * n);
       }
   };
   scatter(c.k[0], p.k[0], c.k_row_stride);
   if (!c.mla) scatter(c.v[0], p.v[0], c.v_row_stride);
-  if (cs.kv_bits == 4) {  // the same channel scales (each AttnData draws its own)
-    DS_CUDA(cudaMemcpy(p.k_chan.get(), c.k_chan.get(), c.k_chan.bytes(), cudaMemcpyDeviceToDevice));
-    if (!c.mla) DS_CUDA(cudaMemcpy(p.v_chan.get(), c.v_chan.get(), c.v_chan.bytes(), cudaMemcpyDeviceToDevice));
+  if (cs.kv_bits == 4) {
+    copy(p.k_chan.get(), c.k_chan.get(), c.k_chan.bytes());
+    if (!c.mla) copy(p.v_chan.get(), c.v_chan.get(), c.v_chan.bytes());
   }
-  // device-to-device copies on the legacy stream do not order against stream()'s work
-  DS_CUDA(cudaDeviceSynchronize());
   const AttnVariant* v = nullptr;
   for (auto* x : matching_variants(cs))
     if (variant.empty() || x->name == variant) { v = x; break; }
