@@ -9,6 +9,7 @@ from their FLOPs and bytes (what the core does for a 4-bit cache when a calibrat
 """
 import csv
 import json
+import math
 import os
 import statistics
 import sys
@@ -19,6 +20,13 @@ root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 base = json.load(open(os.path.join(root, "hardware", "calibrated", "h100.json")))
 rows = [r for r in csv.DictReader(open(sys.argv[1]))
         if r["dtype"] == "fp4" and r["note"] == "best" and r["op_class"].startswith("attention_")]
+# A shape whose check failed (a non-finite or large error against the reference) is no measurement
+# of a working kernel: `decodesim calibrate` refuses one above the same bound, and a non-finite
+# error would not even be JSON.
+MAX_REL_ERROR = 0.1
+def check_failed(r):
+    e = float(r["rel_error"])
+    return not math.isfinite(e) or e > MAX_REL_ERROR
 
 
 def predict_us(fit, flops, bytes_):
@@ -38,14 +46,19 @@ for r in rows:
     pred = predict_us(f, float(r["flops"]), float(r["bytes"]))
     t = float(r["time_us"])
     errs.setdefault(r["op_class"], []).append(pred / t - 1)
-    print(f"{r['label'][:70]:70s} {t:8.1f} {pred:8.1f} {100 * (pred / t - 1):+6.1f}%", file=sys.stderr)
+    print(f"{r['label'][:70]:70s} {t:8.1f} {pred:8.1f} {100 * (pred / t - 1):+6.1f}%"
+          + (f"  (check failed: rel error {r['rel_error']})" if check_failed(r) else ""), file=sys.stderr)
 for c, e in sorted(errs.items()):
     print(f"{c} fp4 on the fp8 fit: median |error| {100 * statistics.median(abs(x) for x in e):.1f}%, "
           f"range {100 * min(e):+.1f}% .. {100 * max(e):+.1f}% over {len(e)} shapes", file=sys.stderr)
 
+# Times stand as times in the table above; only shapes whose check passed become measurements.
 known = {m["label"] for m in base["measurements"]}
 for r in rows:
     if r["label"] in known:
+        continue
+    if check_failed(r):
+        print(f"not merged (check failed): {r['label']}", file=sys.stderr)
         continue
     base["measurements"].append({k: (r[k] if k in ("op_class", "dtype", "label") else float(r[k]))
                                  for k in ("op_class", "dtype", "label", "m", "n", "k", "flops", "bytes", "time_us", "rel_error")})
