@@ -15,6 +15,9 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 64>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, true, 64>>());
+  // Two blocks an SM (MINB 2: 128 registers, 86 KB of shared memory each), so that one block's
+  // softmax and barriers run under the other's products; the split count doubles to fill them.
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 32, 2>>());
   // GQA FP8: the e4m3 warp-split kernel (attn_d128.cu) is faster up to 16 heads per KV head; this
   // one takes a group of up to 64 heads in one block.
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2>>());
@@ -42,6 +45,8 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, false, 64, 1, false, false, false, false, kInPlace>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, false, 64, 1, false, false, false, false, kInPlace>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 4, false, 32, 1, false, false, false, false, kInPlace>>());
+  // two blocks an SM (103 KB each): one block's expansion beside the other's products
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 3, false, 32, 2, false, false, false, false, kInPlace>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, false, 64, 2, false, false, false, false, kInPlace>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 4, false, 64, 1, false, false, false, false, kInPlace>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, false, 32, 1, false, false, false, false, kInPlace>>());
