@@ -9,7 +9,8 @@
 #   probe      each warpgroup-MMA layout alone against an exact product (decodesim_gpu_bench --only probe)
 #   tests      the GPU-labelled tests (kernels against float64 references, paged == contiguous)
 #   alltests   the whole test suite
-#   calibrate  `decodesim calibrate` of this chip (CAL_SECONDS sweep limit, default 300)
+#   calibrate  `decodesim calibrate` of this chip (CAL_SECONDS sweep limit, default 300; CAL_ONLY: its
+#              --only families, e.g. prefill,mtp,fp4, then pool with `calibrate --refit OLD,NEW`)
 #   bench      the kernel timing tool (BENCH_ONLY: its --only list; BENCH_FILTER: its --filter)
 #   torch      PyTorch's kernels on the same shapes (bench/gpu/torch_reference.py)
 # A GPU box without the Debian -dev packages: run scripts/gpu_deps.sh on a machine that has them
@@ -76,7 +77,7 @@ elif has calibrate; then
   say "calibrate $HW (sweep limit ${CAL_SECONDS}s)"
   # The CSV and figures stay beside the build (decodesim calibrate --refit remakes them from $HW.json).
   timeout $((CAL_SECONDS + 120)) build-gpu/decodesim calibrate --hardware "$HW" --out "$OUT/$HW.json" --csv build-gpu/calibration \
-    --max-seconds "$CAL_SECONDS" >>"$LOG" 2>&1
+    --max-seconds "$CAL_SECONDS" ${CAL_ONLY:+--only "$CAL_ONLY"} >>"$LOG" 2>&1
   CAL="rc $?"
   [ -d build-gpu/calibration ] && tar -czf "$OUT/calibration.tar.gz" -C build-gpu calibration
 fi

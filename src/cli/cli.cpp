@@ -183,12 +183,15 @@ int main(int argc, const char* const* argv, std::ostream& out, std::ostream& err
   CalibrateOptions calib;
   CLI::App* calibrate_cmd = app.add_subcommand("calibrate", "measure decode kernels on this GPU and fit the efficiency model");
   calibrate_cmd->add_option("--hardware", calib.hardware, "chip id or JSON path the calibration belongs to");
-  calibrate_cmd->add_option("--out", calib.out_file, "calibrated hardware file to write")->required();
+  calibrate_cmd->add_option("--out", calib.out_file, "calibrated hardware file to write (required but with --list)");
   calibrate_cmd->add_option("--model", calib.models, "models whose shapes are swept")->capture_default_str();
   calibrate_cmd->add_option("--csv", calib.csv_dir, "also write measurements and predictions as CSV (and plots) here");
   calibrate_cmd->add_flag("--quick", calib.quick, "a small sweep (for tests)");
   calibrate_cmd->add_option("--max-seconds", calib.max_seconds, "stop sweeping after this long and fit what was measured")
       ->check(number_option({0, 1e6}));
+  calibrate_cmd->add_option("--only", calib.only,
+                            "sweep only these families, comma-separated: decode, fp4, mtp, prefill, gemm, moe, layer (default: all)");
+  calibrate_cmd->add_flag("--list", calib.list, "print the sweep's shapes (op class, FLOPs, bytes, predicted time) and stop: no GPU");
   calibrate_cmd->add_option("--refit", calib.refit,
                             "refit the measurements of calibrated files, comma-separated runs of one chip pooled (no GPU)");
 

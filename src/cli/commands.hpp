@@ -54,6 +54,8 @@ struct CalibrateOptions {
   std::string refit;  // a calibrated file: refit its measurements on the CPU, no GPU needed
   bool quick = false;
   double max_seconds = 0;  // sweep time limit; 0: none
+  std::string only;        // sweep families (decode, fp4, mtp, prefill, gemm, moe, layer); empty: all
+  bool list = false;       // print the sweep's shapes and stop (no GPU)
 };
 int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream& err);
 

@@ -71,7 +71,6 @@ WgMaps make_wg_maps(const AttnParams& p, bool fp8, bool shared, int box_rows) {
 
 namespace {
 
-bool is_mla(const AttentionShape& s) { return s.design == "mla"; }
 
 void validate(const AttentionShape& s) {
   std::ostringstream why;
@@ -394,43 +393,6 @@ double check_attention_output(const AttnData& d, const std::vector<int>& reqs, c
 // index or layout gives errors of order 1.
 // A 4-bit cache expands to e4m3 exactly, so the same bound holds.
 double attention_tolerance(const AttentionShape& s) { return s.kv_bits <= 8 ? 8e-2 : 1e-2; }
-
-static std::string kv_desc(const AttentionShape& s) {
-  return std::string(kv_dtype_name(s.kv_bits)) + (s.layout == KvLayout::paged ? " paged" : " contiguous");
-}
-
-Measurement attention_measurement(const AttentionShape& s) {
-  Measurement m;
-  // A prompt or chunk is a regime of its own (compute-bound, causal), and a few query tokens (MTP
-  // verification) run kernels of their own (Cfg::MQ): each its own fit.
-  m.op_class = (s.query_tokens > kMaxDecodeQueryTokens ? "prefill_attention_" : s.query_tokens > 1 ? "mtp_attention_" : "attention_") +
-               s.design;
-  m.dtype = kv_dtype_name(s.kv_bits);
-  m.m = s.batch, m.n = s.context, m.k = s.q_heads;
-  const double es = s.kv_bits / 8.0;  // 4 bits: the channel scales are per layer, not per token
-  // Per request (a batch of one length or of several): query token i of nq sees T - (nq - 1 - i)
-  // positions (causal).
-  double seen = 0, kv_rows = 0, q_rows = 0, pages = 0;
-  for (int b = 0; b < s.batch; ++b) {
-    const double T = request_context(s, b), nq = request_query_tokens(s, b);
-    seen += nq * T - nq * (nq - 1) / 2, kv_rows += T, q_rows += nq, pages += std::ceil(T / 64.0);
-  }
-  m.flops = 2.0 * (s.qk_dim + s.v_dim) * double(s.q_heads) * seen;
-  const double kv = is_mla(s) ? kv_rows * s.qk_dim * es : kv_rows * s.kv_heads * double(s.qk_dim + s.v_dim) * es;
-  m.bytes = kv + q_rows * s.q_heads * (s.qk_dim + s.v_dim) * 2.0;
-  if (s.layout == KvLayout::paged) m.bytes += pages * 4.0;
-  std::ostringstream l;
-  l << (s.model.empty() ? s.design : s.model) << " " << s.design << " b=" << s.batch << " ctx=" << s.context;
-  if (s.query_tokens > 1) l << " q=" << s.query_tokens;
-  if (!s.context_lens.empty()) {
-    l << " lens=";
-    for (size_t i = 0; i < s.context_lens.size(); ++i) l << (i ? "," : "") << s.context_lens[i];
-  }
-  l << " h=" << s.q_heads
-    << "/" << s.kv_heads << " d=" << s.qk_dim << "/" << s.v_dim << " kv=" << kv_desc(s);
-  m.label = l.str();
-  return m;
-}
 
 std::vector<std::string> attention_variants(const AttentionShape& s) {
   std::vector<std::string> r;

@@ -4,6 +4,7 @@
 
 #include "attention_variants.cuh"
 #include "common.cuh"
+#include "decodesim/gpu_measurement.hpp"
 
 namespace decodesim::gpu::detail {
 
@@ -55,7 +56,5 @@ std::vector<double> attention_reference(const AttnData& d, int set, const std::v
 // Every output finite (no poison left), then ||out - ref|| / ||ref|| over the listed requests.
 double check_attention_output(const AttnData& d, const std::vector<int>& reqs, const std::vector<double>& ref);
 double attention_tolerance(const AttentionShape& s);
-// Measurement with op_class, label, dtype, m/n/k, flops and bytes filled in.
-Measurement attention_measurement(const AttentionShape& s);
 
 }  // namespace decodesim::gpu::detail

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "decodesim/gpu_measurement.hpp"
 
 namespace decodesim::gpu::detail {
 
@@ -64,6 +65,5 @@ double check_gemm(const GemmData& d);
 double gemm_tolerance(bool fp8);
 // Host copy of `elems` bf16 or e4m3 values, decoded to float and multiplied by scale.
 std::vector<float> host_values(const void* dev, size_t elems, bool fp8, float scale);
-Measurement gemm_measurement(const GemmShape& g);
 
 }  // namespace decodesim::gpu::detail

@@ -189,22 +189,6 @@ double check_gemm(const GemmData& d) {
 
 double gemm_tolerance(bool fp8) { return fp8 ? 5e-2 : 1e-2; }
 
-Measurement gemm_measurement(const GemmShape& g) {
-  Measurement r;
-  r.op_class = "gemm";
-  r.dtype = g.fp8 ? "fp8" : "bf16";
-  r.m = g.m, r.n = g.n, r.k = g.k;
-  r.flops = 2.0 * g.m * double(g.n) * g.k;
-  const double es = g.fp8 ? 1 : 2;
-  r.bytes = double(g.n) * g.k * es + double(g.m) * g.k * es + double(g.m) * g.n * 2;
-  std::ostringstream l;
-  if (g.label.empty()) l << "gemm m=" << g.m << " " << g.k << "x" << g.n;
-  else l << g.label;
-  l << " " << r.dtype;
-  r.label = l.str();
-  return r;
-}
-
 Measurement measure_gemm(const GemmShape& g, const Options& o) {
   GemmData d(g.m, g.n, g.k, g.fp8);
   LtMatmul mm(g.m, g.n, g.k, g.fp8, d.w_scale_dev(), d.x_scale_dev());

@@ -38,13 +38,6 @@ __global__ void silu_mul_kernel(const __nv_bfloat16* __restrict__ h, void* __res
 constexpr float kActScale = 1.f / 64.f;  // static per-tensor scale of the fp8 activations (|act| < 7 representable)
 
 // Tokens per expert: the listed routing, or the same count for every expert.
-std::vector<int> counts_of(const GroupedGemmShape& g) {
-  std::vector<int> c = g.tokens.empty() ? std::vector<int>(size_t(std::max(g.experts, 0)), g.tokens_per_expert) : g.tokens;
-  if (int(c.size()) != g.experts) throw std::runtime_error("MoE shape: " + std::to_string(c.size()) + " token counts for " + std::to_string(g.experts) + " experts");
-  for (int x : c)
-    if (x < 0) throw std::runtime_error("MoE shape: negative token count");
-  return c;
-}
 
 struct MoeSet {
   DeviceBuffer w1, w2, x, h1, act, y;
@@ -64,7 +57,7 @@ struct MoeData {
     if (E <= 0 || H <= 0 || I <= 0) throw std::runtime_error("MoE shape: bad sizes");
     if (H % 128 || I % 128)
       throw std::runtime_error("MoE shape: hidden and intermediate must be multiples of 128 (H=" + std::to_string(H) + ", I=" + std::to_string(I) + ")");
-    counts = counts_of(g);
+    counts = moe_token_counts(g);
     offsets.resize(E);
     std::exclusive_scan(counts.begin(), counts.end(), offsets.begin(), 0);
     rows = std::accumulate(counts.begin(), counts.end(), 0);
@@ -280,20 +273,9 @@ double check_moe(const MoeData& d, bool h_bf16) {
 
 Measurement measure_moe(const GroupedGemmShape& g, const Options& o, std::vector<Measurement>* all) {
   MoeData d(g);
-  Measurement r;
-  r.op_class = "moe_ffn";
-  r.dtype = g.fp8 ? "fp8" : "bf16";
+  Measurement r = moe_measurement(g);
+  const std::string shape_label = r.label;
   const double es = g.fp8 ? 1 : 2;
-  int active = 0;
-  for (int c : d.counts) active += c > 0;
-  r.m = double(d.rows) / g.experts, r.n = g.intermediate, r.k = g.hidden;
-  r.flops = 6.0 * double(d.rows) * g.hidden * double(g.intermediate);
-  // an expert without tokens has no weights read
-  r.bytes = double(active) * 3.0 * g.hidden * double(g.intermediate) * es + double(d.rows) * g.hidden * (es + 2);
-  std::ostringstream l;
-  if (g.label.empty()) l << "moe " << g.experts << " experts x " << g.tokens_per_expert << " tokens " << g.hidden << "x" << g.intermediate;
-  else l << g.label;
-  l << " " << r.dtype;
 
   struct Impl {
     std::string name;
@@ -340,12 +322,12 @@ Measurement measure_moe(const GroupedGemmShape& g, const Options& o, std::vector
     const bool ok = !o.check || err <= (g.fp8 ? 5e-2 : 1e-2);
     if (all) {
       Measurement m = r;
-      m.time_us = t, m.rel_error = err, m.label = l.str() + " (" + im.name + ")";
+      m.time_us = t, m.rel_error = err, m.label = shape_label + " (" + im.name + ")";
       all->push_back(m);
     }
     if (!have || (ok && !best_ok) || (ok == best_ok && t < r.time_us)) {
       r.time_us = t, best_ok = ok, have = true;
-      r.label = l.str() + " (" + im.name + ")";
+      r.label = shape_label + " (" + im.name + ")";
     }
   }
   r.rel_error = o.check ? worst : -1;
