@@ -42,6 +42,10 @@ struct Hardware {
   // Non-tensor FP32 peak (the data sheet's "FP32" row): the rate of a kernel's softmax, scaling and
   // conversion work, which does not scale with the tensor peak. Absent where not published.
   std::optional<double> fp32_flops_per_s;
+  // Special-function unit results per second (exp2, the softmax's exponentials): SMs x SFU results
+  // per clock per SM (CUDA C++ Programming Guide, arithmetic instruction throughput) x clock. Absent
+  // where not derived.
+  std::optional<double> sfu_ops_per_s;
   // M rows of the MMA tile into which this chip's decode attention kernels pack the query rows that
   // share one KV head (query heads per KV head x query tokens), padding the rest: the tensor cores
   // multiply whole tiles (the optional "attention_tile" object; docs/calibration.md, "Kernel work as

@@ -29,6 +29,9 @@ struct Op {
   // more (a prompt or chunk), prefill_attention_<kind>; each where the calibration has it, else the
   // one-token fit (docs/calibration.md).
   double query_tokens = 1;
+  // attention: the exponentials its softmax evaluates (one per query head and score). A prompt's
+  // attention without a fit of its own runs them on the special function units (CalibratedTimer).
+  double exps = 0;
   // An op that is the busiest GPU's share of work spread unevenly (routed experts under routing
   // skew): flops and bytes above are that GPU's, which set the time; these are the mean GPU's, which
   // count as the deployment's work (0: the same as flops, bytes).
@@ -102,6 +105,10 @@ class CalibratedTimer final : public OpTimer {
   RooflineTimer cache_fallback_[2];  // 8-bit, 16-bit cache
   // Element-wise kernels: a small kernel's measured fixed cost plus their bytes at copy bandwidth.
   double copy_bytes_per_s_ = 0;
+  // A prompt's attention without a prefill fit: its BF16 products at the measured GEMM rate, its
+  // exponentials at the special function units' rate (0: not known, products alone).
+  double prompt_products_flops_per_s_ = 0, sfu_ops_per_s_ = 0;
+  double prompt_attention_us(const Op& op) const;
 };
 
 // One pool of identical chips and how its kernels are timed (roofline at peak when null).

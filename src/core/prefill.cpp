@@ -77,7 +77,9 @@ Op prefill_core_op(const Model& m, int layer, double prompts, double tokens, dou
   // FlashAttention-style kernels run the products in BF16 whatever the cache holds.
   const AttentionKind fit = a.kind == AttentionKind::mla ? AttentionKind::gqa : a.kind;
   // Not padded to an M tile (a prompt's rows fill it); its query tokens pick the prefill fit.
-  return {OpClass::attention, 2.0 * (h.qk + h.v) * q_heads * scores, bytes, fit, Dtype::bf16, 0, per_prompt};
+  Op op{OpClass::attention, 2.0 * (h.qk + h.v) * q_heads * scores, bytes, fit, Dtype::bf16, 0, per_prompt};
+  op.exps = q_heads * scores;
+  return op;
 }
 
 // ---- One forward pass ------------------------------------------------------------------------

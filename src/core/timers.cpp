@@ -77,7 +77,9 @@ CalibratedTimer::CalibratedTimer(const Hardware& hw, const Quantization& q, cons
       tile_rows_(hw.attention_tile_rows),
       weights_fallback_(fallback_bytes(hw, c), fallback_flops(hw, c, q.weights)),
       cache_fallback_{RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::fp8)),
-                      RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))} {
+                      RooflineTimer(fallback_bytes(hw, c), fallback_flops(hw, c, Dtype::bf16))},
+      prompt_products_flops_per_s_(fallback_flops(hw, c, Dtype::bf16)),
+      sfu_ops_per_s_(hw.sfu_ops_per_s.value_or(0)) {
   fits_.resize(kFitMtp + kPerSet);
   // A sub-byte precision without fits of its own takes the FP8 ones: same products, fewer bytes.
   auto take = [&](int slot, const std::string& cls, Dtype d) {
@@ -111,6 +113,25 @@ const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, s
   return fits_[slot].op_class.empty() ? nullptr : &fits_[slot];
 }
 
+// A prompt's attention without a prefill fit. The decode fits' FLOP rates say nothing of a prompt's
+// kernel: one query token per head leaves decode memory-bound, and where no decode shape pins the
+// rate it sits at the fit's bound, above the chip's measured GEMM rate. A FlashAttention-style
+// prompt kernel runs its products on the tensor cores, at best at the GEMM rate, and each score's
+// exponential on the special function units, which FlashAttention-3 (arXiv 2407.08608)
+// names as the other bound (H100 SXM5: 989 TFLOPS of matmul against 3.9 TFLOPS of special
+// functions). The best measured prompt kernels take about the sum of the two (cuDNN on H100 at
+// 4K-8K tokens within 10%: docs/prefill.md, "Timer"); launch and bytes are the decode fit's.
+double CalibratedTimer::prompt_attention_us(const Op& op) const {
+  const double compute_s = op.flops / prompt_products_flops_per_s_ + (sfu_ops_per_s_ > 0 ? op.exps / sfu_ops_per_s_ : 0.0);
+  const EfficiencyFit& decode = fits_[attention_slot(op.attention, op.cache.value_or(default_cache_))];
+  if (!decode.op_class.empty()) {
+    EfficiencyFit g = decode;
+    if (compute_s > 0) g.flops_per_s = op.flops / compute_s;
+    return g.predict_us(op.flops, op.bytes);
+  }
+  return 1e6 * std::max(op.bytes / copy_bytes_per_s_, compute_s);
+}
+
 double CalibratedTimer::time_us(const Op& counted) const {
   if (counted.flops <= 0 && counted.bytes <= 0) return 0;
   // The fits and the fallbacks below see the FLOPs the tiles issue, packed once.
@@ -118,6 +139,9 @@ double CalibratedTimer::time_us(const Op& counted) const {
   op.flops = issued_flops(counted, tile_rows_);
   op.rows_per_kv_head = 0;
   if (op.cls == OpClass::elementwise) return kSmallKernelUs + 1e6 * op.bytes / copy_bytes_per_s_;
+  if (op.cls == OpClass::attention && op.query_tokens > gpu::kMaxDecodeQueryTokens &&
+      fits_[attention_slot(op.attention, op.cache.value_or(default_cache_), AttentionFit::prefill)].op_class.empty())
+    return prompt_attention_us(op);
   if (const EfficiencyFit* f = fit_for(op.cls, op.attention, op.cache, op.query_tokens)) return f->predict_us(op.flops, op.bytes);
   if (op.cls != OpClass::attention) return weights_fallback_.time_us(op);
   return cache_fallback_[eight_bit(op.cache.value_or(default_cache_)) ? 0 : 1].time_us(op);

@@ -340,6 +340,7 @@ Hardware hardware_from(const json& j, const std::string& file) {
   h.intra_node_bytes_per_s = r.number("intra_node_bytes_per_s", lim::kBytesPerSecond);
   h.link_latency_us = r.opt_number("link_latency_us", lim::kLinkLatencyUs).value_or(0.0);
   h.fp32_flops_per_s = r.opt_number("fp32_flops_per_s", lim::kFlopsPerSecond);
+  h.sfu_ops_per_s = r.opt_number("sfu_ops_per_s", lim::kFlopsPerSecond);
   h.sm_count = static_cast<int>(r.opt_integer("sm_count", lim::kSmCount, 0));
   if (r.has("attention_tile")) {
     // The decode attention kernels' M tile (docs/calibration.md, "Kernel work as issued"): its rows
