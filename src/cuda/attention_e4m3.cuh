@@ -19,6 +19,14 @@
 //     into B fragments by ldmatrix.trans and byte permutes (vt_e4m3_fragment): its even and odd
 //     dims of a 16-dim block are two n8 products, so a thread's outputs are 4 adjacent dims.
 // Splits of the context write normalised partials; attn_merge_kernel combines them.
+//
+// FP4 (a 4-bit e2m1 cache, computed at e4m3: "low-bit storage, high-bit compute"): the chunks
+// arrive as stored, half the bytes. K needs no staging: a thread's 16-byte load of a token's
+// 4-bit row holds four k-steps' B fragments, each word's even values one register and its odd
+// values the other (e2m1::to_e4m3_pairs: shifts and masks, no byte permutes), and Q is written in
+// the k order those fragments take (e2m1_k_slot; the products sum over k in any order). V is expanded into
+// an e4m3 chunk of the warp's own, which the transposing reads above take as they take an FP8
+// chunk. Per-channel K scales go into Q, V's onto the output.
 #pragma once
 #include "attention_wg.cuh"
 
@@ -26,16 +34,18 @@ namespace decodesim::gpu::detail {
 
 // W warps per block, TPW tokens per warp chunk (32 or 64), S chunks in each warp's ring, MINB
 // blocks per SM the register budget is cut for.
-template <int DQK_, int DV_, int W_, int TPW_, int S_, int MINB_, bool MQ_ = false>  // MQ_: several query tokens (HeadBlock)
+// MQ_: several query tokens (HeadBlock); FP4_: a 4-bit cache.
+template <int DQK_, int DV_, int W_, int TPW_, int S_, int MINB_, bool MQ_ = false, bool FP4_ = false>
 struct E4m3Cfg {
   static constexpr int DQK = DQK_, DV = DV_, W = W_, TPW = TPW_, S = S_, MINB = MINB_;
-  static constexpr bool MQ = MQ_;
+  static constexpr bool MQ = MQ_, FP4 = FP4_;
   static constexpr int G = 16, THREADS = 32 * W;
   static constexpr bool FP8 = true, SHARED = false;
   static constexpr int TN = W * TPW;             // tokens of one round of all warps (the split unit)
   static constexpr int PAGE_TOKENS = TPW;        // a chunk's rows are consecutive cache rows
-  static constexpr int CHUNK = TPW * (DQK + DV); // K rows then V rows of one chunk, bytes
-  static constexpr int RING = S * CHUNK;         // one warp's ring
+  static constexpr int CHUNK = TPW * (DQK + DV) / (FP4 ? 2 : 1);  // K rows then V rows of one chunk as stored, bytes
+  static constexpr int STAGE = FP4 ? TPW * DV : 0;  // FP4: the warp's V chunk expanded to e4m3, after its ring
+  static constexpr int RING = S * CHUNK + STAGE;    // one warp's ring (and staging)
   static constexpr int OSTRIDE = DV + 4;         // floats per row of a warp's O in the final combine
   static constexpr int Q_BYTES = G * DQK;
   static constexpr int OFF_QS = Q_BYTES;                  // per-head Q scales [16]
@@ -46,6 +56,8 @@ struct E4m3Cfg {
   static_assert(TPW == 32 || TPW == 64, "chunk tokens");
   static_assert(S >= 2, "ring");
   static_assert(G * OSTRIDE * 4 <= RING, "a warp's O fits its ring for the combine");
+  // 4-bit rows of 64 bytes: 8 threads' 16-byte loads cover two whole rows, no swizzle needed
+  static_assert(!FP4 || (DQK == 128 && DV == 128 && !MQ), "4-bit: heads of 128, one query token");
 };
 
 namespace e4m3_dev {
@@ -59,8 +71,18 @@ __device__ __forceinline__ void mma_16832(float* d, const uint32_t (&a)[4], uint
 // Byte offset of 16-byte unit c of row r in rows of ROW bytes: units XOR-swizzled by the row's low
 // three bits, so the 8 rows of an ldmatrix read fall on distinct banks.
 template <int ROW>
-__device__ __forceinline__ uint32_t swz16(int r, int c) {
+__host__ __device__ __forceinline__ uint32_t swz16(int r, int c) {
   return uint32_t(r * ROW + ((c ^ (r & 7)) << 4));
+}
+// 4-bit K: thread t4's B fragments of k-step kk are word kk % 4 of 16-byte unit e2m1_k_unit(kk, t4)
+// of a token's 4-bit row (channels 32 x unit .. +31), its even values the first register (k 4t4 ..
+// 4t4 + 3 of the step) and its odd values the second (k 16 + 4t4 ..). Q's channel c goes to k
+// position e2m1_k_slot(c) (32 x step + position within the step), where those fragments meet it.
+__host__ __device__ __forceinline__ int e2m1_k_unit(int kk, int t4) { return (kk / 4) * 4 + t4; }
+__host__ __device__ __forceinline__ int e2m1_k_slot(int c) {
+  const int u = c / 32, w = (c % 32) / 8, e = c % 8;  // unit, word of it, value of the word
+  const int kk = (u / 4) * 4 + w, t4 = u % 4;
+  return 32 * kk + 16 * (e % 2) + 4 * t4 + e / 2;
 }
 
 }  // namespace e4m3_dev
@@ -87,8 +109,11 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   const int nchunks = (t_end - t_begin + TPW - 1) / TPW;
   const int mine = nchunks > warp ? (nchunks - warp + W - 1) / W : 0;  // chunks warp, warp + W, ...
 
-  const unsigned char* kbase = static_cast<const unsigned char*>(p.k) + (long long)kvh * p.k_head_stride;
-  const unsigned char* vbase = static_cast<const unsigned char*>(p.v) + (long long)kvh * p.v_head_stride;
+  // Cache bytes of a count of elements (FP4: two per byte).
+  auto cache_bytes = [](long long elems) { return Cfg::FP4 ? elems / 2 : elems; };
+  const unsigned char* kbase = static_cast<const unsigned char*>(p.k) + cache_bytes((long long)kvh * p.k_head_stride);
+  const unsigned char* vbase = static_cast<const unsigned char*>(p.v) + cache_bytes((long long)kvh * p.v_head_stride);
+  const long long krs = cache_bytes(p.k_row_stride), vrs = cache_bytes(p.v_row_stride);
   const uint32_t ring = base + Cfg::OFF_RING + warp * Cfg::RING;
 
   // First cache row of chunk i of this warp (a chunk never crosses a page: pages hold whole chunks).
@@ -103,22 +128,26 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
     return (long long)b * p.ctx_rows + t0;
   };
   // Chunk i into ring slot i % S; rows past t_end are zero-filled.
+  // FP4: rows as stored, unswizzled (KROW, VROW bytes each).
+  constexpr int KROW = DQK / (Cfg::FP4 ? 2 : 1), VROW = DV / (Cfg::FP4 ? 2 : 1);
   auto load_chunk = [&](int i, long long row0) {
     if (i >= mine) return;
     const int t0 = chunk_t0(i);
-    const uint32_t k_dst = ring + (i % S) * Cfg::CHUNK, v_dst = k_dst + TPW * DQK;
-    constexpr int KU = DQK / 16, VU = DV / 16;  // 16-byte units per row
+    const uint32_t k_dst = ring + (i % S) * Cfg::CHUNK, v_dst = k_dst + TPW * KROW;
+    constexpr int KU = KROW / 16, VU = VROW / 16;  // 16-byte units per row
+    auto k_at = [](int r, int c) { return Cfg::FP4 ? uint32_t(r * KROW + 16 * c) : swz16<KROW>(r, c); };
+    auto v_at = [](int r, int c) { return Cfg::FP4 ? uint32_t(r * VROW + 16 * c) : swz16<VROW>(r, c); };
 #pragma unroll 4
     for (int u = lane; u < TPW * KU; u += 32) {
       const int r = u / KU, c = u % KU;
       const bool ok = t0 + r < t_end;
-      wg::cp_async16(k_dst + swz16<DQK>(r, c), kbase + (ok ? (row0 + r) * p.k_row_stride : 0) + c * 16, ok);
+      wg::cp_async16(k_dst + k_at(r, c), kbase + (ok ? (row0 + r) * krs : 0) + c * 16, ok);
     }
 #pragma unroll 4
     for (int u = lane; u < TPW * VU; u += 32) {
       const int r = u / VU, c = u % VU;
       const bool ok = t0 + r < t_end;
-      wg::cp_async16(v_dst + swz16<DV>(r, c), vbase + (ok ? (row0 + r) * p.v_row_stride : 0) + c * 16, ok);
+      wg::cp_async16(v_dst + v_at(r, c), vbase + (ok ? (row0 + r) * vrs : 0) + c * 16, ok);
     }
   };
 
@@ -130,7 +159,10 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   }
   long long row_next = chunk_row0(S - 1);
 
-  quantize_q_e4m3<DQK, G>(p, work, warp, W, lane, [&](int r, int c) { return base + swz16<DQK>(r, c / 16) + c % 16; }, sQs);
+  quantize_q_e4m3<DQK, G, Cfg::FP4>(p, work, warp, W, lane, [&](int r, int c) {
+    const int k = Cfg::FP4 ? e2m1_k_slot(c) : c;  // FP4: the k order of the expanded K fragments
+    return base + swz16<DQK>(r, k / 16) + k % 16;
+  }, sQs);
   __syncthreads();
   uint32_t qf[DQK / 32][4];
 #pragma unroll
@@ -153,21 +185,54 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
     load_chunk(i + S - 1, row_next);
     wg::cp_commit();
     row_next = chunk_row0(i + S);
-    const uint32_t k_t = ring + (i % S) * Cfg::CHUNK, v_t = k_t + TPW * DQK;
+    const uint32_t k_t = ring + (i % S) * Cfg::CHUNK, stage = ring + S * Cfg::CHUNK;
+    const uint32_t v_t = Cfg::FP4 ? stage : k_t + TPW * KROW;
+    if constexpr (Cfg::FP4) {
+      // this chunk's 4-bit V rows -> e4m3 rows of the FP8 chunk's layout in the warp's staging
+      // (the last chunk's reads of it are behind the __syncwarp above)
+      const uint32_t v4 = k_t + TPW * KROW;
+#pragma unroll 2
+      for (int u = lane; u < TPW * (VROW / 16); u += 32) {
+        const int r = u / (VROW / 16), c = u % (VROW / 16);
+        const uint4 x = ld_shared_v4(v4 + r * VROW + 16 * c);
+        const uint32_t xw[4] = {x.x, x.y, x.z, x.w};
+        uint32_t first[4], second[4];
+        expand_e2m1_unit(xw, first, second);
+        st_shared_v4(stage + swz16<DV>(r, 2 * c), make_uint4(first[0], first[1], first[2], first[3]));
+        st_shared_v4(stage + swz16<DV>(r, 2 * c + 1), make_uint4(second[0], second[1], second[2], second[3]));
+      }
+      __syncwarp();
+    }
 
     // ---- S = Q K^T, 16 heads x TPW tokens
     float s[4 * NJ];
 #pragma unroll
     for (int e = 0; e < 4 * NJ; ++e) s[e] = 0.f;
+    if constexpr (Cfg::FP4) {
+      // a thread's token 8j + g: one 16-byte load gives four k-steps' fragments
 #pragma unroll
-    for (int kk = 0; kk < DQK / 32; ++kk)
+      for (int j = 0; j < NJ; ++j)
 #pragma unroll
-      for (int j = 0; j < NJ; j += 2) {
-        uint32_t kb[4];
-        ldsm_x4(kb, k_t + swz16<DQK>(8 * j + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
-        mma_16832(s + 4 * j, qf[kk], kb[0], kb[1]);
-        mma_16832(s + 4 * j + 4, qf[kk], kb[2], kb[3]);
-      }
+        for (int kg = 0; kg < DQK / 128; ++kg) {
+          const uint4 x = ld_shared_v4(k_t + (8 * j + g) * KROW + 16 * e2m1_k_unit(4 * kg, t4));
+          const uint32_t xw[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+          for (int w = 0; w < 4; ++w) {
+            const e2m1::E4m3Pairs b = e2m1::to_e4m3_pairs(xw[w]);
+            mma_16832(s + 4 * j, qf[4 * kg + w], b.even, b.odd);
+          }
+        }
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < DQK / 32; ++kk)
+#pragma unroll
+        for (int j = 0; j < NJ; j += 2) {
+          uint32_t kb[4];
+          ldsm_x4(kb, k_t + swz16<DQK>(8 * j + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+          mma_16832(s + 4 * j, qf[kk], kb[0], kb[1]);
+          mma_16832(s + 4 * j + 4, qf[kk], kb[2], kb[3]);
+        }
+    }
 
     // ---- online softmax (log2 domain). A chunk holds a valid token for the block, but with several
     // query tokens a row's causal limit can fall before it: a row that has seen nothing yet keeps a
@@ -232,6 +297,10 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
       L += f * sSum[w * G + row];
       const float4 x = *reinterpret_cast<const float4*>(sO + w * (Cfg::RING / 4) + row * Cfg::OSTRIDE + dim);
       acc.x += f * x.x, acc.y += f * x.y, acc.z += f * x.z, acc.w += f * x.w;
+    }
+    if constexpr (Cfg::FP4) {  // V's scale per channel, on the outputs and partials alike (the merge is linear)
+      const float4 cs = __ldg(reinterpret_cast<const float4*>(p.v_chan_scale + (long long)kvh * DV + dim));
+      acc.x *= cs.x, acc.y *= cs.y, acc.z *= cs.z, acc.w *= cs.w;
     }
     const float inv = 1.f / (256.f * L);  // P was scaled by 256 before rounding to e4m3
     if (p.splits == 1) {

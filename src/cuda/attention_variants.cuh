@@ -127,9 +127,12 @@ AttnVariant attn_variant() {
 // e4m3 tensor-core variants for small groups (warp-split streams): 16 heads per block, any group.
 template <class Cfg>
 AttnVariant e4m3_variant() {
-  return variant_of<Cfg, MmaKernel<Cfg, &attn_e4m3_kernel<Cfg>, true>>(
-      "e4w" + std::to_string(Cfg::W) + "c" + std::to_string(Cfg::TPW) + "s" + std::to_string(Cfg::S) + "b" + std::to_string(Cfg::MINB),
+  AttnVariant v = variant_of<Cfg, MmaKernel<Cfg, &attn_e4m3_kernel<Cfg>, true>>(
+      "e4w" + std::to_string(Cfg::W) + "c" + std::to_string(Cfg::TPW) + "s" + std::to_string(Cfg::S) + "b" + std::to_string(Cfg::MINB) +
+          (Cfg::FP4 ? "e2m1" : ""),
       Cfg::TN, true);
+  v.fp4 = Cfg::FP4;
+  return v;
 }
 
 // Warpgroup (wgmma) variants.

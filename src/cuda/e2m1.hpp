@@ -35,15 +35,21 @@ DS_E2M1_FN uint32_t byte_perm(uint32_t a, uint32_t b, uint32_t sel) {
 struct E4m3x8 {
   uint32_t lo, hi;  // values 0-3 and 4-7, one e4m3 byte each, in order
 };
+struct E4m3Pairs {
+  uint32_t even, odd;  // values 0, 2, 4, 6 and 1, 3, 5, 7, one e4m3 byte each
+};
 
 // Eight e2m1 codes (value 2i in the low nibble of byte i, 2i + 1 in its high nibble: the usual
-// packing) -> eight e4m3 bytes in value order. Placing e2m1's bits s e1 e0 m as e4m3's s 0 0 e1 e0
-// m 0 0 gives the same value times 2^-6, the subnormal 0.5 included, so the expansion is exact and
-// takes shifts and masks only; the 2^6 goes into the scales.
+// packing) -> eight e4m3 bytes, the even values' and the odd values'. Placing e2m1's bits s e1 e0 m
+// as e4m3's s 0 0 e1 e0 m 0 0 gives the same value times 2^-6, the subnormal 0.5 included, so the
+// expansion is exact and takes shifts and masks only; the 2^6 goes into the scales.
+DS_E2M1_FN E4m3Pairs to_e4m3_pairs(uint32_t w) {
+  return {((w << 4) & 0x80808080u) | ((w << 2) & 0x1C1C1C1Cu), (w & 0x80808080u) | ((w >> 2) & 0x1C1C1C1Cu)};
+}
+// The same in value order (two byte permutes more).
 DS_E2M1_FN E4m3x8 to_e4m3x8(uint32_t w) {
-  const uint32_t even = ((w << 4) & 0x80808080u) | ((w << 2) & 0x1C1C1C1Cu);  // values 0, 2, 4, 6
-  const uint32_t odd = (w & 0x80808080u) | ((w >> 2) & 0x1C1C1C1Cu);          // values 1, 3, 5, 7
-  return {byte_perm(even, odd, 0x5140), byte_perm(even, odd, 0x7362)};
+  const E4m3Pairs e = to_e4m3_pairs(w);
+  return {byte_perm(e.even, e.odd, 0x5140), byte_perm(e.even, e.odd, 0x7362)};
 }
 
 // The expansion's factor: an e2m1 value v reads as the e4m3 value v * kE4m3Factor.

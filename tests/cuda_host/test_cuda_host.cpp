@@ -1,5 +1,6 @@
 // The CUDA kernels' host-checkable logic, run on any machine (no GPU needed): HeadBlock's rows and
-// causal limits for uniform and variable-length batches; a 4-bit tile's copies and expansion.
+// causal limits for uniform and variable-length batches; a 4-bit tile's copies and expansion; the
+// warp-split kernel's 4-bit K fragments against Q's k order.
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
@@ -9,7 +10,9 @@
 namespace decodesim::gpu::detail {
 std::string check_head_blocks(const std::vector<int>& ctx, const std::vector<int>& q, int q_heads, int kv_heads, int G, bool varlen);
 std::string check_e2m1_tiles();
+std::string check_e2m1_k_fragments();
 }
+using decodesim::gpu::detail::check_e2m1_k_fragments;
 using decodesim::gpu::detail::check_e2m1_tiles;
 using decodesim::gpu::detail::check_head_blocks;
 
@@ -38,4 +41,8 @@ TEST_CASE("the check finds a wrong packing", "[cuda][attention]") {
 
 TEST_CASE("a 4-bit tile's values land where the FP8 products read them", "[cuda][attention][fp4]") {
   CHECK(check_e2m1_tiles() == "");  // MFA, GQA and MLA widths, 32- and 64-token tiles
+}
+
+TEST_CASE("the warp-split kernel's 4-bit K fragments meet Q in its k order: Q K^T exactly", "[cuda][attention][fp4]") {
+  CHECK(check_e2m1_k_fragments() == "");
 }
