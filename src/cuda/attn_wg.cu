@@ -31,6 +31,8 @@ void register_attn_wg(std::vector<AttnVariant>& out) {
   //                              DQK  DV   SHARED FP8    NP TMA    TN  MINB SPREAD LAZY   POST   MQ
   out.push_back(wg_variant<WgCfg<256, 256, false, false, 2, true, 32, 1, false, false, false, true>>());
   out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 64, 1, false, false, false, true>>());
+  // two blocks an SM: a request's two 64-row blocks beside each other, one's softmax under the other's products
+  out.push_back(wg_variant<WgCfg<256, 256, false, true, 2, true, 32, 2, false, false, false, true>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, false, 2, true, 64, 1, false, false, false, true>>());
   out.push_back(wg_variant<WgCfg<128, 128, false, true, 3, true, 64, 2, false, false, false, true>>());
   out.push_back(wg_variant<WgCfg<576, 512, true, true, 4, true, 32, 1, true, false, true, true>>());
