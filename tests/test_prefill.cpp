@@ -116,6 +116,31 @@ TEST_CASE("causal attention: half the square of scores, windows and chunks by ha
   CHECK(mla.attention == AttentionKind::gqa);  // un-absorbed MLA runs as multi-head attention
 }
 
+TEST_CASE("a lightning layer's prompt: the state's work plus the causal pairs inside each block, by hand", "[prefill]") {
+  Model m = load_model("minimax-m1");
+  const int layer = 0;  // the cycle starts with seven lightning layers
+  const AttentionSpec& a = m.attention(layer);
+  REQUIRE(a.kind == AttentionKind::linear);
+  REQUIRE(a.block_tokens == 256);
+  const double state_flops = layer_census(m, layer, 0).attention_flops;  // per token
+  // 1000 tokens: blocks of 256, 256, 256 and 232 tokens, each its own causal triangle; 4 d FLOPs a
+  // pair (Q K^T, then times V) on each of 64 heads of 128
+  const double pairs = 3 * 256.0 * 257 / 2 + 232.0 * 233 / 2;
+  const Op op = prefill_core_op(m, layer, 1, 1000, 0, 1);
+  CHECK(op.flops == Approx(1000 * state_flops + 4.0 * 128 * 64 * pairs));
+  CHECK(op.exps == 0);  // no softmax
+  // a chunk of 100 after 300 cached tokens: positions 300..399, in the block from 256, see 45..144 keys
+  double chunk_pairs = 0;
+  for (int q = 300; q < 400; ++q) chunk_pairs += q % 256 + 1;
+  CHECK(prefill_core_op(m, layer, 1, 100, 300, 1).flops == Approx(100 * state_flops + 4.0 * 128 * 64 * chunk_pairs));
+  // TP 2 halves the heads; two prompts double the pairs
+  CHECK(prefill_core_op(m, layer, 2, 2000, 0, 2).flops == Approx(op.flops));
+  // without a block length, the state's work alone
+  for (AttentionSpec& t : m.attention_types)
+    if (t.kind == AttentionKind::linear) t.block_tokens = 0;
+  CHECK(prefill_core_op(m, layer, 1, 1000, 0, 1).flops == Approx(1000 * state_flops));
+}
+
 TEST_CASE("a small prefill forward on the roofline, by hand", "[prefill]") {
   const Model m = small_gqa();
   const Pool h100 = pool("h100");

@@ -41,6 +41,9 @@ struct AttentionSpec {
   long window_tokens = 0;  // sliding window or chunk length
   // linear attention: an extra H x (q_heads*head_dim) output gate projection
   bool output_gate = false;
+  // linear attention: tokens per block of its chunked prompt kernel (lightning attention), inside
+  // which every causal pair is computed as in attention; 0: not given (the state's work alone)
+  int block_tokens = 0;
   // Precision of this design's cache (KV, or the state of a linear layer) where it differs
   // from the model's quantization.kv / .state: Llama-4 keeps its NoPE layers' KV in BF16.
   std::optional<Dtype> cache_dtype;

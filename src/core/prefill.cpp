@@ -62,10 +62,19 @@ Op prefill_core_op(const Model& m, int layer, double prompts, double tokens, dou
   const double q_heads = double(a.q_heads) / tp;
   if (a.kind == AttentionKind::linear) {
     // A linear layer updates and reads out its state once per token (the decode census's FLOPs per
-    // token), and each prompt's state is read and written back once per forward.
+    // token), and each prompt's state is read and written back once per forward. A chunked prompt
+    // kernel (lightning attention) reaches earlier blocks through the state and computes the
+    // causal pairs inside each block of block_tokens directly, Q K^T then times V (no softmax):
+    // the pairs of a chunked scope of that length.
     const LayerCensus lc = layer_census(m, layer, 0);
     const double state_bytes = lc.kv_resident_bytes * kv_share(a, tp);
-    return {OpClass::attention, tokens * lc.attention_flops / tp,
+    double block_pairs = 0;
+    if (a.block_tokens > 0) {
+      AttentionSpec blocks = a;
+      blocks.scope = AttentionScope::chunked, blocks.window_tokens = a.block_tokens;
+      block_pairs = prompts * (scores_before(blocks, prefix + per_prompt) - scores_before(blocks, prefix));
+    }
+    return {OpClass::attention, tokens * lc.attention_flops / tp + 2.0 * (2.0 * a.head_dim) * q_heads * block_pairs,
             prompts * 2.0 * state_bytes + tokens * q_heads * a.head_dim * 2.0 * 4.0, a.kind, cache_dtype(a, m.quant)};
   }
   const HeadDims h = prefill_head_dims(a);

@@ -115,6 +115,7 @@ AttentionSpec parse_attention(ObjectReader r, const std::string& name) {
       r.fail("kv_heads", fmt::format("expected a divisor of q_heads ({}), got {}", a.q_heads, a.kv_heads));
     if (a.kind == AttentionKind::linear) {
       a.output_gate = r.opt_bool("output_gate", false);
+      a.block_tokens = static_cast<int>(r.opt_integer("block_tokens", lim::kContextTokens, 0));
       if (r.has("state_dtype")) a.cache_dtype = parse_dtype(r, "state_dtype", Dtype::fp32);
     } else {
       a.q_lora_rank = static_cast<int>(r.opt_integer("q_lora_rank", lim::kLoraRank, 0));

@@ -30,6 +30,7 @@ ojson attention_json(const AttentionSpec& a) {
   if (a.scope == AttentionScope::sliding) j["window"] = a.window_tokens;
   if (a.scope == AttentionScope::chunked) j["chunk"] = a.window_tokens;
   if (a.output_gate) j["output_gate"] = true;
+  if (a.block_tokens > 0) j["block_tokens"] = a.block_tokens;
   if (a.cache_dtype) j[a.kind == AttentionKind::linear ? "state_dtype" : "kv_dtype"] = dtype_name(*a.cache_dtype);
   return j;
 }

@@ -2,7 +2,8 @@
 // lightning-attention layer and 1 for softmax attention) and transformers' MiniMaxConfig
 // (minimax: layer_types linear_attention / full_attention, by default alternating from a
 // full layer). Lightning layers: num_attention_heads heads of head_dim for Q, K and V, a
-// per-head head_dim x head_dim state and an output gate (MiniMaxLightningAttention). Every
+// per-head head_dim x head_dim state, an output gate and prompt blocks of block_size tokens
+// (MiniMaxLightningAttention). Every
 // layer's FFN is MoE: num_local_experts experts of intermediate_size.
 #include "hf_config.hpp"
 
@@ -21,6 +22,9 @@ Layers read_hybrid(Fields& c, const std::vector<bool>& softmax, long shared_widt
   lightning.kind = AttentionKind::linear;
   lightning.kv_heads = lightning.q_heads;
   lightning.output_gate = true;
+  // the prompt kernel's block: block_size, 256 when absent (transformers' MiniMaxConfig default;
+  // MiniMaxLightningAttention computes each block's pairs directly and earlier blocks through the state)
+  lightning.block_tokens = static_cast<int>(c.nonneg_or("block_size", 256));
   for (int layer = 0; layer < layers; ++layer) l.attention.push_back(softmax[layer] ? full : lightning);
   l.ffn.assign(layers, moe(c, "moe", "num_local_experts", "num_experts_per_tok", c.required("intermediate_size"), 1, shared_width));
   l.quant.kv = Dtype::bf16;
