@@ -102,4 +102,65 @@ inline Measurement moe_measurement(const GroupedGemmShape& g) {
   return r;
 }
 
+// A whole layer's GEMMs as the layer measurement runs them. A projection whose output is
+// [batch][q_heads*qk_dim] bf16 feeds the attention's q (q_src); the last projection, when its input
+// is [batch][q_heads*v_dim], takes the attention output (o_dst). The other projections read the
+// layer input; those with the same input shape run as one GEMM with their weights concatenated (as
+// serving stacks fuse q_a and kv_a): same bytes but the input's, read once, and fewer, fuller launches.
+struct LayerGemms {
+  std::vector<GemmShape> gemms;
+  int q_src = -1, o_dst = -1;  // indices into gemms; -1: none
+};
+inline LayerGemms layer_gemms(const AttentionLayerShape& l) {
+  const AttentionShape& as = l.attention;
+  std::vector<GemmShape> shapes;
+  for (GemmShape g : l.projections) {
+    if (g.m <= 0) g.m = as.batch;
+    shapes.push_back(g);
+  }
+  int q_orig = -1, o_orig = -1;
+  for (int i = 0; i < int(shapes.size()); ++i)
+    if (shapes[i].m == as.batch && shapes[i].n == as.q_heads * as.qk_dim && q_orig < 0) q_orig = i;
+  if (!shapes.empty() && shapes.back().m == as.batch && shapes.back().k == as.q_heads * as.v_dim && int(shapes.size()) - 1 != q_orig)
+    o_orig = int(shapes.size()) - 1;
+  LayerGemms out;
+  for (int i = 0; i < int(shapes.size()); ++i) {
+    if (i == q_orig) out.q_src = int(out.gemms.size());
+    if (i == o_orig) out.o_dst = int(out.gemms.size());
+    bool merged = false;
+    if (i != q_orig && i != o_orig)
+      for (int j = 0; j < int(out.gemms.size()); ++j) {
+        GemmShape& f = out.gemms[j];
+        if (j != out.q_src && j != out.o_dst && f.m == shapes[i].m && f.k == shapes[i].k && f.fp8 == shapes[i].fp8) {
+          f.n += shapes[i].n;
+          f.label += " + " + shapes[i].label;
+          merged = true;
+          break;
+        }
+      }
+    if (!merged) out.gemms.push_back(shapes[i]);
+  }
+  return out;
+}
+
+// The layer's attention and its GEMMs (layer_gemms) as one graph: class, dtype (the projections'),
+// shape, FLOPs and bytes, and the label's part the shape decides (the GPU side adds the variant).
+inline Measurement attention_layer_measurement(const AttentionLayerShape& l) {
+  const AttentionShape& as = l.attention;
+  Measurement r = attention_measurement(as);
+  r.op_class = "attention_layer";
+  bool fp8_proj = false;
+  for (const GemmShape& g : layer_gemms(l).gemms) {
+    const Measurement gm = gemm_measurement(g);
+    r.flops += gm.flops, r.bytes += gm.bytes;
+    fp8_proj = fp8_proj || g.fp8;
+  }
+  r.dtype = fp8_proj ? "fp8" : "bf16";
+  std::ostringstream lab;
+  lab << (as.model.empty() ? as.design : as.model) << " attention layer " << as.design << " b=" << as.batch << " ctx=" << as.context
+      << " kv=" << kv_dtype_name(as.kv_bits) << " proj=" << r.dtype;
+  r.label = lab.str();
+  return r;
+}
+
 }  // namespace decodesim::gpu

@@ -12,6 +12,7 @@
 #include "decodesim/published.hpp"
 #include "decodesim/scenario.hpp"
 #include "decodesim/serving.hpp"
+#include "decodesim/sweep.hpp"
 
 namespace decodesim {
 
@@ -49,6 +50,9 @@ std::vector<std::string> split_list(const std::string& comma_separated);
 // `option` names the list in errors.
 std::vector<Model> load_models(const std::string& csv_specs, const std::string& option = "--model");
 std::vector<Hardware> load_hardware_list(const std::string& csv_specs, const std::string& option = "--hardware");
+
+// calibrate --only: "prefill,mtp" -> those sweep families, each once; "" or "all" -> every one.
+std::vector<SweepFamily> parse_sweep_families(const std::string& list);
 
 // "8192,32k,1m" or ranges "8k:1m:x2" (geometric) and "8k:64k:+8k" (arithmetic): whole token
 // counts in limits::kContextTokens, at most limits::kMaxContexts of them, none twice.

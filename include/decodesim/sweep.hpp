@@ -20,8 +20,7 @@ enum class SweepFamily { decode, fp4, mtp, prefill, gemm, moe, layer };
 inline constexpr SweepFamily kSweepFamilies[] = {SweepFamily::decode, SweepFamily::fp4, SweepFamily::mtp, SweepFamily::prefill,
                                                  SweepFamily::gemm,   SweepFamily::moe, SweepFamily::layer};
 const char* sweep_family_name(SweepFamily f);
-// "prefill,mtp" -> those families; "" or "all" -> every one. Throws InputError on an unknown name.
-std::vector<SweepFamily> parse_sweep_families(const std::string& list);
+bool has_family(const std::vector<SweepFamily>& families, SweepFamily f);
 
 // The shapes of `families` for each model (quick: a small sweep for tests).
 gpu::SweepPlan build_sweep_plan(const std::vector<Model>& models, bool quick, const std::vector<SweepFamily>& families);

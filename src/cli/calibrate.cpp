@@ -105,9 +105,8 @@ int calibrate_command(const CalibrateOptions& o, std::ostream& out, std::ostream
   if (shapes.empty()) throw InputError(fmt::format("calibrate: --only '{}': the models have no shapes of it", printable(o.only, 64)));
   if (o.list) {
     // Predicted by the shipped calibration, carried to this chip as every analysis carries it.
-    const Calibration shipped = load_calibration(shipped_calibration_path());
-    const Calibration fits = carry_calibration(shipped, load_hardware(shipped.hardware_id), hw);
-    out << render_table(sweep_table(shapes, &fits));
+    CalibrationSet shipped({shipped_calibration_path()});
+    out << render_table(sweep_table(shapes, shipped.for_chip(hw)));
     return 0;
   }
   std::string why;

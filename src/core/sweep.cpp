@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "decodesim/census.hpp"
-#include "decodesim/errors.hpp"
 #include "decodesim/gpu_measurement.hpp"
 #include "decodesim/prefill.hpp"
 
@@ -202,28 +201,6 @@ SweepFamily family_of(const gpu::AttentionShape& s) {
   return s.kv_bits == 4 ? SweepFamily::fp4 : SweepFamily::decode;
 }
 
-bool wanted(const std::vector<SweepFamily>& families, SweepFamily f) {
-  return std::find(families.begin(), families.end(), f) != families.end();
-}
-
-// What a whole-layer shape measures: its attention and its projections, as the GPU side sums them.
-gpu::Measurement layer_measurement(const gpu::AttentionLayerShape& l) {
-  const gpu::AttentionShape& as = l.attention;
-  gpu::Measurement r = gpu::attention_measurement(as);
-  r.op_class = "attention_layer";
-  bool fp8_proj = false;
-  for (const gpu::GemmShape& g : l.projections) {
-    const gpu::Measurement gm = gpu::gemm_measurement(g);
-    r.flops += gm.flops, r.bytes += gm.bytes;
-    fp8_proj = fp8_proj || g.fp8;
-  }
-  r.dtype = fp8_proj ? "fp8" : "bf16";
-  r.label = fmt::format("{} attention layer {} b={} ctx={} kv={} proj={} ({} projections + attention in one graph)",
-                        as.model.empty() ? as.design : as.model, as.design, as.batch, as.context, gpu::kv_dtype_name(as.kv_bits),
-                        r.dtype, l.projections.size());
-  return r;
-}
-
 }  // namespace
 
 std::vector<gpu::SweepPlan> one_shape_each(const gpu::SweepPlan& plan) {
@@ -247,6 +224,9 @@ std::vector<gpu::SweepPlan> one_shape_each(const gpu::SweepPlan& plan) {
   return out;
 }
 
+bool has_family(const std::vector<SweepFamily>& families, SweepFamily f) {
+  return std::find(families.begin(), families.end(), f) != families.end();
+}
 
 const char* sweep_family_name(SweepFamily f) {
   switch (f) {
@@ -261,33 +241,15 @@ const char* sweep_family_name(SweepFamily f) {
   return "?";
 }
 
-std::vector<SweepFamily> parse_sweep_families(const std::string& list) {
-  std::vector<SweepFamily> out;
-  if (list.empty() || list == "all") return {std::begin(kSweepFamilies), std::end(kSweepFamilies)};
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    const std::string name = list.substr(start, comma - start);
-    const auto f = std::find_if(std::begin(kSweepFamilies), std::end(kSweepFamilies),
-                                [&](SweepFamily x) { return name == sweep_family_name(x); });
-    if (f == std::end(kSweepFamilies))
-      throw InputError(fmt::format("--only: '{}': expected a comma-separated list of decode, fp4, mtp, prefill, gemm, moe, layer (or all)",
-                                   printable(name, 64)));
-    if (!wanted(out, *f)) out.push_back(*f);
-    start = comma + 1;
-  }
-  return out;
-}
-
 gpu::SweepPlan build_sweep_plan(const std::vector<Model>& models, bool quick, const std::vector<SweepFamily>& families) {
   gpu::SweepPlan all = build_all(models, quick);
   gpu::SweepPlan plan = all;
   plan.attention.clear();
   for (const gpu::AttentionShape& s : all.attention)
-    if (wanted(families, family_of(s))) plan.attention.push_back(s);
-  if (!wanted(families, SweepFamily::gemm)) plan.gemms.clear();
-  if (!wanted(families, SweepFamily::moe)) plan.moe.clear();
-  if (!wanted(families, SweepFamily::layer)) plan.layers.clear();
+    if (has_family(families, family_of(s))) plan.attention.push_back(s);
+  if (!has_family(families, SweepFamily::gemm)) plan.gemms.clear();
+  if (!has_family(families, SweepFamily::moe)) plan.moe.clear();
+  if (!has_family(families, SweepFamily::layer)) plan.layers.clear();
   return plan;
 }
 
@@ -304,7 +266,7 @@ Table sweep_table(const std::vector<gpu::SweepPlan>& shapes, const Calibration* 
     for (const gpu::AttentionShape& s : p.attention) row(family_of(s), gpu::attention_measurement(s));
     for (const gpu::GemmShape& g : p.gemms) row(SweepFamily::gemm, gpu::gemm_measurement(g));
     for (const gpu::GroupedGemmShape& g : p.moe) row(SweepFamily::moe, gpu::moe_measurement(g));
-    for (const gpu::AttentionLayerShape& l : p.layers) row(SweepFamily::layer, layer_measurement(l));
+    for (const gpu::AttentionLayerShape& l : p.layers) row(SweepFamily::layer, gpu::attention_layer_measurement(l));
   }
   std::string counts;
   for (SweepFamily f : kSweepFamilies)

@@ -43,39 +43,10 @@ Measurement measure_layer(const AttentionLayerShape& l, const Options& o, std::v
     std::unique_ptr<GemmData> data;
     std::unique_ptr<LtMatmul> mm;
   };
-  // Data flow where the shapes say so: a projection whose output is [batch][q_heads*qk_dim] bf16 feeds the
-  // attention's q; the last projection, when its input is [batch][q_heads*v_dim], takes the attention output
-  // (written by the attention kernel directly in its dtype: e4m3 with a static scale for fp8 GEMMs).
-  // The other projections read the layer input; those with the same input shape run as one GEMM with
-  // their weights concatenated (as serving stacks fuse q_a and kv_a): same bytes, fewer and fuller launches.
-  std::vector<GemmShape> shapes;
-  for (GemmShape g : l.projections) {
-    if (g.m <= 0) g.m = as.batch;
-    shapes.push_back(g);
-  }
-  int q_orig = -1, o_orig = -1;
-  for (int i = 0; i < int(shapes.size()); ++i)
-    if (shapes[i].m == as.batch && shapes[i].n == as.q_heads * as.qk_dim && q_orig < 0) q_orig = i;
-  if (!shapes.empty() && shapes.back().m == as.batch && shapes.back().k == as.q_heads * as.v_dim && int(shapes.size()) - 1 != q_orig)
-    o_orig = int(shapes.size()) - 1;
-  std::vector<GemmShape> fused;
-  int q_src = -1, o_dst = -1;
-  for (int i = 0; i < int(shapes.size()); ++i) {
-    if (i == q_orig) q_src = int(fused.size());
-    if (i == o_orig) o_dst = int(fused.size());
-    bool merged = false;
-    if (i != q_orig && i != o_orig)
-      for (int j = 0; j < int(fused.size()); ++j) {
-        GemmShape& f = fused[j];
-        if (j != q_src && j != o_dst && f.m == shapes[i].m && f.k == shapes[i].k && f.fp8 == shapes[i].fp8) {
-          f.n += shapes[i].n;
-          f.label += " + " + shapes[i].label;
-          merged = true;
-          break;
-        }
-      }
-    if (!merged) fused.push_back(shapes[i]);
-  }
+  // Data flow and fusion of the projections: layer_gemms (gpu_measurement.hpp).
+  const LayerGemms lg = layer_gemms(l);
+  const std::vector<GemmShape>& fused = lg.gemms;
+  const int q_src = lg.q_src, o_dst = lg.o_dst;
   std::vector<Proj> proj;
   for (const GemmShape& g : fused) {
     Proj p;
@@ -112,10 +83,7 @@ Measurement measure_layer(const AttentionLayerShape& l, const Options& o, std::v
   // 3. each projection alone: tune, check, time
   double worst = am.rel_error;
   double sum_parts = am.time_us;
-  Measurement r;
-  r.op_class = "attention_layer";
-  r.bytes = am.bytes, r.flops = am.flops;
-  bool fp8_proj = false;
+  Measurement r = attention_layer_measurement(l);
   for (Proj& p : proj) {
     GemmData& gd = *p.data;
     auto run = [&](int i) {
@@ -133,8 +101,6 @@ Measurement measure_layer(const AttentionLayerShape& l, const Options& o, std::v
     }
     gm.time_us = median(time_runs(o.warmup, o.repeats, run));
     sum_parts += gm.time_us;
-    r.bytes += gm.bytes, r.flops += gm.flops;
-    fp8_proj = fp8_proj || p.shape.fp8;
     if (parts) parts->push_back(gm);
   }
 
@@ -143,13 +109,10 @@ Measurement measure_layer(const AttentionLayerShape& l, const Options& o, std::v
   for (int s = 0; s < sets; ++s) capture(gs, [&] { run_layer(s); });
   r.time_us = median(time_runs(o.warmup, o.repeats, [&](int i) { DS_CUDA(cudaGraphLaunch(gs.g[i % gs.g.size()], stream())); }));
   r.rel_error = o.check ? worst : -1;
-  r.dtype = fp8_proj ? "fp8" : "bf16";
-  r.m = as.batch, r.n = as.context, r.k = as.q_heads;
   std::ostringstream lab;
-  lab << (as.model.empty() ? as.design : as.model) << " attention layer " << as.design << " b=" << as.batch << " ctx=" << as.context
-      << " kv=" << kv_dtype_name(as.kv_bits) << " proj=" << (fp8_proj ? "fp8" : "bf16") << " [" << v->name << ", "
-      << proj.size() << " GEMMs (" << l.projections.size() << " projections) + attention in one graph; parts alone sum to " << std::lround(sum_parts) << " us]";
-  r.label = lab.str();
+  lab << " [" << v->name << ", " << proj.size() << " GEMMs (" << l.projections.size()
+      << " projections) + attention in one graph; parts alone sum to " << std::lround(sum_parts) << " us]";
+  r.label += lab.str();
   return r;
 }
 

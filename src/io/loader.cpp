@@ -488,6 +488,24 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+std::vector<SweepFamily> parse_sweep_families(const std::string& list) {
+  if (list.empty() || list == "all") return {std::begin(kSweepFamilies), std::end(kSweepFamilies)};
+  const std::vector<std::string> names = split_list(list);
+  // an empty name ("prefill," or ",,") is a slip, not a family: refused rather than skipped
+  if (names.size() != static_cast<size_t>(std::count(list.begin(), list.end(), ',')) + 1)
+    throw InputError(fmt::format("--only: '{}': expected a family name between every two commas", printable(list, 64)));
+  std::vector<SweepFamily> out;
+  for (const std::string& name : names) {
+    const auto f = std::find_if(std::begin(kSweepFamilies), std::end(kSweepFamilies),
+                                [&](SweepFamily x) { return name == sweep_family_name(x); });
+    if (f == std::end(kSweepFamilies))
+      throw InputError(fmt::format("--only: '{}': expected a comma-separated list of decode, fp4, mtp, prefill, gemm, moe, layer (or all)",
+                                   printable(name, 64)));
+    if (!has_family(out, *f)) out.push_back(*f);
+  }
+  return out;
+}
+
 namespace {
 
 // Each spec loaded, at most kMaxListItems, no id twice (a repeated chip would be searched again).
