@@ -123,9 +123,8 @@ const EfficiencyFit* CalibratedTimer::fit_for(OpClass cls, AttentionKind kind, s
 // 4K-8K tokens within 10%: docs/prefill.md, "Timer"); launch and bytes are the decode fit's.
 double CalibratedTimer::prompt_attention_us(const Op& op) const {
   const double compute_s = op.flops / prompt_products_flops_per_s_ + (sfu_ops_per_s_ > 0 ? op.exps / sfu_ops_per_s_ : 0.0);
-  const EfficiencyFit& decode = fits_[attention_slot(op.attention, op.cache.value_or(default_cache_))];
-  if (!decode.op_class.empty()) {
-    EfficiencyFit g = decode;
+  if (const EfficiencyFit* decode = fit_for(op.cls, op.attention, op.cache)) {
+    EfficiencyFit g = *decode;
     if (compute_s > 0) g.flops_per_s = op.flops / compute_s;
     return g.predict_us(op.flops, op.bytes);
   }

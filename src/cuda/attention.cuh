@@ -27,6 +27,10 @@
 
 namespace decodesim::gpu::detail {
 
+// Bytes of `elems` cache values of `bits` bits each (a 4-bit cache holds two a byte): offsets and
+// strides in AttnParams count values, the kernels and the host's buffers bytes.
+__host__ __device__ constexpr long long cache_bytes_of(long long elems, int bits) { return elems * bits / 8; }
+
 struct AttnParams {
   const __nv_bfloat16* q;  // [B][Hq][DQK]
   const void* k;           // element (row, kv head, d) at k + row*k_row_stride + head*k_head_stride + d

@@ -41,9 +41,10 @@ struct E4m3Cfg {
   static constexpr bool MQ = MQ_, FP4 = FP4_;
   static constexpr int G = 16, THREADS = 32 * W;
   static constexpr bool FP8 = true, SHARED = false;
+  static constexpr int KV_BITS = FP4 ? 4 : 8;  // a cache value as stored
   static constexpr int TN = W * TPW;             // tokens of one round of all warps (the split unit)
   static constexpr int PAGE_TOKENS = TPW;        // a chunk's rows are consecutive cache rows
-  static constexpr int CHUNK = TPW * (DQK + DV) / (FP4 ? 2 : 1);  // K rows then V rows of one chunk as stored, bytes
+  static constexpr int CHUNK = int(cache_bytes_of(TPW * (DQK + DV), KV_BITS));  // K rows then V rows of one chunk as stored
   static constexpr int STAGE = FP4 ? TPW * DV : 0;  // FP4: the warp's V chunk expanded to e4m3, after its ring
   static constexpr int RING = S * CHUNK + STAGE;    // one warp's ring (and staging)
   static constexpr int OSTRIDE = DV + 4;         // floats per row of a warp's O in the final combine
@@ -73,6 +74,12 @@ __device__ __forceinline__ void mma_16832(float* d, const uint32_t (&a)[4], uint
 template <int ROW>
 __host__ __device__ __forceinline__ uint32_t swz16(int r, int c) {
   return uint32_t(r * ROW + ((c ^ (r & 7)) << 4));
+}
+// Unit c of row r of a ring chunk's rows of ROW bytes: 8-bit rows swizzled (swz16); 4-bit rows as
+// stored (eight threads' 16-byte loads cover two whole 64-byte rows, on distinct banks already).
+template <int ROW, bool FP4>
+__device__ __forceinline__ uint32_t chunk_unit(int r, int c) {
+  return FP4 ? uint32_t(r * ROW + 16 * c) : swz16<ROW>(r, c);
 }
 // 4-bit K: thread t4's B fragments of k-step kk are word kk % 4 of 16-byte unit e2m1_k_unit(kk, t4)
 // of a token's 4-bit row (channels 32 x unit .. +31), its even values the first register (k 4t4 ..
@@ -109,8 +116,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
   const int nchunks = (t_end - t_begin + TPW - 1) / TPW;
   const int mine = nchunks > warp ? (nchunks - warp + W - 1) / W : 0;  // chunks warp, warp + W, ...
 
-  // Cache bytes of a count of elements (FP4: two per byte).
-  auto cache_bytes = [](long long elems) { return Cfg::FP4 ? elems / 2 : elems; };
+  auto cache_bytes = [](long long elems) { return cache_bytes_of(elems, Cfg::KV_BITS); };
   const unsigned char* kbase = static_cast<const unsigned char*>(p.k) + cache_bytes((long long)kvh * p.k_head_stride);
   const unsigned char* vbase = static_cast<const unsigned char*>(p.v) + cache_bytes((long long)kvh * p.v_head_stride);
   const long long krs = cache_bytes(p.k_row_stride), vrs = cache_bytes(p.v_row_stride);
@@ -128,26 +134,24 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
     return (long long)b * p.ctx_rows + t0;
   };
   // Chunk i into ring slot i % S; rows past t_end are zero-filled.
-  // FP4: rows as stored, unswizzled (KROW, VROW bytes each).
-  constexpr int KROW = DQK / (Cfg::FP4 ? 2 : 1), VROW = DV / (Cfg::FP4 ? 2 : 1);
+  // Bytes of a K and a V row as stored (chunk_unit places their 16-byte units).
+  constexpr int KROW = int(cache_bytes_of(DQK, Cfg::KV_BITS)), VROW = int(cache_bytes_of(DV, Cfg::KV_BITS));
   auto load_chunk = [&](int i, long long row0) {
     if (i >= mine) return;
     const int t0 = chunk_t0(i);
     const uint32_t k_dst = ring + (i % S) * Cfg::CHUNK, v_dst = k_dst + TPW * KROW;
     constexpr int KU = KROW / 16, VU = VROW / 16;  // 16-byte units per row
-    auto k_at = [](int r, int c) { return Cfg::FP4 ? uint32_t(r * KROW + 16 * c) : swz16<KROW>(r, c); };
-    auto v_at = [](int r, int c) { return Cfg::FP4 ? uint32_t(r * VROW + 16 * c) : swz16<VROW>(r, c); };
 #pragma unroll 4
     for (int u = lane; u < TPW * KU; u += 32) {
       const int r = u / KU, c = u % KU;
       const bool ok = t0 + r < t_end;
-      wg::cp_async16(k_dst + k_at(r, c), kbase + (ok ? (row0 + r) * krs : 0) + c * 16, ok);
+      wg::cp_async16(k_dst + chunk_unit<KROW, Cfg::FP4>(r, c), kbase + (ok ? (row0 + r) * krs : 0) + c * 16, ok);
     }
 #pragma unroll 4
     for (int u = lane; u < TPW * VU; u += 32) {
       const int r = u / VU, c = u % VU;
       const bool ok = t0 + r < t_end;
-      wg::cp_async16(v_dst + v_at(r, c), vbase + (ok ? (row0 + r) * vrs : 0) + c * 16, ok);
+      wg::cp_async16(v_dst + chunk_unit<VROW, Cfg::FP4>(r, c), vbase + (ok ? (row0 + r) * vrs : 0) + c * 16, ok);
     }
   };
 
@@ -191,16 +195,10 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
       // this chunk's 4-bit V rows -> e4m3 rows of the FP8 chunk's layout in the warp's staging
       // (the last chunk's reads of it are behind the __syncwarp above)
       const uint32_t v4 = k_t + TPW * KROW;
-#pragma unroll 2
-      for (int u = lane; u < TPW * (VROW / 16); u += 32) {
-        const int r = u / (VROW / 16), c = u % (VROW / 16);
-        const uint4 x = ld_shared_v4(v4 + r * VROW + 16 * c);
-        const uint32_t xw[4] = {x.x, x.y, x.z, x.w};
-        uint32_t first[4], second[4];
-        expand_e2m1_unit(xw, first, second);
-        st_shared_v4(stage + swz16<DV>(r, 2 * c), make_uint4(first[0], first[1], first[2], first[3]));
-        st_shared_v4(stage + swz16<DV>(r, 2 * c + 1), make_uint4(second[0], second[1], second[2], second[3]));
-      }
+      constexpr int VU4 = VROW / 16;  // 16-byte units of a 4-bit row
+      expand_e2m1_units<TPW * VU4, 32>(
+          lane, [&](int u) { return v4 + chunk_unit<VROW, true>(u / VU4, u % VU4); },
+          [&](int u, int half) { return stage + swz16<DV>(u / VU4, 2 * (u % VU4) + half); });
       __syncwarp();
     }
 
@@ -214,7 +212,7 @@ __global__ void __launch_bounds__(Cfg::THREADS, Cfg::MINB) attn_e4m3_kernel(cons
       for (int j = 0; j < NJ; ++j)
 #pragma unroll
         for (int kg = 0; kg < DQK / 128; ++kg) {
-          const uint4 x = ld_shared_v4(k_t + (8 * j + g) * KROW + 16 * e2m1_k_unit(4 * kg, t4));
+          const uint4 x = ld_shared_v4(k_t + chunk_unit<KROW, true>(8 * j + g, e2m1_k_unit(4 * kg, t4)));
           const uint32_t xw[4] = {x.x, x.y, x.z, x.w};
 #pragma unroll
           for (int w = 0; w < 4; ++w) {

@@ -42,7 +42,7 @@ struct AttnData {
   DeviceBuffer table, out, o_part, lse, counters;
 
   explicit AttnData(const AttentionShape& shape, int sets_wanted = -1);
-  size_t cache_bytes(size_t elems) const { return elems * size_t(s.kv_bits) / 8; }
+  size_t cache_bytes(size_t elems) const { return size_t(cache_bytes_of((long long)elems, s.kv_bits)); }
   void ensure_partials(int splits);
   AttnParams params(const AttnLaunch& L, int set, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);
   void launch(const AttnLaunch& L, int set, cudaStream_t st, void* out_ptr = nullptr, bool out_fp8 = false, float out_scale = 1.f);

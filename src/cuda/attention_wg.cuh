@@ -65,6 +65,7 @@ struct WgCfg {
   static constexpr float LAZY_LOG2 = LAZY ? 8.f : 0.f;
   static constexpr int G = 64, THREADS = 256;
   static constexpr int ES = FP8 ? 1 : 2;
+  static constexpr int KV_BITS = FP4 ? 4 : 8 * ES;  // a cache value as stored
   static constexpr int CB = 64 * ES;            // bytes per row of a 64-column chunk = swizzle span
   static constexpr int QC = DQK / 64, VC = DV / 64;
   static constexpr int CHUNK = TN * CB;         // one 64-column chunk of a 32-token tile
@@ -149,22 +150,28 @@ __host__ __device__ __forceinline__ void expand_e2m1_unit(const uint32_t (&x)[4]
   first[0] = a.lo, first[1] = a.hi, first[2] = b.lo, first[3] = b.hi;
   second[0] = d.lo, second[1] = d.hi, second[2] = e.lo, second[3] = e.hi;
 }
+// UNITS 4-bit units -> their e4m3 units, by NT threads (this one: t), unit w read at src(w) and its
+// two halves written at dst(w, 0) and dst(w, 1): the layouts are the caller's.
+template <int UNITS, int NT, class Src, class Dst>
+__device__ __forceinline__ void expand_e2m1_units(int t, Src src, Dst dst) {
+#pragma unroll 4
+  for (int w = t; w < UNITS; w += NT) {
+    const uint4 v = ld_shared_v4(src(w));
+    const uint32_t x[4] = {v.x, v.y, v.z, v.w};
+    uint32_t first[4], second[4];
+    expand_e2m1_unit(x, first, second);
+    st_shared_v4(dst(w, 0), make_uint4(first[0], first[1], first[2], first[3]));
+    st_shared_v4(dst(w, 1), make_uint4(second[0], second[1], second[2], second[3]));
+  }
+}
 // A 4-bit tile of CHUNKS chunks -> its e4m3 tile, by the 128 threads of a warpgroup (wtid). Eight
 // consecutive threads take one unit of eight consecutive rows: both the loads and the stores then
 // fall on distinct banks.
 template <int TN, int CHUNKS>
 __device__ __forceinline__ void expand_e2m1_tile(uint32_t src, uint32_t dst, int wtid) {
-  constexpr int UNITS = CHUNKS * TN * 2;
-#pragma unroll 4
-  for (int w = wtid; w < UNITS; w += 128) {
-    const int r = w % TN, u = w / TN;
-    const uint4 v = ld_shared_v4(src + e2m1_unit_offset<TN>(r, u));
-    const uint32_t x[4] = {v.x, v.y, v.z, v.w};
-    uint32_t first[4], second[4];
-    expand_e2m1_unit(x, first, second);
-    st_shared_v4(dst + e4m3_unit_offset<TN>(r, 2 * u), make_uint4(first[0], first[1], first[2], first[3]));
-    st_shared_v4(dst + e4m3_unit_offset<TN>(r, 2 * u + 1), make_uint4(second[0], second[1], second[2], second[3]));
-  }
+  expand_e2m1_units<CHUNKS * TN * 2, 128>(
+      wtid, [&](int w) { return src + e2m1_unit_offset<TN>(w % TN, w / TN); },
+      [&](int w, int half) { return dst + e4m3_unit_offset<TN>(w % TN, 2 * (w / TN) + half); });
 }
 
 // Bytes of a V^T fragment word (vt_e4m3_fragment: positions 4t..4t+3 of a k32 step, or 16+4t..
@@ -602,8 +609,7 @@ __global__ void __launch_bounds__(256, Cfg::MINB) attn_wg_kernel(const AttnParam
   const int ntiles = (t_end - t_begin + TN - 1) / TN;
   const int npairs = (ntiles + 1) / 2;
 
-  // Cache bytes of a count of elements (FP4: two per byte).
-  auto cache_bytes = [](long long elems) { return Cfg::FP4 ? elems / 2 : elems * ES; };
+  auto cache_bytes = [](long long elems) { return cache_bytes_of(elems, Cfg::KV_BITS); };
   const unsigned char* kbase = static_cast<const unsigned char*>(p.k) + cache_bytes(kvh * p.k_head_stride);
   const unsigned char* vbase = static_cast<const unsigned char*>(Cfg::SHARED ? p.k : p.v) +
                                cache_bytes(kvh * (Cfg::SHARED ? p.k_head_stride : p.v_head_stride));
